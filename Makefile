@@ -1,0 +1,141 @@
+# Quince top-level build.
+#   make            release build into build/
+#   make test       sanitised build (ASan+UBSan) into build/san, then all tests
+#   make bench      throughput figures (release build)
+#   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
+#   make demo       end-to-end demo on a software TPM
+#   make deps       install the Debian packages the build and tests need (only if missing)
+
+VERSION      := 0.1.0
+BUILD        ?= build
+SAN          ?= 0
+CC           ?= cc
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+FUZZ_SECONDS ?= 60
+
+PKGS := openssl libcjson libpcre2-8 libcurl sqlite3 libmicrohttpd gnutls \
+        tss2-esys tss2-tctildr tss2-mu tss2-rc libarchive
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 $(WARN) -D_GNU_SOURCE -DQUINCE_VERSION=\"$(VERSION)\" -pthread \
+           -Icommon $(PKG_CFLAGS)
+LDFLAGS += -pthread -Wl,--as-needed
+LDLIBS  := $(PKG_LIBS) -lm
+
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+COMMON_SRC   := $(sort $(wildcard common/*.c))
+AGENT_SRC    := $(sort $(wildcard agent/*.c))
+VERIFIER_SRC := $(sort $(wildcard verifier/*.c))
+TENANT_SRC   := $(sort $(wildcard tenant/*.c))
+UNIT_SRC     := $(sort $(wildcard tests/unit/test_*.c))
+TOOLS_SRC    := $(sort $(wildcard tests/tools/*.c))
+BENCH_SRC    := $(sort $(wildcard bench/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+LIBQ      := $(BUILD)/libquince.a
+LIBAGENT  := $(BUILD)/libagent.a
+LIBVERIF  := $(BUILD)/libverifier.a
+LIBTENANT := $(BUILD)/libtenant.a
+BINS      := $(BUILD)/quince-agent $(BUILD)/quince-verifier $(BUILD)/quince-tenant
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRC))
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOLS_SRC))
+BENCH_BINS:= $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+nomain = $(filter-out %/main.o,$(call obj,$(1)))
+
+.PHONY: all deps test unit integration bench fuzz demo install clean check-deps tools
+.DEFAULT_GOAL := all
+
+all: $(BINS) $(TOOL_BINS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBQ): $(call obj,$(COMMON_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(LIBAGENT): $(call nomain,$(AGENT_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(LIBVERIF): $(call nomain,$(VERIFIER_SRC))
+	@rm -f $@; ar rcs $@ $^
+$(LIBTENANT): $(call nomain,$(TENANT_SRC))
+	@rm -f $@; ar rcs $@ $^
+
+$(BUILD)/quince-agent: $(call obj,$(AGENT_SRC)) $(LIBQ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/quince-verifier: $(call obj,$(VERIFIER_SRC)) $(LIBQ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/quince-tenant: $(call obj,$(TENANT_SRC)) $(LIBQ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Unit tests link the common library and every binary's non-main objects.
+$(BUILD)/tests/unit/%: $(BUILD)/obj/tests/unit/%.o $(LIBAGENT) $(LIBVERIF) $(LIBTENANT) $(LIBQ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBAGENT) $(LIBVERIF) $(LIBTENANT) $(LIBQ) -Wl,--end-group $(LDLIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBQ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTENANT) $(LIBQ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBTENANT) $(LIBQ) -Wl,--end-group $(LDLIBS)
+
+tools: $(TOOL_BINS)
+
+# ---- dependencies -------------------------------------------------------------------------
+check-deps:
+	@packaging/install-deps.sh --check >/dev/null 2>&1
+
+deps:
+	@if ! packaging/install-deps.sh --check >/dev/null 2>&1; then \
+	    echo "quince: installing missing build/test packages"; packaging/install-deps.sh; \
+	 fi
+
+# ---- tests --------------------------------------------------------------------------------
+# Sanitised build in its own directory, then every unit and integration test.
+test: deps
+	$(MAKE) --no-print-directory SAN=1 BUILD=build/san all unit-bins
+	@tests/run.sh build/san
+
+unit-bins: $(UNIT_BINS)
+
+unit: deps
+	$(MAKE) --no-print-directory SAN=1 BUILD=build/san all unit-bins
+	@tests/run.sh build/san unit
+
+integration: deps
+	$(MAKE) --no-print-directory SAN=1 BUILD=build/san all unit-bins
+	@tests/run.sh build/san integration
+
+bench: deps
+	$(MAKE) --no-print-directory BUILD=build/rel CFLAGS="-O2 -g" all $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
+	@bench/run.sh build/rel
+
+fuzz: deps
+	@tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+demo: deps
+	$(MAKE) --no-print-directory all
+	@packaging/demo/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/quince
+	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	test -e $(DESTDIR)/etc/quince/quince.conf || install -m 0644 packaging/quince.conf $(DESTDIR)/etc/quince/quince.conf
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,10 @@
+/* tenant.h — entry points of quince-tenant's sub-commands (each returns the process exit code). */
+#ifndef QUINCE_TENANT_H
+#define QUINCE_TENANT_H
+
+/* quince-tenant create-allowlist [options]  (tenant/create_allowlist.c) */
+int tenant_create_allowlist(int argc, char **argv);
+/* quince-tenant check-log [options]         (tenant/check_log.c): 0 pass, 1 fail, 2 unusable input */
+int tenant_check_log(int argc, char **argv);
+
+#endif
