@@ -1,0 +1,19 @@
+/* quince-agent: placeholder until the agent lands; answers --help and --version. */
+#include <stdio.h>
+#include <string.h>
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--version") == 0) {
+            printf("quince-agent %s\n", QUINCE_VERSION);
+            return 0;
+        }
+        if (strcmp(argv[i], "--help") == 0) {
+            printf("usage: quince-agent [--config FILE] [--help] [--version]\n");
+            return 0;
+        }
+    }
+    fprintf(stderr, "quince-agent: not implemented yet\n");
+    return 2;
+}
