@@ -120,7 +120,7 @@ integration: deps
 	@tests/run.sh build/san integration
 
 bench: deps
-	$(MAKE) --no-print-directory BUILD=build/rel CFLAGS="-O2 -g" all $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
+	$(MAKE) --no-print-directory BUILD=build/rel all $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
 	@bench/run.sh build/rel
 
 fuzz: deps

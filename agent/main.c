@@ -1,19 +1,214 @@
-/* quince-agent: placeholder until the agent lands; answers --help and --version. */
+/* quince-agent: owns the TPM, registers with the registrar and serves Keylime's agent API.
+ * `quince-agent ima-emulator ...` keeps a software TPM's PCR 10 in step with a list file. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "api.h"
+#include "config.h"
+#include "http_server.h"
+#include "identity.h"
+#include "ima_emulator.h"
+#include "log.h"
+#include "privdrop.h"
+#include "register.h"
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: quince-agent [--config FILE] [--help] [--version]\n"
+            "       quince-agent ima-emulator [options]   (see 'quince-agent ima-emulator --help')\n"
+            "\n"
+            "The Quince agent: creates the TPM's EK and AK, registers with the registrar, and serves\n"
+            "quotes of PCR 10 with the IMA measurement list (Keylime agent API v2.1-2.6).\n"
+            "\n"
+            "Options:\n"
+            "  --config FILE   configuration file (default $QUINCE_CONFIG or /etc/quince/quince.conf)\n"
+            "  --help          this text\n"
+            "  --version       print the version\n"
+            "\n%s",
+            agent_config_help());
+}
+
+uint64_t agent_boottime(void)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long bt = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "btime %llu", &bt) == 1)
+            break;
+    fclose(f);
+    return bt;
+}
+
+static int fail(const char *what, const qerr *e)
+{
+    qlog(QLOG_CRITICAL, "agent", "%s: %s", what, e->msg);
+    fprintf(stderr, "quince-agent: %s: %s\n", what, e->msg);
+    return 1;
+}
+
+static int run(agent_ctx *a)
+{
+    qerr e;
+    if (agent_state_dir_ensure(a->cfg.state_dir, &e) < 0)
+        return fail("state directory", &e);
+
+    /* The list is root-only in securityfs: open it before dropping privileges. */
+    a->ima = agent_ima_ml_open(a->cfg.ima_ml_path, &e);
+    if (!a->ima)
+        qlog(QLOG_WARNING, "agent", "%s; quotes will carry no measurement list", e.msg);
+
+    qtpm_opts to = {.tcti = a->cfg.tcti, .timeout_ms = (unsigned)a->cfg.tpm_timeout_ms,
+                    .ek_handle = a->cfg.ek_handle, .ek_type = QTPM_KEY_RSA2048};
+    a->tpm = qtpm_new(&to, &e);
+    if (!a->tpm)
+        return fail("TPM", &e);
+    unsigned flushed = 0;
+    if (qtpm_flush_leftovers(a->tpm, &flushed, &e) < 0)
+        return fail("TPM start-up", &e);
+    if (flushed)
+        qlog(QLOG_INFO, "agent", "flushed %u transient objects/sessions left behind in the TPM", flushed);
+    qtpm_info info;
+    if (qtpm_get_info(a->tpm, &info, &e) < 0)
+        return fail("TPM", &e);
+    if (qtpm_is_software(&info))
+        qlog(QLOG_WARNING, "agent", "INSECURE: the TPM is a software TPM (manufacturer '%s', vendor '%s'); "
+                                    "use it for testing only", info.manufacturer_str, info.vendor);
+    TPM2B_PUBLIC ek;
+    if (qtpm_ek_public(a->tpm, &ek, &e) < 0)
+        return fail("EK", &e);
+    if (agent_uuid_resolve(a->cfg.uuid, a->cfg.state_dir, &ek, a->uuid, sizeof a->uuid, &e) < 0)
+        return fail("uuid", &e);
+    char ak_path[1100];
+    snprintf(ak_path, sizeof ak_path, "%s/ak.blob", a->cfg.state_dir);
+    qtpm_ak_params ap = {.type = strcmp(a->cfg.tpm_encryption_alg, "ecc") == 0 ? QTPM_KEY_ECC_P256 : QTPM_KEY_RSA2048,
+                         .hash = a->cfg.tpm_hash_alg};
+    bool created = false;
+    if (qtpm_ak_ensure(a->tpm, ak_path, &ap, &created, &e) < 0)
+        return fail("AK", &e);
+    qlog(QLOG_INFO, "agent", "%s AK %s", created ? "created a new" : "reusing the", ak_path);
+    if (agent_payload_key_generate(&a->payload, &e) < 0)
+        return fail("payload key", &e);
+    if (a->cfg.tpm_release)
+        qtpm_close(a->tpm);
+
+    if (a->cfg.run_as[0]) {
+        const char *paths[] = {a->cfg.state_dir, NULL};
+        if (agent_drop_privileges(a->cfg.run_as, paths, &e) < 0)
+            return fail("run_as", &e);
+        qlog(QLOG_INFO, "agent", "running as %s", a->cfg.run_as);
+    }
+    a->boottime = agent_boottime();
+
+    if (agent_register(a, &e) < 0) {
+        if (g_stop)
+            return 0;
+        return fail("registration", &e);
+    }
+    if (a->cfg.tpm_release)
+        qtpm_close(a->tpm);
+
+    qhttp_route routes[16];
+    size_t nr = agent_api_routes(a, routes, 16);
+    qhttp_server_opts so = {.ip = a->cfg.ip, .port = (uint16_t)a->cfg.port, .log_module = "agent",
+                            .max_body = 1u << 20, .threads = 2};
+    qhttp_server *srv = qhttp_server_start(&so, routes, nr, &e);
+    if (!srv)
+        return fail("REST server", &e);
+    qlog(QLOG_INFO, "agent", "agent %s serving the Keylime agent API on %s:%u", a->uuid, a->cfg.ip,
+         qhttp_server_port(srv));
+    while (!g_stop) {
+        struct timespec ts = {0, 100 * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+    qlog(QLOG_INFO, "agent", "stopping");
+    qhttp_server_stop(srv);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--version") == 0) {
+    if (argc >= 2 && strcmp(argv[1], "ima-emulator") == 0)
+        return agent_ima_emulator_main(argc - 1, argv + 1);
+
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config_path = NULL;
+    int o;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
             printf("quince-agent %s\n", QUINCE_VERSION);
             return 0;
-        }
-        if (strcmp(argv[i], "--help") == 0) {
-            printf("usage: quince-agent [--config FILE] [--help] [--version]\n");
-            return 0;
+        default:
+            fprintf(stderr, "quince-agent: unknown option '%s' (see --help)\n", argv[optind - 1]);
+            return 2;
         }
     }
-    fprintf(stderr, "quince-agent: not implemented yet\n");
-    return 2;
+    if (optind < argc) {
+        fprintf(stderr, "quince-agent: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return 2;
+    }
+    qerr e;
+    qconfig *cfg = qconfig_load(config_path, &e);
+    if (!cfg) {
+        fprintf(stderr, "quince-agent: %s\n", e.msg);
+        return 2;
+    }
+    static agent_ctx a;
+    if (agent_config_load(cfg, &a.cfg, &e) < 0) {
+        fprintf(stderr, "quince-agent: %s\n", e.msg);
+        qconfig_free(cfg);
+        return 2;
+    }
+    qconfig_free(cfg);
+    qlog_level lvl = QLOG_INFO;
+    qlog_level_parse(a.cfg.log_level, &lvl);
+    qlog_set_level(lvl);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_mutex_init(&a.lock, NULL);
+    a.stop = &g_stop;
+
+    int rc = run(&a);
+
+    agent_ima_ml_close(a.ima);
+    agent_payload_key_free(&a.payload);
+    qtpm_free(a.tpm);
+    pthread_mutex_destroy(&a.lock);
+    return rc;
 }

@@ -28,7 +28,8 @@ const char *qconfig_path(const qconfig *c);
 const char *qconfig_get(const qconfig *c, const char *section, const char *key);
 /* String with a default. */
 const char *qconfig_str(const qconfig *c, const char *section, const char *key, const char *def);
-/* Typed getters: return 0 and set *out (def when absent); -1 with a message naming the key on a bad value. */
+/* Typed getters: return 0 and set *out (def when absent or empty); -1 with a message naming the key
+ * (or the environment variable) on a bad value, leaving *out unchanged. */
 int qconfig_long(const qconfig *c, const char *section, const char *key, long def, long min, long max,
                  long *out, qerr *err);
 int qconfig_double(const qconfig *c, const char *section, const char *key, double def, double min,

@@ -3,7 +3,10 @@
  * (keylime-formats §1.1): single spaces, at most 3 splits, per-template split of the rest,
  * trailing spaces significant. Text fields are views into the caller's line; decoded bytes go
  * into the caller's scratch buffer (sized once, QIMA_SCRATCH_SIZE).
- * A malformed ima-sig signature is not a parse error: it becomes "no signature" (sig_invalid set). */
+ * A malformed ima-sig signature is not a parse error: it becomes "no signature" (sig_invalid set).
+ * Deliberate, fail-safe divergences from Keylime: a line ending in '\r' is a parse error ("CRLF
+ * line ending"; Keylime would keep the '\r' in the name), fields over the QIMA_* limits are parse
+ * errors, and so is a name over 255 bytes in the legacy "ima" template. */
 #ifndef QUINCE_IMA_ENTRY_H
 #define QUINCE_IMA_ENTRY_H
 

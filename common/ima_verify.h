@@ -6,6 +6,11 @@
  * how many bytes it consumed; the caller keeps the rest and feeds it again with more data, so
  * feeding a list in any pieces gives the same result as feeding it whole. Across rounds, the
  * qima_state returned by finish() resumes the replay (next entry + running PCR).
+ * A final line without '\n' is never consumed (append '\n' to have it judged). A line longer
+ * than QIMA_MAX_LINE fails (ima.parser.entry) as soon as more than QIMA_MAX_LINE bytes without
+ * '\n' have been offered: those bytes are consumed and the rest of the line is dropped up to
+ * its '\n' (in this or later feed() calls), so the caller never buffers more than
+ * QIMA_MAX_LINE + 1 bytes and feed() never stalls.
  *
  * Replay: running = H(running || extend) per non-empty line, extend = bank(template data), or
  * all-ones for a violation (all-zero logged template hash). The PCR is "found" if the running

@@ -17,7 +17,8 @@ const char *qlog_level_name(qlog_level lvl);    /* "DEBUG", "INFO", "WARNING", .
 void qlog_use_syslog(bool on, const char *ident);
 void qlog_use_stderr(bool on);
 
-/* Optional extra sink (tests, capture): called with the formatted message (no newline). */
+/* Optional extra sink (tests, capture): called with the formatted message (no newline).
+ * It runs under the log lock, one call at a time, and must not call qlog itself. */
 typedef void (*qlog_sink_fn)(void *ctx, qlog_level lvl, const char *module, const char *msg);
 void qlog_set_sink(qlog_sink_fn fn, void *ctx);
 

@@ -1,0 +1,33 @@
+/* agent.h — the running agent's shared state, built by main.c and used by the REST handlers
+ * (api.c) and the registration client (register.c). After start-up only `lock`-protected
+ * calls touch the TPM and the measurement list; everything else is read-only. */
+#ifndef QUINCE_AGENT_H
+#define QUINCE_AGENT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include "agent_config.h"
+#include "ima_ml.h"
+#include "payload_key.h"
+#include "tpm.h"
+
+#define AGENT_API_VERSIONS_N 6
+extern const char *const agent_api_versions[AGENT_API_VERSIONS_N];   /* "2.1" ... "2.6" */
+#define AGENT_API_CURRENT "2.6"
+
+typedef struct agent_ctx {
+    agent_config cfg;
+    char uuid[AGENT_STR];
+    qtpm *tpm;
+    agent_payload_key payload;
+    agent_ima_ml *ima;              /* NULL when the list could not be opened */
+    pthread_mutex_t lock;           /* one quote (+ list read) at a time */
+    uint64_t boottime;              /* seconds since the epoch at boot */
+    volatile sig_atomic_t *stop;    /* set by SIGTERM/SIGINT */
+} agent_ctx;
+
+/* Seconds since the epoch at boot (from /proc/stat btime); 0 if unknown. */
+uint64_t agent_boottime(void);
+
+#endif

@@ -1,0 +1,46 @@
+/* agent_config.h — the [agent] section of quince.conf, with defaults, validated once at start-up.
+ * Every value is copied into fixed, bounded fields; a bad value is an error naming the key. */
+#ifndef QUINCE_AGENT_CONFIG_H
+#define QUINCE_AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "config.h"
+#include "err.h"
+#include "pcr_bank.h"
+
+#define AGENT_STR 256
+#define AGENT_PATH 1024
+
+typedef struct agent_config {
+    char uuid[AGENT_STR];           /* a value, "generate" or "hash_ek" (resolved later) */
+    char ip[AGENT_STR];             /* bind address */
+    long port;
+    char contact_ip[AGENT_STR];     /* sent to the registrar (default: ip) */
+    long contact_port;              /* default: port */
+    char registrar_ip[AGENT_STR];
+    long registrar_port;
+    char tcti[AGENT_PATH];
+    uint32_t ek_handle;             /* 0 = create the EK from the default template */
+    qhash_alg tpm_hash_alg;         /* quoted bank, AK nameAlg and signature hash */
+    char tpm_encryption_alg[16];    /* "rsa" or "ecc" */
+    char tpm_signing_alg[16];       /* "rsassa" or "ecdsa" */
+    char ima_ml_path[AGENT_PATH];
+    char state_dir[AGENT_PATH];
+    char run_as[AGENT_STR];         /* "user[:group]" or "" */
+    long tpm_timeout_ms;            /* bound on every TPM command */
+    bool tpm_release;               /* close the TPM connection after each request (a raw swtpm
+                                       shared with `quince-agent ima-emulator`) */
+    long max_ima_bytes;             /* largest measurement-list chunk served */
+    long registrar_retry_ms;        /* first back-off delay */
+    long registrar_retry_max_ms;    /* back-off cap */
+    long registrar_max_retries;     /* 0 = retry for ever */
+    char log_level[16];
+} agent_config;
+
+/* Fill *out from the [agent] section (env overrides apply through qconfig). */
+int agent_config_load(const qconfig *c, agent_config *out, qerr *err);
+/* The --help text listing every key with its default. */
+const char *agent_config_help(void);
+
+#endif

@@ -1,0 +1,32 @@
+/* ima_ml.h — incremental reads of the IMA ASCII measurement list (agent-protocol §4.1).
+ * The file is opened once (before privileges are dropped) and kept open. A read for entry n
+ * returns the text of entries n..end (complete '\n'-terminated lines only), seeking from the
+ * closest remembered (entry, byte offset) pair at or below n. A request beyond the number of
+ * entries now in the list (a reboot, a shorter list) is answered from entry 0; a request equal
+ * to the count answers "" with the entry unchanged. Responses are capped at max_bytes: a read
+ * that would exceed it is an error (the verifier cannot check half a list). Not thread-safe:
+ * callers serialise (the agent holds its TPM lock around quote + read anyway). */
+#ifndef QUINCE_AGENT_IMA_ML_H
+#define QUINCE_AGENT_IMA_ML_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+#include "buf.h"
+
+#define AGENT_IMA_ML_CHECKPOINTS 64     /* remembered (entry, offset) pairs */
+
+typedef struct agent_ima_ml agent_ima_ml;
+
+/* Open the list; returns NULL with a message if it cannot be opened. */
+agent_ima_ml *agent_ima_ml_open(const char *path, qerr *err);
+void agent_ima_ml_close(agent_ima_ml *m);
+const char *agent_ima_ml_path(const agent_ima_ml *m);
+
+/* Append the text of entries from `nth` on to out (out is reset first). *entry_used is the
+ * first entry returned (nth, or 0 after a reset); *num_entries the number of complete entries
+ * in the list now. Returns 0, or -1 (I/O error, vanished file, over max_bytes). */
+int agent_ima_ml_read(agent_ima_ml *m, uint64_t nth, size_t max_bytes, qbuf *out,
+                      uint64_t *entry_used, uint64_t *num_entries, qerr *err);
+
+#endif

@@ -1,0 +1,105 @@
+/* http_server.h — a small REST server over libmicrohttpd with Keylime's JSON envelope.
+ *
+ * Contract:
+ * - Threads: MHD's internal epoll polling with a fixed pool of `threads` workers
+ *   (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL + MHD_OPTION_THREAD_POOL_SIZE). Thread count
+ *   stays bounded whatever the number of clients, epoll scales to many keep-alive connections,
+ *   and a handler that blocks (TPM, SQLite) holds up only its own worker. Handlers therefore run
+ *   concurrently on several threads and must be thread-safe.
+ * - Routes: method + pattern. A pattern is '/'-separated segments; a segment is a literal or a
+ *   literal prefix followed by one "{name}" that captures the (non-empty) rest of the segment,
+ *   e.g. "/v{ver}/quotes/integrity", "/agents/{id}". One trailing '/' in the URL is ignored.
+ *   First match wins. Unknown path → 404; known path with another method → 405 with Allow.
+ * - Body: collected up to max_body bytes; beyond it → 413 "Request body too large" (answered
+ *   before reading when Content-Length says so).
+ * - Reply: the handler calls one qhttp_reply* function (a later call replaces an earlier one);
+ *   none → 500. JSON replies are {"code": N, "status": "<text>", "results": {...}} with
+ *   Content-Type application/json; status text defaults to "Success" for 200, else the HTTP
+ *   reason phrase.
+ * - TLS (optional): server cert/key (+ CA to request client certificates) in PEM, given in
+ *   memory or as files; TLS 1.2+ only. With require_client_cert, every request whose peer did
+ *   not present a certificate that verifies against the CA gets 401 before routing.
+ * - Errors from libmicrohttpd go to qlog (module log_module). Library code never exits. */
+#ifndef QUINCE_HTTP_SERVER_H
+#define QUINCE_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <cjson/cJSON.h>
+
+#include "err.h"
+
+#define QHTTP_MAX_ROUTES     64
+#define QHTTP_MAX_SEGMENTS   16
+#define QHTTP_MAX_PARAMS     8
+#define QHTTP_MAX_PATH       1024     /* longer URLs → 414 */
+#define QHTTP_DEFAULT_BODY   (1u << 20)
+
+typedef struct qhttp_server qhttp_server;
+typedef struct qhttp_req qhttp_req;    /* one request and its reply; valid during the handler */
+
+typedef void (*qhttp_handler_fn)(qhttp_req *req, void *ctx);
+
+typedef struct qhttp_route {
+    const char *method;       /* "GET", "POST", "PUT", "DELETE", ... */
+    const char *pattern;      /* see above */
+    qhttp_handler_fn fn;
+    void *ctx;
+} qhttp_route;
+
+typedef struct qhttp_server_opts {
+    const char *ip;           /* numeric IPv4/IPv6 or a host name; NULL/"" → 0.0.0.0 */
+    uint16_t port;            /* 0 → ephemeral, see qhttp_server_port */
+    size_t max_body;          /* 0 → QHTTP_DEFAULT_BODY */
+    unsigned threads;         /* worker pool size; 0 → 4 */
+    unsigned conn_limit;      /* 0 → 512 */
+    unsigned conn_timeout_s;  /* idle timeout; 0 → 30 */
+    const char *log_module;   /* NULL → "http" */
+    /* TLS: PEM text, or a file read at start when the *_pem field is NULL. */
+    const char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;
+    const char *tls_cert_file, *tls_key_file, *tls_ca_file;
+    bool require_client_cert; /* needs a CA */
+} qhttp_server_opts;
+
+/* Start listening. Routes (and their strings) are copied. */
+qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *routes, size_t nroutes,
+                                 qerr *err);
+uint16_t qhttp_server_port(const qhttp_server *s);   /* the bound port */
+bool qhttp_server_tls(const qhttp_server *s);
+/* Stop accepting, wait for running handlers, free everything. NULL is fine. */
+void qhttp_server_stop(qhttp_server *s);
+
+/* ---- request ------------------------------------------------------------------------------ */
+const char *qhttp_req_method(const qhttp_req *r);
+const char *qhttp_req_path(const qhttp_req *r);
+/* Value of a "{name}" path segment, NULL if the route has none of that name. */
+const char *qhttp_req_param(const qhttp_req *r, const char *name);
+/* Query argument (URL-decoded); NULL when absent, "" for "?name" or "?name=". */
+const char *qhttp_req_query(const qhttp_req *r, const char *name);
+const char *qhttp_req_header(const qhttp_req *r, const char *name);
+/* The body (NUL-terminated; not counted in *len). Never NULL: "" when empty. */
+const char *qhttp_req_body(const qhttp_req *r, size_t *len);
+/* The body parsed as JSON (cached; owned by the request). NULL with a message when empty or
+ * not JSON. */
+const cJSON *qhttp_req_json(qhttp_req *r, qerr *err);
+const char *qhttp_req_peer(const qhttp_req *r);       /* client IP address text */
+/* Subject DN of the verified TLS client certificate; NULL without one. */
+const char *qhttp_req_client_dn(const qhttp_req *r);
+
+/* ---- reply -------------------------------------------------------------------------------- */
+/* Envelope reply; takes ownership of results (NULL → {}). */
+void qhttp_reply(qhttp_req *r, int status, cJSON *results);
+/* Same with an explicit status text. */
+void qhttp_reply_status(qhttp_req *r, int status, const char *status_text, cJSON *results);
+/* Error envelope: status text = the formatted message, results {}. */
+void qhttp_reply_error(qhttp_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A non-envelope body (copied), e.g. text/html. */
+void qhttp_reply_raw(qhttp_req *r, int status, const char *content_type, const void *body, size_t len);
+/* An extra response header (copied; up to 4 per reply). Returns 0 or -1. */
+int qhttp_reply_header(qhttp_req *r, const char *name, const char *value);
+
+/* Default status text: "Success" for 200, else the HTTP reason phrase ("Not Found", ...). */
+const char *qhttp_status_text(int status);
+
+#endif

@@ -1,0 +1,289 @@
+/* policy_table.c — the path → digests hash tables of a qpolicy and their arenas
+ * (see policy_int.h). Open addressing with linear probing; the index is sized once from the
+ * expected path count and only doubles if a builder adds more than announced. */
+#include "policy_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Hex digit values (non-hex bytes read 0 too, told apart from '0' by the callers); the 0x80
+ * bit marks an upper-case digit. */
+static const uint8_t hexval[256] = {
+    ['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7,
+    ['8'] = 8, ['9'] = 9, ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14,
+    ['f'] = 15, ['A'] = 0x8a, ['B'] = 0x8b, ['C'] = 0x8c, ['D'] = 0x8d, ['E'] = 0x8e,
+    ['F'] = 0x8f,
+};
+
+static inline int hexdig(unsigned char c)
+{
+    /* The table holds 0 for both '0' and non-hex bytes; tell them apart. */
+    uint8_t v = hexval[c];
+    if (v == 0 && c != '0')
+        return -1;
+    return v;
+}
+
+static inline uint64_t path_hash(const char *s, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ (n * 0xff51afd7ed558ccdull);
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xbf58476d1ce4e5b9ull;
+        h ^= h >> 31;
+        s += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, s, n);
+    h = (h ^ w) * 0x94d049bb133111ebull;
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 32;
+    return h;
+}
+
+qpolicy *qpol_alloc(qerr *err)
+{
+    qpolicy *p = calloc(1, sizeof *p);
+    if (!p) {
+        qerr_set(err, "out of memory");
+        return NULL;
+    }
+    p->log_alg = QHASH_SHA1;
+    p->generator = 1;
+    return p;
+}
+
+void qpol_free_tables(qpolicy *p)
+{
+    for (int t = 0; t < QPOL_NTABLES; t++) {
+        free(p->tab[t].ents);
+        free(p->tab[t].slots);
+    }
+    free(p->str);
+    free(p->db);
+    free(p->dig);
+    free(p->ign);
+}
+
+static int grow(void **ptr, size_t *cap, size_t need, size_t elem, size_t max, qerr *err)
+{
+    if (need <= *cap)
+        return 0;
+    if (need > max)
+        return qerr_set(err, "policy too large");
+    size_t ncap = *cap ? *cap : 64;
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap > max)
+        ncap = max;
+    void *q = realloc(*ptr, ncap * elem);
+    if (!q)
+        return qerr_set(err, "out of memory");
+    *ptr = q;
+    *cap = ncap;
+    return 0;
+}
+
+/* Rebuild the index of t with nslots slots (a power of two > 2 * n). */
+static int rehash(qpolicy *p, qpol_tab *tb, size_t nslots, qerr *err)
+{
+    uint64_t *s = calloc(nslots, sizeof *s);
+    if (!s)
+        return qerr_set(err, "out of memory");
+    size_t mask = nslots - 1;
+    for (size_t i = 0; i < tb->n; i++) {
+        const qpol_ent *e = &tb->ents[i];
+        uint64_t h = path_hash(p->str + e->path_off, e->path_len);
+        size_t pos = (size_t)h & mask;
+        while (s[pos])
+            pos = (pos + 1) & mask;
+        s[pos] = (h & 0xffffffff00000000ull) | (uint64_t)(i + 1);
+    }
+    free(tb->slots);
+    tb->slots = s;
+    tb->nslots = nslots;
+    return 0;
+}
+
+int qpol_reserve(qpolicy *p, qpol_table t, size_t paths, qerr *err)
+{
+    qpol_tab *tb = &p->tab[t];
+    size_t want = tb->n + paths;
+    if (want >= UINT32_MAX / 4)
+        return qerr_set(err, "policy too large");
+    if (grow((void **)&tb->ents, &tb->cap, want, sizeof *tb->ents, UINT32_MAX / 4, err) < 0)
+        return -1;
+    size_t nslots = 16;
+    while (nslots < 2 * want)
+        nslots *= 2;
+    if (nslots <= tb->nslots)
+        return 0;
+    return rehash(p, tb, nslots, err);
+}
+
+int qpol_reserve_arena(qpolicy *p, size_t str_bytes, size_t digests, qerr *err)
+{
+    if (grow((void **)&p->str, &p->str_cap, p->str_len + str_bytes, 1, UINT32_MAX, err) < 0)
+        return -1;
+    if (grow((void **)&p->dig, &p->dig_cap, p->ndig + digests, sizeof *p->dig, UINT32_MAX - 1,
+             err) < 0)
+        return -1;
+    return grow((void **)&p->db, &p->db_cap, p->db_len + digests * 32, 1, UINT32_MAX, err);
+}
+
+int qpol_str_add(qpolicy *p, const char *s, size_t n, qpol_str *out, qerr *err)
+{
+    if (grow((void **)&p->str, &p->str_cap, p->str_len + n + 1, 1, UINT32_MAX, err) < 0)
+        return -1;
+    out->off = (uint32_t)p->str_len;
+    out->len = (uint32_t)n;
+    if (n)
+        memcpy(p->str + p->str_len, s, n);
+    p->str[p->str_len + n] = '\0';
+    p->str_len += n + 1;
+    return 0;
+}
+
+const qpol_ent *qpol_find(const qpolicy *p, qpol_table t, const char *path, size_t len)
+{
+    const qpol_tab *tb = &p->tab[t];
+    if (tb->n == 0)
+        return NULL;
+    uint64_t h = path_hash(path, len);
+    uint64_t hi = h & 0xffffffff00000000ull;
+    size_t mask = tb->nslots - 1;
+    for (size_t pos = (size_t)h & mask;; pos = (pos + 1) & mask) {
+        uint64_t v = tb->slots[pos];
+        if (!v)
+            return NULL;
+        if ((v & 0xffffffff00000000ull) != hi)
+            continue;
+        const qpol_ent *e = &tb->ents[(uint32_t)v - 1];
+        if (e->path_len == len && memcmp(p->str + e->path_off, path, len) == 0)
+            return e;
+    }
+}
+
+uint64_t qpol_hash(const char *path, size_t len) { return path_hash(path, len); }
+
+void qpol_prefetch(const qpolicy *p, qpol_table t, uint64_t h)
+{
+    const qpol_tab *tb = &p->tab[t];
+    if (tb->nslots)
+        __builtin_prefetch(&tb->slots[(size_t)h & (tb->nslots - 1)], 1);
+}
+
+long qpol_path_h(qpolicy *p, qpol_table t, const char *path, size_t len, uint64_t h, bool *added,
+                 qerr *err)
+{
+    qpol_tab *tb = &p->tab[t];
+    if (len > QPOL_MAX_PATH)
+        return qerr_set(err, "path longer than %u bytes", QPOL_MAX_PATH);
+    if (2 * (tb->n + 1) > tb->nslots && qpol_reserve(p, t, tb->n ? tb->n : 16, err) < 0)
+        return -1;
+    uint64_t hi = h & 0xffffffff00000000ull;
+    size_t mask = tb->nslots - 1;
+    size_t pos = (size_t)h & mask;
+    for (;; pos = (pos + 1) & mask) {
+        uint64_t v = tb->slots[pos];
+        if (!v)
+            break;
+        if ((v & 0xffffffff00000000ull) != hi)
+            continue;
+        uint32_t i = (uint32_t)v - 1;
+        const qpol_ent *e = &tb->ents[i];
+        if (e->path_len == len && memcmp(p->str + e->path_off, path, len) == 0) {
+            if (added)
+                *added = false;
+            return (long)i;
+        }
+    }
+    if (grow((void **)&tb->ents, &tb->cap, tb->n + 1, sizeof *tb->ents, UINT32_MAX / 4, err) < 0)
+        return -1;
+    qpol_str s;
+    if (qpol_str_add(p, path, len, &s, err) < 0)
+        return -1;
+    uint32_t i = (uint32_t)tb->n++;
+    tb->ents[i] = (qpol_ent){ .path_off = s.off, .path_len = s.len, .first = QPOL_NONE,
+                              .last = QPOL_NONE, .ndig = 0 };
+    tb->slots[pos] = hi | (uint64_t)(i + 1);
+    if (added)
+        *added = true;
+    return (long)i;
+}
+
+long qpol_path(qpolicy *p, qpol_table t, const char *path, size_t len, bool *added, qerr *err)
+{
+    return qpol_path_h(p, t, path, len, path_hash(path, len), added, err);
+}
+
+bool qpol_hex_ok(const char *s, size_t n, bool lower_only)
+{
+    if (n < QPOL_MIN_HEX || n > QPOL_MAX_HEX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        int v = hexdig((unsigned char)s[i]);
+        if (v < 0 || (lower_only && (v & 0x80)))
+            return false;
+    }
+    return true;
+}
+
+int qpol_add_hex(qpolicy *p, qpol_table t, uint32_t ent, const char *hex, size_t n,
+                 bool lower_only, qerr *err)
+{
+    if (n < QPOL_MIN_HEX || n > QPOL_MAX_HEX)
+        return qerr_set(err, "not a hex digest");
+    size_t nb = (n + 1) / 2;
+    if (grow((void **)&p->dig, &p->dig_cap, p->ndig + 1, sizeof *p->dig, UINT32_MAX - 1, err) < 0 ||
+        grow((void **)&p->db, &p->db_cap, p->db_len + nb, 1, UINT32_MAX, err) < 0)
+        return -1;
+    /* Validate and decode in one pass; nothing is committed until the digest is good. */
+    const unsigned char *h = (const unsigned char *)hex;
+    uint8_t *out = p->db + p->db_len;
+    unsigned bad = 0;
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        uint8_t a = hexval[h[i]], b = hexval[h[i + 1]];
+        bad |= (a == 0 && h[i] != '0') | (b == 0 && h[i + 1] != '0') | ((a | b) & 0x80);
+        out[i / 2] = (uint8_t)(((a & 0x0f) << 4) | (b & 0x0f));
+    }
+    if (n & 1) {
+        uint8_t a = hexval[h[n - 1]];
+        bad |= (a == 0 && h[n - 1] != '0') | (a & 0x80);
+        out[nb - 1] = (uint8_t)((a & 0x0f) << 4);
+    }
+    if (bad && (lower_only || !qpol_hex_ok(hex, n, false)))
+        return qerr_set(err, "not a hex digest");
+    uint32_t d = (uint32_t)p->ndig++;
+    p->dig[d] = (qpol_dig){ .off = (uint32_t)p->db_len, .next = QPOL_NONE, .nib = (uint8_t)n };
+    p->db_len += nb;
+    qpol_ent *e = &p->tab[t].ents[ent];
+    if (e->last == QPOL_NONE)
+        e->first = d;
+    else
+        p->dig[e->last].next = d;
+    e->last = d;
+    e->ndig++;
+    return 0;
+}
+
+void qpol_clear_digests(qpolicy *p, qpol_table t, uint32_t ent)
+{
+    qpol_ent *e = &p->tab[t].ents[ent];
+    e->first = e->last = QPOL_NONE;
+    e->ndig = 0;
+}
+
+size_t qpol_dig_hex(const qpolicy *p, uint32_t d, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    const qpol_dig *g = &p->dig[d];
+    const uint8_t *b = p->db + g->off;
+    for (size_t i = 0; i < g->nib; i++)
+        out[i] = digits[(i & 1) ? (b[i / 2] & 0x0f) : (b[i / 2] >> 4)];
+    out[g->nib] = '\0';
+    return g->nib;
+}
