@@ -1,0 +1,57 @@
+/* poller.h — the attestation loop: one event thread drives libcurl multi (non-blocking,
+ * keep-alive) for every agent on its own quote_interval; a pool of worker threads checks the
+ * quotes and runs the IMA engine from the stored state; results are written to the store in
+ * batches.
+ *
+ * Contract:
+ * - vpoller_start loads every agent from the store and resumes those in states START, GET_QUOTE,
+ *   GET_QUOTE_RETRY, PROVIDE_V, PROVIDE_V_RETRY (Keylime's APPROVED_REACTIVATE_STATES) from their
+ *   stored state; others are not polled.
+ * - The API calls the vpoller_agent_* functions after it changed the store; they are thread-safe
+ *   and return immediately (the event thread picks the change up).
+ * - Round: GET /v<ver>/quotes/integrity?nonce=<fresh>&mask=<mask>&partial=<0|1>&ima_ml_entry=<n>
+ *   → quote check (AK from the store, accept_tpm_*_algs, nonce, PCR selection/digest, clock info,
+ *   PCR 16, tpm_policy PCRs) → IMA replay (policy cached by checksum) → state saved.
+ * - Communication errors: GET_QUOTE_RETRY with exponential back-off (retry_interval ** n, up to
+ *   max_retries), then FAILED with internal.verifier.not_reachable ("unreachable", not tampered).
+ * - Attestation failure: INVALID_QUOTE (quote) or FAILED, polling stops, failure records saved,
+ *   log lines "File not found in allowlist: ...", "IMA ERRORS: template-hash ... good N",
+ *   "agent <uuid> failed, stopping polling".
+ * - vpoller_stop finishes in-flight work, commits and returns (SIGTERM path). */
+#ifndef QUINCE_VERIFIER_POLLER_H
+#define QUINCE_VERIFIER_POLLER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "err.h"
+#include "store.h"
+
+typedef struct vpoller_opts {
+    double quote_interval;        /* seconds between rounds of one agent (fractions allowed); default 2 */
+    long max_retries;             /* communication retries before FAILED; default 5 */
+    double retry_interval;        /* back-off base in seconds; default 2 */
+    bool exponential_backoff;     /* default true */
+    long request_timeout_ms;      /* per quote request; default 30000 */
+    long max_response_bytes;      /* largest agent answer accepted; default 128 MiB */
+    bool violations_fail;         /* ima_violations = fail */
+    unsigned num_workers;         /* 0 → number of cores */
+    const char *verifier_id;      /* "default" */
+    /* TLS towards agents (mTLS issue): client cert/key, CA; NULL = plain HTTP */
+    const char *tls_cert_file, *tls_key_file, *tls_ca_file;
+} vpoller_opts;
+
+typedef struct vpoller vpoller;
+
+vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err);
+void vpoller_stop(vpoller *p);
+
+void vpoller_agent_added(vpoller *p, const char *agent_id);        /* state START: poll now */
+void vpoller_agent_reactivated(vpoller *p, const char *agent_id);  /* state START again */
+void vpoller_agent_stopped(vpoller *p, const char *agent_id);      /* TENANT_FAILED: stop polling */
+void vpoller_agent_removed(vpoller *p, const char *agent_id);      /* forget it (after delete) */
+/* true while a request or a check for the agent is in flight (DELETE answers 202 then). */
+bool vpoller_agent_busy(vpoller *p, const char *agent_id);
+/* The policy cache is shared with the API: drop a policy whose text changed. */
+void vpoller_policy_changed(vpoller *p, long policy_id);
+
+#endif

@@ -1,0 +1,153 @@
+/* store.h — the verifier's SQLite store (registrations, agents, runtime policies, attestation
+ * state, failure records).
+ *
+ * Contract:
+ * - One database file, WAL mode, foreign keys on, schema versioned (table schema_version) and
+ *   migrated forward on open; the file and its directory are created with safe modes (0600 / 0700).
+ * - One connection, opened with SQLITE_OPEN_FULLMUTEX plus a store mutex around every call, and
+ *   busy_timeout set: all writes go through this single writer, so API writes never fail with
+ *   "database is locked" while agents are attested. Every call is one transaction (or less);
+ *   vstore_state_save_batch groups several agents' round results into one transaction.
+ * - Prepared statements only (prepared once at open, reset after use). No SQL text is ever built
+ *   from input.
+ * - Strings returned in structs are malloc'd copies owned by the struct: release with the
+ *   matching *_free function. Lookups return 1 (found), 0 (not found) or -1 (error, message set).
+ * - Library-style: never exits, logs nothing; errors come back as qerr ("database error: ..."). */
+#ifndef QUINCE_VERIFIER_STORE_H
+#define QUINCE_VERIFIER_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+#include "pcr_bank.h"
+
+#define VSTORE_ID_MAX 256          /* agent ids and policy names */
+
+typedef struct vstore vstore;
+
+vstore *vstore_open(const char *path, qerr *err);
+void vstore_close(vstore *s);
+int vstore_schema_version(vstore *s);
+
+/* ---- registrar ------------------------------------------------------------------------------ */
+typedef struct vreg_agent {
+    char agent_id[VSTORE_ID_MAX];
+    char *ek_tpm;          /* base64 TPM2B_PUBLIC */
+    char *ekcert;          /* base64 DER or NULL */
+    char *aik_tpm;         /* base64 TPM2B_PUBLIC */
+    char *mtls_cert;       /* PEM, "disabled" or NULL */
+    char *ip;              /* contact address or NULL */
+    long port;             /* 0 when unknown */
+    long regcount;
+    bool active;
+    char *key;             /* base64 of the credential challenge (the auth_tag key) */
+} vreg_agent;
+void vreg_agent_free(vreg_agent *a);
+int vstore_reg_get(vstore *s, const char *agent_id, vreg_agent *out, qerr *err);
+/* Insert or replace the whole record. */
+int vstore_reg_put(vstore *s, const vreg_agent *a, qerr *err);
+int vstore_reg_set_active(vstore *s, const char *agent_id, bool active, qerr *err);
+int vstore_reg_delete(vstore *s, const char *agent_id, qerr *err);     /* 1 deleted, 0 absent */
+/* Calls fn for every id (sorted); stops early when fn returns non-zero. */
+int vstore_reg_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), void *ctx, qerr *err);
+
+/* ---- runtime policies (stored once by checksum, named, shared) ------------------------------ */
+typedef struct vpolicy {
+    long id;
+    char name[VSTORE_ID_MAX];
+    char checksum[65];     /* sha256 hex of body */
+    char *body;            /* runtime policy JSON text as stored */
+    char *tpm_policy;      /* JSON text or NULL */
+    int generator;
+} vpolicy;
+void vpolicy_free(vpolicy *p);
+/* Create (replace=false; 0 if the name exists → returns 0 and does nothing) or replace
+ * (replace=true; 0 if the name does not exist). Returns 1 on success. The body is stored once per
+ * checksum and shared between names. *id gets the policy id. */
+int vstore_policy_put(vstore *s, const char *name, const char *body, const char *checksum, int generator,
+                      const char *tpm_policy, bool replace, long *id, qerr *err);
+int vstore_policy_get(vstore *s, const char *name, vpolicy *out, qerr *err);
+int vstore_policy_get_by_id(vstore *s, long id, vpolicy *out, qerr *err);
+/* 1 deleted; 0 absent; -1 with err->code 409 and "Can't delete allowlist as it's currently in use
+ * by agent <id>" when an agent uses it. */
+int vstore_policy_delete(vstore *s, const char *name, qerr *err);
+int vstore_policy_list(vstore *s, int (*fn)(void *ctx, const char *name), void *ctx, qerr *err);
+
+/* ---- verifier agents ----------------------------------------------------------------------- */
+/* Keylime's operational states. */
+enum {
+    VSTATE_REGISTERED = 0, VSTATE_START = 1, VSTATE_SAVED = 2, VSTATE_GET_QUOTE = 3,
+    VSTATE_GET_QUOTE_RETRY = 4, VSTATE_PROVIDE_V = 5, VSTATE_PROVIDE_V_RETRY = 6, VSTATE_FAILED = 7,
+    VSTATE_TERMINATED = 8, VSTATE_INVALID_QUOTE = 9, VSTATE_TENANT_FAILED = 10
+};
+const char *vstate_name(int state);     /* "Get Quote", ...; "Unknown" for others */
+
+/* The per-agent attestation state, saved after every round. */
+typedef struct vagent_state {
+    char agent_id[VSTORE_ID_MAX];
+    int operational_state;
+    uint64_t next_ima_ml_entry;
+    qhash_alg pcr10_alg;               /* bank of pcr10 (QHASH_NONE: not set) */
+    uint8_t pcr10[QHASH_MAX_SIZE];     /* running PCR 10 at next_ima_ml_entry */
+    uint64_t boottime;
+    /* TPM clock info of the last successful quote */
+    uint64_t clock; uint32_t reset_count, restart_count; bool clock_set;
+    uint64_t attestation_count;
+    int64_t last_received_quote;       /* epoch seconds, 0 = never */
+    int64_t last_successful_attestation;
+    uint32_t consecutive_failures;     /* communication retries in a row */
+    int severity_level;                /* -1 = none */
+    char last_event_id[128];           /* "" = none */
+    char *learned_ima_keyrings;        /* JSON text or NULL (owned) */
+} vagent_state;
+
+typedef struct vagent {
+    char agent_id[VSTORE_ID_MAX];
+    char *ip; long port;               /* cloudagent_ip / port */
+    char *ak_tpm;                      /* base64 TPM2B_PUBLIC, from the registrar */
+    char *mtls_cert;
+    char *tpm_policy;                  /* JSON text, e.g. {"mask": "0x400"} */
+    long policy_id;                    /* runtime policy (0 = none) */
+    char *ima_sign_verification_keys;  /* keyring JSON or NULL */
+    char *meta_data;                   /* JSON text */
+    char *accept_tpm_hash_algs;        /* JSON arrays as text, e.g. ["sha256"] */
+    char *accept_tpm_encryption_algs;
+    char *accept_tpm_signing_algs;
+    char *hash_alg, *enc_alg, *sign_alg;   /* as last quoted, or NULL */
+    char *supported_version;           /* agent API version, e.g. "2.2" */
+    char *v;                           /* base64 V half key, or NULL */
+    char *verifier_id;                 /* "default" */
+    char *verifier_ip; long verifier_port;
+    vagent_state st;
+} vagent;
+void vagent_free(vagent *a);
+
+/* Insert a new agent (0 if the id exists: caller answers 409). */
+int vstore_agent_add(vstore *s, const vagent *a, qerr *err);
+int vstore_agent_get(vstore *s, const char *agent_id, vagent *out, qerr *err);
+int vstore_agent_delete(vstore *s, const char *agent_id, qerr *err);   /* also its failures */
+/* Update only the state columns of each agent in one transaction. */
+int vstore_state_save_batch(vstore *s, const vagent_state *const *states, size_t n, qerr *err);
+int vstore_set_state(vstore *s, const char *agent_id, int operational_state, qerr *err);
+/* Record the quoted algorithms (first quote). */
+int vstore_agent_set_algs(vstore *s, const char *agent_id, const char *hash_alg, const char *enc_alg,
+                          const char *sign_alg, qerr *err);
+int vstore_agent_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), void *ctx, qerr *err);
+
+/* ---- failure records (of the agent's last failed round) ------------------------------------- */
+typedef struct vfailure {
+    uint64_t entry;        /* UINT64_MAX for list-level failures */
+    char *path;            /* may be "" */
+    char *event_id;
+    char *reason;
+    int64_t time;          /* epoch seconds */
+} vfailure;
+void vfailure_free(vfailure *f);
+/* Replace the agent's failure records with these (one transaction; at most 1000 kept). */
+int vstore_failures_set(vstore *s, const char *agent_id, const vfailure *f, size_t n, qerr *err);
+/* Calls fn for each record in order. */
+int vstore_failures_get(vstore *s, const char *agent_id, int (*fn)(void *ctx, const vfailure *f), void *ctx,
+                        qerr *err);
+
+#endif
