@@ -146,6 +146,8 @@ static int run(agent_ctx *a)
 
 int main(int argc, char **argv)
 {
+    /* tpm2-tss prints its own ERROR lines for TPM errors we report (decoded) ourselves. */
+    setenv("TSS2_LOG", "all+NONE", 0);
     if (argc >= 2 && strcmp(argv[1], "ima-emulator") == 0)
         return agent_ima_emulator_main(argc - 1, argv + 1);
 

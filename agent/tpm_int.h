@@ -1,5 +1,5 @@
-/* tpm_int.h — internals shared by tpm.c (connection, jobs), tpm_keys.c (EK, AK, credential, NV)
- * and tpm_pcr.c (PCRs, quotes). Not for other modules.
+/* tpm_int.h — internals shared by tpm.c (connection, jobs), tpm_keys.c (EK, NV), tpm_ak.c (AK,
+ * credential) and tpm_pcr.c (PCRs, quotes). Not for other modules.
  *
  * A public call fills a heap-allocated qtpm_job (flat: no pointers into the caller's memory), runs
  * its fn on a worker thread with the connection's ESYS context, and waits until done or timeout.
@@ -95,9 +95,13 @@ void qtpm__untrack(qtpm_job *j, ESYS_TR tr);
 int qtpm__rc(qtpm_job *j, const char *what, TSS2_RC rc);
 int qtpm__abandoned(qtpm_job *j);   /* qerr "abandoned", returns -1 */
 
-/* tpm_keys.c — EK and AK inside a job (tracked for flushing). */
+/* tpm_keys.c — the EK inside a job (tracked for flushing). */
 int qtpm__ek_load(ESYS_CONTEXT *esys, qtpm_job *j, ESYS_TR *ek, TPM2B_PUBLIC *pub_out);
 int qtpm__ek_session(ESYS_CONTEXT *esys, qtpm_job *j, ESYS_TR *sess);
+/* PolicySecret(endorsement) on the session: satisfies the EK's policy for one command. */
+int qtpm__ek_policy(ESYS_CONTEXT *esys, qtpm_job *j, ESYS_TR sess);
+
+/* tpm_ak.c */
 /* Load the AK: from j->ak.ctx if valid, else Load under the EK (and refresh j->ak.ctx). */
 int qtpm__ak_load(ESYS_CONTEXT *esys, qtpm_job *j, ESYS_TR *ak);
 

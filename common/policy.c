@@ -286,9 +286,14 @@ qpol_result qpolicy_lookup(const qpolicy *p, qpol_table t, const char *name, siz
     const qpol_ent *e = qpol_find(p, t, name, name_len);
     if (!e)
         return QPOL_NOT_FOUND;
-    for (uint32_t d = e->first; d != QPOL_NONE; d = p->dig[d].next) {
+    if (e->ndig == 0)
+        return QPOL_HASH_MISMATCH;
+    const char *ar = p->str;
+    if (e->d0_nib == 2 * digest_len && memcmp(ar + e->d0_off, digest, digest_len) == 0)
+        return QPOL_MATCH;
+    for (uint32_t d = p->dig[e->first].next; d != QPOL_NONE; d = p->dig[d].next) {
         const qpol_dig *g = &p->dig[d];
-        if (g->nib == 2 * digest_len && memcmp(p->db + g->off, digest, digest_len) == 0)
+        if (g->nib == 2 * digest_len && memcmp(ar + g->off, digest, digest_len) == 0)
             return QPOL_MATCH;
     }
     return QPOL_HASH_MISMATCH;

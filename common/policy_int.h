@@ -2,10 +2,12 @@
  * allowlist), policy_table.c (the path → digests hash tables) and policy_json.c (JSON in/out).
  * Not part of the library contract; include only from those files.
  *
- * Strings (paths, names, timestamp, verification keys) live in one string arena and digests
- * in one byte arena, both addressed by 32-bit offsets so the arenas may move while a policy is
- * built. Each table maps a path to a singly linked list of digest records (insertion order)
- * through an open-addressing index sized from the expected number of paths. */
+ * Strings (paths, names, timestamp, verification keys) and digest bytes live in one arena,
+ * addressed by 32-bit offsets so it may move while a policy is built. Each table maps a path to
+ * a singly linked list of digest records (insertion order) through an open-addressing index
+ * sized from the expected number of paths. A loader writes a path and then its digests, so the
+ * first digest usually sits right after its path; the entry keeps that digest's offset so a
+ * lookup touches the index slot, the entry and one spot of the arena. */
 #ifndef QUINCE_POLICY_INT_H
 #define QUINCE_POLICY_INT_H
 
@@ -18,7 +20,7 @@
 #define QPOL_MAX_IGNORED 4096u     /* ima.ignored_keyrings entries */
 
 typedef struct qpol_dig {
-    uint32_t off;       /* bytes in p->db */
+    uint32_t off;       /* digest bytes in the arena */
     uint32_t next;      /* next digest of the same path, QPOL_NONE at the end */
     uint8_t nib;        /* hex digits (40..128); an odd count keeps its last digit in the
                            high half of the last byte and never matches a real digest */
@@ -27,6 +29,8 @@ typedef struct qpol_dig {
 typedef struct qpol_ent {
     uint32_t path_off, path_len;
     uint32_t first, last, ndig;
+    uint32_t d0_off;    /* copy of dig[first].off, for the lookup's fast path */
+    uint8_t d0_nib;     /* copy of dig[first].nib; 0 = no digest */
 } qpol_ent;
 
 typedef struct qpol_tab {
@@ -42,10 +46,8 @@ typedef struct qpol_str {
 
 struct qpolicy {
     qpol_tab tab[QPOL_NTABLES];
-    char *str;             /* string arena */
+    char *str;             /* the arena: strings (NUL-terminated) and digest bytes */
     size_t str_len, str_cap;
-    uint8_t *db;           /* digest byte arena */
-    size_t db_len, db_cap;
     qpol_dig *dig;         /* digest records */
     size_t ndig, dig_cap;
 

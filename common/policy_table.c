@@ -63,7 +63,6 @@ void qpol_free_tables(qpolicy *p)
         free(p->tab[t].slots);
     }
     free(p->str);
-    free(p->db);
     free(p->dig);
     free(p->ign);
 }
@@ -126,12 +125,11 @@ int qpol_reserve(qpolicy *p, qpol_table t, size_t paths, qerr *err)
 
 int qpol_reserve_arena(qpolicy *p, size_t str_bytes, size_t digests, qerr *err)
 {
-    if (grow((void **)&p->str, &p->str_cap, p->str_len + str_bytes, 1, UINT32_MAX, err) < 0)
-        return -1;
-    if (grow((void **)&p->dig, &p->dig_cap, p->ndig + digests, sizeof *p->dig, UINT32_MAX - 1,
+    if (grow((void **)&p->str, &p->str_cap, p->str_len + str_bytes + digests * 32, 1, UINT32_MAX,
              err) < 0)
         return -1;
-    return grow((void **)&p->db, &p->db_cap, p->db_len + digests * 32, 1, UINT32_MAX, err);
+    return grow((void **)&p->dig, &p->dig_cap, p->ndig + digests, sizeof *p->dig, UINT32_MAX - 1,
+                err);
 }
 
 int qpol_str_add(qpolicy *p, const char *s, size_t n, qpol_str *out, qerr *err)
@@ -208,7 +206,7 @@ long qpol_path_h(qpolicy *p, qpol_table t, const char *path, size_t len, uint64_
         return -1;
     uint32_t i = (uint32_t)tb->n++;
     tb->ents[i] = (qpol_ent){ .path_off = s.off, .path_len = s.len, .first = QPOL_NONE,
-                              .last = QPOL_NONE, .ndig = 0 };
+                              .last = QPOL_NONE, .ndig = 0, .d0_off = 0, .d0_nib = 0 };
     tb->slots[pos] = hi | (uint64_t)(i + 1);
     if (added)
         *added = true;
@@ -239,11 +237,11 @@ int qpol_add_hex(qpolicy *p, qpol_table t, uint32_t ent, const char *hex, size_t
         return qerr_set(err, "not a hex digest");
     size_t nb = (n + 1) / 2;
     if (grow((void **)&p->dig, &p->dig_cap, p->ndig + 1, sizeof *p->dig, UINT32_MAX - 1, err) < 0 ||
-        grow((void **)&p->db, &p->db_cap, p->db_len + nb, 1, UINT32_MAX, err) < 0)
+        grow((void **)&p->str, &p->str_cap, p->str_len + nb, 1, UINT32_MAX, err) < 0)
         return -1;
     /* Validate and decode in one pass; nothing is committed until the digest is good. */
     const unsigned char *h = (const unsigned char *)hex;
-    uint8_t *out = p->db + p->db_len;
+    uint8_t *out = (uint8_t *)p->str + p->str_len;
     unsigned bad = 0;
     for (size_t i = 0; i + 1 < n; i += 2) {
         uint8_t a = hexval[h[i]], b = hexval[h[i + 1]];
@@ -258,13 +256,16 @@ int qpol_add_hex(qpolicy *p, qpol_table t, uint32_t ent, const char *hex, size_t
     if (bad && (lower_only || !qpol_hex_ok(hex, n, false)))
         return qerr_set(err, "not a hex digest");
     uint32_t d = (uint32_t)p->ndig++;
-    p->dig[d] = (qpol_dig){ .off = (uint32_t)p->db_len, .next = QPOL_NONE, .nib = (uint8_t)n };
-    p->db_len += nb;
+    p->dig[d] = (qpol_dig){ .off = (uint32_t)p->str_len, .next = QPOL_NONE, .nib = (uint8_t)n };
+    p->str_len += nb;
     qpol_ent *e = &p->tab[t].ents[ent];
-    if (e->last == QPOL_NONE)
+    if (e->last == QPOL_NONE) {
         e->first = d;
-    else
+        e->d0_off = p->dig[d].off;
+        e->d0_nib = (uint8_t)n;
+    } else {
         p->dig[e->last].next = d;
+    }
     e->last = d;
     e->ndig++;
     return 0;
@@ -275,13 +276,15 @@ void qpol_clear_digests(qpolicy *p, qpol_table t, uint32_t ent)
     qpol_ent *e = &p->tab[t].ents[ent];
     e->first = e->last = QPOL_NONE;
     e->ndig = 0;
+    e->d0_off = 0;
+    e->d0_nib = 0;
 }
 
 size_t qpol_dig_hex(const qpolicy *p, uint32_t d, char *out)
 {
     static const char digits[] = "0123456789abcdef";
     const qpol_dig *g = &p->dig[d];
-    const uint8_t *b = p->db + g->off;
+    const uint8_t *b = (const uint8_t *)p->str + g->off;
     for (size_t i = 0; i < g->nib; i++)
         out[i] = digits[(i & 1) ? (b[i / 2] & 0x0f) : (b[i / 2] >> 4)];
     out[g->nib] = '\0';

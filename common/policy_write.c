@@ -178,7 +178,7 @@ char *qpolicy_to_json(const qpolicy *p, bool sorted, qerr *err)
     }
     qbuf b;
     qbuf_init(&b, 0);
-    size_t guess = 512 + p->str_len + 2 * p->db_len + 6 * p->ndig;
+    size_t guess = 512 + 2 * p->str_len + 6 * p->ndig;
     qbuf_reserve(&b, guess);
     qbuf_printf(&b, "{\"meta\": {\"version\": 1, \"generator\": %d", p->generator);
     if (p->has_ts) {

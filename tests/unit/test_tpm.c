@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <openssl/evp.h>
@@ -109,6 +110,7 @@ static void start_swtpm(void)
     snprintf(g_tcti, sizeof(g_tcti), "swtpm:path=%s", sock);
     g_swtpm = fork();
     if (g_swtpm == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);        /* never outlive a crashed test */
         int fd = open("/dev/null", O_WRONLY);
         if (fd >= 0) {
             dup2(fd, 1);
