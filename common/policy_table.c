@@ -174,6 +174,35 @@ void qpol_prefetch(const qpolicy *p, qpol_table t, uint64_t h)
         __builtin_prefetch(&tb->slots[(size_t)h & (tb->nslots - 1)], 1);
 }
 
+/* A policy path must survive a JSON round trip unchanged: valid UTF-8, no control characters
+ * (NUL, newline, ...). Returns NULL when fine, else the reason. */
+static const char *path_problem(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        unsigned c = *p;
+        if (c < 0x20 || c == 0x7f)
+            return "a control character";
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        size_t k = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 0;
+        if (!k || c == 0xc0 || c == 0xc1 || c > 0xf4 || (size_t)(e - p) <= k)
+            return "invalid UTF-8";
+        unsigned cp = c & (0x3fu >> k);
+        for (size_t i = 1; i <= k; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return "invalid UTF-8";
+            cp = (cp << 6) | (p[i] & 0x3fu);
+        }
+        if ((k == 2 && cp < 0x800) || (k == 3 && (cp < 0x10000 || cp > 0x10ffff)) || (cp >= 0xd800 && cp <= 0xdfff))
+            return "invalid UTF-8";
+        p += k + 1;
+    }
+    return NULL;
+}
+
 long qpol_path_h(qpolicy *p, qpol_table t, const char *path, size_t len, uint64_t h, bool *added,
                  qerr *err)
 {
@@ -201,6 +230,9 @@ long qpol_path_h(qpolicy *p, qpol_table t, const char *path, size_t len, uint64_
     }
     if (grow((void **)&tb->ents, &tb->cap, tb->n + 1, sizeof *tb->ents, UINT32_MAX / 4, err) < 0)
         return -1;
+    const char *why = path_problem(path, len);
+    if (why)
+        return qerr_set(err, "the path '%.*s' contains %s", (int)(len > 120 ? 120 : len), path, why);
     qpol_str s;
     if (qpol_str_add(p, path, len, &s, err) < 0)
         return -1;

@@ -45,11 +45,13 @@ typedef struct vreg_agent {
 } vreg_agent;
 void vreg_agent_free(vreg_agent *a);
 int vstore_reg_get(vstore *s, const char *agent_id, vreg_agent *out, qerr *err);
-/* Insert or replace the whole record. */
+/* Insert or replace the whole record. 0 or -1. */
 int vstore_reg_put(vstore *s, const vreg_agent *a, qerr *err);
-int vstore_reg_set_active(vstore *s, const char *agent_id, bool active, qerr *err);
+int vstore_reg_set_active(vstore *s, const char *agent_id, bool active, qerr *err);  /* 1 set, 0 absent */
 int vstore_reg_delete(vstore *s, const char *agent_id, qerr *err);     /* 1 deleted, 0 absent */
-/* Calls fn for every id (sorted); stops early when fn returns non-zero. */
+/* Calls fn for every id (sorted); stops early when fn returns non-zero. 0 or -1. The ids are read
+ * first and fn runs without the store lock, so it may call the store (same for every *_list and
+ * vstore_failures_get). */
 int vstore_reg_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), void *ctx, qerr *err);
 
 /* ---- runtime policies (stored once by checksum, named, shared) ------------------------------ */
@@ -72,6 +74,7 @@ int vstore_policy_get_by_id(vstore *s, long id, vpolicy *out, qerr *err);
 /* 1 deleted; 0 absent; -1 with err->code 409 and "Can't delete allowlist as it's currently in use
  * by agent <id>" when an agent uses it. */
 int vstore_policy_delete(vstore *s, const char *name, qerr *err);
+/* 0 or -1. */
 int vstore_policy_list(vstore *s, int (*fn)(void *ctx, const char *name), void *ctx, qerr *err);
 
 /* ---- verifier agents ----------------------------------------------------------------------- */
@@ -123,16 +126,19 @@ typedef struct vagent {
 } vagent;
 void vagent_free(vagent *a);
 
-/* Insert a new agent (0 if the id exists: caller answers 409). */
+/* Insert a new agent: 1 added, 0 if the id exists (caller answers 409), -1 on error (e.g. a
+ * policy_id that does not exist). policy_id 0 = none. */
 int vstore_agent_add(vstore *s, const vagent *a, qerr *err);
 int vstore_agent_get(vstore *s, const char *agent_id, vagent *out, qerr *err);
 int vstore_agent_delete(vstore *s, const char *agent_id, qerr *err);   /* also its failures */
-/* Update only the state columns of each agent in one transaction. */
+/* Update only the state columns of each agent in one transaction (all or nothing): 0 or -1.
+ * Agents no longer in the store are skipped. */
 int vstore_state_save_batch(vstore *s, const vagent_state *const *states, size_t n, qerr *err);
-int vstore_set_state(vstore *s, const char *agent_id, int operational_state, qerr *err);
-/* Record the quoted algorithms (first quote). */
+int vstore_set_state(vstore *s, const char *agent_id, int operational_state, qerr *err); /* 1 set, 0 absent */
+/* Record the quoted algorithms (first quote). 1 set, 0 absent. */
 int vstore_agent_set_algs(vstore *s, const char *agent_id, const char *hash_alg, const char *enc_alg,
                           const char *sign_alg, qerr *err);
+/* 0 or -1. */
 int vstore_agent_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), void *ctx, qerr *err);
 
 /* ---- failure records (of the agent's last failed round) ------------------------------------- */
@@ -144,9 +150,10 @@ typedef struct vfailure {
     int64_t time;          /* epoch seconds */
 } vfailure;
 void vfailure_free(vfailure *f);
-/* Replace the agent's failure records with these (one transaction; at most 1000 kept). */
+/* Replace the agent's failure records with these (one transaction; at most 1000 kept, NULL
+ * strings stored as ""). 0 or -1; an agent no longer in the store is skipped (0). */
 int vstore_failures_set(vstore *s, const char *agent_id, const vfailure *f, size_t n, qerr *err);
-/* Calls fn for each record in order. */
+/* Calls fn for each record in order (f and its strings are valid during the call only). 0 or -1. */
 int vstore_failures_get(vstore *s, const char *agent_id, int (*fn)(void *ctx, const vfailure *f), void *ctx,
                         qerr *err);
 

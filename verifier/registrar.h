@@ -1,0 +1,62 @@
+/* registrar.h — Keylime's registrar REST API (API 1.0, 2.0–2.6) as a route table for qhttp_server
+ * (agent-protocol §2, keylime-formats §5.4), served on its own port (default 8890):
+ *   GET    /version                          {"current_version": "2.6", "supported_versions": [...]}
+ *   GET    /v{v}/agents[/]                   {"uuids": ["id", ...]} (every registered id, sorted)
+ *   POST   /v{v}/agents/{id}                 register: {"blob": b64(credential blob)}
+ *   PUT    /v{v}/agents/{id}[/activate]      activate with {"auth_tag": hex}; also POST .../activate
+ *   GET    /v{v}/agents/{id}                 {agent_id, ek_tpm, ekcert, aik_tpm, mtls_cert, ip, port,
+ *                                             regcount}; 404 while unknown or not yet activated
+ *   DELETE /v{v}/agents/{id}                 200 / 404
+ * Keylime's v3.0 shapes (POST /v3.0/agents with the id in the body) are not served, so 3.0 is
+ * not advertised; any version outside the list gets 400 "API Version not supported".
+ *
+ * Contract:
+ * - Agent ids: Keylime's [\w.-]+ taken as ASCII [A-Za-z0-9_.-], 1..VSTORE_ID_MAX-1 characters
+ *   (400 otherwise). Project rule: ids are normalised to lower case, stored and compared in lower
+ *   case, so "ABC" and "abc" are one agent. The auth_tag alone is computed over the id exactly as
+ *   the agent sent it in the activation URL (that is what the agent HMACs).
+ * - Registration checks, each a 400 "Could not register agent with invalid data: <reason>":
+ *   a JSON object; aik_tpm (required) a base64 TPM2B_PUBLIC passing qtpmpub_check_ak — a
+ *   non-restricted or decrypting AK is refused here with the list of wrong attributes, because
+ *   ActivateCredential would otherwise vouch for a key that can sign forged quotes; ek_tpm
+ *   (required; IAK/IDevID-only registration is not supported) an RSA or NIST-P ECC restricted
+ *   decryption key that MakeCredential accepts; ekcert (optional: absent, null or "") a base64 DER
+ *   or PEM certificate whose public key equals ek_tpm, chaining to tpm_cert_store when that is
+ *   set (every certificate in it is a trust anchor), and required when require_ek_cert;
+ *   mtls_cert absent, null, "disabled" or a PEM certificate; ip absent, null or an address/host
+ *   name; port absent, null, or 1..65535 as a number or a digit string.
+ * - Re-registration of a known id with a different ek_tpm, ekcert or aik_tpm is 403 naming the
+ *   changed fields (delete the registration first). Otherwise regcount += 1, active = false, a
+ *   fresh challenge: the store keeps key = base64(challenge).
+ * - Activation: a wrong auth_tag is 400 "Auth tag '<tag>' for agent '<id>' does not match expected
+ *   value. ..." and deletes the record; a right one sets active = true.
+ * - Stored values are canonical: ek_tpm/aik_tpm re-marshalled base64, ekcert base64 DER.
+ * - Every registration, activation, refusal and deletion is logged (module "registrar").
+ * - Handlers are thread-safe: the context is read-only; read-modify-write sequences on the
+ *   store run under one registrar mutex. tpm_cert_store is read on every registration, so CA
+ *   changes apply without restart. Start the server with max_body = REGISTRAR_MAX_BODY. */
+#ifndef QUINCE_VERIFIER_REGISTRAR_H
+#define QUINCE_VERIFIER_REGISTRAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "http_server.h"
+#include "store.h"
+
+#define REGISTRAR_DEFAULT_PORT    8890
+#define REGISTRAR_NUM_ROUTES      8
+#define REGISTRAR_CURRENT_VERSION "2.6"
+#define REGISTRAR_MAX_BODY        (64u * 1024)   /* a registration is a few KiB */
+#define REGISTRAR_CERT_MAX        16384          /* ekcert / mtls_cert text */
+
+typedef struct registrar_ctx {
+    vstore *store;
+    const char *tpm_cert_store;   /* directory or file of CA certificates (PEM or DER); NULL/"": none */
+    bool require_ek_cert;         /* refuse registrations without an EK certificate */
+} registrar_ctx;
+
+/* Fill out (capacity cap >= REGISTRAR_NUM_ROUTES) with the routes bound to c; returns the count,
+ * 0 when cap is too small. c must outlive the server. */
+size_t registrar_routes(registrar_ctx *c, qhttp_route *out, size_t cap);
+
+#endif

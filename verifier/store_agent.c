@@ -1,0 +1,347 @@
+/* store_agent.c — verifier agents and their attestation state (vstore_agent_*, vstore_state_*,
+ * vstore_set_state) and the names of the operational states. */
+#include "store_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The agent's own columns, then the state columns (vagent_state), in binding/reading order. */
+#define AGENT_COLS                                                                               \
+    "agent_id, ip, port, ak_tpm, mtls_cert, tpm_policy, policy_id, ima_sign_verification_keys, " \
+    "meta_data, accept_tpm_hash_algs, accept_tpm_encryption_algs, accept_tpm_signing_algs, "     \
+    "hash_alg, enc_alg, sign_alg, supported_version, v, verifier_id, verifier_ip, verifier_port"
+#define STATE_COLS                                                                         \
+    "operational_state, next_ima_ml_entry, pcr10_alg, pcr10, boottime, tpm_clock, "       \
+    "tpm_reset_count, tpm_restart_count, attestation_count, last_received_quote, "        \
+    "last_successful_attestation, consecutive_failures, severity_level, last_event_id, "  \
+    "learned_ima_keyrings"
+
+const vstore_sql vstore_agent_sql[] = {
+    { ST_AG_ADD,
+      "INSERT INTO agents (" AGENT_COLS ", " STATE_COLS ") VALUES ("
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "     /* 20 agent columns */
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"                      /* 15 state columns */
+      ") ON CONFLICT (agent_id) DO NOTHING" },
+    { ST_AG_GET, "SELECT " AGENT_COLS ", " STATE_COLS " FROM agents WHERE agent_id = ?1" },
+    { ST_AG_DELETE, "DELETE FROM agents WHERE agent_id = ?1" },
+    { ST_AG_SAVE_STATE,
+      "UPDATE agents SET operational_state = ?, next_ima_ml_entry = ?, pcr10_alg = ?, pcr10 = ?,"
+      " boottime = ?, tpm_clock = ?, tpm_reset_count = ?, tpm_restart_count = ?, attestation_count = ?,"
+      " last_received_quote = ?, last_successful_attestation = ?, consecutive_failures = ?,"
+      " severity_level = ?, last_event_id = ?, learned_ima_keyrings = ? WHERE agent_id = ?" },
+    { ST_AG_SET_STATE, "UPDATE agents SET operational_state = ?2 WHERE agent_id = ?1" },
+    { ST_AG_SET_ALGS, "UPDATE agents SET hash_alg = ?2, enc_alg = ?3, sign_alg = ?4 WHERE agent_id = ?1" },
+    { ST_AG_LIST, "SELECT agent_id FROM agents ORDER BY agent_id" },
+    { ST_AG_EXISTS, "SELECT 1 FROM agents WHERE agent_id = ?1" },
+    { ST_COUNT, NULL },
+};
+
+const char *vstate_name(int state)
+{
+    static const char *const names[] = {
+        [VSTATE_REGISTERED] = "Registered",
+        [VSTATE_START] = "Start",
+        [VSTATE_SAVED] = "Saved",
+        [VSTATE_GET_QUOTE] = "Get Quote",
+        [VSTATE_GET_QUOTE_RETRY] = "Get Quote (retry)",
+        [VSTATE_PROVIDE_V] = "Provide V",
+        [VSTATE_PROVIDE_V_RETRY] = "Provide V (retry)",
+        [VSTATE_FAILED] = "Failed",
+        [VSTATE_TERMINATED] = "Terminated",
+        [VSTATE_INVALID_QUOTE] = "Invalid Quote",
+        [VSTATE_TENANT_FAILED] = "Tenant Quote Failed",
+    };
+    if (state < 0 || state >= (int)(sizeof names / sizeof names[0]))
+        return "Unknown";
+    return names[state];
+}
+
+void vagent_free(vagent *a)
+{
+    if (!a)
+        return;
+    free(a->ip);
+    free(a->ak_tpm);
+    free(a->mtls_cert);
+    free(a->tpm_policy);
+    free(a->ima_sign_verification_keys);
+    free(a->meta_data);
+    free(a->accept_tpm_hash_algs);
+    free(a->accept_tpm_encryption_algs);
+    free(a->accept_tpm_signing_algs);
+    free(a->hash_alg);
+    free(a->enc_alg);
+    free(a->sign_alg);
+    free(a->supported_version);
+    free(a->v);
+    free(a->verifier_id);
+    free(a->verifier_ip);
+    free(a->st.learned_ima_keyrings);
+    memset(a, 0, sizeof *a);
+    a->st.pcr10_alg = QHASH_NONE;
+}
+
+static int check_state(const vagent_state *st, const char *agent_id, qerr *err)
+{
+    if (st->pcr10_alg != QHASH_NONE && (st->pcr10_alg < 0 || st->pcr10_alg >= QHASH_COUNT))
+        return qerr_setc(err, 400, "invalid pcr10 algorithm %d for agent %s", (int)st->pcr10_alg, agent_id);
+    if (strnlen(st->last_event_id, sizeof st->last_event_id) >= sizeof st->last_event_id)
+        return qerr_setc(err, 400, "last_event_id of agent %s is not terminated", agent_id);
+    return 0;
+}
+
+static void bind_state(vbind *b, const vagent_state *st)
+{
+    vb_i64(b, st->operational_state);
+    vb_u64(b, st->next_ima_ml_entry);
+    if (st->pcr10_alg == QHASH_NONE) {
+        vb_null(b);
+        vb_null(b);
+    } else {
+        vb_text(b, qhash_name(st->pcr10_alg));
+        vb_blob(b, st->pcr10, qhash_size(st->pcr10_alg));
+    }
+    vb_u64(b, st->boottime);
+    if (st->clock_set) {
+        vb_u64(b, st->clock);
+        vb_i64(b, st->reset_count);
+        vb_i64(b, st->restart_count);
+    } else {
+        vb_null(b);
+        vb_null(b);
+        vb_null(b);
+    }
+    vb_u64(b, st->attestation_count);
+    vb_i64(b, st->last_received_quote);
+    vb_i64(b, st->last_successful_attestation);
+    vb_i64(b, st->consecutive_failures);
+    vb_i64(b, st->severity_level);
+    vb_text(b, st->last_event_id[0] ? st->last_event_id : NULL);
+    vb_text(b, st->learned_ima_keyrings);
+}
+
+/* Reads the state columns; -1 (err set) when the stored pcr10 is not a valid bank value. */
+static int read_state(vcol *c, vagent_state *st, qerr *err)
+{
+    st->operational_state = (int)vc_i64(c);
+    st->next_ima_ml_entry = vc_u64(c);
+    char alg[16];
+    bool has_alg = !vc_null(c);
+    vc_copy(c, alg, sizeof alg);
+    size_t n = 0;
+    const void *pcr = vc_blob(c, &n);
+    st->pcr10_alg = QHASH_NONE;
+    if (has_alg) {
+        qhash_alg a;
+        if (qhash_from_name(alg, &a) != 0 || !pcr || n != qhash_size(a))
+            return qerr_set(err, "database error: stored pcr10 of agent %s is invalid", st->agent_id);
+        st->pcr10_alg = a;
+        memcpy(st->pcr10, pcr, n);
+    }
+    st->boottime = vc_u64(c);
+    st->clock_set = !vc_null(c);
+    st->clock = vc_u64(c);
+    st->reset_count = (uint32_t)vc_i64(c);
+    st->restart_count = (uint32_t)vc_i64(c);
+    st->attestation_count = vc_u64(c);
+    st->last_received_quote = vc_i64(c);
+    st->last_successful_attestation = vc_i64(c);
+    st->consecutive_failures = (uint32_t)vc_i64(c);
+    st->severity_level = (int)vc_i64(c);
+    vc_copy(c, st->last_event_id, sizeof st->last_event_id);
+    st->learned_ima_keyrings = vc_strdup(c);
+    return 0;
+}
+
+int vstore_agent_add(vstore *s, const vagent *a, qerr *err)
+{
+    if (vstore_check_id(a->agent_id, "agent id", err) != 0 || check_state(&a->st, a->agent_id, err) != 0)
+        return -1;
+    if (a->policy_id < 0)
+        return qerr_setc(err, 400, "invalid runtime policy id %ld", a->policy_id);
+    vstore_lock(s);
+    sqlite3_stmt *st = s->st[ST_AG_ADD];
+    vbind b;
+    vb_init(&b, st);
+    vb_text(&b, a->agent_id);
+    vb_text(&b, a->ip);
+    vb_i64(&b, a->port);
+    vb_text(&b, a->ak_tpm);
+    vb_text(&b, a->mtls_cert);
+    vb_text(&b, a->tpm_policy);
+    if (a->policy_id)
+        vb_i64(&b, a->policy_id);
+    else
+        vb_null(&b);
+    vb_text(&b, a->ima_sign_verification_keys);
+    vb_text(&b, a->meta_data);
+    vb_text(&b, a->accept_tpm_hash_algs);
+    vb_text(&b, a->accept_tpm_encryption_algs);
+    vb_text(&b, a->accept_tpm_signing_algs);
+    vb_text(&b, a->hash_alg);
+    vb_text(&b, a->enc_alg);
+    vb_text(&b, a->sign_alg);
+    vb_text(&b, a->supported_version);
+    vb_text(&b, a->v);
+    vb_text(&b, a->verifier_id);
+    vb_text(&b, a->verifier_ip);
+    vb_i64(&b, a->verifier_port);
+    bind_state(&b, &a->st);
+    int ret;
+    if (b.rc != SQLITE_OK) {
+        ret = vstore_dberr(s, err, "adding agent");
+        vstore_done(st);
+    } else {
+        ret = vstore_step_write(s, st, "adding agent", err);
+    }
+    vstore_unlock(s);
+    return ret;
+}
+
+static int read_agent(sqlite3_stmt *st, vagent *a, qerr *err)
+{
+    vcol c;
+    vc_init(&c, st);
+    vc_copy(&c, a->agent_id, sizeof a->agent_id);
+    memcpy(a->st.agent_id, a->agent_id, sizeof a->agent_id);
+    a->ip = vc_strdup(&c);
+    a->port = (long)vc_i64(&c);
+    a->ak_tpm = vc_strdup(&c);
+    a->mtls_cert = vc_strdup(&c);
+    a->tpm_policy = vc_strdup(&c);
+    a->policy_id = (long)vc_i64(&c);      /* NULL reads as 0 */
+    a->ima_sign_verification_keys = vc_strdup(&c);
+    a->meta_data = vc_strdup(&c);
+    a->accept_tpm_hash_algs = vc_strdup(&c);
+    a->accept_tpm_encryption_algs = vc_strdup(&c);
+    a->accept_tpm_signing_algs = vc_strdup(&c);
+    a->hash_alg = vc_strdup(&c);
+    a->enc_alg = vc_strdup(&c);
+    a->sign_alg = vc_strdup(&c);
+    a->supported_version = vc_strdup(&c);
+    a->v = vc_strdup(&c);
+    a->verifier_id = vc_strdup(&c);
+    a->verifier_ip = vc_strdup(&c);
+    a->verifier_port = (long)vc_i64(&c);
+    if (read_state(&c, &a->st, err) != 0)
+        return -1;
+    if (c.oom)
+        return qerr_set(err, "out of memory (reading agent)");
+    return 0;
+}
+
+int vstore_agent_get(vstore *s, const char *agent_id, vagent *out, qerr *err)
+{
+    memset(out, 0, sizeof *out);
+    out->st.pcr10_alg = QHASH_NONE;
+    if (vstore_check_id(agent_id, "agent id", err) != 0)
+        return -1;
+    vstore_lock(s);
+    sqlite3_stmt *st = s->st[ST_AG_GET];
+    vbind b;
+    vb_init(&b, st);
+    vb_text(&b, agent_id);
+    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc, ret = 0;
+    if (rc == SQLITE_ROW) {
+        ret = read_agent(st, out, err) == 0 ? 1 : -1;
+        if (ret < 0)
+            vagent_free(out);
+    } else if (rc != SQLITE_DONE) {
+        ret = vstore_dberr(s, err, "reading agent");
+    }
+    vstore_done(st);
+    vstore_unlock(s);
+    return ret;
+}
+
+int vstore_agent_delete(vstore *s, const char *agent_id, qerr *err)
+{
+    /* failures rows go with it (ON DELETE CASCADE) */
+    return vstore_write_by_id(s, ST_AG_DELETE, agent_id, false, 0, "deleting agent", err);
+}
+
+/* vstore_state_save_batch with the lock held. */
+static int save_locked(vstore *s, const vagent_state *const *states, size_t n, qerr *err)
+{
+    if (vstore_begin(s, err) != 0)
+        return -1;
+    sqlite3_stmt *st = s->st[ST_AG_SAVE_STATE];
+    for (size_t i = 0; i < n; i++) {
+        vbind b;
+        vb_init(&b, st);
+        bind_state(&b, states[i]);
+        vb_text(&b, states[i]->agent_id);
+        char what[VSTORE_ID_MAX + 32];
+        snprintf(what, sizeof what, "saving the state of agent %s", states[i]->agent_id);
+        int rc;
+        if (b.rc != SQLITE_OK) {
+            rc = vstore_dberr(s, err, what);
+            vstore_done(st);
+        } else {
+            rc = vstore_step_write(s, st, what, err);
+        }
+        if (rc < 0) {
+            vstore_rollback(s);
+            return -1;
+        }
+        /* rc == 0: the agent was deleted meanwhile; nothing to save */
+    }
+    return vstore_commit(s, err);
+}
+
+int vstore_state_save_batch(vstore *s, const vagent_state *const *states, size_t n, qerr *err)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (vstore_check_id(states[i]->agent_id, "agent id", err) != 0 ||
+            check_state(states[i], states[i]->agent_id, err) != 0)
+            return -1;
+    vstore_lock(s);
+    int ret = save_locked(s, states, n, err);
+    vstore_unlock(s);
+    return ret;
+}
+
+int vstore_set_state(vstore *s, const char *agent_id, int operational_state, qerr *err)
+{
+    return vstore_write_by_id(s, ST_AG_SET_STATE, agent_id, true, operational_state, "setting agent state",
+                              err);
+}
+
+int vstore_agent_set_algs(vstore *s, const char *agent_id, const char *hash_alg, const char *enc_alg,
+                          const char *sign_alg, qerr *err)
+{
+    if (vstore_check_id(agent_id, "agent id", err) != 0)
+        return -1;
+    vstore_lock(s);
+    sqlite3_stmt *st = s->st[ST_AG_SET_ALGS];
+    vbind b;
+    vb_init(&b, st);
+    vb_text(&b, agent_id);
+    vb_text(&b, hash_alg);
+    vb_text(&b, enc_alg);
+    vb_text(&b, sign_alg);
+    int ret;
+    if (b.rc != SQLITE_OK) {
+        ret = vstore_dberr(s, err, "saving agent algorithms");
+        vstore_done(st);
+    } else {
+        ret = vstore_step_write(s, st, "saving agent algorithms", err);
+    }
+    vstore_unlock(s);
+    return ret;
+}
+
+int vstore_agent_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), void *ctx, qerr *err)
+{
+    vidlist l = { 0 };
+    vstore_lock(s);
+    int ret = vstore_collect_ids(s, s->st[ST_AG_LIST], &l, "listing agents", err);
+    vstore_unlock(s);
+    if (ret == 0)
+        vstore_each_id(&l, fn, ctx);
+    free(l.buf);
+    return ret;
+}

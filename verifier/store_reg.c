@@ -1,0 +1,124 @@
+/* store_reg.c — registrar records (vstore_reg_*). */
+#include "store_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const vstore_sql vstore_reg_sql[] = {
+    { ST_REG_GET,
+      "SELECT agent_id, ek_tpm, ekcert, aik_tpm, mtls_cert, ip, port, regcount, active, key"
+      " FROM registrar WHERE agent_id = ?1" },
+    { ST_REG_PUT,
+      "INSERT INTO registrar (agent_id, ek_tpm, ekcert, aik_tpm, mtls_cert, ip, port, regcount, active, key)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+      " ON CONFLICT (agent_id) DO UPDATE SET ek_tpm = excluded.ek_tpm, ekcert = excluded.ekcert,"
+      " aik_tpm = excluded.aik_tpm, mtls_cert = excluded.mtls_cert, ip = excluded.ip, port = excluded.port,"
+      " regcount = excluded.regcount, active = excluded.active, key = excluded.key" },
+    { ST_REG_SET_ACTIVE, "UPDATE registrar SET active = ?2 WHERE agent_id = ?1" },
+    { ST_REG_DELETE, "DELETE FROM registrar WHERE agent_id = ?1" },
+    { ST_REG_LIST, "SELECT agent_id FROM registrar ORDER BY agent_id" },
+    { ST_COUNT, NULL },
+};
+
+void vreg_agent_free(vreg_agent *a)
+{
+    if (!a)
+        return;
+    free(a->ek_tpm);
+    free(a->ekcert);
+    free(a->aik_tpm);
+    free(a->mtls_cert);
+    free(a->ip);
+    free(a->key);
+    memset(a, 0, sizeof *a);
+}
+
+int vstore_reg_get(vstore *s, const char *agent_id, vreg_agent *out, qerr *err)
+{
+    memset(out, 0, sizeof *out);
+    if (vstore_check_id(agent_id, "agent id", err) != 0)
+        return -1;
+    vstore_lock(s);
+    sqlite3_stmt *st = s->st[ST_REG_GET];
+    vbind b;
+    vb_init(&b, st);
+    vb_text(&b, agent_id);
+    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc, ret = 0;
+    if (rc == SQLITE_ROW) {
+        vcol c;
+        vc_init(&c, st);
+        vc_copy(&c, out->agent_id, sizeof out->agent_id);
+        out->ek_tpm = vc_strdup(&c);
+        out->ekcert = vc_strdup(&c);
+        out->aik_tpm = vc_strdup(&c);
+        out->mtls_cert = vc_strdup(&c);
+        out->ip = vc_strdup(&c);
+        out->port = (long)vc_i64(&c);
+        out->regcount = (long)vc_i64(&c);
+        out->active = vc_i64(&c) != 0;
+        out->key = vc_strdup(&c);
+        if (c.oom) {
+            vreg_agent_free(out);
+            ret = qerr_set(err, "out of memory (reading registrar agent)");
+        } else {
+            ret = 1;
+        }
+    } else if (rc != SQLITE_DONE) {
+        ret = vstore_dberr(s, err, "reading registrar agent");
+    }
+    vstore_done(st);
+    vstore_unlock(s);
+    return ret;
+}
+
+int vstore_reg_put(vstore *s, const vreg_agent *a, qerr *err)
+{
+    if (vstore_check_id(a->agent_id, "agent id", err) != 0)
+        return -1;
+    vstore_lock(s);
+    sqlite3_stmt *st = s->st[ST_REG_PUT];
+    vbind b;
+    vb_init(&b, st);
+    vb_text(&b, a->agent_id);
+    vb_text(&b, a->ek_tpm);
+    vb_text(&b, a->ekcert);
+    vb_text(&b, a->aik_tpm);
+    vb_text(&b, a->mtls_cert);
+    vb_text(&b, a->ip);
+    vb_i64(&b, a->port);
+    vb_i64(&b, a->regcount);
+    vb_i64(&b, a->active ? 1 : 0);
+    vb_text(&b, a->key);
+    int ret;
+    if (b.rc != SQLITE_OK) {
+        ret = vstore_dberr(s, err, "saving registrar agent");
+        vstore_done(st);
+    } else {
+        ret = vstore_step_write(s, st, "saving registrar agent", err) < 0 ? -1 : 0;
+    }
+    vstore_unlock(s);
+    return ret;
+}
+
+int vstore_reg_set_active(vstore *s, const char *agent_id, bool active, qerr *err)
+{
+    return vstore_write_by_id(s, ST_REG_SET_ACTIVE, agent_id, true, active ? 1 : 0,
+                              "activating registrar agent", err);
+}
+
+int vstore_reg_delete(vstore *s, const char *agent_id, qerr *err)
+{
+    return vstore_write_by_id(s, ST_REG_DELETE, agent_id, false, 0, "deleting registrar agent", err);
+}
+
+int vstore_reg_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), void *ctx, qerr *err)
+{
+    vidlist l = { 0 };
+    vstore_lock(s);
+    int ret = vstore_collect_ids(s, s->st[ST_REG_LIST], &l, "listing registrar agents", err);
+    vstore_unlock(s);
+    if (ret == 0)
+        vstore_each_id(&l, fn, ctx);
+    free(l.buf);
+    return ret;
+}

@@ -1,0 +1,203 @@
+/* vconfig.c — [verifier] / [registrar] parsing and validation; see vconfig.h. */
+#include "vconfig.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#define V "verifier"
+#define R "registrar"
+
+static int copy_str(const qconfig *c, const char *sec, const char *key, const char *def, char *dst, size_t cap,
+                    qerr *err)
+{
+    const char *v = qconfig_str(c, sec, key, def);
+    size_t n = strlen(v);
+    if (n >= cap)
+        return qerr_set(err, "[%s] %s: value longer than %zu characters", sec, key, cap - 1);
+    memcpy(dst, v, n + 1);
+    return 0;
+}
+
+static bool in_set(const char *name, size_t len, const char *const *set)
+{
+    for (; *set; set++)
+        if (strlen(*set) == len && strncmp(*set, name, len) == 0)
+            return true;
+    return false;
+}
+
+static const char *const hash_names[] = {"sha1", "sha256", "sha384", "sha512", "sm3_256", NULL};
+static const char *const enc_names[] = {"rsa", "ecc", "rsa1024", "rsa2048", "rsa3072", "rsa4096", "ecc192",
+                                        "ecc224", "ecc256", "ecc384", "ecc521", "ecc_sm2", NULL};
+static const char *const sign_names[] = {"rsassa", "rsapss", "ecdsa", "ecdaa", "ecschnorr", "sm2", NULL};
+
+/* An algorithm list: "a, b, c" or Keylime's Python-list form ["a", "b"] / ['a', 'b'].
+ * Written to dst as a JSON array text. */
+static int alg_list(const qconfig *c, const char *key, const char *def, const char *const *known, char *dst,
+                    size_t cap, qerr *err)
+{
+    const char *v = qconfig_str(c, V, key, def);
+    const char *p = v, *end = v + strlen(v);
+    while (p < end && isspace((unsigned char)*p))
+        p++;
+    while (end > p && isspace((unsigned char)end[-1]))
+        end--;
+    if (p < end && *p == '[') {
+        if (end[-1] != ']')
+            return qerr_set(err, "[verifier] %s: unbalanced '[' in \"%s\"", key, v);
+        p++;
+        end--;
+    }
+    cJSON *arr = cJSON_CreateArray();
+    if (!arr)
+        return qerr_set(err, "out of memory");
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *a = p, *b = comma ? comma : end;
+        p = comma ? comma + 1 : end;
+        while (a < b && (isspace((unsigned char)*a) || *a == '"' || *a == '\''))
+            a++;
+        while (b > a && (isspace((unsigned char)b[-1]) || b[-1] == '"' || b[-1] == '\''))
+            b--;
+        if (a == b)
+            continue;
+        if (!in_set(a, (size_t)(b - a), known)) {
+            cJSON_Delete(arr);
+            return qerr_set(err, "[verifier] %s: unknown algorithm '%.*s'", key, (int)(b - a > 64 ? 64 : b - a),
+                            a);
+        }
+        char name[32];
+        snprintf(name, sizeof name, "%.*s", (int)(b - a), a);
+        cJSON_AddItemToArray(arr, cJSON_CreateString(name));
+    }
+    if (cJSON_GetArraySize(arr) == 0) {
+        cJSON_Delete(arr);
+        return qerr_set(err, "[verifier] %s: names no algorithm", key);
+    }
+    char *s = cJSON_PrintUnformatted(arr);
+    cJSON_Delete(arr);
+    if (!s)
+        return qerr_set(err, "out of memory");
+    int rc = 0;
+    if (strlen(s) >= cap)
+        rc = qerr_set(err, "[verifier] %s: list too long", key);
+    else
+        memcpy(dst, s, strlen(s) + 1);
+    cJSON_free(s);
+    return rc;
+}
+
+static int level(const qconfig *c, const char *sec, qlog_level *out, qerr *err)
+{
+    const char *s = qconfig_str(c, sec, "log_level", "info");
+    if (qlog_level_parse(s, out) < 0)
+        return qerr_set(err, "[%s] log_level: unknown level \"%s\" (debug, info, warning, error, critical)", sec, s);
+    return 0;
+}
+
+static bool valid_id(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '.' && *s != '-')
+            return false;
+    return true;
+}
+
+int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
+{
+    memset(o, 0, sizeof(*o));
+    long workers = 0;
+    if (copy_str(c, V, "ip", "127.0.0.1", o->ip, sizeof o->ip, err) < 0 ||
+        qconfig_long(c, V, "port", 8881, 0, 65535, &o->port, err) < 0 ||
+        copy_str(c, V, "database", "/var/lib/quince/verifier.sqlite", o->database, sizeof o->database, err) < 0 ||
+        qconfig_double(c, V, "quote_interval", 2.0, 0.0, 86400.0, &o->quote_interval, err) < 0 ||
+        qconfig_long(c, V, "max_retries", 5, 0, 1000, &o->max_retries, err) < 0 ||
+        qconfig_double(c, V, "retry_interval", 2.0, 0.0, 3600.0, &o->retry_interval, err) < 0 ||
+        qconfig_bool(c, V, "exponential_backoff", true, &o->exponential_backoff, err) < 0 ||
+        qconfig_long(c, V, "request_timeout_ms", 30000, 100, 3600000, &o->request_timeout_ms, err) < 0 ||
+        qconfig_long(c, V, "max_upload_size", 104857600L, 1024, 1L << 30, &o->max_upload_size, err) < 0 ||
+        qconfig_long(c, V, "num_workers", 0, 0, 1024, &workers, err) < 0 ||
+        alg_list(c, "accept_tpm_hash_algs", "sha512, sha384, sha256", hash_names, o->accept_tpm_hash_algs,
+                 sizeof o->accept_tpm_hash_algs, err) < 0 ||
+        alg_list(c, "accept_tpm_encryption_algs", "ecc, rsa", enc_names, o->accept_tpm_encryption_algs,
+                 sizeof o->accept_tpm_encryption_algs, err) < 0 ||
+        alg_list(c, "accept_tpm_signing_algs", "ecschnorr, rsassa", sign_names, o->accept_tpm_signing_algs,
+                 sizeof o->accept_tpm_signing_algs, err) < 0 ||
+        copy_str(c, V, "verifier_id", "default", o->verifier_id, sizeof o->verifier_id, err) < 0 ||
+        copy_str(c, R, "ip", "127.0.0.1", o->registrar_ip, sizeof o->registrar_ip, err) < 0 ||
+        qconfig_long(c, R, "port", 8890, 0, 65535, &o->registrar_port, err) < 0 ||
+        copy_str(c, R, "tpm_cert_store", "", o->tpm_cert_store, sizeof o->tpm_cert_store, err) < 0 ||
+        /* EK certificates are not required yet: software TPMs and many VMs have none. */
+        qconfig_bool(c, R, "require_ek_cert", false, &o->require_ek_cert, err) < 0)
+        return -1;
+    o->num_workers = workers;
+
+    const char *viol = qconfig_str(c, V, "ima_violations", "pass");
+    if (strcmp(viol, "pass") == 0)
+        o->violations_fail = false;
+    else if (strcmp(viol, "fail") == 0)
+        o->violations_fail = true;
+    else
+        return qerr_set(err, "[verifier] ima_violations: \"%s\" is not \"pass\" or \"fail\"", viol);
+
+    if (!o->database[0])
+        return qerr_set(err, "[verifier] database: a file name is required");
+    if (!valid_id(o->verifier_id))
+        return qerr_set(err, "[verifier] verifier_id: '%s' is not valid (letters, digits, '_', '.', '-')",
+                        o->verifier_id);
+    if (o->require_ek_cert && !o->tpm_cert_store[0])
+        return qerr_set(err, "[registrar] require_ek_cert needs tpm_cert_store");
+
+    qlog_level lv, lr;
+    if (level(c, V, &lv, err) < 0 || level(c, R, &lr, err) < 0)
+        return -1;
+    o->log_level = lv < lr ? lv : lr;
+    return 0;
+}
+
+void vconfig_poller_opts(const vconfig *v, vpoller_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->quote_interval = v->quote_interval;
+    o->max_retries = v->max_retries;
+    o->retry_interval = v->retry_interval;
+    o->exponential_backoff = v->exponential_backoff;
+    o->request_timeout_ms = v->request_timeout_ms;
+    o->max_response_bytes = 128L << 20;
+    o->violations_fail = v->violations_fail;
+    o->num_workers = (unsigned)v->num_workers;
+    o->verifier_id = v->verifier_id;
+}
+
+const char *vconfig_help(void)
+{
+    return "Configuration keys (file: --config, else $QUINCE_CONFIG, else /etc/quince/quince.conf;\n"
+           "each key can be overridden as QUINCE_<SECTION>_<KEY>):\n"
+           "  [verifier]\n"
+           "    ip                          verifier API address (127.0.0.1)\n"
+           "    port                        verifier API port (8881)\n"
+           "    database                    SQLite file (/var/lib/quince/verifier.sqlite)\n"
+           "    quote_interval              seconds between two quotes of one agent, fractions allowed (2)\n"
+           "    max_retries                 connection retries before an agent is FAILED (5)\n"
+           "    retry_interval              retry delay in seconds, the base of the back-off (2)\n"
+           "    exponential_backoff         retry_interval ** n instead of a constant delay (true)\n"
+           "    request_timeout_ms          time allowed for one quote request (30000)\n"
+           "    max_upload_size             largest API request body in bytes (104857600)\n"
+           "    ima_violations              pass or fail: IMA violation entries (pass)\n"
+           "    num_workers                 attestation worker threads, 0 = one per core (0)\n"
+           "    accept_tpm_hash_algs        default when an add request has none (sha512, sha384, sha256)\n"
+           "    accept_tpm_encryption_algs  default when an add request has none (ecc, rsa)\n"
+           "    accept_tpm_signing_algs     default when an add request has none (ecschnorr, rsassa)\n"
+           "    verifier_id                 this verifier's id in agent records (default)\n"
+           "    log_level                   debug, info, warning, error or critical (info)\n"
+           "  [registrar]\n"
+           "    ip                          registrar API address (127.0.0.1)\n"
+           "    port                        registrar API port (8890)\n"
+           "    tpm_cert_store              CA certificates for EK certificates (none)\n"
+           "    require_ek_cert             refuse agents without a valid EK certificate (false)\n"
+           "    log_level                   as above; the daemon logs at the more verbose of the two (info)\n";
+}

@@ -1,0 +1,50 @@
+/* vconfig.h — the [verifier] and [registrar] sections of quince.conf, with defaults, validated
+ * once at start-up. Every value is copied into fixed, bounded fields; a bad value is an error
+ * naming the section and key (or the QUINCE_<SECTION>_<KEY> variable). */
+#ifndef QUINCE_VERIFIER_VCONFIG_H
+#define QUINCE_VERIFIER_VCONFIG_H
+
+#include <stdbool.h>
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "poller.h"
+
+#define VCONFIG_STR  256
+#define VCONFIG_PATH 1024
+#define VCONFIG_ALGS 256
+
+typedef struct vconfig {
+    /* [verifier] */
+    char ip[VCONFIG_STR];                 /* verifier API bind address; "127.0.0.1" */
+    long port;                            /* 8881 */
+    char database[VCONFIG_PATH];          /* SQLite file; "/var/lib/quince/verifier.sqlite" */
+    double quote_interval;                /* seconds, fractions allowed; 2 */
+    long max_retries;                     /* 5 */
+    double retry_interval;                /* seconds; 2 */
+    bool exponential_backoff;             /* true */
+    long request_timeout_ms;              /* per quote request; 30000 */
+    long max_upload_size;                 /* largest API request body; 104857600 */
+    bool violations_fail;                 /* ima_violations = fail */
+    long num_workers;                     /* 0 = number of cores */
+    /* Defaults for an add request that omits them, as JSON array text, e.g. ["sha256"]. */
+    char accept_tpm_hash_algs[VCONFIG_ALGS];
+    char accept_tpm_encryption_algs[VCONFIG_ALGS];
+    char accept_tpm_signing_algs[VCONFIG_ALGS];
+    char verifier_id[VCONFIG_STR];        /* "default" */
+    qlog_level log_level;                 /* the more verbose of [verifier] and [registrar] */
+    /* [registrar] */
+    char registrar_ip[VCONFIG_STR];       /* "127.0.0.1" */
+    long registrar_port;                  /* 8890 */
+    char tpm_cert_store[VCONFIG_PATH];    /* EK CA certificates (directory or file); "" = none */
+    bool require_ek_cert;                 /* false for now */
+} vconfig;
+
+/* Fill *out from the [verifier] and [registrar] sections (env overrides apply through qconfig). */
+int vconfig_load(const qconfig *c, vconfig *out, qerr *err);
+/* The --help text listing every key with its default. */
+const char *vconfig_help(void);
+/* The attestation-loop options derived from the configuration (strings point into v). */
+void vconfig_poller_opts(const vconfig *v, vpoller_opts *o);
+
+#endif
