@@ -120,7 +120,8 @@ integration: deps
 	@tests/run.sh build/san integration
 
 bench: deps
-	$(MAKE) --no-print-directory BUILD=build/rel all $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
+	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-tenant build/rel/tests/tools/ima_gen \
+	    $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
 	@bench/run.sh build/rel
 
 fuzz: deps

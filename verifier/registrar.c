@@ -33,6 +33,11 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
+static bool ascii_alnum(char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+
 /* A log- and reply-safe copy of untrusted text: printable ASCII only, at most cap-1 characters. */
 static const char *printable(const char *s, char *buf, size_t cap)
 {
@@ -65,7 +70,7 @@ static int agent_id(qhttp_req *r, const char *pfx, char id[VSTORE_ID_MAX], const
     size_t n = s ? strnlen(s, VSTORE_ID_MAX) : 0;
     bool ok = n > 0 && n < VSTORE_ID_MAX;
     for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-';
+        ok = ascii_alnum(s[i]) || s[i] == '_' || s[i] == '.' || s[i] == '-';
     if (!ok) {
         char p[80], path[160];
         qhttp_reply_error(r, 400, "%sagent id '%s' is not valid (letters, digits, '_', '.', '-'; 1 to %d characters)",
@@ -75,7 +80,7 @@ static int agent_id(qhttp_req *r, const char *pfx, char id[VSTORE_ID_MAX], const
         return -1;
     }
     for (size_t i = 0; i <= n; i++)
-        id[i] = (char)tolower((unsigned char)s[i]);
+        id[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] + ('a' - 'A')) : s[i];
     if (raw)
         *raw = s;
     return 0;
@@ -332,7 +337,7 @@ static int check_ip(const char *ip, qerr *err)
     size_t n = strlen(ip);
     bool ok = n > 0 && n <= HOST_MAX;
     for (size_t i = 0; ok && i < n; i++)
-        ok = isalnum((unsigned char)ip[i]) || strchr(".:-_%", ip[i]);
+        ok = ascii_alnum(ip[i]) || strchr(".:-_%", ip[i]);
     return ok ? 0 : qerr_set(err, "ip is not an address or host name");
 }
 
