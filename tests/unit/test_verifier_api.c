@@ -14,13 +14,13 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api.h"
+#include "../../verifier/api.h"
 #include "b64.h"
 #include "config.h"
 #include "http_client.h"
 #include "http_server.h"
-#include "store.h"
-#include "vconfig.h"
+#include "../../verifier/store.h"
+#include "../../verifier/vconfig.h"
 
 #define DIGEST "aa5a3ab7a0d4e65e21fce6bb17fd6e7fc0e4d6c3b1b8a8f0e5d0d1c3b4a59687"
 
@@ -436,6 +436,8 @@ static void test_add_with_policies(void **state)
     /* A name and no policy: the stored one. */
     assert_int_equal(add_agent(f, "agent-2", NULL, "missing", NULL), 404);
     assert_string_equal(status_text(f), "Could not find IMA policy with name missing!");
+    assert_int_equal(add_agent(f, "agent-2", NULL, "a/b", NULL), 400);
+    assert_string_equal(status_text(f), "runtime_policy_name must be printable ASCII without '/'");
     assert_int_equal(add_agent(f, "agent-2", NULL, "pol-a", NULL), 200);
     assert_int_equal(req(f, "GET", "/v2.6/agents/agent-2", NULL), 200);
     assert_string_equal(cJSON_GetStringValue(result(f, "runtime_policy_name")), "pol-a");
@@ -649,8 +651,26 @@ static void test_config_values(void **state)
     assert_int_equal(load("[verifier]\nmax_upload_size = 10\n", &v, &e), -1);
 }
 
+/* Environment overrides would change the configuration under test. */
+static void clear_env(void)
+{
+    extern char **environ;
+    for (bool again = true; again;) {
+        again = false;
+        for (char **e = environ; *e; e++)
+            if (strncmp(*e, "QUINCE_VERIFIER_", 16) == 0 || strncmp(*e, "QUINCE_REGISTRAR_", 17) == 0) {
+                char name[256];
+                snprintf(name, sizeof name, "%.*s", (int)strcspn(*e, "="), *e);
+                unsetenv(name);
+                again = true;
+                break;
+            }
+    }
+}
+
 int main(void)
 {
+    clear_env();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pure_helpers),
         cmocka_unit_test_setup_teardown(test_version, setup, teardown),

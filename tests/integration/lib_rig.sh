@@ -1,0 +1,116 @@
+# Test rig helpers (sourced after lib.sh): a private swtpm, quince-verifier, quince-agent and the
+# ima-emulator, each on its own loopback port or unix socket inside QUINCE_TMP, stopped by PID.
+#   free_port                 prints a free TCP port on 127.0.0.1
+#   start_swtpm NAME [ekcert] starts swtpm NAME (state in $QUINCE_TMP/NAME), sets TCTI_<NAME>
+#   start_verifier            writes $QUINCE_TMP/verifier.conf, starts quince-verifier
+#   start_agent NAME UUID TCTI LIST [extra conf lines...]
+#   emulate TCTI LIST         one ima-emulator pass (extends PCR 10 for new lines)
+#   wait_http URL [secs]      waits until URL answers
+#   rig_cleanup               stops everything this rig started (installed as an EXIT trap)
+RIG_PIDS=()
+RIG_SWTPM_PIDS=()
+
+rig_cleanup() {
+  local p
+  for p in "${RIG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${RIG_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  for p in "${RIG_SWTPM_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
+  wait 2>/dev/null
+}
+trap rig_cleanup EXIT
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() {
+  local url=$1 secs=${2:-20} i
+  for i in $(seq $((secs * 10))); do
+    curl -s -o /dev/null --max-time 2 "$url" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# start_swtpm NAME [ekcert]: with "ekcert", swtpm_setup creates an EK certificate first.
+start_swtpm() {
+  local name=$1 d=$QUINCE_TMP/$1
+  mkdir -p "$d/state"
+  if [ "${2:-}" = ekcert ]; then
+    swtpm_setup --tpm2 --tpmstate "$d/state" --create-ek-cert --create-platform-cert \
+      --pcr-banks sha1,sha256 --overwrite >"$d/setup.log" 2>&1 || echo "warning: swtpm_setup failed"
+  fi
+  swtpm socket --tpm2 --server "type=unixio,path=$d/tpm.sock" --ctrl "type=unixio,path=$d/tpm.sock.ctrl" \
+    --tpmstate "dir=$d/state" --flags not-need-init,startup-clear --log "file=$d/swtpm.log,level=1" &
+  local pid=$!
+  RIG_SWTPM_PIDS+=("$pid")
+  eval "SWTPM_PID_$name=$pid"
+  eval "TCTI_$name=swtpm:path=$d/tpm.sock"
+  for _ in $(seq 100); do [ -S "$d/tpm.sock" ] && break; sleep 0.05; done
+  chmod 0777 "$d" 2>/dev/null
+  chmod 0666 "$d/tpm.sock" 2>/dev/null
+}
+
+start_verifier() {
+  REG_PORT=$(free_port); CV_PORT=$(free_port)
+  cat >"$QUINCE_TMP/verifier.conf" <<CONF
+[verifier]
+ip = 127.0.0.1
+port = $CV_PORT
+database = $QUINCE_TMP/verifier/db.sqlite
+quote_interval = ${QUOTE_INTERVAL:-0.5}
+retry_interval = 0.2
+max_retries = ${MAX_RETRIES:-3}
+request_timeout_ms = 5000
+accept_tpm_hash_algs = sha512, sha384, sha256, sha1
+accept_tpm_signing_algs = ecschnorr, rsassa, ecdsa
+log_level = ${VERIFIER_LOG_LEVEL:-info}
+[registrar]
+ip = 127.0.0.1
+port = $REG_PORT
+CONF
+  "$VERIFIER" --config "$QUINCE_TMP/verifier.conf" >>"$QUINCE_TMP/verifier.log" 2>&1 &
+  VERIFIER_PID=$!
+  RIG_PIDS+=("$VERIFIER_PID")
+  wait_http "http://127.0.0.1:$REG_PORT/version" 20 && wait_http "http://127.0.0.1:$CV_PORT/version" 20
+}
+
+stop_verifier() { # [signal]
+  kill "-${1:-TERM}" "$VERIFIER_PID" 2>/dev/null
+  for _ in $(seq 100); do kill -0 "$VERIFIER_PID" 2>/dev/null || break; sleep 0.1; done
+}
+
+# start_agent NAME UUID TCTI LIST [extra "key = value" lines for [agent]]
+start_agent() {
+  local name=$1 uuid=$2 tcti=$3 list=$4; shift 4
+  local port; port=$(free_port)
+  mkdir -p "$QUINCE_TMP/$name"
+  {
+    echo "[agent]"
+    echo "uuid = $uuid"
+    echo "ip = 127.0.0.1"
+    echo "port = $port"
+    echo "registrar_ip = 127.0.0.1"
+    echo "registrar_port = ${REG_PORT:-1}"
+    echo "tcti = $tcti"
+    echo "ima_ml_path = $list"
+    echo "state_dir = $QUINCE_TMP/$name/state"
+    echo "tpm_release = true"
+    echo "tpm_timeout_ms = ${AGENT_TPM_TIMEOUT_MS:-3000}"
+    echo "registrar_retry_ms = 100"
+    echo "registrar_retry_max_ms = 500"
+    for l in "$@"; do echo "$l"; done
+  } >"$QUINCE_TMP/$name/agent.conf"
+  "$AGENT" --config "$QUINCE_TMP/$name/agent.conf" >>"$QUINCE_TMP/$name/agent.log" 2>&1 &
+  local pid=$!
+  RIG_PIDS+=("$pid")
+  eval "AGENT_PID_$name=$pid"
+  eval "AGENT_PORT_$name=$port"
+}
+
+emulate() { # TCTI LIST
+  "$AGENT" ima-emulator --tcti "$1" --ima-log "$2" --banks sha1,sha256 --once >>"$QUINCE_TMP/emulator.log" 2>&1
+}
