@@ -49,9 +49,10 @@ start_swtpm() {
   RIG_SWTPM_PIDS+=("$pid")
   eval "SWTPM_PID_$name=$pid"
   eval "TCTI_$name=swtpm:path=$d/tpm.sock"
-  for _ in $(seq 100); do [ -S "$d/tpm.sock" ] && break; sleep 0.05; done
-  chmod 0777 "$d" 2>/dev/null
-  chmod 0666 "$d/tpm.sock" 2>/dev/null
+  for _ in $(seq 100); do [ -S "$d/tpm.sock" ] && [ -S "$d/tpm.sock.ctrl" ] && break; sleep 0.05; done
+  # Agents that drop to another user (run_as) must still reach both sockets.
+  chmod 0755 "$d" 2>/dev/null
+  chmod 0666 "$d/tpm.sock" "$d/tpm.sock.ctrl" 2>/dev/null
 }
 
 start_verifier() {
