@@ -174,15 +174,16 @@ void qpol_prefetch(const qpolicy *p, qpol_table t, uint64_t h)
         __builtin_prefetch(&tb->slots[(size_t)h & (tb->nslots - 1)], 1);
 }
 
-/* A policy path must survive a JSON round trip unchanged: valid UTF-8, no control characters
- * (NUL, newline, ...). Returns NULL when fine, else the reason. */
+/* A policy path must survive a JSON round trip unchanged: valid UTF-8 and no NUL (cJSON strings
+ * end at NUL). Other control characters are escaped in JSON and kept. Returns NULL when fine,
+ * else the reason. */
 static const char *path_problem(const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s, *e = p + n;
     while (p < e) {
         unsigned c = *p;
-        if (c < 0x20 || c == 0x7f)
-            return "a control character";
+        if (c == 0)
+            return "a NUL byte";
         if (c < 0x80) {
             p++;
             continue;

@@ -55,7 +55,7 @@ static qhttp_server *start_server(const char *what, const char *ip, long port, s
     if (!s)
         qlog(QLOG_CRITICAL, LOGM, "cannot start the %s on %s:%ld: %s", what, ip, port, e.msg);
     else
-        qlog(QLOG_INFO, module, "%s listening on %s:%u", what, ip, qhttp_server_port(s));
+        qlog(QLOG_INFO, LOGM, "%s listening on %s:%u", what, ip, qhttp_server_port(s));
     return s;
 }
 
