@@ -27,7 +27,7 @@ struct vpolicy_cache {
     size_t max;
     vpolicy_ref **ents;     /* cached parses (each holds one reference) */
     size_t n, cap;
-    idmap *ids;
+    idmap *ids;             /* sorted by id */
     size_t nids, idcap;
     vpolicy_ref *empty;
     uint64_t tick;
@@ -138,12 +138,30 @@ size_t vpolicy_cache_size(vpolicy_cache *c)
 
 /* ---- maps (caller holds the mutex) ------------------------------------------------------- */
 
+/* Index of id in the sorted id map, or where it would go (*found tells). */
+static size_t id_pos(vpolicy_cache *c, long id, bool *found)
+{
+    size_t lo = 0, hi = c->nids;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->ids[mid].id == id) {
+            *found = true;
+            return mid;
+        }
+        if (c->ids[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *found = false;
+    return lo;
+}
+
 static vpolicy_ref *find_id(vpolicy_cache *c, long id)
 {
-    for (size_t i = 0; i < c->nids; i++)
-        if (c->ids[i].id == id)
-            return c->ids[i].e;
-    return NULL;
+    bool found;
+    size_t i = id_pos(c, id, &found);
+    return found ? c->ids[i].e : NULL;
 }
 
 static vpolicy_ref *find_checksum(vpolicy_cache *c, const char *sum)
@@ -156,21 +174,21 @@ static vpolicy_ref *find_checksum(vpolicy_cache *c, const char *sum)
 
 static void drop_id(vpolicy_cache *c, long id)
 {
-    for (size_t i = 0; i < c->nids; i++) {
-        if (c->ids[i].id == id) {
-            c->ids[i] = c->ids[--c->nids];
-            return;
-        }
-    }
+    bool found;
+    size_t i = id_pos(c, id, &found);
+    if (!found)
+        return;
+    memmove(&c->ids[i], &c->ids[i + 1], (c->nids - i - 1) * sizeof *c->ids);
+    c->nids--;
 }
 
 static void add_id(vpolicy_cache *c, long id, vpolicy_ref *e)
 {
-    for (size_t i = 0; i < c->nids; i++) {
-        if (c->ids[i].id == id) {
-            c->ids[i].e = e;
-            return;
-        }
+    bool found;
+    size_t i = id_pos(c, id, &found);
+    if (found) {
+        c->ids[i].e = e;
+        return;
     }
     if (c->nids == c->idcap) {
         size_t ncap = c->idcap ? 2 * c->idcap : 16;
@@ -180,7 +198,9 @@ static void add_id(vpolicy_cache *c, long id, vpolicy_ref *e)
         c->ids = m;
         c->idcap = ncap;
     }
-    c->ids[c->nids++] = (idmap){ id, e };
+    memmove(&c->ids[i + 1], &c->ids[i], (c->nids - i) * sizeof *c->ids);
+    c->ids[i] = (idmap){ id, e };
+    c->nids++;
 }
 
 /* Evict least recently used entries nobody else holds while over the limit. */
@@ -198,12 +218,11 @@ static void evict(vpolicy_cache *c)
             return;
         vpolicy_ref *e = c->ents[victim];
         c->ents[victim] = c->ents[--c->n];
-        for (size_t i = 0; i < c->nids;) {
-            if (c->ids[i].e == e)
-                c->ids[i] = c->ids[--c->nids];
-            else
-                i++;
-        }
+        size_t k = 0;
+        for (size_t i = 0; i < c->nids; i++)      /* compact, keeping the order */
+            if (c->ids[i].e != e)
+                c->ids[k++] = c->ids[i];
+        c->nids = k;
         vpolicy_ref_release(e);
     }
 }

@@ -24,12 +24,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <openssl/pem.h>
-#include <openssl/sha.h>
-#include <openssl/x509.h>
 
 #include "attest.h"
-#include "b64.h"
 #include "buf.h"
 #include "log.h"
 #include "policy_cache.h"
@@ -854,10 +850,23 @@ static void request_done(vpoller *p, CURL *e, CURLcode rc)
 
 /* ---- notifications (event thread) ------------------------------------------------------------- */
 
+static pagent *pagent_new(const char *id)
+{
+    pagent *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    snprintf(a->id, sizeof a->id, "%s", id);
+    a->heap_idx = SIZE_MAX;
+    a->rec.st.pcr10_alg = QHASH_NONE;
+    return a;
+}
+
 static void handle_cmd(vpoller *p, cmd *c)
 {
     pthread_mutex_lock(&p->mu);
     pagent *a = map_find(p, c->id);
+    if (a && a->gen < c->gen)
+        a->gen = c->gen;
     pthread_mutex_unlock(&p->mu);
     switch (c->type) {
     case CMD_ADD:
@@ -865,14 +874,12 @@ static void handle_cmd(vpoller *p, cmd *c)
         if (!c->rec)
             break;
         if (!a) {
-            a = calloc(1, sizeof *a);
+            /* normally created by notify(); this is the fallback when that allocation failed */
+            a = pagent_new(c->id);
             if (!a) {
                 qlog(QLOG_ERROR, MOD, "out of memory: agent %s not polled", c->id);
                 break;
             }
-            snprintf(a->id, sizeof a->id, "%s", c->id);
-            a->heap_idx = SIZE_MAX;
-            a->rec.st.pcr10_alg = QHASH_NONE;
             pthread_mutex_lock(&p->mu);
             a->gen = c->gen;
             int rc = map_insert(p, a);
@@ -952,14 +959,22 @@ static void notify(vpoller *p, int type, const char *agent_id)
             return;
         }
     }
+    /* An added or reactivated agent gets its entry now, so that its generation is in place
+     * before any later notification or write is looked at. */
+    pagent *fresh = (type == CMD_ADD || type == CMD_REACTIVATE) ? pagent_new(agent_id) : NULL;
     pthread_mutex_lock(&p->mu);
     c->gen = ++p->gen_counter;
     pagent *a = map_find(p, agent_id);
+    if (!a && fresh && map_insert(p, fresh) == 0) {
+        a = fresh;
+        fresh = NULL;
+    }
     if (a)
         a->gen = c->gen;         /* results and writes of earlier rounds are now stale */
     *p->cmds_tail = c;
     p->cmds_tail = &c->next;
     pthread_mutex_unlock(&p->mu);
+    free(fresh);
     /* Re-assert what the API stored, after anything of ours that may still be queued. */
     if (type == CMD_STOP)
         queue_set_state(p, agent_id, c->gen, VSTATE_TENANT_FAILED);
@@ -1145,15 +1160,13 @@ static int load_agents(vpoller *p, qerr *err)
             free(rec);
             continue;
         }
-        pagent *a = calloc(1, sizeof *a);
+        pagent *a = pagent_new(l.ids[i]);
         if (!a) {
             vagent_free(rec);
             free(rec);
             rc = qerr_set(err, "out of memory");
             break;
         }
-        snprintf(a->id, sizeof a->id, "%s", l.ids[i]);
-        a->heap_idx = SIZE_MAX;
         a->gen = ++p->gen_counter;
         if (map_insert(p, a) < 0) {
             free(a);

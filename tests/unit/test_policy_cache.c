@@ -211,6 +211,33 @@ static void test_eviction(void **state)
     vpolicy_cache_free(c);
 }
 
+static void test_many_ids(void **state)
+{
+    fx *f = *state;
+    char *j = policy_json("/bin/a", DIG_A);
+    long ids[40];
+    for (int i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "n%d", (i * 17) % 40);
+        ids[i] = put(f, name, j, false);
+    }
+    vpolicy_cache *c = vpolicy_cache_new(f->s, 0, NULL);
+    vpolicy_ref *first = vpolicy_cache_get(c, ids[0], NULL);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 39; i >= 0; i--) {
+            vpolicy_ref *r = vpolicy_cache_get(c, ids[i], NULL);
+            assert_ptr_equal(r, first);       /* one body: one parse for every name */
+            vpolicy_ref_release(r);
+            if (round == 0 && i % 5 == 0)
+                vpolicy_cache_invalidate(c, ids[i]);
+        }
+    }
+    assert_int_equal(vpolicy_cache_size(c), 2);
+    vpolicy_ref_release(first);
+    vpolicy_cache_free(c);
+    free(j);
+}
+
 static void test_wrap(void **state)
 {
     (void)state;
@@ -281,6 +308,7 @@ int main(void)
         T(test_deleted_policy_is_empty),
         T(test_bad_body),
         T(test_eviction),
+        T(test_many_ids),
         cmocka_unit_test(test_wrap),
         T(test_threads),
     };

@@ -1,0 +1,166 @@
+/* cli.h — quince-tenant's keylime_tenant-compatible command line (keylime-formats §6).
+ *
+ * Contract:
+ * - tenant_cli_main runs one command (-c add|update|delete|status|...) against the verifier and
+ *   the registrar and returns the exit status: 0 success, 1 a failed operation (an HTTP error, a
+ *   server that cannot be reached, a quote that does not check out), 2 bad options or files.
+ *   Every error is exactly one line on stderr, "quince-tenant: <what went wrong>"; results go
+ *   to stdout as short human lines.
+ * - Options are parsed with getopt_long_only, so keylime_tenant's single-dash long options work
+ *   (-vp, -tp, -rp, -vi, -nvc) next to the short ones (-c -u -v -t -r -f -k -p).
+ * - Agent ids follow Keylime's rule [\w.-]+ (ASCII, at most 255 characters) and are normalised
+ *   to lower case, as the verifier and the registrar do.
+ * - Commands report failures through a qerr whose code is the exit status (1 or 2). */
+#ifndef QUINCE_TENANT_CLI_H
+#define QUINCE_TENANT_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "err.h"
+#include "http_client.h"
+
+#define TCLI_DEFAULT_UUID "d432fbb3-d2f1-4a97-9ef7-75bd81c00000"
+#define TCLI_ID_MAX       255        /* agent id length */
+#define TCLI_HOST_MAX     255        /* host name / address length */
+#define TCLI_NAME_MAX     255        /* runtime policy name length */
+#define TCLI_ALGS_MAX     8          /* names in one accept_tpm_*_algs list */
+#define TCLI_ALG_LEN      16
+#define TCLI_POLICY_MAX   (256u * 1024 * 1024)   /* largest policy / allowlist / exclude file */
+
+/* Exit statuses. */
+enum { TCLI_OK = 0, TCLI_EFAIL = 1, TCLI_EUSAGE = 2 };
+
+typedef enum {
+    TCMD_ADD = 0, TCMD_UPDATE, TCMD_DELETE, TCMD_STATUS, TCMD_CVSTATUS, TCMD_CVLIST, TCMD_BULKINFO,
+    TCMD_REGLIST, TCMD_REGSTATUS, TCMD_REGDELETE, TCMD_REACTIVATE,
+    TCMD_ADDPOLICY, TCMD_SHOWPOLICY, TCMD_DELETEPOLICY, TCMD_UPDATEPOLICY, TCMD_LISTPOLICY,
+    TCMD_COUNT
+} tcli_cmd;
+
+/* The command line as given (strings point into argv). */
+typedef struct tcli_opts {
+    tcli_cmd cmd;
+    const char *command;               /* the -c value as given (e.g. a deprecated alias) */
+    bool deprecated;                   /* -c addallowlist / showallowlist / deleteallowlist */
+    char uuid[TCLI_ID_MAX + 1];        /* lower-cased */
+    bool uuid_default;                 /* no -u: TCLI_DEFAULT_UUID */
+    const char *cv_ip, *cv_id, *agent_ip, *cv_agent_ip, *reg_ip;   /* NULL: not given */
+    long cv_port, agent_port, reg_port;                             /* 0: not given */
+    bool no_verifier_check, verify, help;
+    const char *allowlist, *exclude;   /* may be "default" */
+    const char *runtime_policy, *runtime_policy_name, *runtime_policy_checksum;
+    const char *tpm_policy;            /* --tpm_policy text as given */
+    cJSON *tpm_policy_obj;             /* normalised (owned), NULL when not given */
+    uint32_t tpm_mask;                 /* PCRs named by --tpm_policy */
+    const char *config;
+} tcli_opts;
+
+typedef struct tcli_algs {
+    size_t n;
+    char name[TCLI_ALGS_MAX][TCLI_ALG_LEN];
+} tcli_algs;
+
+/* Settings after the configuration file's [tenant] section filled the gaps. */
+typedef struct tcli_conf {
+    const char *cv_ip, *reg_ip, *cv_id;     /* point into opts, the qconfig or literals */
+    long cv_port, reg_port;
+    const char *allowlist, *exclude;        /* 'default' resolved; NULL when none */
+    cJSON *tpm_policy;                      /* owned copy (options, else [tenant] tpm_policy) */
+    uint32_t tpm_mask;
+    tcli_algs hash, enc, sign;              /* accept_tpm_*_algs */
+    long timeout_ms, connect_ms;
+} tcli_conf;
+
+/* Parse argv (argv[0] is the program). Returns 0, or -1 with a one-line message (exit 2).
+ * Checks every option on its own and the combinations that need no configuration file
+ * (e.g. --exclude without --allowlist, a refused payload option, a policy command without a
+ * name). Call tcli_opts_free afterwards, also after a failure. Resets getopt's state. */
+int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err);
+void tcli_opts_free(tcli_opts *o);
+
+/* Fill c from the options and cfg's [tenant] section (verifier_ip, verifier_port, registrar_ip,
+ * registrar_port, verifier_id, allowlist, ima_excludelist, tpm_policy, accept_tpm_hash_algs,
+ * accept_tpm_encryption_algs, accept_tpm_signing_algs, request_timeout_ms, connect_timeout_ms).
+ * cfg may be NULL. Returns 0 or -1 (exit 2). Call tcli_conf_free afterwards. */
+int tcli_resolve(const tcli_opts *o, const qconfig *cfg, tcli_conf *c, qerr *err);
+void tcli_conf_free(tcli_conf *c);
+
+/* Keylime's readPolicy for --tpm_policy: a JSON object whose keys are PCR numbers 0..23 (never
+ * 10, used by IMA, or 16, used to bind data) and whose values are a hex digest or a list of
+ * them; values are lower-cased and a single string becomes a list. *out gets the normalised
+ * object (without "mask"), *mask the PCR bitmap. */
+int tcli_tpm_policy_parse(const char *text, cJSON **out, uint32_t *mask, qerr *err);
+/* [\w.-]+ (ASCII), 1..TCLI_ID_MAX characters, lower-cased into out (cap > TCLI_ID_MAX). */
+int tcli_uuid_normalise(const char *in, char *out, size_t cap, qerr *err);
+/* A comma/blank separated algorithm list ("sha512, sha384, sha256"); names are lower-cased and
+ * must be in `known` (NULL-terminated). `what` names the setting in messages. */
+int tcli_algs_parse(const char *text, const char *const *known, const char *what, tcli_algs *out, qerr *err);
+/* The canonical name of a command (for messages). */
+const char *tcli_cmd_name(tcli_cmd c);
+
+/* ---- running commands (cli.c, cli_http.c, cli_cmds.c, cli_add.c, cli_policy.c) ------------ */
+
+typedef enum { TSRV_REGISTRAR = 0, TSRV_VERIFIER, TSRV_COUNT } tcli_server;
+
+typedef struct tcli_ctx {
+    const tcli_opts *o;
+    const tcli_conf *c;
+    qhttp_client *http;
+    char base[TSRV_COUNT][TCLI_HOST_MAX + 32];    /* "http://host:port" */
+    char where[TSRV_COUNT][TCLI_HOST_MAX + 16];   /* "host:port" for messages */
+    char ver[TSRV_COUNT][16];                     /* negotiated API version, "" until first use */
+} tcli_ctx;
+
+/* The runtime policy an add / addruntimepolicy sends, built from --allowlist (+ --exclude) or
+ * read from --runtime-policy. */
+typedef struct tcli_policy {
+    bool present;                 /* a policy text was built or read */
+    char *b64;                    /* base64 of the policy JSON (owned) */
+    size_t json_len;              /* bytes of policy JSON */
+    size_t paths, excludes;       /* counts for messages */
+} tcli_policy;
+
+/* "http://host:port" (IPv6 addresses bracketed) and "host:port". */
+void tcli_base_url(const char *host, long port, char *base, size_t bcap, char *where, size_t wcap);
+
+/* One versioned request to a server: negotiates the API version on first use (GET /version),
+ * then METHOD <base>/v<ver><path>. A transport failure is -1 with "cannot reach the <server>
+ * at <host:port>: <reason>" (code 1); any HTTP answer is 0 (check out->status). */
+int tcli_call(tcli_ctx *x, tcli_server s, const char *method, const char *path, const cJSON *body,
+              qhttp_result *out, qerr *err);
+/* A failed answer as an error: "<prefix>: <status> <status text>" (code 1). Returns -1. */
+int tcli_http_error(const qhttp_result *r, qerr *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *tcli_server_name(tcli_server s);     /* "registrar" / "verifier" */
+
+/* Build or read the runtime policy named by the options (files only; no network). Returns 0
+ * (p->present false when no policy was asked for) or -1 (code 2). */
+int tcli_policy_load(const tcli_conf *c, const tcli_opts *o, tcli_policy *p, qerr *err);
+void tcli_policy_free(tcli_policy *p);
+/* The tpm_policy JSON text to send: the normalised --tpm_policy plus "mask" (with PCR 10 when
+ * with_ima). Malloc'd; NULL on allocation failure. */
+char *tcli_tpm_policy_text(const tcli_conf *c, bool with_ima);
+
+/* Commands: return 0 or -1 with err (code = exit status). */
+int tcli_cmd_add(tcli_ctx *x, qerr *err);
+int tcli_cmd_update(tcli_ctx *x, qerr *err);
+int tcli_cmd_delete(tcli_ctx *x, bool quiet_missing, bool *missing, qerr *err);
+int tcli_cmd_status(tcli_ctx *x, bool reg, bool cv, qerr *err);
+int tcli_cmd_cvlist(tcli_ctx *x, bool bulk, qerr *err);
+int tcli_cmd_reglist(tcli_ctx *x, qerr *err);
+int tcli_cmd_regdelete(tcli_ctx *x, qerr *err);
+int tcli_cmd_reactivate(tcli_ctx *x, qerr *err);
+int tcli_cmd_policy(tcli_ctx *x, qerr *err);   /* add/show/delete/update/list runtime policies */
+
+/* Keylime's operational state names (keylime-formats §3.4); "Unknown" outside 0..10. */
+const char *tcli_state_name(long state);
+
+/* Help text (the whole of quince-tenant's usage, local tools included). */
+void tenant_cli_usage(FILE *f);
+/* Entry point from tenant/main.c for everything that is not a local tool. */
+int tenant_cli_main(int argc, char **argv);
+
+#endif

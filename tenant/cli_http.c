@@ -1,0 +1,111 @@
+/* cli_http.c — the tenant's requests to the registrar and the verifier: URLs, API version
+ * negotiation (GET /version once per server), and one-line messages for failed answers. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define API_MAJOR        2
+#define API_MINOR_MAX    6          /* this tenant speaks 2.0 .. 2.6 */
+#define API_FALLBACK     "2.1"      /* a server without a usable /version answer */
+#define URL_MAX          (TCLI_HOST_MAX + 64 + 3 * TCLI_NAME_MAX + 64)
+
+const char *tcli_server_name(tcli_server s)
+{
+    return s == TSRV_REGISTRAR ? "registrar" : "verifier";
+}
+
+void tcli_base_url(const char *host, long port, char *base, size_t bcap, char *where, size_t wcap)
+{
+    bool v6 = strchr(host, ':') && host[0] != '[';
+    snprintf(base, bcap, "http://%s%s%s:%ld", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    snprintf(where, wcap, "%s%s%s:%ld", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+/* "2.N" with N <= API_MINOR_MAX → N, else -1. */
+static int minor_of(const char *v)
+{
+    if (!v || v[0] != '0' + API_MAJOR || v[1] != '.' || v[2] < '0' || v[2] > '9' || v[3])
+        return -1;
+    int m = v[2] - '0';
+    return m <= API_MINOR_MAX ? m : -1;
+}
+
+static int negotiate(tcli_ctx *x, tcli_server s, qerr *err)
+{
+    char url[URL_MAX];
+    snprintf(url, sizeof url, "%s/version", x->base[s]);
+    qhttp_result r;
+    if (qhttp_get(x->http, url, &r, err) < 0) {
+        qhttp_result_free(&r);
+        if (err) {
+            qerr_prefix(err, "cannot reach the %s at %s", tcli_server_name(s), x->where[s]);
+            err->code = TCLI_EFAIL;
+        }
+        return -1;
+    }
+    int best = -1;
+    const cJSON *list = r.status == 200 ? cJSON_GetObjectItemCaseSensitive(r.results, "supported_versions") : NULL;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, list) {
+        int m = cJSON_IsString(it) ? minor_of(it->valuestring) : -1;
+        if (m > best)
+            best = m;
+    }
+    if (cJSON_IsArray(list) && cJSON_GetArraySize(list) > 0 && best < 0) {
+        qhttp_result_free(&r);
+        return qerr_setc(err, TCLI_EFAIL, "the %s at %s speaks no API version this tenant speaks (%d.0 to %d.%d)",
+                         tcli_server_name(s), x->where[s], API_MAJOR, API_MAJOR, API_MINOR_MAX);
+    }
+    qhttp_result_free(&r);
+    if (best < 0)
+        snprintf(x->ver[s], sizeof x->ver[s], "%s", API_FALLBACK);
+    else
+        snprintf(x->ver[s], sizeof x->ver[s], "%d.%d", API_MAJOR, best);
+    return 0;
+}
+
+int tcli_call(tcli_ctx *x, tcli_server s, const char *method, const char *path, const cJSON *body,
+              qhttp_result *out, qerr *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!x->ver[s][0] && negotiate(x, s, err) < 0)
+        return -1;
+    char url[URL_MAX];
+    int n = snprintf(url, sizeof url, "%s/v%s%s", x->base[s], x->ver[s], path);
+    if (n < 0 || (size_t)n >= sizeof url)
+        return qerr_setc(err, TCLI_EUSAGE, "request URL too long");
+    if (qhttp_request_json(x->http, method, url, body, out, err) < 0) {
+        if (err) {
+            qerr_prefix(err, "cannot reach the %s at %s", tcli_server_name(s), x->where[s]);
+            err->code = TCLI_EFAIL;
+        }
+        return -1;
+    }
+    return 0;
+}
+
+int tcli_http_error(const qhttp_result *r, qerr *err, const char *fmt, ...)
+{
+    if (!err)
+        return -1;
+    char prefix[QERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    char d[QERR_MSG_MAX];
+    qhttp_result_describe(r, d, sizeof d);
+    return qerr_setc(err, TCLI_EFAIL, "%s: %s", prefix, d);
+}
+
+const char *tcli_state_name(long state)
+{
+    static const char *const NAMES[] = {
+        "Registered", "Start", "Saved", "Get Quote", "Get Quote (retry)", "Provide V", "Provide V (retry)",
+        "Failed", "Terminated", "Invalid Quote", "Tenant Quote Failed",
+    };
+    return state >= 0 && state < (long)(sizeof NAMES / sizeof NAMES[0]) ? NAMES[state] : "Unknown";
+}

@@ -1,0 +1,145 @@
+# A verifier and fake agents on loopback (sourced by test_poller.sh and test_fake_agent.sh after
+# lib.sh). The registrar record of a fake agent is written straight into the verifier's SQLite file
+# (the fake agent has no TPM to run the credential activation), then the agent is added through the
+# verifier API. Every process started here is stopped by rig_cleanup (by pid).
+RIG_PIDS=()
+RIG_DB="$QUINCE_TMP/verifier.sqlite"
+RIG_VLOG="$QUINCE_TMP/verifier.log"
+
+rig_cleanup() {
+  local p
+  for p in "${RIG_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${RIG_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  RIG_PIDS=()
+}
+trap rig_cleanup EXIT
+
+# rig_config [KEY=VALUE...] : writes $QUINCE_TMP/quince.conf (fast polling, short timeouts).
+rig_config() {
+  {
+    echo "[verifier]"
+    echo "ip = 127.0.0.1"
+    echo "port = 0"
+    echo "database = $RIG_DB"
+    echo "quote_interval = 0.2"
+    echo "max_retries = 2"
+    echo "retry_interval = 0.2"
+    echo "exponential_backoff = false"
+    echo "request_timeout_ms = 1000"
+    echo "num_workers = 2"
+    echo "log_level = info"
+    local kv
+    for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
+    echo "[registrar]"
+    echo "ip = 127.0.0.1"
+    echo "port = 0"
+  } >"$QUINCE_TMP/quince.conf"
+}
+
+# rig_start_verifier : starts quince-verifier (log appended to $RIG_VLOG), sets RIG_API, RIG_REG.
+rig_start_verifier() {
+  local mark i
+  mark=0
+  [ -f "$RIG_VLOG" ] && mark=$(wc -l <"$RIG_VLOG")
+  "$VERIFIER" --config "$QUINCE_TMP/quince.conf" >>"$RIG_VLOG" 2>&1 &
+  RIG_VPID=$!
+  RIG_PIDS+=("$RIG_VPID")
+  RIG_API=; RIG_REG=
+  for i in $(seq 100); do
+    RIG_API=$(tail -n +"$((mark + 1))" "$RIG_VLOG" | grep -o 'verifier API listening on [0-9.]*:[0-9]*' | tail -1 | awk -F: '{print $NF}')
+    RIG_REG=$(tail -n +"$((mark + 1))" "$RIG_VLOG" | grep -o 'registrar API listening on [0-9.]*:[0-9]*' | tail -1 | awk -F: '{print $NF}')
+    [ -n "$RIG_API" ] && [ -n "$RIG_REG" ] && return 0
+    kill -0 "$RIG_VPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "verifier did not start:"; tail -5 "$RIG_VLOG"
+  return 1
+}
+
+# rig_stop_verifier : SIGTERM and wait; returns its exit status.
+rig_stop_verifier() {
+  kill -TERM "$RIG_VPID" 2>/dev/null
+  wait "$RIG_VPID"
+}
+
+# rig_fake NAME MODE [fake_agent options...] : starts a fake agent; sets FAKE_PORT, FAKE_PID and
+# writes its AK to $QUINCE_TMP/NAME.ak, its log to $QUINCE_TMP/NAME.log.
+rig_fake() {
+  local name=$1 mode=$2 i; shift 2
+  "$TOOLS/fake_agent" --mode "$mode" --ak-out "$QUINCE_TMP/$name.ak" "$@" \
+      >"$QUINCE_TMP/$name.port" 2>"$QUINCE_TMP/$name.log" &
+  FAKE_PID=$!
+  RIG_PIDS+=("$FAKE_PID")
+  FAKE_PORT=
+  for i in $(seq 100); do
+    FAKE_PORT=$(head -1 "$QUINCE_TMP/$name.port" 2>/dev/null)
+    [ -n "$FAKE_PORT" ] && [ -s "$QUINCE_TMP/$name.ak" ] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+rig_sql() {
+  sqlite3 -cmd ".timeout 5000" "$RIG_DB" "$@"
+}
+
+# rig_register UUID AKFILE PORT : an activated registrar record for a plain-HTTP agent.
+rig_register() {
+  rig_sql "INSERT OR REPLACE INTO registrar(agent_id, aik_tpm, mtls_cert, ip, port, regcount, active)
+           VALUES ('$1', '$(tr -d '\n' <"$2")', 'disabled', '127.0.0.1', $3, 1, 1);"
+}
+
+# rig_add UUID [POLICY_FILE] [TPM_POLICY] : POST the agent; prints the HTTP status.
+rig_add() {
+  local pol="" tp=${3:-'{"mask": "0x400"}'}
+  [ -n "${2:-}" ] && pol=$(base64 -w0 "$2")
+  jq -n --arg p "$pol" --arg tp "$tp" '{tpm_policy: $tp, metadata: "{}", ima_sign_verification_keys: "",
+        revocation_key: "", mb_policy_name: "", mb_policy: "", runtime_policy: $p}' >"$QUINCE_TMP/add.json"
+  curl -s -o "$QUINCE_TMP/add.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+      --data-binary @"$QUINCE_TMP/add.json" "http://127.0.0.1:$RIG_API/v2.1/agents/$1"
+}
+
+# rig_api METHOD PATH : prints the HTTP status.
+rig_api() {
+  curl -s -o "$QUINCE_TMP/api.out" -w '%{http_code}' -X "$1" "http://127.0.0.1:$RIG_API$2"
+}
+
+rig_state() {
+  rig_sql "SELECT operational_state FROM agents WHERE agent_id = '$1';"
+}
+
+rig_field() {
+  rig_sql "SELECT $2 FROM agents WHERE agent_id = '$1';"
+}
+
+# rig_wait SECONDS SQL-CONDITION : waits until SELECT count(*) FROM agents WHERE <cond> is > 0.
+rig_wait() {
+  local secs=$1 cond=$2 i
+  for i in $(seq $((secs * 10))); do
+    [ "$(rig_sql "SELECT count(*) FROM agents WHERE $cond;")" -gt 0 ] 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# rig_wait_log SECONDS FILE PATTERN : waits until FILE contains the fixed string PATTERN.
+rig_wait_log() {
+  local i
+  for i in $(seq $(($1 * 10))); do
+    grep -qF -- "$3" "$2" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# rig_request_line NAME N : the N-th quote request line of a fake agent's log.
+rig_request_line() {
+  grep 'request .* mode' "$QUINCE_TMP/$1.log" | sed -n "$2p"
+}
+
+# rig_requests NAME : quote requests the fake agent has served so far.
+rig_requests() {
+  local n
+  n=$(grep -c 'request .* mode' "$QUINCE_TMP/$1.log" 2>/dev/null)
+  echo "${n:-0}"
+}
