@@ -99,10 +99,15 @@ int tcli_uuid_normalise(const char *in, char *out, size_t cap, qerr *err);
 /* A comma/blank separated algorithm list ("sha512, sha384, sha256"); names are lower-cased and
  * must be in `known` (NULL-terminated). `what` names the setting in messages. */
 int tcli_algs_parse(const char *text, const char *const *known, const char *what, tcli_algs *out, qerr *err);
+/* Value checks shared by the options and the configuration; errors have code 2. */
+int tcli_check_host(const char *s, const char *what, qerr *err);
+int tcli_check_verifier_id(const char *s, qerr *err);
+/* A one-line usage error (code 2). Returns -1. */
+int tcli_usage_err(qerr *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The canonical name of a command (for messages). */
 const char *tcli_cmd_name(tcli_cmd c);
 
-/* ---- running commands (cli.c, cli_http.c, cli_cmds.c, cli_add.c, cli_policy.c) ------------ */
+/* ---- running commands (cli.c, cli_http.c, cli_cmds.c, cli_add.c, cli_rpcmds.c, cli_policy.c) */
 
 typedef enum { TSRV_REGISTRAR = 0, TSRV_VERIFIER, TSRV_COUNT } tcli_server;
 

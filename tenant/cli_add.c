@@ -410,7 +410,7 @@ static int post_agent(tcli_ctx *x, add_state *s, qerr *err)
     else if (name)
         snprintf(what, sizeof what, "stored runtime policy %s", name);
     else
-        snprintf(what, sizeof what, "no runtime policy: IMA is not checked");
+        snprintf(what, sizeof what, "no runtime policy");
     printf("agent %s added to the verifier at %s (%s)\n", id, where, what);
     fflush(stdout);
     return 0;

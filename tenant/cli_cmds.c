@@ -169,14 +169,21 @@ static void print_verifier(const tcli_ctx *x, const cJSON *res)
         double ago = (double)time(NULL) - last;
         snprintf(lastbuf, sizeof lastbuf, "last quote %.0f s ago", ago < 0 ? 0 : ago);
     }
-    printf("  verifier:  %s, attestation %s, %.0f attestation%s, %s\n", x->where[TSRV_VERIFIER],
+    char entries[64] = "";
+    double next = jnum(res, "next_ima_ml_entry", -1);
+    const char *ast = jstr(res, "attestation_status");
+    if (next >= 0 && !(ast && strcmp(ast, "FAIL") == 0))
+        snprintf(entries, sizeof entries, ", %.0f IMA entr%s verified", next, next == 1 ? "y" : "ies");
+    printf("  verifier:  %s, attestation %s, %.0f attestation%s%s, %s\n", x->where[TSRV_VERIFIER],
            clean(jstr(res, "attestation_status") ? jstr(res, "attestation_status") : "?", a, sizeof a), count,
-           count == 1 ? "" : "s", lastbuf);
+           count == 1 ? "" : "s", entries, lastbuf);
     const char *pname = jstr(res, "runtime_policy_name");
     double has = jnum(res, "has_runtime_policy", 0);
-    printf("  policy:    %s%s%s, tpm_policy %s\n", has ? "runtime policy" : "no runtime policy",
-           pname ? " " : "", pname ? clean(pname, b, sizeof b) : "",
-           clean(jstr(res, "tpm_policy") ? jstr(res, "tpm_policy") : "{}", c, sizeof c));
+    if (pname)
+        printf("  policy:    runtime policy %s%s", clean(pname, b, sizeof b), has ? "" : " (empty)");
+    else
+        printf("  policy:    %s", has ? "runtime policy" : "no runtime policy");
+    printf(", tpm_policy %s\n", clean(jstr(res, "tpm_policy") ? jstr(res, "tpm_policy") : "{}", c, sizeof c));
     const char *ev = jstr(res, "last_event_id");
     if (ev) {
         const cJSON *sev = cJSON_GetObjectItemCaseSensitive(res, "severity_level");

@@ -127,17 +127,3 @@ void tcli_policy_free(tcli_policy *p)
     free(p->b64);
     memset(p, 0, sizeof *p);
 }
-
-char *tcli_tpm_policy_text(const tcli_conf *c, bool with_ima)
-{
-    cJSON *pol = c->tpm_policy ? cJSON_Duplicate(c->tpm_policy, true) : cJSON_CreateObject();
-    if (!pol)
-        return NULL;
-    char mask[16];
-    snprintf(mask, sizeof mask, "0x%x", c->tpm_mask | (with_ima ? 1u << 10 : 0));
-    char *s = NULL;
-    if (cJSON_AddStringToObject(pol, "mask", mask))
-        s = cJSON_PrintUnformatted(pol);
-    cJSON_Delete(pol);
-    return s;
-}

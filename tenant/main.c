@@ -2,23 +2,12 @@
  * everything else takes keylime_tenant's options. */
 #include <stdio.h>
 #include <string.h>
+#include "cli.h"
 #include "tenant.h"
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-        "usage: quince-tenant <command> [options]\n"
-        "       quince-tenant [keylime_tenant options] -c <command>\n"
-        "\n"
-        "Local tools (no verifier needed):\n"
-        "  create-allowlist   write an allowlist or runtime policy from a root file system\n"
-        "                     and/or initramfs images (see 'create-allowlist --help')\n"
-        "  check-log          verify an IMA measurement list offline against an allowlist or\n"
-        "                     runtime policy and an optional PCR 10 value ('check-log --help')\n"
-        "\n"
-        "Options:\n"
-        "  --help             this text\n"
-        "  --version          print the version\n");
+    tenant_cli_usage(f);
 }
 
 int main(int argc, char **argv)
@@ -37,7 +26,5 @@ int main(int argc, char **argv)
             return 0;
         }
     }
-    fprintf(stderr, "quince-tenant: the verifier commands (-c add|update|...) are not available in this "
-                    "build yet; use create-allowlist or check-log\n");
-    return 2;
+    return tenant_cli_main(argc, argv);
 }

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# The end-to-end demonstration of runtime integrity monitoring on a software TPM.
+#   packaging/demo/run.sh BUILD_DIR        (make demo runs it after building)
+# It starts, in a private demo directory, a swtpm with an EK certificate, quince-verifier
+# (registrar + verifier, SQLite), quince-agent and its ima-emulator on a measurement list written
+# from real files of this machine; builds an allowlist from the same files with
+# `quince-tenant create-allowlist`; provisions the agent with `quince-tenant`; shows it attested;
+# then "runs" a script that is not in the allowlist and shows the verifier catching it.
+# Every process it started is stopped by PID at the end, whatever happens.
+set -u
+BUILD=$(cd "${1:-build}" && pwd)
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+AGENT=$BUILD/quince-agent VERIFIER=$BUILD/quince-verifier TENANT=$BUILD/quince-tenant
+GEN=$BUILD/tests/tools/ima_gen
+for b in "$AGENT" "$VERIFIER" "$TENANT"; do [ -x "$b" ] || { echo "demo: $b is missing (run make)"; exit 2; }; done
+if [ ! -x "$GEN" ]; then make -C "$ROOT" --no-print-directory "BUILD=$BUILD" "$GEN" >/dev/null || exit 2; fi
+for t in swtpm swtpm_setup curl python3; do command -v $t >/dev/null || { echo "demo: $t is missing (make deps)"; exit 2; }; done
+
+DEMO=${QUINCE_DEMO_DIR:-$(mktemp -d /tmp/quince-demo.XXXXXX)}
+mkdir -p "$DEMO"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$p" 2>/dev/null
+  done
+  wait 2>/dev/null
+  echo
+  echo "demo: every process it started is stopped; files kept in $DEMO"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_http() { for _ in $(seq 300); do curl -s -o /dev/null --max-time 2 "$1" && return 0; sleep 0.1; done; return 1; }
+UUID=D432FBB3-D2F1-4A97-9EF7-75BD81C00000
+
+say "1. A software TPM with an EK certificate (swtpm)"
+mkdir -p "$DEMO/tpm"
+swtpm_setup --tpm2 --tpmstate "$DEMO/tpm" --create-ek-cert --create-platform-cert --pcr-banks sha1,sha256 \
+  --overwrite >"$DEMO/swtpm_setup.log" 2>&1 || { echo "demo: swtpm_setup failed (see $DEMO/swtpm_setup.log)"; exit 1; }
+swtpm socket --tpm2 --server "type=unixio,path=$DEMO/tpm.sock" --ctrl "type=unixio,path=$DEMO/tpm.sock.ctrl" \
+  --tpmstate "dir=$DEMO/tpm" --flags not-need-init,startup-clear --log "file=$DEMO/swtpm.log,level=1" &
+PIDS+=($!)
+for _ in $(seq 100); do [ -S "$DEMO/tpm.sock" ] && break; sleep 0.05; done
+TCTI="swtpm:path=$DEMO/tpm.sock"
+echo "swtpm pid ${PIDS[0]}, TCTI $TCTI"
+
+say "2. A measurement list written from real files of this machine (the kernel's part)"
+# A small "root file system": real programs and libraries, copied with their paths.
+FILES=$(ls /usr/bin/* 2>/dev/null | head -150; ls /usr/lib/x86_64-linux-gnu/lib{c,m,pthread,crypto,ssl}.so* 2>/dev/null)
+mkdir -p "$DEMO/rootfs"
+LISTED=()
+for f in $FILES; do
+  [ -f "$f" ] && [ ! -L "$f" ] || continue
+  mkdir -p "$DEMO/rootfs$(dirname "$f")"; cp -p "$f" "$DEMO/rootfs$f" 2>/dev/null && LISTED+=("$f")
+done
+"$GEN" --out-dir "$DEMO/ima" --from-files "${LISTED[@]}" >"$DEMO/ima_gen.log" 2>&1 || { echo "demo: ima_gen failed"; exit 1; }
+LIST=$DEMO/ima/ascii_runtime_measurements
+echo "$(wc -l <"$LIST") entries (boot_aggregate first) in $LIST:"
+head -3 "$LIST" | cut -c1-150
+
+say "3. The verifier (registrar + verifier API, SQLite under $DEMO)"
+REG_PORT=$(free_port); CV_PORT=$(free_port); AG_PORT=$(free_port)
+cat >"$DEMO/quince.conf" <<CONF
+[verifier]
+ip = 127.0.0.1
+port = $CV_PORT
+database = $DEMO/verifier/quince.sqlite
+quote_interval = 1
+[registrar]
+ip = 127.0.0.1
+port = $REG_PORT
+[agent]
+uuid = $UUID
+ip = 127.0.0.1
+port = $AG_PORT
+registrar_ip = 127.0.0.1
+registrar_port = $REG_PORT
+tcti = $TCTI
+tpm_release = true
+ima_ml_path = $LIST
+state_dir = $DEMO/agent
+[tenant]
+verifier_ip = 127.0.0.1
+verifier_port = $CV_PORT
+registrar_ip = 127.0.0.1
+registrar_port = $REG_PORT
+allowlist = $DEMO/allowlist.txt
+ima_excludelist = $DEMO/excludes.txt
+CONF
+export QUINCE_CONFIG=$DEMO/quince.conf
+"$VERIFIER" >"$DEMO/verifier.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$CV_PORT/version" || { echo "demo: the verifier did not start"; tail "$DEMO/verifier.log"; exit 1; }
+echo "quince-verifier pid ${PIDS[-1]}: registrar on 127.0.0.1:$REG_PORT, verifier API on 127.0.0.1:$CV_PORT"
+
+say "4. The agent and its ima-emulator (PCR 10 follows the list)"
+"$AGENT" ima-emulator --tcti "$TCTI" --ima-log "$LIST" --banks sha1,sha256 --interval-ms 200 >"$DEMO/emulator.log" 2>&1 &
+PIDS+=($!)
+"$AGENT" >"$DEMO/agent.log" 2>&1 &
+PIDS+=($!)
+wait_http "http://127.0.0.1:$AG_PORT/version" || { echo "demo: the agent did not start"; tail "$DEMO/agent.log"; exit 1; }
+grep -h "registered and activated\|AK" "$DEMO/agent.log" | sed 's/^/  /'
+
+say "5. An allowlist from the same files: quince-tenant create-allowlist"
+echo '$ quince-tenant create-allowlist --rootfs rootfs --ima-log ascii_runtime_measurements -o allowlist.txt'
+"$TENANT" create-allowlist --rootfs "$DEMO/rootfs" --ima-log "$LIST" -o "$DEMO/allowlist.txt" || exit 1
+echo "$(wc -l <"$DEMO/allowlist.txt") digests; excludes: ^/tmp/"
+printf '^/tmp/\n' >"$DEMO/excludes.txt"
+
+say "6. Provision the agent (keylime_tenant's options)"
+echo "\$ quince-tenant -v 127.0.0.1 -t 127.0.0.1 --uuid $UUID --allowlist allowlist.txt --exclude excludes.txt"
+"$TENANT" -v 127.0.0.1 -vp "$CV_PORT" -t 127.0.0.1 -tp "$AG_PORT" -r 127.0.0.1 -rp "$REG_PORT" --uuid "$UUID" \
+  --allowlist "$DEMO/allowlist.txt" --exclude "$DEMO/excludes.txt" || { echo "demo: provisioning failed"; exit 1; }
+
+say "7. The agent is attested every second"
+for _ in $(seq 30); do
+  st=$("$TENANT" -c status -u "$UUID" 2>/dev/null)
+  grep -q "Get Quote" <<<"$st" && break; sleep 0.5
+done
+sleep 3
+"$TENANT" -c status -u "$UUID"
+
+say "8. Someone runs a script that is not in the allowlist"
+printf '#!/bin/sh\necho "up to no good"\n' >"$DEMO/evil.sh"
+echo "(its measurement is appended as the kernel would, and the emulator extends PCR 10)"
+"$GEN" --out-dir "$DEMO/ima" --append-file "$DEMO/evil.sh" --name /root/evil.sh >/dev/null || exit 1
+tail -1 "$LIST" | cut -c1-150
+for _ in $(seq 60); do grep -q "stopping polling" "$DEMO/verifier.log" && break; sleep 0.5; done
+
+say "9. What the verifier logged"
+grep -h "File not found in allowlist\|IMA ERRORS\|failed, stopping polling" "$DEMO/verifier.log"
+
+say "10. What the operator sees: quince-tenant -c status"
+"$TENANT" -c status -u "$UUID"
+grep -q "stopping polling" "$DEMO/verifier.log" || { echo "demo: the verifier did not catch the script"; exit 1; }
+echo
+echo "demo: done."

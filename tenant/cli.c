@@ -1,0 +1,190 @@
+/* cli.c — quince-tenant's keylime_tenant-compatible front end: help text, configuration,
+ * the HTTP client and the command dispatch. Errors are printed here, once, as
+ * "quince-tenant: <message>"; the qerr code is the exit status. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+
+#define RESPONSE_MAX (512u << 20)      /* largest answer read (a stored runtime policy) */
+
+void tenant_cli_usage(FILE *f)
+{
+    fprintf(f,
+        "usage: quince-tenant [-c COMMAND] [options]      (keylime_tenant's command line)\n"
+        "       quince-tenant create-allowlist|check-log [options]\n"
+        "\n"
+        "Local tools (no verifier needed):\n"
+        "  create-allowlist   write an allowlist or runtime policy from a root file system\n"
+        "                     and/or initramfs images (see 'create-allowlist --help')\n"
+        "  check-log          verify an IMA measurement list offline against an allowlist or\n"
+        "                     runtime policy and an optional PCR 10 value ('check-log --help')\n"
+        "\n"
+        "Commands (-c, default add):\n"
+        "  add                 check the agent's identity (registrar record, identity quote signed\n"
+        "                      by its AK, PCR 16 bound to its key) and add it to the verifier\n"
+        "  update              the same checks, then delete and add again (e.g. a new allowlist)\n"
+        "  delete              remove the agent from the verifier\n"
+        "  status              registrar record and verifier state, with the failing entries of\n"
+        "                      a failed agent and why; cvstatus / regstatus show one side only\n"
+        "  cvlist, bulkinfo    the verifier's agents (ids; ids with states)\n"
+        "  reglist             the registrar's agents\n"
+        "  regdelete           remove the agent from the registrar\n"
+        "  reactivate          restart attestation of a failed or stopped agent\n"
+        "  addruntimepolicy, updateruntimepolicy, showruntimepolicy, deleteruntimepolicy,\n"
+        "  listruntimepolicy   named runtime policies on the verifier (--runtime-policy-name);\n"
+        "                      addallowlist, showallowlist, deleteallowlist are deprecated aliases\n"
+        "\n"
+        "Options (a long option also works with one dash, e.g. -uuid; -vp -vi -tp -rp -nvc are\n"
+        "keylime_tenant's short forms):\n"
+        "  -c, --command CMD          the command (default add)\n"
+        "  -u, --uuid ID              the agent (default " TCLI_DEFAULT_UUID ", with a warning);\n"
+        "                             letters, digits, '_', '.', '-'; lower-cased, as the verifier and\n"
+        "                             registrar do, so D432FBB3-... and d432fbb3-... are the same agent\n"
+        "  -v, --cv HOST              verifier address        ([tenant] verifier_ip, 127.0.0.1)\n"
+        "  -vp, --cvport PORT         verifier port           ([tenant] verifier_port, 8881)\n"
+        "  -vi, --cvid ID             verifier id for cvlist/bulkinfo ([tenant] verifier_id, default)\n"
+        "  -r, --registrarhost HOST   registrar address       ([tenant] registrar_ip, 127.0.0.1)\n"
+        "  -rp, --registrarport PORT  registrar port          ([tenant] registrar_port, 8890)\n"
+        "  -t, --targethost HOST      agent address (default: the address it registered)\n"
+        "  -tp, --targetport PORT     agent port (default: the port it registered)\n"
+        "  --cv_targethost HOST       the agent address the verifier should use (default -t)\n"
+        "  -nvc, --no-verifier-check  delete/reactivate without first asking the verifier\n"
+        "  --allowlist FILE|default   flat (\"<hex>  <path>\") or legacy JSON allowlist, converted to\n"
+        "                             a runtime policy in memory; default = [tenant] allowlist\n"
+        "  --exclude FILE|default     IMA exclude regexes, one per line (needs --allowlist);\n"
+        "                             default = [tenant] ima_excludelist\n"
+        "  --runtime-policy FILE      a Keylime runtime policy (JSON), checked and sent as written\n"
+        "  --runtime-policy-name NAME store the policy under NAME, or with no policy use the\n"
+        "                             verifier's stored policy NAME (alias --allowlist-name)\n"
+        "  --runtime-policy-checksum HEX  SHA-256 the --runtime-policy file must have\n"
+        "  --tpm_policy JSON          static PCR values, e.g. '{\"15\": \"<hex>\"}' (PCRs 0..23, not 10\n"
+        "                             or 16; a digest or a list of them)   ([tenant] tpm_policy)\n"
+        "  --config FILE              configuration file (else $QUINCE_CONFIG, else\n"
+        "                             " QCONFIG_DEFAULT_PATH "); its [tenant] section\n"
+        "  -h, --help                 this text;  --version: the version\n"
+        "\n"
+        "Not available yet: payload delivery (-f/--file, -k/--key, -p/--payload, --cert,\n"
+        "--include, --verify); not supported: measured boot (--mb-policy), signed or downloaded\n"
+        "policies (--runtime-policy-sig-key, --runtime-policy-url, --allowlist-url).\n"
+        "\n"
+        "[tenant] keys also used: accept_tpm_hash_algs (sha512, sha384, sha256),\n"
+        "accept_tpm_encryption_algs (ecc, rsa), accept_tpm_signing_algs (ecschnorr, rsassa): what an\n"
+        "agent may quote with; request_timeout_ms (60000), connect_timeout_ms (5000); log_level.\n"
+        "With a policy the verifier checks PCR 10 (mask 0x400) against the IMA log.\n"
+        "\n"
+        "Exit status: 0 success; 1 a failed operation (the registrar, verifier or agent refused or\n"
+        "could not be reached, the identity quote did not check out); 2 bad options or files.\n"
+        "Every error is one line on stderr: \"quince-tenant: <what went wrong>\".\n");
+}
+
+/* One line, control characters replaced: server text can end up in messages. */
+static int report(const qerr *e)
+{
+    char line[QERR_MSG_MAX];
+    size_t i = 0;
+    for (; e->msg[i] && i + 1 < sizeof line; i++)
+        line[i] = (unsigned char)e->msg[i] < 0x20 || e->msg[i] == 0x7f ? ' ' : e->msg[i];
+    line[i] = '\0';
+    fprintf(stderr, "quince-tenant: %s\n", line[0] ? line : "failed");
+    return e->code == TCLI_EUSAGE ? TCLI_EUSAGE : TCLI_EFAIL;
+}
+
+static bool needs_uuid(tcli_cmd c)
+{
+    return c != TCMD_CVLIST && c != TCMD_BULKINFO && c != TCMD_REGLIST && c != TCMD_ADDPOLICY &&
+           c != TCMD_SHOWPOLICY && c != TCMD_DELETEPOLICY && c != TCMD_UPDATEPOLICY && c != TCMD_LISTPOLICY;
+}
+
+static int dispatch(tcli_ctx *x, qerr *err)
+{
+    switch (x->o->cmd) {
+    case TCMD_ADD:
+        return tcli_cmd_add(x, err);
+    case TCMD_UPDATE:
+        return tcli_cmd_update(x, err);
+    case TCMD_DELETE:
+        return tcli_cmd_delete(x, false, NULL, err);
+    case TCMD_STATUS:
+        return tcli_cmd_status(x, true, true, err);
+    case TCMD_CVSTATUS:
+        return tcli_cmd_status(x, false, true, err);
+    case TCMD_REGSTATUS:
+        return tcli_cmd_status(x, true, false, err);
+    case TCMD_CVLIST:
+        return tcli_cmd_cvlist(x, false, err);
+    case TCMD_BULKINFO:
+        return tcli_cmd_cvlist(x, true, err);
+    case TCMD_REGLIST:
+        return tcli_cmd_reglist(x, err);
+    case TCMD_REGDELETE:
+        return tcli_cmd_regdelete(x, err);
+    case TCMD_REACTIVATE:
+        return tcli_cmd_reactivate(x, err);
+    default:
+        return tcli_cmd_policy(x, err);
+    }
+}
+
+int tenant_cli_main(int argc, char **argv)
+{
+    tcli_opts o;
+    tcli_conf c;
+    qerr e;
+    qerr_clear(&e);
+    memset(&c, 0, sizeof c);
+    qconfig *cfg = NULL;
+    tcli_ctx x;
+    memset(&x, 0, sizeof x);
+    int rc = TCLI_OK;
+
+    if (tcli_parse(argc, argv, &o, &e) < 0) {
+        rc = report(&e);
+        goto out;
+    }
+    if (o.help) {
+        tenant_cli_usage(stdout);
+        goto out;
+    }
+    if (!(cfg = qconfig_load(o.config, &e))) {
+        qerr_prefix(&e, "bad configuration");
+        e.code = TCLI_EUSAGE;
+        rc = report(&e);
+        goto out;
+    }
+    qlog_level lvl;
+    const char *ls = qconfig_get(cfg, "tenant", "log_level");
+    if (ls && *ls && qlog_level_parse(ls, &lvl) == 0)
+        qlog_set_level(lvl);
+    if (tcli_resolve(&o, cfg, &c, &e) < 0) {
+        rc = report(&e);
+        goto out;
+    }
+    if (o.deprecated)
+        fprintf(stderr, "quince-tenant: warning: -c %s is deprecated; use -c %s\n", o.command, tcli_cmd_name(o.cmd));
+    if (o.uuid_default && needs_uuid(o.cmd))
+        fprintf(stderr, "quince-tenant: warning: no --uuid given; using the default %s\n", TCLI_DEFAULT_UUID);
+
+    qhttp_client_opts ho = { .connect_timeout_ms = c.connect_ms, .timeout_ms = c.timeout_ms,
+                             .max_response = RESPONSE_MAX };
+    if (!(x.http = qhttp_client_new(&ho, &e))) {
+        e.code = TCLI_EFAIL;
+        rc = report(&e);
+        goto out;
+    }
+    x.o = &o;
+    x.c = &c;
+    tcli_base_url(c.reg_ip, c.reg_port, x.base[TSRV_REGISTRAR], sizeof x.base[0], x.where[TSRV_REGISTRAR],
+                  sizeof x.where[0]);
+    tcli_base_url(c.cv_ip, c.cv_port, x.base[TSRV_VERIFIER], sizeof x.base[0], x.where[TSRV_VERIFIER],
+                  sizeof x.where[0]);
+    if (dispatch(&x, &e) < 0)
+        rc = report(&e);
+out:
+    qhttp_client_free(x.http);
+    tcli_conf_free(&c);
+    tcli_opts_free(&o);
+    qconfig_free(cfg);
+    return rc;
+}

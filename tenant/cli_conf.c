@@ -1,0 +1,109 @@
+/* cli_conf.c — the [tenant] section of the configuration file under the options: addresses and
+ * ports, 'default' for --allowlist / --exclude, tpm_policy, accept_tpm_*_algs and timeouts. */
+#include <string.h>
+
+#include "cli.h"
+
+static const char *const HASH_ALGS[] = {"sha1", "sha256", "sha384", "sha512", "sm3_256", NULL};
+static const char *const ENC_ALGS[] = {"rsa", "ecc", "rsa1024", "rsa2048", "rsa3072", "rsa4096", "ecc192",
+                                       "ecc224", "ecc256", "ecc384", "ecc521", "ecc_sm2", NULL};
+static const char *const SIGN_ALGS[] = {"rsassa", "rsapss", "ecdsa", "ecdaa", "ecschnorr", "sm2", NULL};
+
+static int conf_port(const qconfig *cfg, const char *key, long def, long *out, qerr *err)
+{
+    if (qconfig_long(cfg, "tenant", key, def, 1, 65535, out, err) < 0) {
+        if (err)
+            err->code = TCLI_EUSAGE;
+        return -1;
+    }
+    return 0;
+}
+
+/* A file option: 'default' means the [tenant] key. */
+static int conf_file(const qconfig *cfg, const char *given, const char *key, const char *opt, const char **out,
+                     qerr *err)
+{
+    *out = given;
+    if (!given || strcmp(given, "default") != 0)
+        return 0;
+    const char *v = cfg ? qconfig_get(cfg, "tenant", key) : NULL;
+    if (!v || !*v)
+        return tcli_usage_err(err, "%s default: [tenant] %s is not set in %s", opt, key,
+                              cfg && qconfig_path(cfg) ? qconfig_path(cfg) : "the configuration");
+    *out = v;
+    return 0;
+}
+
+int tcli_resolve(const tcli_opts *o, const qconfig *cfg, tcli_conf *c, qerr *err)
+{
+    memset(c, 0, sizeof *c);
+    qconfig *empty = NULL;
+    if (!cfg) {
+        empty = qconfig_parse("", 0, "(none)", err);
+        if (!empty) {
+            if (err)
+                err->code = TCLI_EUSAGE;
+            return -1;
+        }
+        cfg = empty;
+    }
+    int rc = -1;
+    const char *s;
+    c->cv_ip = o->cv_ip ? o->cv_ip : qconfig_str(cfg, "tenant", "verifier_ip", "127.0.0.1");
+    c->reg_ip = o->reg_ip ? o->reg_ip : qconfig_str(cfg, "tenant", "registrar_ip", "127.0.0.1");
+    c->cv_id = o->cv_id ? o->cv_id : qconfig_str(cfg, "tenant", "verifier_id", "default");
+    if (tcli_check_host(c->cv_ip, "[tenant] verifier_ip", err) < 0 ||
+        tcli_check_host(c->reg_ip, "[tenant] registrar_ip", err) < 0 || tcli_check_verifier_id(c->cv_id, err) < 0)
+        goto out;
+    if (o->cv_port)
+        c->cv_port = o->cv_port;
+    else if (conf_port(cfg, "verifier_port", 8881, &c->cv_port, err) < 0)
+        goto out;
+    if (o->reg_port)
+        c->reg_port = o->reg_port;
+    else if (conf_port(cfg, "registrar_port", 8890, &c->reg_port, err) < 0)
+        goto out;
+    if (conf_file(cfg, o->allowlist, "allowlist", "--allowlist", &c->allowlist, err) < 0 ||
+        conf_file(cfg, o->exclude, "ima_excludelist", "--exclude", &c->exclude, err) < 0)
+        goto out;
+    if (o->tpm_policy_obj) {
+        c->tpm_policy = cJSON_Duplicate(o->tpm_policy_obj, true);
+        c->tpm_mask = o->tpm_mask;
+    } else if ((s = qconfig_get(cfg, "tenant", "tpm_policy")) && *s) {
+        if (tcli_tpm_policy_parse(s, &c->tpm_policy, &c->tpm_mask, err) < 0) {
+            qerr_prefix(err, "[tenant] tpm_policy");
+            goto out;
+        }
+    } else {
+        c->tpm_policy = cJSON_CreateObject();
+    }
+    if (!c->tpm_policy) {
+        tcli_usage_err(err, "out of memory");
+        goto out;
+    }
+    if (tcli_algs_parse(qconfig_str(cfg, "tenant", "accept_tpm_hash_algs", "sha512, sha384, sha256"), HASH_ALGS,
+                        "[tenant] accept_tpm_hash_algs", &c->hash, err) < 0 ||
+        tcli_algs_parse(qconfig_str(cfg, "tenant", "accept_tpm_encryption_algs", "ecc, rsa"), ENC_ALGS,
+                        "[tenant] accept_tpm_encryption_algs", &c->enc, err) < 0 ||
+        tcli_algs_parse(qconfig_str(cfg, "tenant", "accept_tpm_signing_algs", "ecschnorr, rsassa"), SIGN_ALGS,
+                        "[tenant] accept_tpm_signing_algs", &c->sign, err) < 0)
+        goto out;
+    if (qconfig_long(cfg, "tenant", "request_timeout_ms", 60000, 100, 3600000, &c->timeout_ms, err) < 0 ||
+        qconfig_long(cfg, "tenant", "connect_timeout_ms", 5000, 100, 600000, &c->connect_ms, err) < 0) {
+        if (err)
+            err->code = TCLI_EUSAGE;
+        goto out;
+    }
+    rc = 0;
+out:
+    qconfig_free(empty);
+    return rc;
+}
+
+void tcli_conf_free(tcli_conf *c)
+{
+    if (!c)
+        return;
+    cJSON_Delete(c->tpm_policy);
+    c->tpm_policy = NULL;
+}
