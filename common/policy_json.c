@@ -266,12 +266,12 @@ static int fill_excludes(qpolicy *p, ctx_t *c, const cJSON *arr)
     size_t i = 0;
     for (const cJSON *e = arr->child; e; e = e->next, i++) {
         pats[i] = e->valuestring;
-        lines[i] = (unsigned)i;   /* the array index names the pattern */
+        lines[i] = (unsigned)i + 1;   /* 1-based: "line" N of the excludes list */
     }
     qexcludes *x = qexcludes_compile(pats, n, lines, "excludes", c->err);
     free(pats);
     free(lines);
-    if (!x)   /* the message names "excludes:<index>"; put the prefix in front */
+    if (!x)   /* the message names "excludes:<line>"; put the prefix in front */
         return qerr_prefix(c->err, "%.*s", (int)strlen(c->prefix) - 2, c->prefix);
     qexcludes_free(p->excl);
     p->excl = x;

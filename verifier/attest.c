@@ -459,7 +459,7 @@ static void reset_ima(vagent_state *st, vattest_mem *mem)
 
 /* Step 7. Returns the outcome so far (PASS when the replay ran, whatever it found). */
 static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_mem *mem, const answer *a,
-                                 qhash_alg bank, const qpcrblob *pcrs, bool boot_changed)
+                                 qhash_alg bank, const qpcrblob *pcrs, bool boot_changed, bool tpm_restarted)
 {
     vagent_state *st = &c->out->st;
     const vagent *ag = in->agent;
@@ -471,7 +471,7 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
     qima_state start;
     qima_state_init(&start, bank);
     if (ret == 0) {
-        if (in->requested_entry != 0 || boot_changed) {
+        if (in->requested_entry != 0 || boot_changed || tpm_restarted) {
             reset_ima(st, mem);
             if (c->o.log && in->requested_entry != 0)
                 qlog(QLOG_INFO, MOD, "agent %s restarted its measurement list at entry 0 (asked for %" PRIu64
@@ -481,12 +481,19 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
         add(c, "qoute_validation.invalid_ima_entry_nb",
             "the agent returned the list from entry %" PRIu64 ", asked for %" PRIu64, ret, in->requested_entry);
         return VATTEST_INVALID_QUOTE;
-    } else if (boot_changed || ag->st.pcr10_alg != bank || ag->st.next_ima_ml_entry != ret) {
+    } else if (boot_changed || tpm_restarted || ag->st.pcr10_alg != bank || ag->st.next_ima_ml_entry != ret) {
+        /* tpm_restarted: the TPM was reset or restarted since the stored quote, so PCR 10 may
+         * have started again from zero under a new list. An agent whose new list is already
+         * longer than the stored next entry answers from that entry (not from 0), and replaying
+         * it from the old running PCR would be a false failure; a pass would skip the new
+         * list's head. Neither: reset and ask for entry 0 (nothing counted as checked). */
         reset_ima(st, mem);
         st->boottime = a->boot;
         if (c->o.log)
             qlog(QLOG_INFO, MOD, "agent %s: %s: attestation state reset, the next round reads the list from entry 0",
-                 ag->agent_id, boot_changed ? "boot time changed (reboot)" : "stored IMA state does not fit this quote");
+                 ag->agent_id, boot_changed ? "boot time changed (reboot)"
+                 : tpm_restarted ? "TPM reset/restart counter changed (reboot)"
+                 : "stored IMA state does not fit this quote");
         return VATTEST_REBOOT;
     } else {
         start.next_entry = ag->st.next_ima_ml_entry;
@@ -619,6 +626,11 @@ vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem 
 
     /* 4. clock */
     bool boot_changed = a.boot != ag->st.boottime;
+    /* resetCount/restartCount differ from the stored clock info: the TPM went through a reset
+     * or restart (a reboot, or a resume) since the last stored quote. The IMA replay must not
+     * continue from the stored state then (step 7 re-requests from entry 0). */
+    bool tpm_restarted = ag->st.clock_set && (q.attest.clock.reset_count != ag->st.reset_count ||
+                                              q.attest.clock.restart_count != ag->st.restart_count);
     bool evidence = (a.has_entry && a.entry == 0 && in->requested_entry != 0) ||
                     (boot_changed && ag->st.boottime != 0);
     qclockinfo prev = { .clock = 0, .reset_count = 0, .restart_count = 0, .safe = 1 };
@@ -670,7 +682,7 @@ vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem 
     /* 7. IMA */
     oc = VATTEST_PASS;
     if (q.pcrs.mask & (1u << 10))
-        oc = check_ima(c, in, mem, &a, bank, &q.pcrs, boot_changed);
+        oc = check_ima(c, in, mem, &a, bank, &q.pcrs, boot_changed, tpm_restarted);
     if (out->total_failures > 0 && (oc == VATTEST_PASS || oc == VATTEST_REBOOT))
         oc = VATTEST_INVALID_QUOTE;
     if (oc == VATTEST_PASS || oc == VATTEST_REBOOT) {

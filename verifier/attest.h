@@ -28,9 +28,11 @@
  *       When entry 0 was requested the quote-progress memory is kept, so an agent that answers
  *       from 0 round after round while PCR 10 never covers its list fails ima.quote_progress;
  *     - entry != requested and != 0 → qoute_validation.invalid_ima_entry_nb;
- *     - boot time changed (or the stored PCR bank differs from the quoted one) → the state is
- *       reset and the outcome is VATTEST_REBOOT: nothing was checked, nothing counts as a
- *       success, the next round asks for entry 0;
+ *     - boot time changed, the quote's resetCount or restartCount differs from the stored clock
+ *       info (a TPM reset/restart: PCR 10 may restart under a new, longer list), or the stored
+ *       PCR bank differs from the quoted one → the state is reset and the outcome is
+ *       VATTEST_REBOOT: nothing was checked, nothing counts as a success, the next round asks
+ *       for entry 0 (entry 0 returned with a changed counter also resets);
  *     - otherwise the engine replays from the stored state (next entry + running PCR 10 +
  *       quote-progress memory) against the quoted PCR 10; a final line without '\n' is judged
  *       as a line. Pass: the state moves to the match point. Any IMA failure resets the

@@ -758,7 +758,10 @@ static void start_request(vpoller *p, pagent *a)
         return;
     }
     a->requested = a->rec.st.next_ima_ml_entry;
-    uint32_t mask = vattest_mask(a->rec.tpm_policy, a->rec.policy_id > 0);
+    /* The tenant's mask decides which PCRs are quoted (0x400 when it sent a runtime policy), as in
+     * Keylime: every agent has a policy row (the empty policy under its id), so its existence
+     * says nothing about whether IMA is to be checked. */
+    uint32_t mask = vattest_mask(a->rec.tpm_policy, false);
     const char *ver = a->rec.supported_version && *a->rec.supported_version ? a->rec.supported_version
                                                                               : DEFAULT_VERSION;
     bool v6 = strchr(a->rec.ip, ':') != NULL;
