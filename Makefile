@@ -120,7 +120,7 @@ integration: deps
 	@tests/run.sh build/san integration
 
 bench: deps
-	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-tenant build/rel/tests/tools/ima_gen \
+	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-tenant build/rel/quince-agent build/rel/quince-verifier build/rel/tests/tools/ima_gen \
 	    $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
 	@bench/run.sh build/rel
 

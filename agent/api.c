@@ -126,11 +126,35 @@ static void h_pubkey(qhttp_req *r, void *ctx)
     qhttp_reply(r, 200, res);
 }
 
-/* Bind PCR 16 to the payload key and quote `mask` (+ PCR 16). Caller holds a->lock. */
-static char *quote_locked(agent_ctx *a, const char *nonce, uint32_t mask, qerr *err)
+static int64_t now_us(void)
 {
-    if (qtpm_pcr16_bind(a->tpm, a->cfg.tpm_hash_alg, a->payload.pem, a->payload.pem_len, err) < 0)
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Per-request timing at debug level (used by bench/bench_agent.sh to tell the agent's own time
+ * from the TPM's): tpm_us is the wall time spent in the TPM calls (PCR 16 reset and extend,
+ * PCR_Read, AK load, Quote, flushes; ESAPI and the TCTI included), handler_us the whole handler. */
+static void log_timing(const char *kind, const char *nonce, int64_t t0, int64_t tpm_us, uint64_t list_bytes)
+{
+    if (qlog_get_level() > QLOG_DEBUG)
+        return;
+    qlog(QLOG_DEBUG, "agent", "timing %s nonce=%s tpm_us=%lld handler_us=%lld list_bytes=%llu", kind, nonce,
+         (long long)tpm_us, (long long)(now_us() - t0), (unsigned long long)list_bytes);
+}
+
+/* Bind PCR 16 to the payload key and quote `mask` (+ PCR 16). Caller holds a->lock. *tpm_us gets
+ * the time spent in TPM calls. */
+static char *quote_locked(agent_ctx *a, const char *nonce, uint32_t mask, int64_t *tpm_us, qerr *err)
+{
+    int64_t t0 = now_us();
+    *tpm_us = 0;
+    if (qtpm_pcr16_bind(a->tpm, a->cfg.tpm_hash_alg, a->payload.pem, a->payload.pem_len, err) < 0) {
+        *tpm_us = now_us() - t0;
         return NULL;
+    }
+    *tpm_us = now_us() - t0;
     qtpm_quote_out *q = malloc(sizeof(*q));
     if (!q) {
         qerr_set(err, "out of memory");
@@ -139,16 +163,24 @@ static char *quote_locked(agent_ctx *a, const char *nonce, uint32_t mask, qerr *
     char *s = NULL;
     uint8_t *blob = malloc(QPCRBLOB_MAX);
     size_t blob_len = 0;
-    if (blob && qtpm_quote(a->tpm, a->cfg.tpm_hash_alg, mask | (1u << 16), (const uint8_t *)nonce, strlen(nonce),
-                           q, err) == 0 &&
-        qpcrblob_build(&q->pcrs, blob, QPCRBLOB_MAX, &blob_len, err) == 0)
+    int rc = -1;
+    if (blob) {
+        int64_t t1 = now_us();
+        rc = qtpm_quote(a->tpm, a->cfg.tpm_hash_alg, mask | (1u << 16), (const uint8_t *)nonce, strlen(nonce), q,
+                        err);
+        *tpm_us += now_us() - t1;
+    }
+    if (rc == 0 && qpcrblob_build(&q->pcrs, blob, QPCRBLOB_MAX, &blob_len, err) == 0)
         s = qquote_build(q->attest, q->attest_len, q->sig, q->sig_len, blob, blob_len, err);
     else if (!blob)
         qerr_set(err, "out of memory");
     free(blob);
     free(q);
-    if (a->cfg.tpm_release)
+    if (a->cfg.tpm_release) {
+        int64_t t2 = now_us();
         qtpm_close(a->tpm);
+        *tpm_us += now_us() - t2;
+    }
     return s;
 }
 
@@ -174,8 +206,9 @@ static void h_identity(qhttp_req *r, void *ctx)
         qhttp_reply_error(r, 400, "%s", e.msg);
         return;
     }
+    int64_t t0 = now_us(), tpm_us;
     pthread_mutex_lock(&a->lock);
-    char *quote = quote_locked(a, nonce, 0, &e);
+    char *quote = quote_locked(a, nonce, 0, &tpm_us, &e);
     pthread_mutex_unlock(&a->lock);
     if (!quote) {
         qlog(QLOG_ERROR, "agent", "identity quote failed: %s", e.msg);
@@ -186,6 +219,40 @@ static void h_identity(qhttp_req *r, void *ctx)
     add_common(a, res, quote, minor, true);
     free(quote);
     qhttp_reply(r, 200, res);
+    log_timing("identity", nonce, t0, tpm_us, 0);
+}
+
+/* The measurement list is not copied: the reply streams the byte range fixed right after the
+ * quote, JSON-escaped on the fly, with pread. The list may only grow meanwhile; a list that
+ * shrank or changed under the range cuts the reply (the verifier retries) and says so. */
+typedef struct list_src {
+    const agent_ima_ml *m;
+    uint64_t start, end;
+} list_src;
+
+static long list_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+    list_src *ls = ctx;
+    uint64_t off = ls->start + pos;
+    size_t want = ls->end - off < max ? (size_t)(ls->end - off) : max;
+    long n = agent_ima_ml_pread(ls->m, buf, want, off);
+    if (n < 0) {
+        qlog(QLOG_ERROR, "agent", "cannot read IMA measurement list %s while sending it: %s; reply cut",
+             agent_ima_ml_path(ls->m), strerror(errno));
+        return QHTTP_STREAM_ERROR;
+    }
+    if (n == 0) {
+        qlog(QLOG_ERROR, "agent", "IMA measurement list %s shrank while it was being sent (%llu of %llu bytes); "
+             "reply cut", agent_ima_ml_path(ls->m), (unsigned long long)pos,
+             (unsigned long long)(ls->end - ls->start));
+        return QHTTP_STREAM_ERROR;
+    }
+    if (off + (uint64_t)n == ls->end && buf[n - 1] != '\n') {
+        qlog(QLOG_ERROR, "agent", "IMA measurement list %s changed while it was being sent; reply cut",
+             agent_ima_ml_path(ls->m));
+        return QHTTP_STREAM_ERROR;
+    }
+    return n;
 }
 
 static void h_integrity(qhttp_req *r, void *ctx)
@@ -218,16 +285,15 @@ static void h_integrity(qhttp_req *r, void *ctx)
             entry = v;
     }
 
-    qbuf list;
-    qbuf_init(&list, (size_t)a->cfg.max_ima_bytes + 1);
-    uint64_t used = 0, total = 0;
+    int64_t t0 = now_us(), tpm_us;
+    uint64_t start = 0, end = 0, used = 0, total = 0;
     bool have_list = false;
     pthread_mutex_lock(&a->lock);
-    char *quote = quote_locked(a, nonce, mask, &e);
+    char *quote = quote_locked(a, nonce, mask, &tpm_us, &e);
     /* The list is read after the quote: it may hold entries PCR 10 does not cover yet, never fewer. */
     if (quote && a->ima) {
         qerr le;
-        if (agent_ima_ml_read(a->ima, entry, (size_t)a->cfg.max_ima_bytes, &list, &used, &total, &le) == 0)
+        if (agent_ima_ml_range(a->ima, entry, (size_t)a->cfg.max_ima_bytes, &start, &end, &used, &total, &le) == 0)
             have_list = true;
         else {
             qlog(QLOG_ERROR, "agent", "cannot serve the IMA measurement list: %s", le.msg);
@@ -238,7 +304,6 @@ static void h_integrity(qhttp_req *r, void *ctx)
     }
     pthread_mutex_unlock(&a->lock);
     if (!quote) {
-        qbuf_free(&list);
         qlog(QLOG_ERROR, "agent", "integrity quote failed: %s", e.msg);
         qhttp_reply_error(r, 500, "%s", e.msg);
         return;
@@ -247,13 +312,23 @@ static void h_integrity(qhttp_req *r, void *ctx)
     add_common(a, res, quote, minor, strcmp(partial, "0") == 0);
     free(quote);
     cJSON_AddNumberToObject(res, "boottime", (double)a->boottime);
-    if (have_list) {
-        char *text = qbuf_cstr(&list);
-        cJSON_AddStringToObject(res, "ima_measurement_list", text ? text : "");
+    if (!have_list) {
+        qhttp_reply(r, 200, res);
+    } else {
         cJSON_AddNumberToObject(res, "ima_measurement_list_entry", (double)used);
+        list_src *ls = end > start ? malloc(sizeof(*ls)) : NULL;
+        if (ls) {
+            *ls = (list_src){a->ima, start, end};
+            qhttp_reply_json_stream(r, 200, res, "ima_measurement_list", end - start, list_read, ls, free);
+        } else if (end > start) {
+            cJSON_Delete(res);
+            qhttp_reply_error(r, 500, "out of memory");
+        } else {
+            cJSON_AddStringToObject(res, "ima_measurement_list", "");
+            qhttp_reply(r, 200, res);
+        }
     }
-    qbuf_free(&list);
-    qhttp_reply(r, 200, res);
+    log_timing("integrity", nonce, t0, tpm_us, end - start);
 }
 
 size_t agent_api_routes(agent_ctx *a, qhttp_route *routes, size_t cap)

@@ -151,10 +151,9 @@ static int copy_range(agent_ima_ml *m, uint64_t lo, uint64_t hi, size_t max_byte
     return 0;
 }
 
-int agent_ima_ml_read(agent_ima_ml *m, uint64_t nth, size_t max_bytes, qbuf *out,
-                      uint64_t *entry_used, uint64_t *num_entries, qerr *err)
+int agent_ima_ml_range(agent_ima_ml *m, uint64_t nth, size_t max_bytes, uint64_t *start, uint64_t *end,
+                       uint64_t *entry_used, uint64_t *num_entries, qerr *err)
 {
-    qbuf_reset(out);
     uint64_t nth_off, total, end_off;
     checkpoint from = best_checkpoint(m, nth);
     if (from.offset > 0) {
@@ -175,10 +174,32 @@ int agent_ima_ml_read(agent_ima_ml *m, uint64_t nth, size_t max_bytes, qbuf *out
         if (scan(m, (checkpoint){0, 0}, 0, &nth_off, &total, &end_off, err) < 0)
             return -1;
     }
-    if (copy_range(m, nth_off, end_off, max_bytes, out, err) < 0)
-        return -1;
+    if (end_off - nth_off > max_bytes)
+        return qerr_set(err, "IMA measurement list chunk of %llu bytes exceeds the limit of %zu bytes",
+                        (unsigned long long)(end_off - nth_off), max_bytes);
     remember(m, total, end_off);
+    *start = nth_off;
+    *end = end_off;
     *entry_used = nth;
     *num_entries = total;
     return 0;
+}
+
+long agent_ima_ml_pread(const agent_ima_ml *m, void *buf, size_t len, uint64_t offset)
+{
+    ssize_t n;
+    do
+        n = pread(m->fd, buf, len, (off_t)offset);
+    while (n < 0 && errno == EINTR);
+    return (long)n;
+}
+
+int agent_ima_ml_read(agent_ima_ml *m, uint64_t nth, size_t max_bytes, qbuf *out,
+                      uint64_t *entry_used, uint64_t *num_entries, qerr *err)
+{
+    qbuf_reset(out);
+    uint64_t lo, hi;
+    if (agent_ima_ml_range(m, nth, max_bytes, &lo, &hi, entry_used, num_entries, err) < 0)
+        return -1;
+    return copy_range(m, lo, hi, max_bytes, out, err);
 }

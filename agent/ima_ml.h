@@ -5,7 +5,8 @@
  * entries now in the list (a reboot, a shorter list) is answered from entry 0; a request equal
  * to the count answers "" with the entry unchanged. Responses are capped at max_bytes: a read
  * that would exceed it is an error (the verifier cannot check half a list). Not thread-safe:
- * callers serialise (the agent holds its TPM lock around quote + read anyway). */
+ * callers serialise (the agent holds its TPM lock around quote + read anyway), except for
+ * agent_ima_ml_pread. */
 #ifndef QUINCE_AGENT_IMA_ML_H
 #define QUINCE_AGENT_IMA_ML_H
 
@@ -28,5 +29,15 @@ const char *agent_ima_ml_path(const agent_ima_ml *m);
  * in the list now. Returns 0, or -1 (I/O error, vanished file, over max_bytes). */
 int agent_ima_ml_read(agent_ima_ml *m, uint64_t nth, size_t max_bytes, qbuf *out,
                       uint64_t *entry_used, uint64_t *num_entries, qerr *err);
+
+/* The same as agent_ima_ml_read without copying: [*start, *end) is the byte range in the file of
+ * the complete entries from *entry_used on, as the list is now (the offsets are remembered as
+ * agent_ima_ml_read remembers them). The text is then read with agent_ima_ml_pread, e.g. while a
+ * reply is being sent. A range over max_bytes is an error. */
+int agent_ima_ml_range(agent_ima_ml *m, uint64_t nth, size_t max_bytes, uint64_t *start, uint64_t *end,
+                       uint64_t *entry_used, uint64_t *num_entries, qerr *err);
+/* pread(2) on the open list: bytes read (0 at the end of the file), or -1 with errno. It touches
+ * no remembered state, so it may run on any thread, alongside the calls above. */
+long agent_ima_ml_pread(const agent_ima_ml *m, void *buf, size_t len, uint64_t offset);
 
 #endif

@@ -78,6 +78,7 @@ struct qhttp_req {
     char ctype_buf[128];
     int nhdr;
     char *hname[MAX_HEADERS], *hval[MAX_HEADERS];
+    struct stream *stream;   /* streamed body, until handed to MHD */
 };
 
 /* ---- route table -------------------------------------------------------------------------- */
@@ -191,6 +192,181 @@ static bool route_matches(const route *rt, qhttp_req *r, bool capture)
     return true;
 }
 
+/* ---- streamed bodies ---------------------------------------------------------------------- */
+
+/* A streamed body as MHD sees it: the caller's reader plus the bookkeeping that turns an early
+ * end or an error into a truncated transfer and a log line. */
+typedef struct stream {
+    qhttp_read_fn read;
+    void *ctx;
+    qhttp_free_fn free_ctx;
+    uint64_t total, sent;
+    char module[32];
+    char what[224];          /* "METHOD /path" for log lines */
+} stream;
+
+static void stream_free(void *cls)
+{
+    stream *st = cls;
+    if (!st)
+        return;
+    if (st->free_ctx)
+        st->free_ctx(st->ctx);
+    free(st);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos; /* == st->sent: MHD asks for the body in order */
+    stream *st = cls;
+    if (st->total != QHTTP_SIZE_UNKNOWN && st->total - st->sent < max)
+        max = (size_t)(st->total - st->sent);
+    if (max > QHTTP_STREAM_BLOCK)
+        max = QHTTP_STREAM_BLOCK;
+    long n = max ? st->read(st->ctx, st->sent, buf, max) : QHTTP_STREAM_END;
+    if (n > 0 && (size_t)n <= max) {
+        st->sent += (uint64_t)n;
+        return (ssize_t)n;
+    }
+    if (n == QHTTP_STREAM_END && (st->total == QHTTP_SIZE_UNKNOWN || st->sent == st->total))
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    if (n == QHTTP_STREAM_END)
+        qlog(QLOG_ERROR, st->module, "%s: streamed reply ended after %llu of %llu bytes; connection closed",
+             st->what, (unsigned long long)st->sent, (unsigned long long)st->total);
+    else
+        qlog(QLOG_ERROR, st->module, "%s: streamed reply failed after %llu bytes; connection closed",
+             st->what, (unsigned long long)st->sent);
+    return MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+size_t qhttp_json_escape(const char *in, size_t in_len, char *out, size_t cap, size_t *used)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)in;
+    size_t i = 0, o = 0;
+    while (i < in_len && o < cap) {
+        /* A run of bytes printed as they are. */
+        size_t run = 0, lim = in_len - i < cap - o ? in_len - i : cap - o;
+        while (run < lim && p[i + run] > 31 && p[i + run] != '"' && p[i + run] != '\\')
+            run++;
+        if (run) {
+            memcpy(out + o, p + i, run);
+            i += run;
+            o += run;
+            continue;
+        }
+        if (i == in_len)
+            break;
+        unsigned char c = p[i];
+        char e = c == '"' ? '"' : c == '\\' ? '\\' : c == '\b' ? 'b' : c == '\f' ? 'f'
+               : c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : 0;
+        if (e) {
+            if (cap - o < 2)
+                break;
+            out[o++] = '\\';
+            out[o++] = e;
+        } else if (c <= 31) {
+            if (cap - o < 6)
+                break;
+            memcpy(out + o, "\\u00", 4);
+            out[o + 4] = hex[c >> 4];
+            out[o + 5] = hex[c & 15];
+            o += 6;
+        } else {
+            break; /* not reached: a plain byte that did not fit (o == cap) */
+        }
+        i++;
+    }
+    if (used)
+        *used = i;
+    return o;
+}
+
+/* A JSON envelope streamed as prefix + escaped source + suffix. */
+#define JS_RAW (QHTTP_STREAM_BLOCK / 4)
+typedef struct jstream {
+    char *prefix;            /* envelope up to and including the member's opening quote */
+    size_t prefix_len;
+    qhttp_read_fn src;
+    void *ctx;
+    qhttp_free_fn free_ctx;
+    uint64_t src_len, src_pos;
+    int phase;               /* 0 prefix, 1 member value, 2 suffix, 3 done */
+    size_t off;              /* position inside the prefix or the suffix */
+    char pend[8];            /* one escape that did not fit the caller's buffer */
+    size_t pend_len, pend_off;
+    size_t raw_pos, raw_len;
+    char raw[JS_RAW];
+} jstream;
+
+static const char js_suffix[] = "\"}}";
+
+static void jstream_free(void *cls)
+{
+    jstream *js = cls;
+    if (!js)
+        return;
+    if (js->free_ctx)
+        js->free_ctx(js->ctx);
+    free(js->prefix);
+    free(js);
+}
+
+static size_t copy_part(const char *from, size_t len, size_t *off, char *buf, size_t room)
+{
+    size_t n = len - *off < room ? len - *off : room;
+    memcpy(buf, from + *off, n);
+    *off += n;
+    return n;
+}
+
+static long jstream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    (void)pos;
+    jstream *js = cls;
+    size_t w = 0;
+    while (w < max && js->phase < 3) {
+        if (js->phase == 0) {
+            w += copy_part(js->prefix, js->prefix_len, &js->off, buf + w, max - w);
+            if (js->off == js->prefix_len)
+                js->phase = 1;
+        } else if (js->phase == 1) {
+            if (js->pend_off < js->pend_len) {
+                w += copy_part(js->pend, js->pend_len, &js->pend_off, buf + w, max - w);
+                continue;
+            }
+            if (js->raw_pos == js->raw_len) {
+                if (js->src_pos == js->src_len) {
+                    js->phase = 2;
+                    js->off = 0;
+                    continue;
+                }
+                size_t want = js->src_len - js->src_pos < JS_RAW ? (size_t)(js->src_len - js->src_pos) : JS_RAW;
+                long n = js->src(js->ctx, js->src_pos, js->raw, want);
+                if (n <= 0 || (size_t)n > want)
+                    return QHTTP_STREAM_ERROR; /* early end or error: never close the JSON */
+                js->raw_pos = 0;
+                js->raw_len = (size_t)n;
+                js->src_pos += (uint64_t)n;
+            }
+            size_t used = 0;
+            w += qhttp_json_escape(js->raw + js->raw_pos, js->raw_len - js->raw_pos, buf + w, max - w, &used);
+            js->raw_pos += used;
+            if (used == 0 && w < max) {
+                /* The next escape does not fit: keep it and send it in pieces. */
+                js->pend_len = qhttp_json_escape(js->raw + js->raw_pos, 1, js->pend, sizeof js->pend, &used);
+                js->pend_off = 0;
+                js->raw_pos += used;
+            }
+        } else {
+            w += copy_part(js_suffix, sizeof js_suffix - 1, &js->off, buf + w, max - w);
+            if (js->off == sizeof js_suffix - 1)
+                js->phase = 3;
+        }
+    }
+    return w ? (long)w : QHTTP_STREAM_END;
+}
+
 /* ---- replies ------------------------------------------------------------------------------ */
 
 const char *qhttp_status_text(int status)
@@ -201,8 +377,12 @@ const char *qhttp_status_text(int status)
     return (t && t[0]) ? t : "Unknown";
 }
 
+static void stream_free(void *cls);
+
 static void reply_clear(qhttp_req *r)
 {
+    stream_free(r->stream);
+    r->stream = NULL;
     if (r->data && r->data_free)
         r->data_free(r->data);
     r->data = NULL;
@@ -284,6 +464,84 @@ void qhttp_reply_raw(qhttp_req *r, int status, const char *content_type, const v
     r->data_free = free;
 }
 
+void qhttp_reply_stream(qhttp_req *r, int status, const char *content_type, uint64_t total,
+                        qhttp_read_fn read, void *ctx, qhttp_free_fn free_ctx)
+{
+    if (!r || !read) {
+        if (free_ctx)
+            free_ctx(ctx);
+        if (r)
+            qhttp_reply_error(r, 500, "Internal Server Error");
+        return;
+    }
+    reply_clear(r);
+    stream *st = calloc(1, sizeof *st);
+    if (!st) {
+        if (free_ctx)
+            free_ctx(ctx);
+        qhttp_reply_error(r, 500, "Out of memory");
+        return;
+    }
+    st->read = read;
+    st->ctx = ctx;
+    st->free_ctx = free_ctx;
+    st->total = total;
+    snprintf(st->module, sizeof st->module, "%s", r->srv ? r->srv->module : "http");
+    r->stream = st;
+    r->replied = true;
+    r->status = (status < 100 || status > 599) ? 500 : status;
+    snprintf(r->ctype_buf, sizeof r->ctype_buf, "%s", content_type ? content_type : "application/octet-stream");
+    r->ctype = r->ctype_buf;
+}
+
+void qhttp_reply_json_stream(qhttp_req *r, int status, cJSON *results, const char *name, uint64_t src_len,
+                             qhttp_read_fn src, void *ctx, qhttp_free_fn free_ctx)
+{
+    if (status < 100 || status > 599)
+        status = 500;
+    jstream *js = calloc(1, sizeof *js);
+    cJSON *env = cJSON_CreateObject();
+    if (!results)
+        results = cJSON_CreateObject();
+    char *s = NULL;
+    if (js && env && results && name && src && cJSON_AddNumberToObject(env, "code", status) &&
+        cJSON_AddStringToObject(env, "status", qhttp_status_text(status))) {
+        cJSON_AddItemToObject(env, "results", results);
+        results = NULL;
+        s = cJSON_PrintUnformatted(env);
+    }
+    cJSON_Delete(results);
+    cJSON_Delete(env);
+    size_t len = s ? strlen(s) : 0, nlen = name ? strlen(name) : 0;
+    /* s ends with the "}}" closing results and the envelope; the member goes before them. */
+    if (js && s && len >= 4 && strcmp(s + len - 2, "}}") == 0 && (js->prefix = malloc(len + 6 * nlen + 8))) {
+        bool empty = s[len - 3] == '{';
+        memcpy(js->prefix, s, len - 2);
+        size_t o = len - 2;
+        if (!empty)
+            js->prefix[o++] = ',';
+        js->prefix[o++] = '"';
+        o += qhttp_json_escape(name, nlen, js->prefix + o, 6 * nlen, NULL);
+        memcpy(js->prefix + o, "\":\"", 3);
+        js->prefix_len = o + 3;
+        js->src = src;
+        js->ctx = ctx;
+        js->free_ctx = free_ctx;
+        js->src_len = src_len;
+        cJSON_free(s);
+        qhttp_reply_stream(r, status, "application/json", QHTTP_SIZE_UNKNOWN, jstream_read, js, jstream_free);
+        return;
+    }
+    cJSON_free(s);
+    if (js)
+        free(js->prefix);
+    free(js);
+    if (free_ctx)
+        free_ctx(ctx);
+    if (r)
+        qhttp_reply_error(r, 500, (src && name) ? "Out of memory" : "Internal Server Error");
+}
+
 int qhttp_reply_header(qhttp_req *r, const char *name, const char *value)
 {
     if (!r || !name || !value || r->nhdr == MAX_HEADERS)
@@ -305,7 +563,13 @@ static enum MHD_Result queue_reply(qhttp_req *r)
     if (!r->replied)
         qhttp_reply_error(r, 500, "Internal Server Error");
     struct MHD_Response *resp;
-    if (r->len == 0)
+    if (r->stream) {
+        snprintf(r->stream->what, sizeof r->stream->what, "%s %.200s", r->method, r->path);
+        resp = MHD_create_response_from_callback(r->stream->total, QHTTP_STREAM_BLOCK, stream_read, r->stream,
+                                                 stream_free);
+        if (resp)
+            r->stream = NULL; /* MHD owns it now and calls stream_free */
+    } else if (r->len == 0)
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     else if (r->data_free)
         resp = MHD_create_response_from_buffer_with_free_callback(r->len, r->data, r->data_free);

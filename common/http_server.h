@@ -99,6 +99,39 @@ void qhttp_reply_raw(qhttp_req *r, int status, const char *content_type, const v
 /* An extra response header (copied; up to 4 per reply). Returns 0 or -1. */
 int qhttp_reply_header(qhttp_req *r, const char *name, const char *value);
 
+/* ---- streamed replies ---------------------------------------------------------------------- */
+/* A body produced piece by piece while it is sent, for large bodies that should not be copied into
+ * memory (a measurement list of several MB). The read callback runs on an MHD worker thread after
+ * the handler returned, one call at a time, with pos = bytes of this source delivered so far; it
+ * writes at most max bytes to buf and returns how many (> 0), QHTTP_STREAM_END when the source is
+ * done, or QHTTP_STREAM_ERROR. An error (or a source that ends before the announced length) ends
+ * the response by closing the connection, so the client sees a truncated transfer, never a body
+ * that looks complete; it is logged. free_ctx (may be NULL) is called once on ctx when the reply is
+ * done, replaced or could not be sent. total = QHTTP_SIZE_UNKNOWN sends HTTP/1.1 chunked. */
+#define QHTTP_SIZE_UNKNOWN  UINT64_MAX
+#define QHTTP_STREAM_END    0
+#define QHTTP_STREAM_ERROR  (-1)
+#define QHTTP_STREAM_BLOCK  (64u * 1024)       /* bytes asked of a read callback at most */
+typedef long (*qhttp_read_fn)(void *ctx, uint64_t pos, char *buf, size_t max);
+typedef void (*qhttp_free_fn)(void *ctx);
+
+void qhttp_reply_stream(qhttp_req *r, int status, const char *content_type, uint64_t total,
+                        qhttp_read_fn read, void *ctx, qhttp_free_fn free_ctx);
+
+/* Envelope reply whose results are `results` (owned, NULL → {}) plus one string member `name`,
+ * placed last, whose value is src_len raw bytes read from `src` (pos/buf/max as above; it must
+ * deliver exactly src_len bytes) and JSON-escaped on the fly exactly as cJSON prints strings.
+ * The body is byte-identical to qhttp_reply with the member added last by cJSON; it is sent
+ * chunked. Memory stays bounded (a few QHTTP_STREAM_BLOCKs per reply) whatever src_len is. */
+void qhttp_reply_json_stream(qhttp_req *r, int status, cJSON *results, const char *name, uint64_t src_len,
+                             qhttp_read_fn src, void *ctx, qhttp_free_fn free_ctx);
+
+/* JSON string escaping as cJSON does it ('"', '\\', \b \f \n \r \t, other bytes below 0x20 as
+ * \u00xx, everything else as is), without quotes. Escapes in[0..in_len) into out (cap bytes),
+ * stopping before an escape that does not fit; *used gets the input bytes consumed. Returns the
+ * bytes written. */
+size_t qhttp_json_escape(const char *in, size_t in_len, char *out, size_t cap, size_t *used);
+
 /* Default status text: "Success" for 200, else the HTTP reason phrase ("Not Found", ...). */
 const char *qhttp_status_text(int status);
 

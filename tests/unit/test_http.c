@@ -1,6 +1,7 @@
 /* test_http.c — http_server and http_client against each other on loopback (ephemeral ports):
  * routes, envelope, 404/405/413/414, query args, JSON bodies, limits, timeouts, refused
- * connections and mutual TLS with certificates made in the test. */
+ * connections, mutual TLS with certificates made in the test, and streamed replies (JSON escaping
+ * as cJSON does it, bodies streamed through the server and parsed by the client, cut streams). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -109,6 +110,74 @@ static void h_whoami(qhttp_req *r, void *ctx)
     qhttp_reply(r, 200, o);
 }
 
+/* Streamed replies: a source in memory handed out in small pieces; ?mode= makes it end early
+ * ("short") or fail ("error") half-way. Every context is counted when freed. */
+static char *g_src;
+static size_t g_src_len;
+static volatile int g_freed;
+
+typedef struct src_ctx { size_t len; int mode; } src_ctx;   /* mode 0 ok, 1 short, 2 error */
+
+static long src_read(void *ctx, uint64_t pos, char *buf, size_t max)
+{
+    src_ctx *c = ctx;
+    if (c->mode && pos >= c->len / 2)
+        return c->mode == 1 ? QHTTP_STREAM_END : QHTTP_STREAM_ERROR;
+    size_t n = c->len - (size_t)pos;
+    if (n > max)
+        n = max;
+    if (n > 999)
+        n = 999;     /* odd sizes: escapes straddle the caller's buffer */
+    memcpy(buf, g_src + pos, n);
+    return n ? (long)n : QHTTP_STREAM_END;
+}
+
+static void src_free(void *ctx)
+{
+    free(ctx);
+    __atomic_add_fetch(&g_freed, 1, __ATOMIC_SEQ_CST);
+}
+
+static src_ctx *src_new(qhttp_req *r, size_t len)
+{
+    src_ctx *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    const char *m = qhttp_req_query(r, "mode");
+    c->len = len;
+    c->mode = !m ? 0 : strcmp(m, "short") == 0 ? 1 : strcmp(m, "error") == 0 ? 2 : 0;
+    return c;
+}
+
+static void h_stream_json(qhttp_req *r, void *ctx)
+{
+    (void)ctx;
+    const char *n = qhttp_req_query(r, "len");
+    size_t len = n ? strtoul(n, NULL, 10) : g_src_len;
+    cJSON *o = NULL;
+    if (!qhttp_req_query(r, "bare")) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "quote", "r\"AAA:BBB");
+        cJSON_AddNumberToObject(o, "ima_measurement_list_entry", 12345);
+    }
+    qhttp_reply_json_stream(r, 200, o, "ima_measurement_list", len, src_read, src_new(r, len), src_free);
+    qhttp_reply_header(r, "X-Streamed", "1");
+}
+
+static void h_stream_raw(qhttp_req *r, void *ctx)
+{
+    (void)ctx;
+    bool known = qhttp_req_query(r, "known") != NULL;
+    qhttp_reply_stream(r, 200, "text/plain", known ? g_src_len : QHTTP_SIZE_UNKNOWN, src_read,
+                       src_new(r, g_src_len), src_free);
+}
+
+static void h_stream_replaced(qhttp_req *r, void *ctx)
+{
+    (void)ctx;
+    qhttp_reply_stream(r, 200, "text/plain", QHTTP_SIZE_UNKNOWN, src_read, src_new(r, g_src_len), src_free);
+    qhttp_reply_error(r, 503, "changed my mind");
+}
+
 static const qhttp_route g_routes[] = {
     { "GET", "/version", h_version, NULL },
     { "GET", "/v{ver}/quotes/integrity", h_quote, NULL },
@@ -120,6 +189,9 @@ static const qhttp_route g_routes[] = {
     { "GET", "/", h_html, NULL },
     { "GET", "/noreply", h_noreply, NULL },
     { "GET", "/whoami", h_whoami, NULL },
+    { "GET", "/stream/json", h_stream_json, NULL },
+    { "GET", "/stream/raw", h_stream_raw, NULL },
+    { "GET", "/stream/replaced", h_stream_replaced, NULL },
 };
 #define NROUTES (sizeof g_routes / sizeof g_routes[0])
 
@@ -718,6 +790,173 @@ static void test_mtls(void **state)
     free_pki(&p);
 }
 
+/* ---- streamed replies ---------------------------------------------------------------------- */
+
+/* An IMA-like source of about 3 MB with every byte value but NUL in it. */
+static void make_source(void)
+{
+    if (g_src)
+        return;
+    size_t cap = 3u << 20;
+    g_src = malloc(cap + 512);
+    assert_non_null(g_src);
+    size_t n = 0;
+    for (unsigned i = 0; n < cap; i++) {
+        n += (size_t)sprintf(g_src + n, "10 %040x ima-ng sha256:%064x /usr/bin/f%u \"q\" \\x\ty\x01\x1f\x7f "
+                             "\xc3\xa9\r\b\f/", i, i * 7919u, i);
+        if (i % 1000 == 0)
+            for (int b = 1; b < 256; b++)
+                if (b != '\n')
+                    g_src[n++] = (char)b;
+        g_src[n++] = '\n';
+    }
+    g_src_len = n;
+    g_src[n] = '\0';
+}
+
+static bool wait_freed(int want)
+{
+    for (int i = 0; i < 200; i++) {
+        if (__atomic_load_n(&g_freed, __ATOMIC_SEQ_CST) >= want)
+            return true;
+        usleep(10 * 1000);
+    }
+    return false;
+}
+
+static void test_json_escape(void **state)
+{
+    (void)state;
+    /* Every byte 1..255 escaped as cJSON prints it. */
+    char in[256], out[2048];
+    for (int i = 1; i < 256; i++)
+        in[i - 1] = (char)i;
+    in[255] = '\0';
+    cJSON *str = cJSON_CreateString(in);
+    char *want = cJSON_PrintUnformatted(str);
+    size_t used = 0, n = qhttp_json_escape(in, 255, out, sizeof out, &used);
+    assert_int_equal(used, 255);
+    assert_int_equal(n, strlen(want) - 2);
+    assert_memory_equal(out, want + 1, n);
+    cJSON_free(want);
+    cJSON_Delete(str);
+
+    n = qhttp_json_escape("a\0b", 3, out, sizeof out, &used);
+    assert_int_equal(n, 8);
+    assert_memory_equal(out, "a\\u0000b", 8);
+    /* An escape that does not fit is left for the next call. */
+    n = qhttp_json_escape("ab\ncd", 5, out, 3, &used);
+    assert_int_equal(n, 2);
+    assert_int_equal(used, 2);
+    n = qhttp_json_escape("\x01", 1, out, 5, &used);
+    assert_int_equal(n, 0);
+    assert_int_equal(used, 0);
+    n = qhttp_json_escape("\x01", 1, out, 6, &used);
+    assert_int_equal(n, 6);
+    assert_memory_equal(out, "\\u0001", 6);
+    n = qhttp_json_escape("plain", 5, out, 0, &used);
+    assert_int_equal(n, 0);
+    assert_int_equal(used, 0);
+    assert_int_equal(qhttp_json_escape("", 0, out, 10, &used), 0);
+}
+
+static void test_stream_json(void **state)
+{
+    fx *f = *state;
+    make_source();
+    int freed = __atomic_load_n(&g_freed, __ATOMIC_SEQ_CST);
+    qhttp_result r;
+    qerr e = {0};
+    assert_int_equal(qhttp_get(f->cli, url(f, "/stream/json"), &r, &e), 0);
+    assert_int_equal(r.status, 200);
+    assert_non_null(r.results);
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(r.results, "ima_measurement_list");
+    assert_true(cJSON_IsString(l));
+    assert_int_equal(strlen(l->valuestring), g_src_len);
+    assert_memory_equal(l->valuestring, g_src, g_src_len);
+    const cJSON *en = cJSON_GetObjectItemCaseSensitive(r.results, "ima_measurement_list_entry");
+    assert_true(cJSON_IsNumber(en));
+    assert_int_equal(en->valueint, 12345);
+    assert_string_equal(res_str(&r, "quote"), "r\"AAA:BBB");
+    assert_string_equal(r.status_text, "Success");
+
+    /* Byte for byte what cJSON prints with the member added last. */
+    cJSON *res = cJSON_CreateObject(), *env = cJSON_CreateObject();
+    cJSON_AddStringToObject(res, "quote", "r\"AAA:BBB");
+    cJSON_AddNumberToObject(res, "ima_measurement_list_entry", 12345);
+    cJSON_AddStringToObject(res, "ima_measurement_list", g_src);
+    cJSON_AddNumberToObject(env, "code", 200);
+    cJSON_AddStringToObject(env, "status", "Success");
+    cJSON_AddItemToObject(env, "results", res);
+    char *want = cJSON_PrintUnformatted(env);
+    assert_int_equal(r.body_len, strlen(want));
+    assert_memory_equal(r.body, want, r.body_len);
+    cJSON_free(want);
+    cJSON_Delete(env);
+    qhttp_result_free(&r);
+    assert_true(wait_freed(freed + 1));
+
+    /* No other results, and an empty member. */
+    assert_int_equal(qhttp_get(f->cli, url(f, "/stream/json?bare&len=0"), &r, &e), 0);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "{\"code\":200,\"status\":\"Success\",\"results\":{\"ima_measurement_list\":\"\"}}");
+    qhttp_result_free(&r);
+    assert_int_equal(qhttp_get(f->cli, url(f, "/stream/json?bare&len=1"), &r, &e), 0);
+    assert_string_equal(r.body, "{\"code\":200,\"status\":\"Success\",\"results\":{\"ima_measurement_list\":\"1\"}}");
+    qhttp_result_free(&r);
+    assert_true(wait_freed(freed + 3));
+}
+
+static void test_stream_raw(void **state)
+{
+    fx *f = *state;
+    make_source();
+    int freed = __atomic_load_n(&g_freed, __ATOMIC_SEQ_CST);
+    qhttp_result r;
+    qerr e = {0};
+    assert_int_equal(qhttp_get(f->cli, url(f, "/stream/raw?known"), &r, &e), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, g_src_len);
+    assert_memory_equal(r.body, g_src, g_src_len);
+    qhttp_result_free(&r);
+    assert_int_equal(qhttp_get(f->cli, url(f, "/stream/raw"), &r, &e), 0);
+    assert_int_equal(r.status, 200);
+    assert_int_equal(r.body_len, g_src_len);
+    assert_memory_equal(r.body, g_src, g_src_len);
+    qhttp_result_free(&r);
+    /* A later reply replaces the stream, whose context is freed at once. */
+    assert_int_equal(qhttp_get(f->cli, url(f, "/stream/replaced"), &r, &e), 0);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.status_text, "changed my mind");
+    qhttp_result_free(&r);
+    assert_true(wait_freed(freed + 3));
+}
+
+static void test_stream_broken(void **state)
+{
+    fx *f = *state;
+    make_source();
+    int freed = __atomic_load_n(&g_freed, __ATOMIC_SEQ_CST);
+    static const char *paths[] = { "/stream/json?mode=short", "/stream/json?mode=error",
+                                   "/stream/raw?known&mode=short", "/stream/raw?known&mode=error",
+                                   "/stream/raw?mode=error" };
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        qhttp_result r;
+        qerr e = {0};
+        /* The transfer is cut: never a body that parses as a complete reply. */
+        int rc = qhttp_get(f->cli, url(f, paths[i]), &r, &e);
+        if (rc == 0 && r.json)
+            fail_msg("%s: a cut stream gave a complete JSON body", paths[i]);
+        assert_int_equal(rc, -1);
+        qhttp_result_free(&r);
+        /* The server carries on. */
+        assert_int_equal(qhttp_get(f->cli, url(f, "/version"), &r, &e), 0);
+        assert_int_equal(r.status, 200);
+        qhttp_result_free(&r);
+    }
+    assert_true(wait_freed(freed + 5));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -734,6 +973,12 @@ int main(void)
         cmocka_unit_test(test_bad_routes_and_addresses),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_mtls),
+        cmocka_unit_test(test_json_escape),
+        cmocka_unit_test_setup_teardown(test_stream_json, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_broken, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    free(g_src);
+    return rc;
 }
