@@ -732,6 +732,29 @@ static void test_reboot_boottime(void **state)
     assert_int_equal(f->ag.st.attestation_count, 2);
 }
 
+/* A TPM reset (resetCount changed) while the agent answered from the requested entry of a new,
+ * longer list: the stored replay state belongs to the old boot, so the round resets it and asks
+ * for entry 0 instead of replaying the new list on top of the old PCR value. */
+static void test_reboot_reset_count(void **state)
+{
+    fx *f = *state;
+    ans a = first();
+    assert_int_equal(run(f, &a, 0), VATTEST_PASS);
+    uint64_t prev_entry = f->ag.st.next_ima_ml_entry;
+    f->nlines = 0;                           /* the new boot's list: longer than the old one */
+    for (const char *const *p = ALLOWED; *p; p++)
+        add_line(f, *p);
+    f->clock.clock += 1000;
+    f->clock.reset_count += 1;
+    a = next(prev_entry);                    /* answered from the requested entry */
+    assert_int_equal(run(f, &a, prev_entry), VATTEST_REBOOT);
+    assert_int_equal(f->out.nfailures, 0);
+    assert_int_equal(f->ag.st.next_ima_ml_entry, 0);
+    a = next(0);
+    assert_int_equal(run(f, &a, 0), VATTEST_PASS);
+    assert_int_equal(f->ag.st.next_ima_ml_entry, 6);
+}
+
 /* ---- quote progress ------------------------------------------------------------------------------ */
 
 static void test_quote_progress(void **state)
@@ -900,6 +923,7 @@ int main(void)
         T(test_reboot_entry0),
         T(test_clock_back_without_reboot),
         T(test_reboot_boottime),
+        T(test_reboot_reset_count),
         T(test_quote_progress),
         T(test_always_entry0_blind_spot),
         T(test_policy_switch),
