@@ -1,7 +1,8 @@
 /* identity.h — the agent's state directory and uuid.
  * state_dir is created (mode 0700) if missing. uuid "generate" makes a random v4 uuid once and
  * keeps it in <state_dir>/uuid so it survives restarts; "hash_ek" is the hex SHA-256 of the EK
- * public key as SubjectPublicKeyInfo PEM; any other value is used as given. */
+ * public key as SubjectPublicKeyInfo PEM; any other value is used lower-cased (the project's
+ * rule for agent ids). */
 #ifndef QUINCE_AGENT_IDENTITY_H
 #define QUINCE_AGENT_IDENTITY_H
 
