@@ -22,6 +22,7 @@ typedef struct agent_ctx {
     qtpm *tpm;
     agent_payload_key payload;
     agent_ima_ml *ima;              /* NULL when the list could not be opened */
+    struct agent_keys *keys;        /* U/V halves and K (payload delivery); NULL when disabled */
     pthread_mutex_t lock;           /* one quote (+ list read) at a time */
     uint64_t boottime;              /* seconds since the epoch at boot */
     volatile sig_atomic_t *stop;    /* set by SIGTERM/SIGINT */

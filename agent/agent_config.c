@@ -53,8 +53,20 @@ int agent_config_load(const qconfig *c, agent_config *o, qerr *err)
         qconfig_long(c, S, "registrar_retry_ms", 1000, 10, 3600000, &o->registrar_retry_ms, err) < 0 ||
         qconfig_long(c, S, "registrar_retry_max_ms", 60000, 10, 3600000, &o->registrar_retry_max_ms, err) < 0 ||
         qconfig_long(c, S, "registrar_max_retries", 0, 0, 1000000, &o->registrar_max_retries, err) < 0 ||
-        copy_str(c, "log_level", "info", o->log_level, sizeof o->log_level, err) < 0)
+        copy_str(c, "log_level", "info", o->log_level, sizeof o->log_level, err) < 0 ||
+        copy_str(c, "secure_dir", "", o->secure_dir, sizeof o->secure_dir, err) < 0 ||
+        qconfig_long(c, S, "secure_size", 1L << 20, 4096, 1L << 30, &o->secure_size, err) < 0 ||
+        copy_str(c, "payload_script", "autorun.sh", o->payload_script, sizeof o->payload_script, err) < 0 ||
+        qconfig_bool(c, S, "enable_insecure_payload", false, &o->enable_insecure_payload, err) < 0 ||
+        qconfig_bool(c, S, "extract_payload_zip", true, &o->extract_payload_zip, err) < 0 ||
+        qconfig_long(c, S, "max_payload_size", 1048576, 0, 64L << 20, &o->max_payload_size, err) < 0)
         return -1;
+    if (!o->secure_dir[0] && snprintf(o->secure_dir, sizeof o->secure_dir, "%s/secure", o->state_dir) >=
+                                 (int)sizeof o->secure_dir)
+        return qerr_set(err, "[agent] state_dir is too long for the default secure_dir");
+    if (strchr(o->payload_script, '/'))
+        return qerr_set(err, "[agent] payload_script: '%s' must be a file name inside the payload, not a path",
+                        o->payload_script);
 
     if (strcmp(o->uuid, "generate") != 0 && strcmp(o->uuid, "hash_ek") != 0 && !valid_uuid(o->uuid))
         return qerr_set(err, "[agent] uuid: '%s' is not a valid agent id (letters, digits, '_', '.', '-'), "
@@ -121,5 +133,10 @@ const char *agent_config_help(void)
         "  max_ima_bytes           largest measurement-list chunk served [67108864]\n"
         "  registrar_retry_ms, registrar_retry_max_ms, registrar_max_retries\n"
         "                          registration back-off [1000, 60000, 0 = for ever]\n"
-        "  log_level               debug|info|warning|error|critical [info]\n";
+        "  log_level               debug|info|warning|error|critical [info]\n"
+        "  max_payload_size        largest payload a tenant may deliver, 0 = no payloads [1048576]\n"
+        "  secure_dir, secure_size tmpfs for the decrypted payload [state_dir/secure, 1048576]\n"
+        "  payload_script          script run from the unzipped payload [autorun.sh]; only with mTLS\n"
+        "                          or enable_insecure_payload = true [false]\n"
+        "  extract_payload_zip     unpack a zip payload [true]\n";
 }

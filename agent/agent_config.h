@@ -36,6 +36,13 @@ typedef struct agent_config {
     long registrar_retry_max_ms;    /* back-off cap */
     long registrar_max_retries;     /* 0 = retry for ever */
     char log_level[16];
+    /* payload delivery (U/V keys) */
+    char secure_dir[AGENT_PATH];    /* tmpfs for the decrypted payload (default state_dir/secure) */
+    long secure_size;               /* tmpfs size in bytes when the agent mounts it */
+    char payload_script[AGENT_STR]; /* script run from the unzipped payload ("" = none) */
+    bool enable_insecure_payload;   /* run the script even without mTLS */
+    bool extract_payload_zip;
+    long max_payload_size;          /* largest encrypted payload accepted (base64 text) */
 } agent_config;
 
 /* Fill *out from the [agent] section (env overrides apply through qconfig). */

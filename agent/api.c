@@ -339,6 +339,9 @@ size_t agent_api_routes(agent_ctx *a, qhttp_route *routes, size_t cap)
         {"GET", "/v{ver}/keys/pubkey", h_pubkey, a},
         {"GET", "/v{ver}/quotes/identity", h_identity, a},
         {"GET", "/v{ver}/quotes/integrity", h_integrity, a},
+        {"POST", "/v{ver}/keys/ukey", agent_h_ukey, a},
+        {"POST", "/v{ver}/keys/vkey", agent_h_vkey, a},
+        {"GET", "/v{ver}/keys/verify", agent_h_verify, a},
     };
     size_t n = sizeof(all) / sizeof(all[0]);
     if (n > cap)

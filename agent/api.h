@@ -10,6 +10,11 @@
 /* Fills routes (capacity cap) for the given context; returns the number of routes. */
 size_t agent_api_routes(agent_ctx *a, qhttp_route *routes, size_t cap);
 
+/* /keys/ukey, /keys/vkey, /keys/verify (keys_api.c). */
+void agent_h_ukey(qhttp_req *r, void *ctx);
+void agent_h_vkey(qhttp_req *r, void *ctx);
+void agent_h_verify(qhttp_req *r, void *ctx);
+
 /* Parameter checks, exposed for unit tests. Each returns 0 or -1 with Keylime's message. */
 int agent_api_check_nonce(const char *nonce, qerr *err);
 int agent_api_parse_mask(const char *mask, uint32_t *out, qerr *err);
