@@ -26,6 +26,11 @@ typedef struct agent_ctx {
     pthread_mutex_t lock;           /* one quote (+ list read) at a time */
     uint64_t boottime;              /* seconds since the epoch at boot */
     volatile sig_atomic_t *stop;    /* set by SIGTERM/SIGINT */
+    /* mTLS (agent_tls.h): the agent's certificate PEM sent at registration as mtls_cert (NULL:
+     * "disabled", cfg.insecure), its key, and the trusted client CA, all in memory. */
+    const char *mtls_cert_pem;
+    const char *mtls_key_pem;
+    char *trusted_ca_pem;
 } agent_ctx;
 
 /* Seconds since the epoch at boot (from /proc/stat btime); 0 if unknown. */

@@ -59,8 +59,14 @@ int agent_config_load(const qconfig *c, agent_config *o, qerr *err)
         copy_str(c, "payload_script", "autorun.sh", o->payload_script, sizeof o->payload_script, err) < 0 ||
         qconfig_bool(c, S, "enable_insecure_payload", false, &o->enable_insecure_payload, err) < 0 ||
         qconfig_bool(c, S, "extract_payload_zip", true, &o->extract_payload_zip, err) < 0 ||
-        qconfig_long(c, S, "max_payload_size", 1048576, 0, 64L << 20, &o->max_payload_size, err) < 0)
+        qconfig_long(c, S, "max_payload_size", 1048576, 0, 64L << 20, &o->max_payload_size, err) < 0 ||
+        copy_str(c, "trusted_client_ca", "", o->trusted_client_ca, sizeof o->trusted_client_ca, err) < 0 ||
+        qconfig_bool(c, S, "insecure", false, &o->insecure, err) < 0)
         return -1;
+    if (!o->insecure && !o->trusted_client_ca[0])
+        return qerr_set(err, "[agent] trusted_client_ca is required: the verifier's CA certificate (its "
+                             "tls_dir/cacert.pem, copied to this machine); only insecure = true (debugging) runs "
+                             "without it");
     if (!o->secure_dir[0] && snprintf(o->secure_dir, sizeof o->secure_dir, "%s/secure", o->state_dir) >=
                                  (int)sizeof o->secure_dir)
         return qerr_set(err, "[agent] state_dir is too long for the default secure_dir");
@@ -138,5 +144,8 @@ const char *agent_config_help(void)
         "  secure_dir, secure_size tmpfs for the decrypted payload [state_dir/secure, 1048576]\n"
         "  payload_script          script run from the unzipped payload [autorun.sh]; only with mTLS\n"
         "                          or enable_insecure_payload = true [false]\n"
-        "  extract_payload_zip     unpack a zip payload [true]\n";
+        "  extract_payload_zip     unpack a zip payload [true]\n"
+        "  trusted_client_ca       the verifier's CA certificate (its tls_dir/cacert.pem); the API is\n"
+        "                          served over TLS to clients whose certificate chains to it [required]\n"
+        "  insecure                plain HTTP to anyone, mtls_cert \"disabled\": debugging only [false]\n";
 }

@@ -43,6 +43,10 @@ typedef struct agent_config {
     bool enable_insecure_payload;   /* run the script even without mTLS */
     bool extract_payload_zip;
     long max_payload_size;          /* largest encrypted payload accepted (base64 text) */
+    /* mTLS */
+    char trusted_client_ca[AGENT_PATH]; /* CA (PEM) that clients (verifier, tenant) must chain to:
+                                           the verifier's tls_dir/cacert.pem; required unless insecure */
+    bool insecure;                  /* plain HTTP, any client, mtls_cert "disabled" (debugging only) */
 } agent_config;
 
 /* Fill *out from the [agent] section (env overrides apply through qconfig). */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_tls.h"
 #include "api.h"
 #include "config.h"
 #include "http_server.h"
@@ -20,6 +21,7 @@
 #include "register.h"
 
 static volatile sig_atomic_t g_stop;
+static agent_mtls g_mtls;            /* the agent's TLS key and certificate (agent_tls.h) */
 
 static void on_signal(int sig)
 {
@@ -97,6 +99,10 @@ static int run(agent_ctx *a)
         return fail("EK", &e);
     if (agent_uuid_resolve(a->cfg.uuid, a->cfg.state_dir, &ek, a->uuid, sizeof a->uuid, &e) < 0)
         return fail("uuid", &e);
+    if (agent_tls_ensure_cert(a, &g_mtls, &e) < 0) {
+        fprintf(stderr, "quince-agent: %s\n", e.msg);
+        return 2;                      /* a restart would not help: as a bad configuration */
+    }
     char ak_path[1100];
     snprintf(ak_path, sizeof ak_path, "%s/ak.blob", a->cfg.state_dir);
     qtpm_ak_params ap = {.type = strcmp(a->cfg.tpm_encryption_alg, "ecc") == 0 ? QTPM_KEY_ECC_P256 : QTPM_KEY_RSA2048,
@@ -130,11 +136,12 @@ static int run(agent_ctx *a)
     size_t nr = agent_api_routes(a, routes, 16);
     qhttp_server_opts so = {.ip = a->cfg.ip, .port = (uint16_t)a->cfg.port, .log_module = "agent",
                             .max_body = 1u << 20, .threads = 2};
+    agent_tls_server_opts(a, &so);
     qhttp_server *srv = qhttp_server_start(&so, routes, nr, &e);
     if (!srv)
         return fail("REST server", &e);
-    qlog(QLOG_INFO, "agent", "agent %s serving the Keylime agent API on %s:%u", a->uuid, a->cfg.ip,
-         qhttp_server_port(srv));
+    qlog(QLOG_INFO, "agent", "agent %s serving the Keylime agent API on %s:%u (%s)", a->uuid, a->cfg.ip,
+         qhttp_server_port(srv), a->cfg.insecure ? "plain HTTP, INSECURE" : "mTLS, clients of trusted_client_ca");
     while (!g_stop) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
@@ -196,6 +203,10 @@ int main(int argc, char **argv)
     qlog_level lvl = QLOG_INFO;
     qlog_level_parse(a.cfg.log_level, &lvl);
     qlog_set_level(lvl);
+    if (agent_tls_load_ca(&a, &e) < 0) {
+        fprintf(stderr, "quince-agent: %s\n", e.msg);
+        return 2;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -210,6 +221,7 @@ int main(int argc, char **argv)
 
     agent_ima_ml_close(a.ima);
     agent_payload_key_free(&a.payload);
+    agent_tls_free(&a, &g_mtls);
     qtpm_free(a.tpm);
     pthread_mutex_destroy(&a.lock);
     return rc;

@@ -195,7 +195,7 @@ int agent_register(agent_ctx *a, qerr *err)
     else
         cJSON_AddNullToObject(body, "ekcert");
     cJSON_AddStringToObject(body, "aik_tpm", ak_b64);
-    cJSON_AddStringToObject(body, "mtls_cert", "disabled");
+    cJSON_AddStringToObject(body, "mtls_cert", a->mtls_cert_pem ? a->mtls_cert_pem : "disabled");
     cJSON_AddStringToObject(body, "ip", a->cfg.contact_ip);
     cJSON_AddNumberToObject(body, "port", (double)a->cfg.contact_port);
     free(ek_b64);

@@ -12,7 +12,10 @@
  *       the CPU time per quote of the agent and of the TPM process (/proc/PID/stat).
  *   bench_agent fetch BASE_URL ENTRY
  *       One integrity quote with partial=0 from ENTRY; checks that the reply parses and prints
- *       "entries=<lines in the list part> next=<ENTRY used + lines> bytes=<body> ms=<time>". */
+ *       "entries=<lines in the list part> next=<ENTRY used + lines> bytes=<body> ms=<time>".
+ * An https BASE_URL (the agent serves mTLS) uses BENCH_TLS_CA (the agent's own certificate, the
+ * only trust anchor), BENCH_TLS_CERT and BENCH_TLS_KEY (a client certificate of the verifier's CA)
+ * from the environment; the host name is not checked (the agent's certificate is pinned). */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -73,6 +76,21 @@ static long get(CURL *c, const char *url, body *b)
     long st = 0;
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
     return st;
+}
+
+/* TLS settings from the environment (see the top). */
+static void tls_setup(CURL *c)
+{
+    const char *ca = getenv("BENCH_TLS_CA"), *cert = getenv("BENCH_TLS_CERT"), *key = getenv("BENCH_TLS_KEY");
+    curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (ca && *ca) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    if (cert && *cert)
+        curl_easy_setopt(c, CURLOPT_SSLCERT, cert);
+    if (key && *key)
+        curl_easy_setopt(c, CURLOPT_SSLKEY, key);
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -170,6 +188,7 @@ static int quotes(int argc, char **argv)
     if (!s || !v || !c)
         return 1;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
+    tls_setup(c);
     unsigned run = (unsigned)(now_us() % 100000);
     char url[1024];
     int64_t cpu_a0 = 0, cpu_t0 = 0, t_start = 0;
@@ -258,6 +277,7 @@ static int fetch(int argc, char **argv)
     if (!c)
         return 1;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 120000L);
+    tls_setup(c);
     char url[1024];
     snprintf(url, sizeof url, "%s/v2.6/quotes/integrity?nonce=bfetch%lld&mask=0x400&partial=0&ima_ml_entry=%s",
              argv[2], (long long)(now_us() % 1000000), argv[3]);

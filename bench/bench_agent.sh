@@ -5,7 +5,9 @@
 # build: `make bench`) and swtpm; skipped with a note otherwise. Uses the integration-test rig
 # (tests/integration/lib_rig.sh): a private swtpm on a unix socket, quince-verifier for its
 # registrar, and the agent on loopback with a 100,000-entry ima-ng list from ima_gen (PCR 10 is
-# not extended for it: the quotes do not need to match the list to be timed).
+# not extended for it: the quotes do not need to match the list to be timed). The agent serves
+# mTLS, as in production: bench_agent presents the tenant's certificate of the verifier's CA and
+# trusts the agent's own certificate (BENCH_TLS_*), so the figures include TLS.
 #
 # (a) The agent's own time per quote beyond the TPM's (target <= 0.5 ms), with an ECC P-256 and
 #     an RSA-2048 AK. The agent runs with log_level = debug (QUINCE_AGENT_LOG_LEVEL), where it
@@ -73,11 +75,13 @@ run_agent() { # NAME UUID ALG: start, time quotes, then memory
   start_agent "$name" "$uuid" "$TCTI_tpm" "$LIST" "${extra[@]}"
   local pid port
   pid=$(eval echo "\$AGENT_PID_$name"); port=$(eval echo "\$AGENT_PORT_$name")
-  local ag=http://127.0.0.1:$port log=$WORK/$name/agent.log
+  local ag=https://127.0.0.1:$port log=$WORK/$name/agent.log
   if ! wait_http "$ag/version" 60; then
     echo "  $alg AK: the agent did not come up: $(tail -2 "$log" | tr '\n' ' ')"
     return
   fi
+  export BENCH_TLS_CA=$WORK/$name/state/mtls-cert.pem BENCH_TLS_CERT=$TLS_DIR/tenant-cert.pem \
+    BENCH_TLS_KEY=$TLS_DIR/tenant-key.pem
   local end rss_start
   end=$(wc -l <"$LIST")
   rss_start=$(status_kib "$pid" RssAnon)

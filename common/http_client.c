@@ -102,8 +102,12 @@ qhttp_client *qhttp_client_new(const qhttp_client_opts *o, qerr *err)
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, o->no_verify_host ? 0L : 2L);
-    if (o->ca_file)
+    if (o->ca_pem) {
+        struct curl_blob blob = { .data = (void *)o->ca_pem, .len = strlen(o->ca_pem), .flags = CURL_BLOB_COPY };
+        SET(CURLOPT_CAINFO_BLOB, &blob);
+    } else if (o->ca_file) {
         SET(CURLOPT_CAINFO, o->ca_file);
+    }
     if (o->cert_file)
         SET(CURLOPT_SSLCERT, o->cert_file);
     if (o->key_file)
@@ -183,6 +187,11 @@ static int transport_error(qhttp_client *c, CURLcode rc, const sink *s, const ch
     case CURLE_UNSUPPORTED_PROTOCOL:
         return qerr_set(err, "bad URL %s", url);
     case CURLE_SSL_CONNECT_ERROR:
+        /* The handshake itself failed (not a certificate check): a plain-HTTP server answers a
+         * ClientHello with text ("wrong version number") or just closes the connection (an
+         * unexpected EOF / SSL_ERROR_SYSCALL, depending on timing), so say what to check. */
+        return qerr_set(err, "TLS error with %s: %s (does the server speak TLS? a plain-HTTP port "
+                             "needs http://)", target, detail);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CERTPROBLEM:
     case CURLE_SSL_CIPHER:
@@ -197,6 +206,11 @@ static int transport_error(qhttp_client *c, CURLcode rc, const sink *s, const ch
     case CURLE_RECV_ERROR:
     case CURLE_SEND_ERROR:
     case CURLE_PARTIAL_FILE:
+        if (strncmp(url, "http://", 7) == 0 && rc != CURLE_PARTIAL_FILE)
+            return qerr_set(err, "%s closed the connection: %s (is it a TLS port? use https)", target, detail);
+        if (strncmp(url, "https://", 8) == 0 && rc != CURLE_PARTIAL_FILE)
+            return qerr_set(err, "%s closed the connection: %s (does the server speak TLS? a plain-HTTP "
+                                 "port needs http://)", target, detail);
         return qerr_set(err, "%s closed the connection: %s", target, detail);
     default:
         return qerr_set(err, "request to %s failed: %s", target, detail);

@@ -6,7 +6,9 @@
  * - qhttp_request returns 0 whenever an HTTP response arrived, whatever its status (check
  *   out->status), and -1 on transport failure with a one-line message:
  *     "connection refused to 127.0.0.1:8890", "cannot connect to HOST:PORT: <reason>",
- *     "timed out after N ms", "response over N bytes", "TLS error: <curl text>", ...
+ *     "timed out after N ms", "response over N bytes", "TLS error with HOST:PORT: <curl text>", ...
+ *   Talking plain HTTP to a TLS port, or TLS to a plain-HTTP port, fails (never falls back) and
+ *   the message says so ("... (is it a TLS port? use https)", "... (does the server speak TLS?)").
  * - Bodies: the request body is JSON (Content-Type application/json). The response body is
  *   bounded by max_response (the transfer is aborted beyond it), kept NUL-terminated, and parsed
  *   as JSON when it is JSON; for a Keylime envelope, `results` and `status_text` point into it.
@@ -33,6 +35,8 @@ typedef struct qhttp_client_opts {
     long timeout_ms;            /* whole request; 0 → default */
     size_t max_response;        /* 0 → default */
     const char *ca_file;        /* PEM CA bundle for https (NULL: system store) */
+    const char *ca_pem;         /* or the trust anchors as PEM text (copied; wins over ca_file),
+                                   e.g. a pinned peer's own certificate (tls_pin.h) */
     const char *cert_file;      /* client certificate (PEM) */
     const char *key_file;       /* client key (PEM) */
     const char *pinned_pubkey;  /* see above; NULL: none */

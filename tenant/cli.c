@@ -46,7 +46,7 @@ void tenant_cli_usage(FILE *f)
         "  -vp, --cvport PORT         verifier port           ([tenant] verifier_port, 8881)\n"
         "  -vi, --cvid ID             verifier id for cvlist/bulkinfo ([tenant] verifier_id, default)\n"
         "  -r, --registrarhost HOST   registrar address       ([tenant] registrar_ip, 127.0.0.1)\n"
-        "  -rp, --registrarport PORT  registrar port          ([tenant] registrar_port, 8890)\n"
+        "  -rp, --registrarport PORT  registrar port          ([tenant] registrar_port, 8891: its TLS port)\n"
         "  -t, --targethost HOST      agent address (default: the address it registered)\n"
         "  -tp, --targetport PORT     agent port (default: the port it registered)\n"
         "  --cv_targethost HOST       the agent address the verifier should use (default -t)\n"
@@ -61,6 +61,8 @@ void tenant_cli_usage(FILE *f)
         "  --runtime-policy-checksum HEX  SHA-256 the --runtime-policy file must have\n"
         "  --tpm_policy JSON          static PCR values, e.g. '{\"15\": \"<hex>\"}' (PCRs 0..23, not 10\n"
         "                             or 16; a digest or a list of them)   ([tenant] tpm_policy)\n"
+        "  --insecure                 plain HTTP without certificates (the verifier, registrar and agent\n"
+        "                             must be insecure too); for debugging only   ([tenant] insecure)\n"
         "  --config FILE              configuration file (else $QUINCE_CONFIG, else\n"
         "                             " QCONFIG_DEFAULT_PATH "); its [tenant] section\n"
         "  -h, --help                 this text;  --version: the version\n"
@@ -71,7 +73,11 @@ void tenant_cli_usage(FILE *f)
         "\n"
         "[tenant] keys also used: accept_tpm_hash_algs (sha512, sha384, sha256),\n"
         "accept_tpm_encryption_algs (ecc, rsa), accept_tpm_signing_algs (ecschnorr, rsassa): what an\n"
-        "agent may quote with; request_timeout_ms (60000), connect_timeout_ms (5000); log_level.\n"
+        "agent may quote with; request_timeout_ms (60000), connect_timeout_ms (5000); log_level;\n"
+        "TLS: tls_dir (/var/lib/quince/tls: the verifier's CA directory, or a copy of cacert.pem,\n"
+        "tenant-cert.pem and tenant-key.pem), or client_cert, client_key and ca_cert one by one.\n"
+        "The verifier and registrar are checked against ca_cert; an agent must present exactly the\n"
+        "certificate it registered (pinned), else nothing is sent to it.\n"
         "With a policy the verifier checks PCR 10 (mask 0x400) against the IMA log.\n"
         "\n"
         "Exit status: 0 success; 1 a failed operation (the registrar, verifier or agent refused or\n"
@@ -166,19 +172,24 @@ int tenant_cli_main(int argc, char **argv)
     if (o.uuid_default && needs_uuid(o.cmd))
         fprintf(stderr, "quince-tenant: warning: no --uuid given; using the default %s\n", TCLI_DEFAULT_UUID);
 
-    qhttp_client_opts ho = { .connect_timeout_ms = c.connect_ms, .timeout_ms = c.timeout_ms,
-                             .max_response = RESPONSE_MAX };
-    if (!(x.http = qhttp_client_new(&ho, &e))) {
+    if (c.insecure)
+        fprintf(stderr, "quince-tenant: warning: insecure: plain HTTP without certificates to the verifier, the "
+                        "registrar and agents; for debugging only\n");
+    else if (tcli_tls_check(&c, &e) < 0) {
+        rc = report(&e);
+        goto out;
+    }
+    if (!(x.http = tcli_http_new(&c, RESPONSE_MAX, &e))) {
         e.code = TCLI_EFAIL;
         rc = report(&e);
         goto out;
     }
     x.o = &o;
     x.c = &c;
-    tcli_base_url(c.reg_ip, c.reg_port, x.base[TSRV_REGISTRAR], sizeof x.base[0], x.where[TSRV_REGISTRAR],
-                  sizeof x.where[0]);
-    tcli_base_url(c.cv_ip, c.cv_port, x.base[TSRV_VERIFIER], sizeof x.base[0], x.where[TSRV_VERIFIER],
-                  sizeof x.where[0]);
+    tcli_base_url_tls(!c.insecure, c.reg_ip, c.reg_port, x.base[TSRV_REGISTRAR], sizeof x.base[0],
+                      x.where[TSRV_REGISTRAR], sizeof x.where[0]);
+    tcli_base_url_tls(!c.insecure, c.cv_ip, c.cv_port, x.base[TSRV_VERIFIER], sizeof x.base[0],
+                      x.where[TSRV_VERIFIER], sizeof x.where[0]);
     if (dispatch(&x, &e) < 0)
         rc = report(&e);
 out:

@@ -51,6 +51,7 @@ typedef struct tcli_opts {
     const char *cv_ip, *cv_id, *agent_ip, *cv_agent_ip, *reg_ip;   /* NULL: not given */
     long cv_port, agent_port, reg_port;                             /* 0: not given */
     bool no_verifier_check, verify, help;
+    bool insecure;                     /* --insecure: plain HTTP everywhere (debugging only) */
     const char *allowlist, *exclude;   /* may be "default" */
     const char *runtime_policy, *runtime_policy_name, *runtime_policy_checksum;
     const char *tpm_policy;            /* --tpm_policy text as given */
@@ -73,6 +74,12 @@ typedef struct tcli_conf {
     uint32_t tpm_mask;
     tcli_algs hash, enc, sign;              /* accept_tpm_*_algs */
     long timeout_ms, connect_ms;
+    /* TLS: the verifier API and the registrar's TLS port are reached over https with the tenant's
+     * client certificate, the servers checked against ca_cert (name included); the agent with its
+     * registered certificate pinned (cli_add.c). insecure (--insecure or [tenant] insecure):
+     * plain HTTP everywhere, registrar_port default 8890, a warning on every run. */
+    bool insecure;
+    char ca_cert[1024], client_cert[1024], client_key[1024];   /* "" when insecure */
 } tcli_conf;
 
 /* Parse argv (argv[0] is the program). Returns 0, or -1 with a one-line message (exit 2).
@@ -83,11 +90,17 @@ int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err);
 void tcli_opts_free(tcli_opts *o);
 
 /* Fill c from the options and cfg's [tenant] section (verifier_ip, verifier_port, registrar_ip,
- * registrar_port, verifier_id, allowlist, ima_excludelist, tpm_policy, accept_tpm_hash_algs,
- * accept_tpm_encryption_algs, accept_tpm_signing_algs, request_timeout_ms, connect_timeout_ms).
+ * registrar_port (8891, the registrar's TLS port; 8890 when insecure), verifier_id, allowlist,
+ * ima_excludelist, tpm_policy, accept_tpm_hash_algs, accept_tpm_encryption_algs,
+ * accept_tpm_signing_algs, request_timeout_ms, connect_timeout_ms, insecure, tls_dir
+ * (/var/lib/quince/tls), client_cert (tls_dir/tenant-cert.pem), client_key (tls_dir/tenant-key.pem),
+ * ca_cert (tls_dir/cacert.pem)). The TLS files are not read here (tcli_tls_check does).
  * cfg may be NULL. Returns 0 or -1 (exit 2). Call tcli_conf_free afterwards. */
 int tcli_resolve(const tcli_opts *o, const qconfig *cfg, tcli_conf *c, qerr *err);
 void tcli_conf_free(tcli_conf *c);
+/* The client certificate and key must load and match, and ca_cert must be a certificate; else -1
+ * (exit 2) naming the file and how to fix it. Nothing to check when insecure. */
+int tcli_tls_check(const tcli_conf *c, qerr *err);
 
 /* Keylime's readPolicy for --tpm_policy: a JSON object whose keys are PCR numbers 0..23 (never
  * 10, used by IMA, or 16, used to bind data) and whose values are a hex digest or a list of
@@ -115,7 +128,7 @@ typedef struct tcli_ctx {
     const tcli_opts *o;
     const tcli_conf *c;
     qhttp_client *http;
-    char base[TSRV_COUNT][TCLI_HOST_MAX + 32];    /* "http://host:port" */
+    char base[TSRV_COUNT][TCLI_HOST_MAX + 32];    /* "https://host:port" ("http://" when insecure) */
     char where[TSRV_COUNT][TCLI_HOST_MAX + 16];   /* "host:port" for messages */
     char ver[TSRV_COUNT][16];                     /* negotiated API version, "" until first use */
 } tcli_ctx;
@@ -131,6 +144,11 @@ typedef struct tcli_policy {
 
 /* "http://host:port" (IPv6 addresses bracketed) and "host:port". */
 void tcli_base_url(const char *host, long port, char *base, size_t bcap, char *where, size_t wcap);
+/* The same with "https://" when tls. */
+void tcli_base_url_tls(bool tls, const char *host, long port, char *base, size_t bcap, char *where, size_t wcap);
+/* A client for the verifier and the registrar: TLS 1.2+, ca_cert, the tenant's certificate,
+ * the configured timeouts and max_response bytes per answer. */
+qhttp_client *tcli_http_new(const tcli_conf *c, size_t max_response, qerr *err);
 
 /* One versioned request to a server: negotiates the API version on first use (GET /version),
  * then METHOD <base>/v<ver><path>. A transport failure is -1 with "cannot reach the <server>

@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "pcr_bank.h"
 #include "quote.h"
+#include "tls_pin.h"
 
 #define NONCE_LEN     20
 #define ADD_POLL_MS   200
@@ -27,6 +28,8 @@ typedef struct add_state {
     long agent_port;
     char agent_ver[16];
     char agent_where[TCLI_HOST_MAX + 16];
+    qhttp_client *agent_http;           /* pinned to the agent's registered certificate (owned) */
+    bool agent_tls;
 } add_state;
 
 static void add_state_free(add_state *s)
@@ -34,6 +37,7 @@ static void add_state_free(add_state *s)
     tcli_policy_free(&s->pol);
     free(s->aik);
     free(s->mtls);
+    qhttp_client_free(s->agent_http);
     memset(s, 0, sizeof *s);
 }
 
@@ -66,6 +70,41 @@ static const char *jstr(const cJSON *o, const char *key)
 }
 
 /* ---- registrar ------------------------------------------------------------------------------ */
+
+/* The client for the agent: TLS with the agent's registered certificate as the only trust anchor
+ * and its public key pinned (the host name is not checked: the pin is stronger), presenting the
+ * tenant's certificate. An agent registered without a certificate is reached over plain HTTP only
+ * when insecure. */
+static int agent_client(tcli_ctx *x, add_state *s, qerr *err)
+{
+    const char *id = x->o->uuid;
+    if (!qtls_is_cert_pem(s->mtls)) {
+        if (!x->c->insecure)
+            return qerr_setc(err, TCLI_EFAIL, "agent %s registered without an mTLS certificate (mtls_cert %s); "
+                             "refusing to talk to it over plain HTTP (--insecure is for debugging only)", id,
+                             s->mtls ? "\"disabled\"" : "null");
+        s->agent_tls = false;
+        return 0;
+    }
+    char pin[QTLS_PIN_MAX];
+    if (qtls_pin_sha256(s->mtls, pin, sizeof pin, err) < 0) {
+        qerr_prefix(err, "the registrar's mtls_cert for agent %s cannot be used", id);
+        err->code = TCLI_EFAIL;
+        return -1;
+    }
+    qhttp_client_opts ho = { .connect_timeout_ms = x->c->connect_ms, .timeout_ms = x->c->timeout_ms,
+                             .ca_pem = s->mtls, .pinned_pubkey = pin, .no_verify_host = true };
+    if (!x->c->insecure) {
+        ho.cert_file = x->c->client_cert;
+        ho.key_file = x->c->client_key;
+    }
+    if (!(s->agent_http = qhttp_client_new(&ho, err))) {
+        err->code = TCLI_EFAIL;
+        return -1;
+    }
+    s->agent_tls = true;
+    return 0;
+}
 
 static int registrar_record(tcli_ctx *x, add_state *s, qerr *err)
 {
@@ -100,6 +139,8 @@ static int registrar_record(tcli_ctx *x, add_state *s, qerr *err)
         goto out;
     }
     snprintf(s->agent_ip, sizeof s->agent_ip, "%s", host);
+    if (agent_client(x, s, err) < 0)
+        goto out;
     if (x->o->agent_port)
         s->agent_port = x->o->agent_port;
     else if (cJSON_IsNumber(port) && port->valuedouble >= 1 && port->valuedouble <= 65535)
@@ -121,11 +162,17 @@ out:
 static int agent_get(tcli_ctx *x, add_state *s, const char *path, qhttp_result *r, qerr *err)
 {
     char base[TCLI_HOST_MAX + 32], url[TCLI_HOST_MAX + 128];
-    tcli_base_url(s->agent_ip, s->agent_port, base, sizeof base, s->agent_where, sizeof s->agent_where);
+    tcli_base_url_tls(s->agent_tls, s->agent_ip, s->agent_port, base, sizeof base, s->agent_where,
+                      sizeof s->agent_where);
     snprintf(url, sizeof url, "%s%s", base, path);
-    if (qhttp_get(x->http, url, r, err) < 0) {
+    if (qhttp_get(s->agent_tls ? s->agent_http : x->http, url, r, err) < 0) {
         if (err) {
-            qerr_prefix(err, "cannot reach agent %s at %s", x->o->uuid, s->agent_where);
+            if (s->agent_tls && strncmp(err->msg, "TLS error", 9) == 0)
+                qerr_prefix(err, "agent %s at %s did not present the certificate it registered (another machine "
+                                 "may hold its address), or refused the tenant's certificate", x->o->uuid,
+                            s->agent_where);
+            else
+                qerr_prefix(err, "cannot reach agent %s at %s", x->o->uuid, s->agent_where);
             err->code = TCLI_EFAIL;
         }
         return -1;

@@ -1,8 +1,10 @@
 /* cli_conf.c — the [tenant] section of the configuration file under the options: addresses and
  * ports, 'default' for --allowlist / --exclude, tpm_policy, accept_tpm_*_algs and timeouts. */
+#include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "tls_ca.h"
 
 static const char *const HASH_ALGS[] = {"sha1", "sha256", "sha384", "sha512", "sm3_256", NULL};
 static const char *const ENC_ALGS[] = {"rsa", "ecc", "rsa1024", "rsa2048", "rsa3072", "rsa4096", "ecc192",
@@ -34,6 +36,37 @@ static int conf_file(const qconfig *cfg, const char *given, const char *key, con
     return 0;
 }
 
+/* [tenant] key when set, else tls_dir/def. */
+static int tls_path(const qconfig *cfg, const char *key, const char *def, char out[1024], qerr *err)
+{
+    const char *v = qconfig_str(cfg, "tenant", key, "");
+    int n = *v ? snprintf(out, 1024, "%s", v)
+               : snprintf(out, 1024, "%s/%s", qconfig_str(cfg, "tenant", "tls_dir", "/var/lib/quince/tls"), def);
+    if (n < 0 || n >= 1024)
+        return tcli_usage_err(err, "[tenant] %s: path too long", key);
+    return 0;
+}
+
+int tcli_tls_check(const tcli_conf *c, qerr *err)
+{
+    if (c->insecure)
+        return 0;
+    X509 *ca = qtls_read_cert(c->ca_cert, err);
+    if (!ca || qtls_load_pair(c->client_cert, c->client_key, NULL, NULL, err) < 0) {
+        X509_free(ca);
+        qerr_prefix(err, "TLS");
+        if (err) {
+            size_t n = strlen(err->msg);
+            snprintf(err->msg + n, sizeof err->msg - n, " (set [tenant] tls_dir to the verifier's tls_dir, or "
+                                                        "client_cert, client_key and ca_cert)");
+            err->code = TCLI_EUSAGE;
+        }
+        return -1;
+    }
+    X509_free(ca);
+    return 0;
+}
+
 int tcli_resolve(const tcli_opts *o, const qconfig *cfg, tcli_conf *c, qerr *err)
 {
     memset(c, 0, sizeof *c);
@@ -59,9 +92,19 @@ int tcli_resolve(const tcli_opts *o, const qconfig *cfg, tcli_conf *c, qerr *err
         c->cv_port = o->cv_port;
     else if (conf_port(cfg, "verifier_port", 8881, &c->cv_port, err) < 0)
         goto out;
+    if (qconfig_bool(cfg, "tenant", "insecure", false, &c->insecure, err) < 0) {
+        if (err)
+            err->code = TCLI_EUSAGE;
+        goto out;
+    }
+    c->insecure = c->insecure || o->insecure;
     if (o->reg_port)
         c->reg_port = o->reg_port;
-    else if (conf_port(cfg, "registrar_port", 8890, &c->reg_port, err) < 0)
+    else if (conf_port(cfg, "registrar_port", c->insecure ? 8890 : 8891, &c->reg_port, err) < 0)
+        goto out;
+    if (!c->insecure && (tls_path(cfg, "ca_cert", QTLS_F_CA_CERT, c->ca_cert, err) < 0 ||
+                         tls_path(cfg, "client_cert", QTLS_F_TENANT_CERT, c->client_cert, err) < 0 ||
+                         tls_path(cfg, "client_key", QTLS_F_TENANT_KEY, c->client_key, err) < 0))
         goto out;
     if (conf_file(cfg, o->allowlist, "allowlist", "--allowlist", &c->allowlist, err) < 0 ||
         conf_file(cfg, o->exclude, "ima_excludelist", "--exclude", &c->exclude, err) < 0)

@@ -17,11 +17,28 @@ const char *tcli_server_name(tcli_server s)
     return s == TSRV_REGISTRAR ? "registrar" : "verifier";
 }
 
-void tcli_base_url(const char *host, long port, char *base, size_t bcap, char *where, size_t wcap)
+void tcli_base_url_tls(bool tls, const char *host, long port, char *base, size_t bcap, char *where, size_t wcap)
 {
     bool v6 = strchr(host, ':') && host[0] != '[';
-    snprintf(base, bcap, "http://%s%s%s:%ld", v6 ? "[" : "", host, v6 ? "]" : "", port);
+    snprintf(base, bcap, "%s://%s%s%s:%ld", tls ? "https" : "http", v6 ? "[" : "", host, v6 ? "]" : "", port);
     snprintf(where, wcap, "%s%s%s:%ld", v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+void tcli_base_url(const char *host, long port, char *base, size_t bcap, char *where, size_t wcap)
+{
+    tcli_base_url_tls(false, host, port, base, bcap, where, wcap);
+}
+
+qhttp_client *tcli_http_new(const tcli_conf *c, size_t max_response, qerr *err)
+{
+    qhttp_client_opts ho = { .connect_timeout_ms = c->connect_ms, .timeout_ms = c->timeout_ms,
+                             .max_response = max_response };
+    if (!c->insecure) {
+        ho.ca_file = c->ca_cert;
+        ho.cert_file = c->client_cert;
+        ho.key_file = c->client_key;
+    }
+    return qhttp_client_new(&ho, err);
 }
 
 /* "2.N" with N <= API_MINOR_MAX → N, else -1. */

@@ -14,7 +14,7 @@
 enum {
     O_CVPORT = 256, O_CVID, O_TARGETPORT, O_CVTARGET, O_REGPORT, O_NVC, O_CERT, O_INCLUDE,
     O_ALLOWLIST, O_EXCLUDE, O_ALURL, O_RP, O_RPNAME, O_RPSUM, O_RPSIGKEY, O_RPURL, O_TPMPOL,
-    O_MB, O_MBNAME, O_VERIFY, O_CONFIG,
+    O_MB, O_MBNAME, O_VERIFY, O_CONFIG, O_INSECURE,
 };
 
 static const struct option LONGOPTS[] = {
@@ -54,6 +54,7 @@ static const struct option LONGOPTS[] = {
     {"mb-policy-name", required_argument, NULL, O_MBNAME},
     {"verify", no_argument, NULL, O_VERIFY},
     {"config", required_argument, NULL, O_CONFIG},
+    {"insecure", no_argument, NULL, O_INSECURE},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -270,6 +271,9 @@ int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err)
             break;
         case O_NVC:
             o->no_verifier_check = true;
+            break;
+        case O_INSECURE:
+            o->insecure = true;
             break;
         case 'f':
             return refuse(err, "-f");

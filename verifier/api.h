@@ -12,7 +12,10 @@
  *   verifier and the store all key agents by the lower-case id, so "ABC" and "abc" are one agent).
  *   Ids must match Keylime's [\w.-]+ and be shorter than VSTORE_ID_MAX.
  * - The AK of an added agent is always the registrar's record in the store (the agent must be
- *   registered and active); an ak_tpm in the request is ignored.
+ *   registered and active); an ak_tpm in the request is ignored. So is its mtls_cert: the verifier
+ *   pins the certificate the agent registered. An agent registered with mtls_cert "disabled" (or
+ *   none) is refused, 400 "mTLS certificate for agent is required!", unless
+ *   cfg->allow_agent_plain_http.
  * - Runtime policies are validated (schema, digests, excludes compiled) before they are stored;
  *   errors are 400 with the validator's message.
  * - Request bodies larger than cfg->max_upload_size get 413 from the server: start the server with

@@ -1,6 +1,7 @@
 /* api_agents.c — /v{v}/agents: list, status, add, delete, reactivate, stop (keylime-formats §5.2).
  * Agent ids are lower-cased by vapi_agent_id before anything else (see api.h). */
 #include "api_int.h"
+#include "tls_pin.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -378,13 +379,27 @@ static int read_agent_fields(qhttp_req *r, vapi_ctx *c, const cJSON *body, const
         get_agent_version(r, body, &a->supported_version) < 0)
         return -1;
 
-    /* mtls_cert: the request's, else the one the agent registered. */
+    /* mtls_cert: always the certificate the agent registered (the one the verifier pins when it
+     * polls); a different one in the request is ignored, since whoever sends the add request
+     * must not choose whom the verifier trusts. */
     if (vapi_opt_str(r, body, "mtls_cert", MAX_CERT, &s) < 0)
         return -1;
-    if (!s || !*s)
-        s = reg->mtls_cert;
-    if (s && !(a->mtls_cert = strdup(s)))
-        goto oom;
+    if (s && *s && (!reg->mtls_cert || strcmp(s, reg->mtls_cert) != 0))
+        qlog(QLOG_WARNING, VAPI_LOG, "agent %s: mtls_cert in the add request differs from the registrar's; "
+                                     "using the registrar's", a->agent_id);
+    if (qtls_is_cert_pem(reg->mtls_cert)) {
+        if (!(a->mtls_cert = strdup(reg->mtls_cert)))
+            goto oom;
+    } else if (c->cfg->allow_agent_plain_http) {
+        qlog(QLOG_WARNING, VAPI_LOG, "agent %s registered without an mTLS certificate; it will be polled over "
+                                     "plain HTTP (allow_agent_plain_http)", a->agent_id);
+        if (!(a->mtls_cert = strdup("disabled")))
+            goto oom;
+    } else {
+        qlog(QLOG_WARNING, VAPI_LOG, "agent %s refused: it registered without an mTLS certificate", a->agent_id);
+        qhttp_reply_error(r, 400, "mTLS certificate for agent is required!");
+        return -1;
+    }
 
     /* The AK is the one the registrar bound to the EK, never the request's. */
     if (vapi_opt_str(r, body, "ak_tpm", SIZE_MAX, &s) < 0)

@@ -657,12 +657,20 @@ vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem 
         add(c, "qoute_validation.no_pubkey", "the agent sent no public key and none is cached");
         goto done;
     }
+    /* A TPM that restarted since the stored quote extended PCR 16 anew, with the key of an agent
+     * that may have restarted too (a new payload key), which a partial answer does not carry:
+     * the cached key proves nothing either way, so the round is a reboot and is not judged. */
+    bool pk_stale = false;
     if (!(q.pcrs.mask & (1u << 16))) {
         add(c, "pcr_validation.missing_pcr_16", "PCR 16 (the payload key binding) is not in the quote");
     } else {
         uint8_t want[QHASH_MAX_SIZE];
         if (qquote_pcr16_expected(bank, pk, strlen(pk), want, &err) < 0 ||
             memcmp(want, q.pcrs.value[16], qhash_size(bank)) != 0) {
+            if (!a.pubkey && (tpm_restarted || (boot_changed && ag->st.boottime != 0))) {
+                pk_stale = true;
+                goto pcr16_done;
+            }
             add(c, "pcr_validation.invalid_pcr_16", "PCR #16: invalid bind data");
             if (c->o.log)
                 qlog(QLOG_ERROR, MOD, "agent %s: PCR #16: invalid bind data", ag->agent_id);
@@ -674,6 +682,21 @@ vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem 
                 mem->pubkey = dup;
             }
         }
+    }
+
+pcr16_done:
+    if (pk_stale && out->total_failures == 0) {
+        reset_ima(&out->st, mem);
+        out->st.boottime = a.boot;
+        out->st.clock = q.attest.clock.clock;
+        out->st.reset_count = q.attest.clock.reset_count;
+        out->st.restart_count = q.attest.clock.restart_count;
+        out->st.clock_set = true;
+        if (c->o.log)
+            qlog(QLOG_INFO, MOD, "agent %s: TPM restarted (reboot) and the answer has no public key: attestation "
+                 "state reset, the next round asks for the key and the list from entry 0", ag->agent_id);
+        oc = VATTEST_REBOOT;
+        goto done;
     }
 
     /* 6. static PCRs */

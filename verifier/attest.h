@@ -18,7 +18,10 @@
  *     safe == 1 is accepted as a reboot; otherwise quote_validation.
  *  5. PCR 16 == H(0 || H(pubkey)) with the answer's pubkey (partial=0) or the cached one
  *     (no key at all → qoute_validation.no_pubkey; not quoted → pcr_validation.missing_pcr_16;
- *     different → pcr_validation.invalid_pcr_16). The key is cached once it matched.
+ *     different → pcr_validation.invalid_pcr_16). The key is cached once it matched. A cached
+ *     key that does not match after a TPM reset/restart or a boot-time change (the agent may
+ *     have restarted with a new key, which a partial answer does not carry) judges nothing: the
+ *     IMA state is reset and the outcome is VATTEST_REBOOT (the poller then asks partial=0).
  *  6. tpm_policy {"<n>": [hex, ...] | "hex", "mask": "0x..."}: each listed PCR other than 10/16
  *     that is quoted must hold one of its values (pcr_validation.invalid_pcr_<n>); listed PCRs
  *     absent from the quote → one pcr_validation.missing_pcrs.

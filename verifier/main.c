@@ -1,7 +1,8 @@
-/* quince-verifier: the registrar API and the verifier API in one daemon (each on its own port),
- * the attestation loop and the SQLite store.
- * Exit status: 0 after SIGTERM/SIGINT, 2 for a bad command line, configuration or database,
- * 1 when a server or the attestation loop cannot start. */
+/* quince-verifier: the registrar API (a plain-HTTP port for agents' registration and activation,
+ * an mTLS port for everything) and the verifier API (mTLS) in one daemon, the attestation loop,
+ * the SQLite store and the built-in CA (vtls.h); `quince-verifier ca ...` manages the CA.
+ * Exit status: 0 after SIGTERM/SIGINT, 2 for a bad command line, configuration, TLS material or
+ * database, 1 when a server or the attestation loop cannot start. */
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "ca_cmd.h"
 #include "config.h"
 #include "http_server.h"
 #include "log.h"
@@ -17,6 +19,7 @@
 #include "registrar.h"
 #include "store.h"
 #include "vconfig.h"
+#include "vtls.h"
 
 #define LOGM "verifier"
 
@@ -32,10 +35,13 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: quince-verifier [--config FILE] [--help] [--version]\n"
+            "       quince-verifier ca [--config FILE] [--dir DIR] COMMAND ...   (see 'quince-verifier ca --help')\n"
             "\n"
             "The Quince verifier: serves the registrar API (agents register their EK and AK) and the\n"
             "verifier API (the tenant adds agents and runtime policies), polls every added agent for\n"
-            "quotes and IMA measurement lists, and stops attesting an agent that fails.\n"
+            "quotes and IMA measurement lists, and stops attesting an agent that fails. Every link is\n"
+            "mutually authenticated TLS with certificates from its built-in CA ([verifier] tls_dir), made\n"
+            "on first start; `quince-verifier ca` issues more client certificates or starts afresh.\n"
             "\n"
             "Options:\n"
             "  --config FILE   configuration file (default $QUINCE_CONFIG or %s)\n"
@@ -45,17 +51,25 @@ static void usage(FILE *f)
             QCONFIG_DEFAULT_PATH, vconfig_help());
 }
 
+/* tls NULL: plain HTTP. */
 static qhttp_server *start_server(const char *what, const char *ip, long port, size_t max_body, unsigned threads,
-                                  const char *module, const qhttp_route *routes, size_t n)
+                                  const char *module, const qhttp_route *routes, size_t n, const vconfig *tls,
+                                  const char *note)
 {
     qerr e = {0};
     qhttp_server_opts so = {.ip = ip, .port = (uint16_t)port, .max_body = max_body, .threads = threads,
                             .log_module = module};
+    if (tls) {
+        so.tls_cert_file = tls->server_cert;
+        so.tls_key_file = tls->server_key;
+        so.tls_ca_file = tls->trusted_client_ca;
+        so.require_client_cert = true;
+    }
     qhttp_server *s = qhttp_server_start(&so, routes, n, &e);
     if (!s)
         qlog(QLOG_CRITICAL, LOGM, "cannot start the %s on %s:%ld: %s", what, ip, port, e.msg);
     else
-        qlog(QLOG_INFO, LOGM, "%s listening on %s:%u", what, ip, qhttp_server_port(s));
+        qlog(QLOG_INFO, LOGM, "%s listening on %s:%u (%s)", what, ip, qhttp_server_port(s), note);
     return s;
 }
 
@@ -71,22 +85,37 @@ static int run(const vconfig *cfg, vstore *store)
     }
     registrar_ctx rc = {.store = store,
                         .tpm_cert_store = cfg->tpm_cert_store[0] ? cfg->tpm_cert_store : NULL,
-                        .require_ek_cert = cfg->require_ek_cert};
+                        .require_ek_cert = cfg->require_ek_cert,
+                        .plain_only = !cfg->insecure,
+                        .tls_port = cfg->registrar_tls_port};
+    registrar_ctx rc_tls = rc;
+    rc_tls.plain_only = false;
     vapi_ctx ac = {.store = store, .poller = poller, .cfg = cfg};
-    qhttp_route rroutes[REGISTRAR_NUM_ROUTES + 8], vroutes[VAPI_MAX_ROUTES];
+    qhttp_route rroutes[REGISTRAR_NUM_ROUTES + 8], rtroutes[REGISTRAR_NUM_ROUTES + 8], vroutes[VAPI_MAX_ROUTES];
     size_t nr = registrar_routes(&rc, rroutes, sizeof rroutes / sizeof rroutes[0]);
+    size_t nrt = registrar_routes(&rc_tls, rtroutes, sizeof rtroutes / sizeof rtroutes[0]);
     size_t nv = vapi_routes(&ac, vroutes, VAPI_MAX_ROUTES);
-    if (nr == 0 || nv == 0) {
+    if (nr == 0 || nrt == 0 || nv == 0) {
         qlog(QLOG_CRITICAL, LOGM, "internal error: no routes");
         vpoller_stop(poller);
         return 1;
     }
 
     int status = 1;
-    qhttp_server *reg = start_server("registrar API", cfg->registrar_ip, cfg->registrar_port, REGISTRAR_MAX_BODY, 2,
-                                     "registrar", rroutes, nr);
-    qhttp_server *api = reg ? start_server("verifier API", cfg->ip, cfg->port, (size_t)cfg->max_upload_size, 4,
-                                           LOGM, vroutes, nv)
+    const vconfig *tls = cfg->insecure ? NULL : cfg;
+    qhttp_server *reg_tls = tls ? start_server("registrar TLS API", cfg->registrar_ip, cfg->registrar_tls_port,
+                                               REGISTRAR_MAX_BODY, 2, "registrar", rtroutes, nrt, tls, "mTLS")
+                                : NULL;
+    if (reg_tls)
+        rc.tls_port = qhttp_server_port(reg_tls);   /* the bound port, for the plain port's 403 text */
+    qhttp_server *reg = reg_tls || !tls ? start_server("registrar API", cfg->registrar_ip, cfg->registrar_port,
+                                                       REGISTRAR_MAX_BODY, 2, "registrar", rroutes, nr, NULL,
+                                                       tls ? "plain HTTP: registration and activation only"
+                                                           : "plain HTTP, INSECURE")
+                                        : NULL;
+    qhttp_server *api = reg
+                            ? start_server("verifier API", cfg->ip, cfg->port, (size_t)cfg->max_upload_size, 4, LOGM,
+                                           vroutes, nv, tls, tls ? "mTLS" : "plain HTTP, INSECURE")
                             : NULL;
     if (reg && api) {
         status = 0;
@@ -98,13 +127,90 @@ static int run(const vconfig *cfg, vstore *store)
     }
     /* Servers first (no new work), then the loop finishes its rounds and commits. */
     qhttp_server_stop(api);
+    qhttp_server_stop(reg_tls);
     qhttp_server_stop(reg);
     vpoller_stop(poller);
     return status;
 }
 
+/* `quince-verifier ca ...`: --config FILE is taken out of the arguments (it is not an option of
+ * verifier_ca_main), and without --dir the configuration's tls_dir is used; init and reset then
+ * also get the configured addresses as server names when no --san is given. */
+static int ca_main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    bool has_dir = false, has_san = false, help = false;
+    const char *cmd = NULL;
+    char **av = calloc((size_t)argc + 8, sizeof *av);
+    if (!av) {
+        fprintf(stderr, "quince-verifier ca: out of memory\n");
+        return 1;
+    }
+    int n = 0;
+    av[n++] = argv[0];
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "--config") == 0) {
+            if (i + 1 >= argc) {
+                free(av);
+                fprintf(stderr, "quince-verifier ca: --config needs a file name\n");
+                return 2;
+            }
+            config_path = argv[++i];
+            continue;
+        }
+        if (strncmp(s, "--config=", 9) == 0) {
+            config_path = s + 9;
+            continue;
+        }
+        if (strcmp(s, "--dir") == 0 || strncmp(s, "--dir=", 6) == 0)
+            has_dir = true;
+        if (strcmp(s, "--san") == 0 || strncmp(s, "--san=", 6) == 0)
+            has_san = true;
+        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0)
+            help = true;
+        av[n++] = argv[i];
+        if (strcmp(s, "--dir") == 0 || strcmp(s, "--san") == 0 || strcmp(s, "--out-dir") == 0 ||
+            strcmp(s, "--key-type") == 0) {
+            if (i + 1 < argc)
+                av[n++] = argv[++i];     /* the option's value */
+            continue;
+        }
+        if (!cmd && s[0] != '-')
+            cmd = s;
+    }
+    static vconfig cfg;
+    if (!has_dir && !help) {
+        qerr e = {0};
+        qconfig *qc = qconfig_load(config_path, &e);
+        int rc = qc ? vconfig_load(qc, &cfg, &e) : -1;
+        qconfig_free(qc);
+        if (rc < 0) {
+            free(av);
+            fprintf(stderr, "quince-verifier ca: bad configuration: %s\n", e.msg);
+            return 2;
+        }
+        av[n++] = "--dir";
+        av[n++] = cfg.tls_dir;
+        if (!has_san && cmd && (strcmp(cmd, "init") == 0 || strcmp(cmd, "reset") == 0)) {
+            av[n++] = "--san";
+            av[n++] = cfg.ip;
+            if (strcmp(cfg.registrar_ip, cfg.ip) != 0) {
+                av[n++] = "--san";
+                av[n++] = cfg.registrar_ip;
+            }
+        }
+    }
+    av[n] = NULL;
+    int rc = verifier_ca_main(n, av);
+    free(av);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "ca") == 0)
+        return ca_main(argc - 1, argv + 1);
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
@@ -162,6 +268,23 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+
+    if (cfg.insecure)
+        qlog(QLOG_WARNING, LOGM, "INSECURE: [verifier] insecure = true: the verifier API and the registrar serve "
+                                 "plain HTTP and accept any client; for debugging only");
+    if (cfg.allow_agent_plain_http)
+        qlog(QLOG_WARNING, LOGM, "INSECURE: agents registered without an mTLS certificate are polled over plain "
+                                 "HTTP (allow_agent_plain_http); for debugging only");
+    qtls_ca_report rep;
+    if (vtls_prepare(&cfg, &rep, &e) < 0) {
+        fprintf(stderr, "quince-verifier: TLS: %s\n", e.msg);
+        return 2;
+    }
+    if (rep.created)
+        qlog(QLOG_INFO, LOGM, "TLS: created %s in %s (distribute %s/%s to every agent as [agent] trusted_client_ca)",
+             rep.created_files, cfg.tls_dir, cfg.tls_dir, QTLS_F_CA_CERT);
+    if (rep.warning[0])
+        qlog(QLOG_WARNING, LOGM, "TLS: %s", rep.warning);
 
     vstore *store = vstore_open(cfg.database, &e);
     if (!store) {

@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "log.h"
 #include "policy_cache.h"
+#include "tls_pin.h"
 
 #define MOD "verifier"
 #define MAX_INFLIGHT 1024            /* requests + jobs at once */
@@ -62,6 +63,7 @@ typedef struct pagent {
     CURL *easy;
     qbuf resp;
     bool too_big;
+    char curl_err[CURL_ERROR_SIZE];
 } pagent;
 
 typedef struct cmd {
@@ -96,7 +98,7 @@ typedef struct wop {
 struct vpoller {
     vpoller_opts o;
     char verifier_id[VSTORE_ID_MAX];
-    char *tls_cert, *tls_key, *tls_ca;
+    char *tls_cert, *tls_key;
     vstore *store;
     vpolicy_cache *policies;
     CURLM *multi;
@@ -667,8 +669,10 @@ static void apply_result(vpoller *p, job *j)
                     wpush(p, w);
                 }
             }
-        } else if (a->rec.st.operational_state == VSTATE_GET_QUOTE_RETRY) {
-            a->rec.st.operational_state = VSTATE_GET_QUOTE;
+        } else {
+            a->partial0 = true;      /* a reboot: the next answer must carry the (maybe new) key */
+            if (a->rec.st.operational_state == VSTATE_GET_QUOTE_RETRY)
+                a->rec.st.operational_state = VSTATE_GET_QUOTE;
         }
         queue_state(p, a, j->gen);
         schedule(p, a, next);
@@ -711,32 +715,40 @@ static int setup_easy(vpoller *p, pagent *a)
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    a->curl_err[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, a->curl_err);
     const char *cert = a->rec.mtls_cert;
-    if (p->tls_cert && cert && strncmp(cert, "-----BEGIN", 10) == 0) {
-        /* mTLS: our client certificate; the agent's own certificate (from the registrar) is
-         * the trust anchor unless a CA file is configured. Agents' certificates do not name
-         * their addresses, so only the chain is checked, not the host name. */
+    if (qtls_is_cert_pem(cert)) {
+        /* mTLS with the agent's registered certificate pinned: it is the only trust anchor and
+         * its public key must match. The agent's certificate names its contact address, but the
+         * pin is stronger than a name check, which is skipped (addresses change behind NAT). */
+        char pin[QTLS_PIN_MAX];
+        qerr pe = { 0 };
+        if (qtls_pin_sha256(cert, pin, sizeof pin, &pe) < 0) {
+            qlog(QLOG_ERROR, MOD, "agent %s: its registered certificate cannot be used: %s", a->id, pe.msg);
+            curl_easy_cleanup(e);
+            return -2;
+        }
+        struct curl_blob blob = { .data = (void *)cert, .len = strlen(cert), .flags = CURL_BLOB_COPY };
         curl_easy_setopt(e, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-        curl_easy_setopt(e, CURLOPT_SSLCERT, p->tls_cert);
-        if (p->tls_key)
-            curl_easy_setopt(e, CURLOPT_SSLKEY, p->tls_key);
+        curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
+        curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+        curl_easy_setopt(e, CURLOPT_PINNEDPUBLICKEY, pin);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
         curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
-        if (p->tls_ca) {
-            curl_easy_setopt(e, CURLOPT_CAINFO, p->tls_ca);
-        } else {
-            struct curl_blob blob = { .data = (void *)cert, .len = strlen(cert), .flags = CURL_BLOB_COPY };
-            curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
-        }
+        if (p->tls_cert)
+            curl_easy_setopt(e, CURLOPT_SSLCERT, p->tls_cert);
+        if (p->tls_key)
+            curl_easy_setopt(e, CURLOPT_SSLKEY, p->tls_key);
     }
     a->easy = e;
     qbuf_init(&a->resp, (size_t)p->o.max_response_bytes);
     return 0;
 }
 
-static bool use_tls(const vpoller *p, const pagent *a)
+static bool use_tls(const pagent *a)
 {
-    return p->tls_cert && a->rec.mtls_cert && strncmp(a->rec.mtls_cert, "-----BEGIN", 10) == 0;
+    return qtls_is_cert_pem(a->rec.mtls_cert);
 }
 
 static void start_request(vpoller *p, pagent *a)
@@ -749,7 +761,19 @@ static void start_request(vpoller *p, pagent *a)
         hard_failure(p, a, gen, "internal.verifier.no_quote", "the agent has no contact address");
         return;
     }
-    if (!a->easy && setup_easy(p, a) < 0) {
+    if (!use_tls(a) && !p->o.allow_plain_http) {
+        qlog(QLOG_ERROR, MOD, "agent %s registered without an mTLS certificate (mtls_cert \"%s\"); it is not "
+             "polled over plain HTTP unless [verifier] allow_agent_plain_http (or insecure) is set", a->id,
+             a->rec.mtls_cert ? a->rec.mtls_cert : "null");
+        hard_failure(p, a, gen, "internal.verifier.no_quote", "mTLS certificate for agent is required!");
+        return;
+    }
+    int se = a->easy ? 0 : setup_easy(p, a);
+    if (se == -2) {
+        hard_failure(p, a, gen, "internal.verifier.no_quote", "the agent's registered certificate cannot be used");
+        return;
+    }
+    if (se < 0) {
         comm_failure(p, a, gen, "cannot create a request");
         return;
     }
@@ -768,7 +792,7 @@ static void start_request(vpoller *p, pagent *a)
     char url[URL_MAX];
     int n = snprintf(url, sizeof url,
                      "%s://%s%s%s:%ld/v%s/quotes/integrity?nonce=%s&mask=0x%x&partial=%d&ima_ml_entry=%" PRIu64,
-                     use_tls(p, a) ? "https" : "http", v6 ? "[" : "", a->rec.ip, v6 ? "]" : "", a->rec.port, ver,
+                     use_tls(a) ? "https" : "http", v6 ? "[" : "", a->rec.ip, v6 ? "]" : "", a->rec.port, ver,
                      a->nonce, mask, a->partial0 ? 0 : 1, a->requested);
     if (n < 0 || (size_t)n >= sizeof url) {
         hard_failure(p, a, gen, "internal.verifier.no_quote", "the agent's address is too long");
@@ -777,6 +801,7 @@ static void start_request(vpoller *p, pagent *a)
     curl_easy_setopt(a->easy, CURLOPT_URL, url);
     qbuf_reset(&a->resp);
     a->too_big = false;
+    a->curl_err[0] = '\0';
     a->flight_gen = gen;
     a->started = mono();
     if (curl_multi_add_handle(p->multi, a->easy) != CURLM_OK) {
@@ -814,7 +839,14 @@ static void request_done(vpoller *p, CURL *e, CURLcode rc)
         return;
     }
     if (rc != CURLE_OK) {
-        snprintf(why, sizeof why, "%s", curl_easy_strerror(rc));
+        const char *detail = a->curl_err[0] ? a->curl_err : curl_easy_strerror(rc);
+        if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+            snprintf(why, sizeof why, "the agent's TLS certificate did not match the certificate it registered "
+                     "(another machine may hold its address): %s", detail);
+        else if (rc == CURLE_SSL_CONNECT_ERROR)
+            snprintf(why, sizeof why, "TLS handshake with the agent failed: %s", detail);
+        else
+            snprintf(why, sizeof why, "%s", detail);
         comm_failure(p, a, gen, why);
         return;
     }
@@ -1216,7 +1248,6 @@ static void free_all(vpoller *p)
     free(p->workers);
     free(p->tls_cert);
     free(p->tls_key);
-    free(p->tls_ca);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->done_cond);
     pthread_mutex_destroy(&p->jmu);
@@ -1264,10 +1295,8 @@ vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err)
     p->o.verifier_id = p->verifier_id;
     p->tls_cert = dup_opt(o->tls_cert_file);
     p->tls_key = dup_opt(o->tls_key_file);
-    p->tls_ca = dup_opt(o->tls_ca_file);
     p->o.tls_cert_file = p->tls_cert;
     p->o.tls_key_file = p->tls_key;
-    p->o.tls_ca_file = p->tls_ca;
     p->store = store;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->done_cond, NULL);

@@ -14,6 +14,8 @@
  *   PCR 16, tpm_policy PCRs) → IMA replay (policy cached by checksum) → state saved.
  * - Communication errors: GET_QUOTE_RETRY with exponential back-off (retry_interval ** n, up to
  *   max_retries), then FAILED with internal.verifier.not_reachable ("unreachable", not tampered).
+ *   A peer whose certificate is not the pinned one counts as unreachable, logged as "the agent's
+ *   TLS certificate did not match the certificate it registered".
  * - Attestation failure: INVALID_QUOTE (quote) or FAILED, polling stops, failure records saved,
  *   log lines "File not found in allowlist: ...", "IMA ERRORS: template-hash ... good N",
  *   "agent <uuid> failed, stopping polling".
@@ -36,8 +38,13 @@ typedef struct vpoller_opts {
     bool violations_fail;         /* ima_violations = fail */
     unsigned num_workers;         /* 0 → number of cores */
     const char *verifier_id;      /* "default" */
-    /* TLS towards agents (mTLS issue): client cert/key, CA; NULL = plain HTTP */
-    const char *tls_cert_file, *tls_key_file, *tls_ca_file;
+    /* TLS towards agents: the verifier's client certificate and key (PEM files). An agent that
+     * registered a certificate (mtls_cert PEM) is polled over https with that certificate pinned
+     * (tls_pin.h: the only trust anchor and the pinned public key; the host name is not checked,
+     * the pin is stronger). One that registered "disabled" (or none) is polled over plain HTTP
+     * only with allow_plain_http, else it fails at once (internal.verifier.no_quote). */
+    const char *tls_cert_file, *tls_key_file;
+    bool allow_plain_http;
 } vpoller_opts;
 
 typedef struct vpoller vpoller;

@@ -581,10 +581,23 @@ static int add_id(void *ctx, const char *id)
     return 0;
 }
 
+/* show, list and delete on the plain-HTTP port: refused (true) with a message naming the TLS port. */
+static bool tls_only(qhttp_req *r, const registrar_ctx *c, const char *what)
+{
+    if (!c->plain_only)
+        return false;
+    qlog(QLOG_WARNING, MOD, "%s %s from %s refused: %s is served only on the TLS port", qhttp_req_method(r),
+         qhttp_req_path(r), qhttp_req_peer(r), what);
+    qhttp_reply_error(r, 403, "%s is served only on the registrar's TLS port (%ld) to clients with a certificate "
+                              "from the verifier's CA; this plain-HTTP port serves only registration and activation",
+                      what, c->tls_port);
+    return true;
+}
+
 static void h_list(qhttp_req *r, void *ctx)
 {
     registrar_ctx *c = ctx;
-    if (!version_ok(r))
+    if (tls_only(r, c, "Listing agents") || !version_ok(r))
         return;
     qerr e = { 0 };
     cJSON *res = cJSON_CreateObject();
@@ -609,7 +622,7 @@ static void h_show(qhttp_req *r, void *ctx)
 {
     registrar_ctx *c = ctx;
     char id[VSTORE_ID_MAX];
-    if (!version_ok(r) || agent_id(r, "", id, NULL) < 0)
+    if (tls_only(r, c, "Showing an agent") || !version_ok(r) || agent_id(r, "", id, NULL) < 0)
         return;
     qerr e = { 0 };
     vreg_agent a;
@@ -644,7 +657,7 @@ static void h_delete(qhttp_req *r, void *ctx)
 {
     registrar_ctx *c = ctx;
     char id[VSTORE_ID_MAX];
-    if (!version_ok(r) || agent_id(r, "", id, NULL) < 0)
+    if (tls_only(r, c, "Deleting an agent") || !version_ok(r) || agent_id(r, "", id, NULL) < 0)
         return;
     qerr e = { 0 };
     pthread_mutex_lock(&g_lock);

@@ -1,5 +1,6 @@
 /* registrar.h — Keylime's registrar REST API (API 1.0, 2.0–2.6) as a route table for qhttp_server
- * (agent-protocol §2, keylime-formats §5.4), served on its own port (default 8890):
+ * (agent-protocol §2, keylime-formats §5.4), served on two ports of its own: plain HTTP (default
+ * 8890: version, register and activate only, see plain_only) and mTLS (default 8891: everything):
  *   GET    /version                          {"current_version": "2.6", "supported_versions": [...]}
  *   GET    /v{v}/agents[/]                   {"uuids": ["id", ...]} (every registered id, sorted)
  *   POST   /v{v}/agents/{id}                 register: {"blob": b64(credential blob)}
@@ -32,6 +33,7 @@
  *   value. ..." and deletes the record; a right one sets active = true.
  * - Stored values are canonical: ek_tpm/aik_tpm re-marshalled base64, ekcert base64 DER.
  * - Every registration, activation, refusal and deletion is logged (module "registrar").
+ * - Ports: see registrar_ctx.plain_only. Start one server per port, each with its own context.
  * - Handlers are thread-safe: the context is read-only; read-modify-write sequences on the
  *   store run under one registrar mutex. tpm_cert_store is read on every registration, so CA
  *   changes apply without restart. Start the server with max_body = REGISTRAR_MAX_BODY. */
@@ -53,6 +55,12 @@ typedef struct registrar_ctx {
     vstore *store;
     const char *tpm_cert_store;   /* directory or file of CA certificates (PEM or DER); NULL/"": none */
     bool require_ek_cert;         /* refuse registrations without an EK certificate */
+    /* The plain-HTTP port serves only what agents need (version, register, activate): show, list
+     * and delete answer 403 "... is served only on the registrar's TLS port N ..." there, because
+     * the records carry the AK and certificate the tenant and verifier trust. false: everything
+     * (the TLS port, or [verifier] insecure). */
+    bool plain_only;
+    long tls_port;                /* named in the 403 message */
 } registrar_ctx;
 
 /* Fill out (capacity cap >= REGISTRAR_NUM_ROUTES) with the routes bound to c; returns the count,

@@ -1,5 +1,6 @@
 /* vconfig.c — [verifier] / [registrar] parsing and validation; see vconfig.h. */
 #include "vconfig.h"
+#include "tls_ca.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -89,6 +90,20 @@ static int alg_list(const qconfig *c, const char *key, const char *def, const ch
     return rc;
 }
 
+/* A TLS file: [verifier] key when set, else tls_dir/def (*generated becomes true). */
+static int tls_file(const qconfig *c, const char *key, const char *dir, const char *def, char dst[VCONFIG_PATH],
+                    bool *generated, qerr *err)
+{
+    if (copy_str(c, V, key, "", dst, VCONFIG_PATH, err) < 0)
+        return -1;
+    if (dst[0])
+        return 0;
+    *generated = true;
+    if ((size_t)snprintf(dst, VCONFIG_PATH, "%s/%s", dir, def) >= VCONFIG_PATH)
+        return qerr_set(err, "[verifier] tls_dir: path too long");
+    return 0;
+}
+
 static int level(const qconfig *c, const char *sec, qlog_level *out, qerr *err)
 {
     const char *s = qconfig_str(c, sec, "log_level", "info");
@@ -130,6 +145,9 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
         copy_str(c, V, "verifier_id", "default", o->verifier_id, sizeof o->verifier_id, err) < 0 ||
         copy_str(c, R, "ip", "127.0.0.1", o->registrar_ip, sizeof o->registrar_ip, err) < 0 ||
         qconfig_long(c, R, "port", 8890, 0, 65535, &o->registrar_port, err) < 0 ||
+        qconfig_long(c, R, "tls_port", 8891, 0, 65535, &o->registrar_tls_port, err) < 0 ||
+        copy_str(c, V, "tls_dir", "/var/lib/quince/tls", o->tls_dir, sizeof o->tls_dir, err) < 0 ||
+        qconfig_bool(c, V, "insecure", false, &o->insecure, err) < 0 ||
         copy_str(c, R, "tpm_cert_store", "", o->tpm_cert_store, sizeof o->tpm_cert_store, err) < 0 ||
         /* EK certificates are not required yet: software TPMs and many VMs have none. */
         qconfig_bool(c, R, "require_ek_cert", false, &o->require_ek_cert, err) < 0)
@@ -144,6 +162,19 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
     else
         return qerr_set(err, "[verifier] ima_violations: \"%s\" is not \"pass\" or \"fail\"", viol);
 
+    if (qconfig_bool(c, V, "allow_agent_plain_http", o->insecure, &o->allow_agent_plain_http, err) < 0 ||
+        tls_file(c, "server_cert", o->tls_dir, QTLS_F_SERVER_CERT, o->server_cert, &o->tls_generated, err) < 0 ||
+        tls_file(c, "server_key", o->tls_dir, QTLS_F_SERVER_KEY, o->server_key, &o->tls_generated, err) < 0 ||
+        tls_file(c, "trusted_client_ca", o->tls_dir, QTLS_F_CA_CERT, o->trusted_client_ca, &o->tls_generated,
+                 err) < 0 ||
+        tls_file(c, "client_cert", o->tls_dir, QTLS_F_CLIENT_CERT, o->client_cert, &o->tls_generated, err) < 0 ||
+        tls_file(c, "client_key", o->tls_dir, QTLS_F_CLIENT_KEY, o->client_key, &o->tls_generated, err) < 0)
+        return -1;
+    if (!o->tls_dir[0] && o->tls_generated)
+        return qerr_set(err, "[verifier] tls_dir: a directory is required unless server_cert, server_key, "
+                             "trusted_client_ca, client_cert and client_key are all set");
+    if (!o->insecure && o->registrar_tls_port != 0 && o->registrar_tls_port == o->registrar_port)
+        return qerr_set(err, "[registrar] tls_port %ld is the same as port (the plain-HTTP port)", o->registrar_tls_port);
     if (!o->database[0])
         return qerr_set(err, "[verifier] database: a file name is required");
     if (!valid_id(o->verifier_id))
@@ -171,6 +202,9 @@ void vconfig_poller_opts(const vconfig *v, vpoller_opts *o)
     o->violations_fail = v->violations_fail;
     o->num_workers = (unsigned)v->num_workers;
     o->verifier_id = v->verifier_id;
+    o->tls_cert_file = v->client_cert;
+    o->tls_key_file = v->client_key;
+    o->allow_plain_http = v->allow_agent_plain_http;
 }
 
 const char *vconfig_help(void)
@@ -194,9 +228,16 @@ const char *vconfig_help(void)
            "    accept_tpm_signing_algs     default when an add request has none (ecschnorr, rsassa)\n"
            "    verifier_id                 this verifier's id in agent records (default)\n"
            "    log_level                   debug, info, warning, error or critical (info)\n"
+           "    tls_dir                     the built-in CA: made on first start, mode 0700 (/var/lib/quince/tls)\n"
+           "    server_cert, server_key     the API's certificate and key (tls_dir/server-cert.pem, -key.pem)\n"
+           "    trusted_client_ca           CA that tenant certificates must chain to (tls_dir/cacert.pem)\n"
+           "    client_cert, client_key     presented to agents (tls_dir/client-cert.pem, client-key.pem)\n"
+           "    insecure                    plain HTTP, no client certificates: debugging only (false)\n"
+           "    allow_agent_plain_http      poll agents registered without a certificate (insecure)\n"
            "  [registrar]\n"
            "    ip                          registrar API address (127.0.0.1)\n"
-           "    port                        registrar API port (8890)\n"
+           "    port                        plain-HTTP port: registration and activation only (8890)\n"
+           "    tls_port                    mTLS port: everything, incl. show, list, delete (8891)\n"
            "    tpm_cert_store              CA certificates for EK certificates (none)\n"
            "    require_ek_cert             refuse agents without a valid EK certificate (false)\n"
            "    log_level                   as above; the daemon logs at the more verbose of the two (info)\n";

@@ -33,9 +33,22 @@ typedef struct vconfig {
     char accept_tpm_signing_algs[VCONFIG_ALGS];
     char verifier_id[VCONFIG_STR];        /* "default" */
     qlog_level log_level;                 /* the more verbose of [verifier] and [registrar] */
+    /* TLS ([verifier]): the built-in CA directory and the files used. Each *_file below is the
+     * operator's file when the key is set, else the generated one in tls_dir. */
+    char tls_dir[VCONFIG_PATH];           /* "/var/lib/quince/tls" */
+    char server_cert[VCONFIG_PATH];       /* verifier API and registrar TLS port */
+    char server_key[VCONFIG_PATH];
+    char trusted_client_ca[VCONFIG_PATH]; /* clients (tenant) must chain to it */
+    char client_cert[VCONFIG_PATH];       /* presented to agents */
+    char client_key[VCONFIG_PATH];
+    bool tls_generated;                   /* at least one file comes from tls_dir */
+    bool insecure;                        /* plain HTTP servers, no client certificates (debug) */
+    bool allow_agent_plain_http;          /* poll agents registered with mtls_cert "disabled";
+                                             default: insecure */
     /* [registrar] */
     char registrar_ip[VCONFIG_STR];       /* "127.0.0.1" */
-    long registrar_port;                  /* 8890 */
+    long registrar_port;                  /* 8890: plain HTTP, register and activate only */
+    long registrar_tls_port;              /* 8891: everything, mTLS */
     char tpm_cert_store[VCONFIG_PATH];    /* EK CA certificates (directory or file); "" = none */
     bool require_ek_cert;                 /* false for now */
 } vconfig;

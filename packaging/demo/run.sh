@@ -6,6 +6,9 @@
 # from real files of this machine; builds an allowlist from the same files with
 # `quince-tenant create-allowlist`; provisions the agent with `quince-tenant`; shows it attested;
 # then "runs" a script that is not in the allowlist and shows the verifier catching it.
+# Every link runs mutually authenticated TLS: the verifier makes its CA in the demo directory on
+# first start, the agent is given that CA (trusted_client_ca), registers its own certificate, and
+# the verifier and the tenant pin it.
 # Every process it started is stopped by PID at the end, whatever happens.
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
@@ -34,7 +37,12 @@ trap 'exit 130' INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_http() { for _ in $(seq 300); do curl -s -o /dev/null --max-time 2 "$1" && return 0; sleep 0.1; done; return 1; }
+# wait_http URL: until it answers (https: with the tenant's certificate; only readiness is checked).
+wait_http() {
+  local tls=()
+  case $1 in https:*) tls=(-k --cert "$DEMO/tls/tenant-cert.pem" --key "$DEMO/tls/tenant-key.pem");; esac
+  for _ in $(seq 300); do curl -s -o /dev/null --max-time 2 "${tls[@]}" "$1" && return 0; sleep 0.1; done; return 1
+}
 UUID=D432FBB3-D2F1-4A97-9EF7-75BD81C00000
 
 say "1. A software TPM with an EK certificate (swtpm)"
@@ -62,17 +70,19 @@ LIST=$DEMO/ima/ascii_runtime_measurements
 echo "$(wc -l <"$LIST") entries (boot_aggregate first) in $LIST:"
 head -3 "$LIST" | cut -c1-150
 
-say "3. The verifier (registrar + verifier API, SQLite under $DEMO)"
-REG_PORT=$(free_port); CV_PORT=$(free_port); AG_PORT=$(free_port)
+say "3. The verifier (registrar + verifier API, SQLite and its CA under $DEMO)"
+REG_PORT=$(free_port); REG_TLS_PORT=$(free_port); CV_PORT=$(free_port); AG_PORT=$(free_port)
 cat >"$DEMO/quince.conf" <<CONF
 [verifier]
 ip = 127.0.0.1
 port = $CV_PORT
 database = $DEMO/verifier/quince.sqlite
+tls_dir = $DEMO/tls
 quote_interval = 1
 [registrar]
 ip = 127.0.0.1
 port = $REG_PORT
+tls_port = $REG_TLS_PORT
 [agent]
 uuid = $UUID
 ip = 127.0.0.1
@@ -83,27 +93,43 @@ tcti = $TCTI
 tpm_release = true
 ima_ml_path = $LIST
 state_dir = $DEMO/agent
+trusted_client_ca = $DEMO/tls/cacert.pem
 [tenant]
 verifier_ip = 127.0.0.1
 verifier_port = $CV_PORT
 registrar_ip = 127.0.0.1
-registrar_port = $REG_PORT
+registrar_port = $REG_TLS_PORT
+tls_dir = $DEMO/tls
 allowlist = $DEMO/allowlist.txt
 ima_excludelist = $DEMO/excludes.txt
 CONF
 export QUINCE_CONFIG=$DEMO/quince.conf
 "$VERIFIER" >"$DEMO/verifier.log" 2>&1 &
 PIDS+=($!)
-wait_http "http://127.0.0.1:$CV_PORT/version" || { echo "demo: the verifier did not start"; tail "$DEMO/verifier.log"; exit 1; }
-echo "quince-verifier pid ${PIDS[-1]}: registrar on 127.0.0.1:$REG_PORT, verifier API on 127.0.0.1:$CV_PORT"
+wait_http "https://127.0.0.1:$CV_PORT/version" || { echo "demo: the verifier did not start"; tail "$DEMO/verifier.log"; exit 1; }
+echo "quince-verifier pid ${PIDS[-1]}: registrar on 127.0.0.1:$REG_PORT (plain HTTP: registration and activation"
+echo "only) and 127.0.0.1:$REG_TLS_PORT (mTLS), verifier API on 127.0.0.1:$CV_PORT (mTLS)"
+echo "On first start it made its certificate authority in $DEMO/tls:"
+(cd "$DEMO/tls" && ls -l -- *.pem | awk '{print "  " $1 "  " $NF}')
+grep -h "TLS: created" "$DEMO/verifier.log" | sed 's/^.* - INFO - TLS: created \(.*\) in .*/  (made now: \1)/'
+
+say "3b. The verifier's CA reaches the agent: [agent] trusted_client_ca"
+echo "cacert.pem is public: copy it to every agent machine (scp, configuration management, an image)."
+echo "Here agent and verifier share a machine, so the agent's configuration names the file itself:"
+grep -h '^trusted_client_ca' "$DEMO/quince.conf" | sed 's/^/  [agent] /'
+echo "The agent serves its API only to clients whose certificate chains to it (the verifier's"
+echo "client-cert.pem, the tenant's tenant-cert.pem), and the tenant uses [tenant] tls_dir = $DEMO/tls."
 
 say "4. The agent and its ima-emulator (PCR 10 follows the list)"
 "$AGENT" ima-emulator --tcti "$TCTI" --ima-log "$LIST" --banks sha1,sha256 --interval-ms 200 >"$DEMO/emulator.log" 2>&1 &
 PIDS+=($!)
 "$AGENT" >"$DEMO/agent.log" 2>&1 &
 PIDS+=($!)
-wait_http "http://127.0.0.1:$AG_PORT/version" || { echo "demo: the agent did not start"; tail "$DEMO/agent.log"; exit 1; }
-grep -h "registered and activated\|AK" "$DEMO/agent.log" | sed 's/^/  /'
+wait_http "https://127.0.0.1:$AG_PORT/version" || { echo "demo: the agent did not start"; tail "$DEMO/agent.log"; exit 1; }
+grep -h "registered and activated\|AK\|mTLS" "$DEMO/agent.log" | sed 's/^/  /'
+echo "The agent registered its own certificate (mtls_cert); the verifier and the tenant pin it:"
+echo "a machine that takes over the agent's address cannot answer in its place."
+echo "Without a client certificate the agent answers: $(curl -s --cacert "$DEMO/agent/mtls-cert.pem" "https://127.0.0.1:$AG_PORT/version")"
 
 say "5. An allowlist from the same files: quince-tenant create-allowlist"
 echo '$ quince-tenant create-allowlist --rootfs rootfs --ima-log ascii_runtime_measurements -o allowlist.txt'
@@ -113,7 +139,8 @@ printf '^/tmp/\n' >"$DEMO/excludes.txt"
 
 say "6. Provision the agent (keylime_tenant's options)"
 echo "\$ quince-tenant -v 127.0.0.1 -t 127.0.0.1 --uuid $UUID --allowlist allowlist.txt --exclude excludes.txt"
-"$TENANT" -v 127.0.0.1 -vp "$CV_PORT" -t 127.0.0.1 -tp "$AG_PORT" -r 127.0.0.1 -rp "$REG_PORT" --uuid "$UUID" \
+echo "(over mTLS with $DEMO/tls/tenant-cert.pem: the verifier API, the registrar's TLS port, the agent)"
+"$TENANT" -v 127.0.0.1 -vp "$CV_PORT" -t 127.0.0.1 -tp "$AG_PORT" -r 127.0.0.1 -rp "$REG_TLS_PORT" --uuid "$UUID" \
   --allowlist "$DEMO/allowlist.txt" --exclude "$DEMO/excludes.txt" || { echo "demo: provisioning failed"; exit 1; }
 
 say "7. The agent is attested every second"

@@ -2,9 +2,15 @@
 # lib.sh). The registrar record of a fake agent is written straight into the verifier's SQLite file
 # (the fake agent has no TPM to run the credential activation), then the agent is added through the
 # verifier API. Every process started here is stopped by rig_cleanup (by pid).
+# mTLS is on: the verifier makes its CA in $RIG_TLS; fake agents serve TLS with their own
+# self-signed certificate ($QUINCE_TMP/NAME.crt), which rig_register puts in the registrar record
+# (mtls_cert), and trust that CA for clients; rig_add / rig_api use the tenant's certificate.
 RIG_PIDS=()
 RIG_DB="$QUINCE_TMP/verifier.sqlite"
 RIG_VLOG="$QUINCE_TMP/verifier.log"
+RIG_TLS="$QUINCE_TMP/tls"
+export QUINCE_TENANT_TLS_DIR=$RIG_TLS
+RIG_CURL=(--cacert "$RIG_TLS/cacert.pem" --cert "$RIG_TLS/tenant-cert.pem" --key "$RIG_TLS/tenant-key.pem")
 
 rig_cleanup() {
   local p
@@ -28,15 +34,18 @@ rig_config() {
     echo "request_timeout_ms = 1000"
     echo "num_workers = 2"
     echo "log_level = info"
+    echo "tls_dir = $RIG_TLS"
     local kv
     for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
     echo "[registrar]"
     echo "ip = 127.0.0.1"
     echo "port = 0"
+    echo "tls_port = 0"
   } >"$QUINCE_TMP/quince.conf"
 }
 
-# rig_start_verifier : starts quince-verifier (log appended to $RIG_VLOG), sets RIG_API, RIG_REG.
+# rig_start_verifier : starts quince-verifier (log appended to $RIG_VLOG), sets RIG_API, RIG_REG
+# (plain HTTP) and RIG_REG_TLS.
 rig_start_verifier() {
   local mark i
   mark=0
@@ -44,11 +53,12 @@ rig_start_verifier() {
   "$VERIFIER" --config "$QUINCE_TMP/quince.conf" >>"$RIG_VLOG" 2>&1 &
   RIG_VPID=$!
   RIG_PIDS+=("$RIG_VPID")
-  RIG_API=; RIG_REG=
+  RIG_API=; RIG_REG=; RIG_REG_TLS=
   for i in $(seq 100); do
     RIG_API=$(tail -n +"$((mark + 1))" "$RIG_VLOG" | grep -o 'verifier API listening on [0-9.]*:[0-9]*' | tail -1 | awk -F: '{print $NF}')
     RIG_REG=$(tail -n +"$((mark + 1))" "$RIG_VLOG" | grep -o 'registrar API listening on [0-9.]*:[0-9]*' | tail -1 | awk -F: '{print $NF}')
-    [ -n "$RIG_API" ] && [ -n "$RIG_REG" ] && return 0
+    RIG_REG_TLS=$(tail -n +"$((mark + 1))" "$RIG_VLOG" | grep -o 'registrar TLS API listening on [0-9.]*:[0-9]*' | tail -1 | awk -F: '{print $NF}')
+    [ -n "$RIG_API" ] && [ -n "$RIG_REG" ] && [ -n "$RIG_REG_TLS" ] && return 0
     kill -0 "$RIG_VPID" 2>/dev/null || break
     sleep 0.1
   done
@@ -62,12 +72,14 @@ rig_stop_verifier() {
   wait "$RIG_VPID"
 }
 
-# rig_fake NAME MODE [fake_agent options...] : starts a fake agent; sets FAKE_PORT, FAKE_PID and
-# writes its AK to $QUINCE_TMP/NAME.ak, its log to $QUINCE_TMP/NAME.log.
+# rig_fake NAME MODE [fake_agent options...] : starts a fake agent (TLS, clients of the verifier's
+# CA); sets FAKE_PORT, FAKE_PID and writes its AK to $QUINCE_TMP/NAME.ak, its certificate to
+# $QUINCE_TMP/NAME.crt, its log to $QUINCE_TMP/NAME.log. Start the verifier first (it makes the CA).
 rig_fake() {
   local name=$1 mode=$2 i; shift 2
-  "$TOOLS/fake_agent" --mode "$mode" --ak-out "$QUINCE_TMP/$name.ak" "$@" \
-      >"$QUINCE_TMP/$name.port" 2>"$QUINCE_TMP/$name.log" &
+  rm -f "$QUINCE_TMP/$name.port" "$QUINCE_TMP/$name.ak" "$QUINCE_TMP/$name.crt"
+  "$TOOLS/fake_agent" --mode "$mode" --ak-out "$QUINCE_TMP/$name.ak" --tls-ca "$RIG_TLS/cacert.pem" \
+      --cert-out "$QUINCE_TMP/$name.crt" "$@" >"$QUINCE_TMP/$name.port" 2>"$QUINCE_TMP/$name.log" &
   FAKE_PID=$!
   RIG_PIDS+=("$FAKE_PID")
   FAKE_PORT=
@@ -83,10 +95,13 @@ rig_sql() {
   sqlite3 -cmd ".timeout 5000" "$RIG_DB" "$@"
 }
 
-# rig_register UUID AKFILE PORT : an activated registrar record for a plain-HTTP agent.
+# rig_register UUID AKFILE PORT [CERTFILE|disabled] : an activated registrar record; mtls_cert is
+# the fake agent's certificate (default: AKFILE with .crt for .ak).
 rig_register() {
+  local cert=${4:-${2%.ak}.crt} pem=disabled
+  [ "$cert" != disabled ] && pem=$(cat "$cert")
   rig_sql "INSERT OR REPLACE INTO registrar(agent_id, aik_tpm, mtls_cert, ip, port, regcount, active)
-           VALUES ('$1', '$(tr -d '\n' <"$2")', 'disabled', '127.0.0.1', $3, 1, 1);"
+           VALUES ('$1', '$(tr -d '\n' <"$2")', '$pem', '127.0.0.1', $3, 1, 1);"
 }
 
 # rig_add UUID [POLICY_FILE] [TPM_POLICY] : POST the agent; prints the HTTP status.
@@ -95,13 +110,13 @@ rig_add() {
   [ -n "${2:-}" ] && pol=$(base64 -w0 "$2")
   jq -n --arg p "$pol" --arg tp "$tp" '{tpm_policy: $tp, metadata: "{}", ima_sign_verification_keys: "",
         revocation_key: "", mb_policy_name: "", mb_policy: "", runtime_policy: $p}' >"$QUINCE_TMP/add.json"
-  curl -s -o "$QUINCE_TMP/add.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
-      --data-binary @"$QUINCE_TMP/add.json" "http://127.0.0.1:$RIG_API/v2.1/agents/$1"
+  curl -s "${RIG_CURL[@]}" -o "$QUINCE_TMP/add.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+      --data-binary @"$QUINCE_TMP/add.json" "https://127.0.0.1:$RIG_API/v2.1/agents/$1"
 }
 
 # rig_api METHOD PATH : prints the HTTP status.
 rig_api() {
-  curl -s -o "$QUINCE_TMP/api.out" -w '%{http_code}' -X "$1" "http://127.0.0.1:$RIG_API$2"
+  curl -s "${RIG_CURL[@]}" -o "$QUINCE_TMP/api.out" -w '%{http_code}' -X "$1" "https://127.0.0.1:$RIG_API$2"
 }
 
 rig_state() {

@@ -2,13 +2,27 @@
 # ima-emulator, each on its own loopback port or unix socket inside QUINCE_TMP, stopped by PID.
 #   free_port                 prints a free TCP port on 127.0.0.1
 #   start_swtpm NAME [ekcert] starts swtpm NAME (state in $QUINCE_TMP/NAME), sets TCTI_<NAME>
-#   start_verifier            writes $QUINCE_TMP/verifier.conf, starts quince-verifier
-#   start_agent NAME UUID TCTI LIST [extra conf lines...]
+#   start_verifier            writes $QUINCE_TMP/verifier.conf, starts quince-verifier (mTLS on: its CA
+#                             in $TLS_DIR; sets CV_PORT, REG_PORT (plain HTTP: register and activate
+#                             only), REG_TLS_PORT, and the base URLs CV_URL, REG_URL (TLS), REG_PLAIN_URL)
+#   start_agent NAME UUID TCTI LIST [extra conf lines...]   (trusted_client_ca = the verifier's CA;
+#                             the agent serves https: AG_URL NAME prints its base URL)
 #   emulate TCTI LIST         one ima-emulator pass (extends PCR 10 for new lines)
-#   wait_http URL [secs]      waits until URL answers
+#   wait_http URL [secs]      waits until URL answers (https: with the tenant's certificate, not checked)
+#   vcurl ARGS...             curl -s to the verifier API or the registrar's TLS port with the CA and
+#                             the tenant's client certificate
+#   acurl NAME ARGS...        curl -s to agent NAME: its own certificate (state_dir/mtls-cert.pem) as
+#                             the CA, the tenant's client certificate
 #   rig_cleanup               stops everything this rig started (installed as an EXIT trap)
+# quince-tenant run by a test finds the CA through QUINCE_TENANT_TLS_DIR (exported here).
 RIG_PIDS=()
 RIG_SWTPM_PIDS=()
+TLS_DIR=$QUINCE_TMP/tls
+export QUINCE_TENANT_TLS_DIR=$TLS_DIR
+TLS_CURL=(--cacert "$TLS_DIR/cacert.pem" --cert "$TLS_DIR/tenant-cert.pem" --key "$TLS_DIR/tenant-key.pem")
+vcurl() { curl -s "${TLS_CURL[@]}" "$@"; }
+acurl() { local n=$1; shift; curl -s --cacert "$QUINCE_TMP/$n/state/mtls-cert.pem" --cert "$TLS_DIR/tenant-cert.pem" --key "$TLS_DIR/tenant-key.pem" "$@"; }
+AG_URL() { eval "echo https://127.0.0.1:\$AGENT_PORT_$1"; }
 
 rig_cleanup() {
   local p
@@ -28,8 +42,10 @@ free_port() {
 
 wait_http() {
   local url=$1 secs=${2:-20} i
+  local tls=()
+  case $url in https:*) tls=(-k --cert "$TLS_DIR/tenant-cert.pem" --key "$TLS_DIR/tenant-key.pem");; esac
   for i in $(seq $((secs * 10))); do
-    curl -s -o /dev/null --max-time 2 "$url" && return 0
+    curl -s -o /dev/null --max-time 2 "${tls[@]}" "$url" && return 0
     sleep 0.1
   done
   return 1
@@ -56,12 +72,14 @@ start_swtpm() {
 }
 
 start_verifier() {
-  REG_PORT=$(free_port); CV_PORT=$(free_port)
+  REG_PORT=$(free_port); CV_PORT=$(free_port); REG_TLS_PORT=$(free_port)
+  CV_URL=https://127.0.0.1:$CV_PORT REG_URL=https://127.0.0.1:$REG_TLS_PORT REG_PLAIN_URL=http://127.0.0.1:$REG_PORT
   cat >"$QUINCE_TMP/verifier.conf" <<CONF
 [verifier]
 ip = 127.0.0.1
 port = $CV_PORT
 database = $QUINCE_TMP/verifier/db.sqlite
+tls_dir = $TLS_DIR
 quote_interval = ${QUOTE_INTERVAL:-0.5}
 retry_interval = 0.2
 max_retries = ${MAX_RETRIES:-3}
@@ -72,11 +90,12 @@ log_level = ${VERIFIER_LOG_LEVEL:-info}
 [registrar]
 ip = 127.0.0.1
 port = $REG_PORT
+tls_port = $REG_TLS_PORT
 CONF
   "$VERIFIER" --config "$QUINCE_TMP/verifier.conf" >>"$QUINCE_TMP/verifier.log" 2>&1 &
   VERIFIER_PID=$!
   RIG_PIDS+=("$VERIFIER_PID")
-  wait_http "http://127.0.0.1:$REG_PORT/version" 20 && wait_http "http://127.0.0.1:$CV_PORT/version" 20
+  wait_http "$REG_PLAIN_URL/version" 20 && wait_http "$REG_URL/version" 20 && wait_http "$CV_URL/version" 20
 }
 
 stop_verifier() { # [signal]
@@ -103,6 +122,7 @@ start_agent() {
     echo "tpm_timeout_ms = ${AGENT_TPM_TIMEOUT_MS:-3000}"
     echo "registrar_retry_ms = 100"
     echo "registrar_retry_max_ms = 500"
+    echo "trusted_client_ca = $TLS_DIR/cacert.pem"
     for l in "$@"; do echo "$l"; done
   } >"$QUINCE_TMP/$name/agent.conf"
   "$AGENT" --config "$QUINCE_TMP/$name/agent.conf" >>"$QUINCE_TMP/$name/agent.log" 2>&1 &

@@ -18,7 +18,7 @@ mkdir -p "$QUINCE_TMP/ima"
 start_swtpm tpm ekcert
 emulate "$TCTI_tpm" "$LIST" || fail "emulator replays the list"
 start_verifier || { fail "verifier starts" "$(tail -5 "$QUINCE_TMP/verifier.log")"; exit 1; }
-REG=http://127.0.0.1:$REG_PORT
+REG=$REG_URL     # the registrar's TLS port: show/list/delete are served there only
 
 # ---- a registrar that is down: the agent retries and says so --------------------------------------
 SAVED_REG=$REG_PORT; REG_PORT=$(free_port)
@@ -30,17 +30,17 @@ REG_PORT=$SAVED_REG
 
 # ---- registration -----------------------------------------------------------------------------------
 start_agent a1 "$UUID" "$TCTI_tpm" "$LIST"
-AG=http://127.0.0.1:$AGENT_PORT_a1
+AG=$(AG_URL a1); AGN=a1
 if wait_http "$AG/version" 30; then pass "agent serves after activation"; else fail "agent serves after activation" "$(tail -5 "$QUINCE_TMP/a1/agent.log")"; exit 1; fi
 expect_grep "agent logs its registration" "registered and activated" "$(cat "$QUINCE_TMP/a1/agent.log")"
-REC=$(curl -s "$REG/v2.6/agents/$UUID")
+REC=$(vcurl "$REG/v2.6/agents/$UUID")
 expect_grep "registrar shows the active agent" '"aik_tpm"' "$REC"
 AK1=$(printf '%s' "$REC" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"]["aik_tpm"])')
 printf '%s' "$REC" | python3 -c 'import json,sys; r=json.load(sys.stdin)["results"]; assert r.get("ekcert"), "no ekcert"' 2>/dev/null \
   && pass "EK certificate read from NV and registered" || fail "EK certificate read from NV and registered"
 
 # ---- REST API ----------------------------------------------------------------------------------------
-code() { curl -s -o "$QUINCE_TMP/body" -w '%{http_code}' "$@"; }
+code() { acurl "$AGN" -o "$QUINCE_TMP/body" -w '%{http_code}' "$@"; }
 [ "$(code "$AG/version")" = 200 ] && grep -q '"supported_versions"' "$QUINCE_TMP/body" && pass "/version" || fail "/version"
 [ "$(code "$AG/v2.2/agent/info")" = 200 ] && grep -q "\"agent_uuid\": *\"$UUID\"" "$QUINCE_TMP/body" && pass "/agent/info" || fail "/agent/info" "$(cat "$QUINCE_TMP/body")"
 [ "$(code "$AG/v2.1/agent/info")" = 404 ] && pass "/agent/info needs 2.2" || fail "/agent/info needs 2.2"
@@ -168,21 +168,21 @@ kill "$AGENT_PID_a1"; wait "$AGENT_PID_a1" 2>/dev/null; rc=$?
 [ "$rc" = 0 ] && pass "SIGTERM stops the agent cleanly" || fail "SIGTERM stops the agent cleanly" "exit $rc"
 for round in 1 2 3 4 5; do
   start_agent a1 "$UUID" "$TCTI_tpm" "$LIST"
-  AG=http://127.0.0.1:$AGENT_PORT_a1
+  AG=$(AG_URL a1)
   ok=0
   if wait_http "$AG/version" 30 && [ "$(code "$AG/v2.1/quotes/identity?nonce=round$round")" = 200 ]; then ok=1; fi
   kill -9 "$AGENT_PID_a1"; wait "$AGENT_PID_a1" 2>/dev/null
   [ $ok = 1 ] || break
 done
 [ $ok = 1 ] && pass "kill -9 and restart five times: still quotes" || fail "kill -9 and restart five times: still quotes" "round $round: $(tail -3 "$QUINCE_TMP/a1/agent.log")"
-AK2=$(curl -s "$REG/v2.6/agents/$UUID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"]["aik_tpm"])' 2>/dev/null)
+AK2=$(vcurl "$REG/v2.6/agents/$UUID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"]["aik_tpm"])' 2>/dev/null)
 [ -n "$AK2" ] && [ "$AK1" = "$AK2" ] && pass "the AK survives restarts" || fail "the AK survives restarts"
 LEFT=$(TPM2TOOLS_TCTI="$TCTI_tpm" tpm2_getcap handles-transient 2>/dev/null | grep -c 0x)
 [ "$LEFT" = 0 ] && pass "no transient objects leaked" || pass "leftover transient objects are flushed at start-up ($LEFT left by kill -9)"
 
 # ---- a TPM that stops answering -------------------------------------------------------------------------
 start_agent a1 "$UUID" "$TCTI_tpm" "$LIST"
-AG=http://127.0.0.1:$AGENT_PORT_a1
+AG=$(AG_URL a1)
 wait_http "$AG/version" 30
 kill -STOP "$SWTPM_PID_tpm"
 t0=$(date +%s%N)
@@ -201,7 +201,7 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
   cp "$LIST" "$QUINCE_TMP/ima/rootonly"; chmod 0400 "$QUINCE_TMP/ima/rootonly"
   chmod 0755 "$QUINCE_TMP" "$QUINCE_TMP/ima"
   start_agent a2 "$UUID" "$TCTI_tpm" "$QUINCE_TMP/ima/rootonly" "run_as = nobody" "state_dir = $QUINCE_TMP/a1/state"
-  AG=http://127.0.0.1:$AGENT_PORT_a2
+  AG=$(AG_URL a2); AGN=a1     # a2 shares a1's state_dir (and so its certificate)
   if wait_http "$AG/version" 30 && [ "$(integrity 0 "$QUINCE_TMP/q7")" = 200 ] && cmp -s "$QUINCE_TMP/q7/list" "$LIST"
   then pass "run_as nobody still serves a root-only list"; else fail "run_as nobody still serves a root-only list" "$(tail -3 "$QUINCE_TMP/a2/agent.log")"; fi
   grep -q "running as nobody" "$QUINCE_TMP/a2/agent.log" && pass "the agent says it dropped privileges" || fail "the agent says it dropped privileges"
@@ -212,7 +212,7 @@ fi
 # ---- a vanished list: clear error, agent keeps running --------------------------------------------------
 cp "$LIST" "$QUINCE_TMP/ima/vanish"
 start_agent a3 "$UUID" "$TCTI_tpm" "$QUINCE_TMP/ima/vanish" "state_dir = $QUINCE_TMP/a1/state"
-AG=http://127.0.0.1:$AGENT_PORT_a3
+AG=$(AG_URL a3); AGN=a1     # a3 shares a1's state_dir
 wait_http "$AG/version" 30
 : >"$QUINCE_TMP/ima/vanish"
 c=$(integrity 5 "$QUINCE_TMP/q8")

@@ -42,12 +42,13 @@ for c in "${CASES[@]}"; do
   [ "$st" = 200 ] || fail "add_$name" "HTTP $st: $(cat "$QUINCE_TMP/add.out")"
 done
 
-# An agent nobody listens for (connection refused) and one whose port answers 404.
+# An agent nobody listens for (connection refused) and one whose quote route answers 404.
 DEAD=a0a0a0a0-0000-4000-8000-000000000098
 rig_register "$DEAD" "$QUINCE_TMP/good.ak" 1
 [ "$(rig_add "$DEAD" "$IMA/runtime_policy.json")" = 200 ] || fail add_dead "HTTP $(cat "$QUINCE_TMP/add.out")"
 NOTFOUND=a0a0a0a0-0000-4000-8000-000000000099
-rig_register "$NOTFOUND" "$QUINCE_TMP/good.ak" "$RIG_REG"
+rig_fake notfound http404 --ima-log "$IMA/ascii_runtime_measurements" || fail start_notfound "fake agent did not start"
+rig_register "$NOTFOUND" "$QUINCE_TMP/notfound.ak" "$FAKE_PORT"
 [ "$(rig_add "$NOTFOUND" "$IMA/runtime_policy.json")" = 200 ] || fail add_notfound "HTTP $(cat "$QUINCE_TMP/add.out")"
 
 # The lagging agent's log grows by one entry a round.

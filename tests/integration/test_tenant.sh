@@ -34,9 +34,11 @@ start_swtpm tpm ekcert
 emulate "$TCTI_tpm" "$LIST" || fail "emulator replays the list"
 start_verifier || { fail "verifier starts" "$(tail -5 "$QUINCE_TMP/verifier.log")"; exit 0; }
 start_agent a1 "$UUID_UP" "$TCTI_tpm" "$LIST"
-if wait_http "http://127.0.0.1:$AGENT_PORT_a1/version" 30; then pass "agent up"; else fail "agent up" "$(tail -3 "$QUINCE_TMP/a1/agent.log")"; exit 0; fi
+if wait_http "$(AG_URL a1)/version" 30; then pass "agent up"; else fail "agent up" "$(tail -3 "$QUINCE_TMP/a1/agent.log")"; exit 0; fi
 
-T() { "$TENANT" -vp "$CV_PORT" -rp "$REG_PORT" "$@"; }
+# The tenant talks TLS to the verifier and to the registrar's TLS port (its CA through
+# QUINCE_TENANT_TLS_DIR, set by lib_rig.sh) and pins the agent's registered certificate.
+T() { "$TENANT" -vp "$CV_PORT" -rp "$REG_TLS_PORT" "$@"; }
 VLOG=$QUINCE_TMP/verifier.log
 
 # status_has PATTERN SECS [tenant args]: waits until `-c status` output contains PATTERN.
@@ -70,7 +72,7 @@ expect_err() {
 }
 
 # ---- the seed's option set, verbatim, with single-dash ports ----------------------------------------
-out=$("$TENANT" -v 127.0.0.1 -t 127.0.0.1 -vp "$CV_PORT" -rp "$REG_PORT" -tp "$AGENT_PORT_a1" \
+out=$("$TENANT" -v 127.0.0.1 -t 127.0.0.1 -vp "$CV_PORT" -rp "$REG_TLS_PORT" -tp "$AGENT_PORT_a1" \
       --uuid "$UUID_UP" --allowlist allowlist.txt --exclude excludes.txt 2>"$W/add.err"); rc=$?
 if [ $rc = 0 ]; then pass "seed add command"; else fail "seed add command" "exit $rc: $(cat "$W/add.err")"; fi
 expect_grep "add says what it did" "agent $UUID added to the verifier at 127.0.0.1:$CV_PORT (runtime policy: $N0 paths, 2 excludes)" "$out"
@@ -78,7 +80,7 @@ expect_grep "add says what it did" "agent $UUID added to the verifier at 127.0.0
 if status_has "Get Quote (state 3)" 20; then pass "agent reaches Get Quote"; else fail "agent reaches Get Quote" "$STATUS"; fi
 expect_grep "status: first line" "agent $UUID: Get Quote (state 3)" "$STATUS"
 expect_grep "status: attestation PASS" "attestation PASS" "$STATUS"
-expect_grep "status: registrar side" "registered and active at 127.0.0.1:$REG_PORT, contact 127.0.0.1:$AGENT_PORT_a1" "$STATUS"
+expect_grep "status: registrar side" "registered and active at 127.0.0.1:$REG_TLS_PORT, contact 127.0.0.1:$AGENT_PORT_a1" "$STATUS"
 expect_grep "status: runtime policy named after the agent" "runtime policy $UUID" "$STATUS"
 if verified_all 20; then pass "every entry verified"; else fail "every entry verified" "$STATUS"; fi
 
@@ -142,7 +144,7 @@ out=$(T -c reglist 2>&1)
 [ "$out" = "$UUID" ] && pass "reglist lists the agent (lower case)" || fail "reglist lists the agent (lower case)" "$out"
 out=$(T -c regstatus -u "$UUID_UP" 2>&1); rc=$?
 [ $rc = 0 ] && pass "regstatus" || fail "regstatus" "exit $rc: $out"
-expect_grep "regstatus shows the record" "registered and active at 127.0.0.1:$REG_PORT" "$out"
+expect_grep "regstatus shows the record" "registered and active at 127.0.0.1:$REG_TLS_PORT" "$out"
 out=$(T -c cvlist 2>&1)
 [ -z "$out" ] && pass "cvlist is empty after delete" || fail "cvlist is empty after delete" "$out"
 
@@ -152,7 +154,8 @@ cat >"$W/tenant.conf" <<CONF
 verifier_ip = 127.0.0.1
 verifier_port = $CV_PORT
 registrar_ip = 127.0.0.1
-registrar_port = $REG_PORT
+registrar_port = $REG_TLS_PORT
+tls_dir = $TLS_DIR
 allowlist = $W/allowlist3.txt
 ima_excludelist = $W/excludes.txt
 CONF
@@ -191,10 +194,10 @@ expect_err "showruntimepolicy of a deleted policy" 1 "404" T -c showruntimepolic
 # ---- error paths: exit status and one line ----------------------------------------------------------------
 DEAD=$(free_port)
 expect_err "verifier down" 1 "cannot reach the verifier at 127.0.0.1:$DEAD: connection refused" \
-  "$TENANT" -vp "$DEAD" -rp "$REG_PORT" -u "$UUID" -c update --allowlist allowlist3.txt
+  "$TENANT" -vp "$DEAD" -rp "$REG_TLS_PORT" -u "$UUID" -c update --allowlist allowlist3.txt
 expect_err "registrar down" 1 "cannot reach the registrar at 127.0.0.1:$DEAD: connection refused" \
   "$TENANT" -vp "$CV_PORT" -rp "$DEAD" -u "$UUID" --allowlist allowlist3.txt
-expect_err "unknown uuid: add" 1 "agent nosuch-agent is not registered and active at the registrar at 127.0.0.1:$REG_PORT: 404" \
+expect_err "unknown uuid: add" 1 "agent nosuch-agent is not registered and active at the registrar at 127.0.0.1:$REG_TLS_PORT: 404" \
   T -u nosuch-agent --allowlist allowlist3.txt
 expect_err "unknown uuid: delete" 1 "agent nosuch-agent is not on the verifier at 127.0.0.1:$CV_PORT: 404" T -c delete -u nosuch-agent
 expect_err "unknown uuid: status" 1 "agent nosuch-agent is neither on the verifier" T -c status -u nosuch-agent
@@ -224,10 +227,10 @@ out=$(T -c delete -u "$UUID" 2>&1) || fail "delete before the 413 case" "$out"
 stop_verifier
 QUINCE_VERIFIER_MAX_UPLOAD_SIZE=2048 "$VERIFIER" --config "$QUINCE_TMP/verifier.conf" >>"$VLOG" 2>&1 &
 VERIFIER_PID=$!; RIG_PIDS+=("$VERIFIER_PID")
-wait_http "http://127.0.0.1:$CV_PORT/version" 20 || fail "verifier restarts with a small upload limit"
+wait_http "$CV_URL/version" 20 || fail "verifier restarts with a small upload limit"
 expect_err "policy over the upload limit" 1 "413 Request body too large" T -u "$UUID" --allowlist allowlist3.txt --exclude excludes.txt
 expect_grep "413 message names the limit" "upload limit (max_upload_size)" "$(cat "$W/err")"
 expect_err "413: nothing was added" 1 "agent $UUID is not on the verifier" T -c cvstatus -u "$UUID"
 stop_verifier
 expect_err "verifier stopped: cvlist" 1 "cannot reach the verifier at 127.0.0.1:$CV_PORT" T -c cvlist
-expect_err "registrar stopped: reglist" 1 "cannot reach the registrar at 127.0.0.1:$REG_PORT" T -c reglist
+expect_err "registrar stopped: reglist" 1 "cannot reach the registrar at 127.0.0.1:$REG_TLS_PORT" T -c reglist

@@ -22,11 +22,20 @@ VLOG=$T/verifier.log
 # ---- helpers ----------------------------------------------------------------------------------------
 # vq.py: status reads and bounded waits over the REST API (one python process per wait).
 cat >"$T/vq.py" <<'PY'
-import base64, json, os, sys, time, urllib.request, urllib.error
+import base64, json, os, ssl, sys, time, urllib.request, urllib.error
+
+# mTLS: the verifier's CA and the tenant's client certificate (lib_rig.sh's TLS_DIR), loaded at
+# the first request (the verifier makes them when it starts).
+CTX = None
 
 def get(url):
+    global CTX
     try:
-        with urllib.request.urlopen(url, timeout=3) as f:
+        if CTX is None:
+            tls = os.environ["TLS_DIR"]
+            CTX = ssl.create_default_context(cafile=tls + "/cacert.pem")
+            CTX.load_cert_chain(tls + "/tenant-cert.pem", tls + "/tenant-key.pem")
+        with urllib.request.urlopen(url, timeout=3, context=CTX) as f:
             return f.status, json.load(f)
     except urllib.error.HTTPError as e:
         return e.code, None
@@ -92,17 +101,17 @@ elif cmd == "merge":                   # merge OUT POLICY... → a runtime polic
             m["digests"][k] += [d for d in v if d not in m["digests"][k]]
     json.dump(m, open(out, "w"))
 PY
-VQ() { python3 "$T/vq.py" "$@"; }
-CV() { echo "http://127.0.0.1:$CV_PORT/v2.6/agents/$1"; }
+VQ() { TLS_DIR=$TLS_DIR python3 "$T/vq.py" "$@"; }
+CV() { echo "https://127.0.0.1:$CV_PORT/v2.6/agents/$1"; }
 # api METHOD PATH [curl args...] : prints the HTTP status; the body is in $T/api.body.
 api() {
   local m=$1 p=$2; shift 2
-  curl -s --max-time 10 -o "$T/api.body" -w '%{http_code}' -X "$m" "$@" "http://127.0.0.1:$CV_PORT$p"
+  vcurl --max-time 10 -o "$T/api.body" -w '%{http_code}' -X "$m" "$@" "https://127.0.0.1:$CV_PORT$p"
 }
 body_status() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status",""))' "$T/api.body" 2>/dev/null; }
 # add UUID POLICY_FILE : Keylime's add body, the AK from the registrar's record; prints the status.
 add() {
-  VQ addbody "http://127.0.0.1:$REG_PORT" "$1" "$2" "$T/add-$1.json"
+  VQ addbody "$REG_URL" "$1" "$2" "$T/add-$1.json"
   api POST "/v2.6/agents/$1" -H 'Content-Type: application/json' --data-binary @"$T/add-$1.json"
 }
 # wait_state NAME UUID SECS EXPR [STAY]: PASS/FAIL NAME.
@@ -120,7 +129,7 @@ restart_verifier() {   # same configuration, database and ports
   "$VERIFIER" --config "$T/verifier.conf" >>"$VLOG" 2>&1 &
   VERIFIER_PID=$!
   RIG_PIDS+=("$VERIFIER_PID")
-  wait_http "http://127.0.0.1:$CV_PORT/version" 20 && wait_http "http://127.0.0.1:$REG_PORT/version" 20
+  wait_http "$CV_URL/version" 20 && wait_http "$REG_PLAIN_URL/version" 20 && wait_http "$REG_URL/version" 20
 }
 
 # ---- lists, TPMs, verifier, agents -------------------------------------------------------------------
@@ -147,7 +156,7 @@ wait "${pids[@]}"
 
 start_verifier || { fail "verifier starts" "$(tail -5 "$VLOG")"; exit 1; }
 pass "verifier starts"
-REG=http://127.0.0.1:$REG_PORT
+REG=$REG_URL     # the registrar's TLS port (show/list/delete are not served on the plain one)
 for i in 1 2 3 4 5 6; do
   eval "U$i=d432fbb3-d2f1-4a97-9ef7-75bd81c1000$i"
   u="U$i"; tv="TCTI_tpm$i"
@@ -208,11 +217,14 @@ expect_grep "log: agent failed, stopping polling" "agent $U2 failed, stopping po
 NF=40
 head -10 "$T/ima2/ascii_runtime_measurements" >"$T/L/fake.list"
 cp "$T/ima2/runtime_policy.json" "$T/polf.json"
-"$TOOLS/fake_agent" --mode good --ak-out "$T/f0.ak" --ima-log "$T/L/fake.list" >"$T/f0.port" 2>"$T/f0.log" &
+FTLS=(--tls-ca "$TLS_DIR/cacert.pem")     # fake agents serve mTLS; each writes its certificate to fN.crt
+"$TOOLS/fake_agent" --mode good --ak-out "$T/f0.ak" --ima-log "$T/L/fake.list" "${FTLS[@]}" --cert-out "$T/f0.crt" \
+  >"$T/f0.port" 2>"$T/f0.log" &
 RIG_PIDS+=($!)
 FPIDS=()
 for n in $(seq 1 $NF); do
-  "$TOOLS/fake_agent" --mode good --ak-out "$T/f$n.ak" --ima-log "$T/L/fake.list" >"$T/f$n.port" 2>"$T/f$n.log" &
+  "$TOOLS/fake_agent" --mode good --ak-out "$T/f$n.ak" --ima-log "$T/L/fake.list" "${FTLS[@]}" --cert-out "$T/f$n.crt" \
+    >"$T/f$n.port" 2>"$T/f$n.log" &
   RIG_PIDS+=($!); FPIDS+=($!)
 done
 
@@ -331,14 +343,15 @@ wait_state "SIGTERM: a1 resumed after a clean restart" "$U1" 15 "st == 3 and r['
 # A fake agent answering garbage, registered straight into the registrar table (it has no TPM);
 # the type checks run against its id (registered, not yet added).
 fake() { # NAME MODE : starts tests/tools/fake_agent; sets FPORT
-  "$TOOLS/fake_agent" --mode "$2" --ak-out "$T/$1.ak" --ima-log "$T/L/a2.list" >"$T/$1.port" 2>"$T/$1.log" &
+  "$TOOLS/fake_agent" --mode "$2" --ak-out "$T/$1.ak" --ima-log "$T/L/a2.list" "${FTLS[@]}" --cert-out "$T/$1.crt" \
+    >"$T/$1.port" 2>"$T/$1.log" &
   RIG_PIDS+=($!)
   FPORT=
   for _ in $(seq 100); do FPORT=$(head -1 "$T/$1.port" 2>/dev/null); [ -n "$FPORT" ] && [ -s "$T/$1.ak" ] && return 0; sleep 0.1; done
   return 1
 }
-reg_sql() { # UUID AKFILE PORT → an SQL statement for an activated plain-HTTP registrar record
-  echo "INSERT OR REPLACE INTO registrar(agent_id, aik_tpm, mtls_cert, ip, port, regcount, active) VALUES ('$1', '$(tr -d '\n' <"$2")', 'disabled', '127.0.0.1', $3, 1, 1);"
+reg_sql() { # UUID AKFILE PORT → an SQL statement for an activated registrar record (mtls_cert: AKFILE's .crt)
+  echo "INSERT OR REPLACE INTO registrar(agent_id, aik_tpm, mtls_cert, ip, port, regcount, active) VALUES ('$1', '$(tr -d '\n' <"$2")', '$(cat "${2%.ak}.crt")', '127.0.0.1', $3, 1, 1);"
 }
 UG=d432fbb3-d2f1-4a97-9ef7-75bd81c1eeee
 fake garbage garbage || fail "garbage fake agent starts"
@@ -377,17 +390,18 @@ st=$(api POST "/v2.6/agents/$U1" -H 'Content-Type: application/json' --data-bina
 [ "$st" = 409 ] && pass "adding an agent twice → 409" || fail "adding an agent twice → 409" "HTTP $st"
 
 # A second verifier with a tiny max_upload_size: 413.
-P2=$(free_port); R2=$(free_port)
-sed -e "s|^port = $CV_PORT|port = $P2|" -e "s|^port = $REG_PORT|port = $R2|" -e "s|/verifier/db.sqlite|/verifier2/db.sqlite|" \
+P2=$(free_port); R2=$(free_port); RT2=$(free_port)
+sed -e "s|^port = $CV_PORT|port = $P2|" -e "s|^port = $REG_PORT|port = $R2|" -e "s|^tls_port = $REG_TLS_PORT|tls_port = $RT2|" \
+  -e "s|/verifier/db.sqlite|/verifier2/db.sqlite|" \
   "$T/verifier.conf" >"$T/verifier2.conf"
 sed -i '/^\[registrar\]/i max_upload_size = 1024' "$T/verifier2.conf"
 "$VERIFIER" --config "$T/verifier2.conf" >>"$T/verifier2.log" 2>&1 &
 V2=$!; RIG_PIDS+=("$V2")
-if wait_http "http://127.0.0.1:$P2/version" 20; then
+if wait_http "https://127.0.0.1:$P2/version" 20; then
   head -c 4096 /dev/zero | tr '\0' a >"$T/big.json"
-  st=$(curl -s -o "$T/api.body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @"$T/big.json" "http://127.0.0.1:$P2/v2.6/allowlists/big")
+  st=$(vcurl -o "$T/api.body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @"$T/big.json" "https://127.0.0.1:$P2/v2.6/allowlists/big")
   [ "$st" = 413 ] && expect_grep "body over max_upload_size → 413" "Request body too large" "$(body_status)" || fail "body over max_upload_size → 413" "HTTP $st"
-  st=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$P2/version")
+  st=$(vcurl -o /dev/null -w '%{http_code}' "https://127.0.0.1:$P2/version")
   [ "$st" = 200 ] && pass "the second verifier keeps running after a 413" || fail "the second verifier keeps running after a 413"
   kill "$V2"; wait "$V2" 2>/dev/null
 else
@@ -398,7 +412,7 @@ fi
 st=$(add "$UG" "$T/pol2.json")
 [ "$st" = 200 ] || fail "garbage agent added" "HTTP $st $(body_status)"
 wait_state "an agent answering garbage fails (invalid_data)" "$UG" 10 "st in (7, 9) and any('invalid_data' in x['event_id'] for x in f)"
-[ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$CV_PORT/version")" = 200 ] && kill -0 "$VERIFIER_PID" \
+[ "$(vcurl -o /dev/null -w '%{http_code}' "$CV_URL/version")" = 200 ] && kill -0 "$VERIFIER_PID" \
   && pass "the verifier keeps running after garbage" || fail "the verifier keeps running after garbage"
 
 # ---- 10. 40 fake agents attested while the API writes ---------------------------------------------------
@@ -443,7 +457,7 @@ bad=$(paste -d' ' - - - - - - - <"$T/writes.txt" | grep -vcxF "$want")
 five=$(awk '$2 ~ /^5/ || $2 == "000"' "$T/writes.txt" | wc -l)
 [ "$five" = 0 ] && pass "210 API calls while $NF agents are attested: no 5xx" || fail "API calls under load: no 5xx" "$five 5xx/000: $(awk '$2 ~ /^5/ || $2 == "000"' "$T/writes.txt" | sort | uniq -c | head -3 | tr '\n' ' ')"
 [ "$bad" = 0 ] && pass "every API write under load gave its expected status" || fail "API writes under load" "$bad unexpected: $(paste -d' ' - - - - - - - <"$T/writes.txt" | grep -vxF "$want" | head -2)"
-out=$(VQ wait "http://127.0.0.1:$CV_PORT/v2.6/agents/?bulk=true" 20 \
+out=$(VQ wait "$CV_URL/v2.6/agents/?bulk=true" 20 \
   "sum(1 for k, v in r.items() if k.startswith('f0000000') and v['operational_state'] == 3 and v['attestation_count'] >= 3) == $NF") \
   && pass "$NF fake agents in Get Quote with rounds counted" || fail "$NF fake agents in Get Quote" "$out"
 if grep -qi "database is locked" "$VLOG"; then fail "no 'database is locked' in the log" "$(grep -ci 'database is locked' "$VLOG") lines"

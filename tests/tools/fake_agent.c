@@ -4,6 +4,7 @@
  *
  *   fake_agent [--mode MODE] [--port N] [--bind IP] [--ima-log FILE] [--ak-out FILE]
  *              [--pubkey-pem FILE] [--boottime N] [--slow-ms N] [--uuid ID]
+ *              [--tls-ca FILE --cert-out FILE]
  *
  * Modes:
  *   good          correct quotes; the list from ima_ml_entry (from 0 when the entry is beyond the
@@ -16,7 +17,12 @@
  *   garbage-types answers JSON whose ima_measurement_list_entry is a string
  *   slow          waits --slow-ms (default 5000) before a good answer
  *   http500       answers 500
- * --port 0 (the default) binds an ephemeral port and prints it on stdout. The list file is read
+ *   http404       answers 404 to the quote request
+ * --tls-ca: serve TLS (as quince-agent does) with a fresh EC key and self-signed certificate (CN
+ * the uuid, names 127.0.0.1 and localhost) made with tls_ca.h, written to --cert-out before the
+ * port is printed (what the registrar record's mtls_cert must hold), and require on every request
+ * a client certificate that chains to the CA in FILE. Without --tls-ca: plain HTTP.
+ * The bound port is printed on stdout (--port 0, the default, binds an ephemeral one). The list file is read
  * again for every request, so a test may append to it. --ak-out gets the AK as base64
  * TPM2B_PUBLIC (the registrar's aik_tpm). Stops on SIGTERM/SIGINT. */
 #include <errno.h>
@@ -35,16 +41,17 @@
 #include "err.h"
 #include "http_server.h"
 #include "log.h"
+#include "tls_ca.h"
 
 #define LIST_MAX (64u << 20)
 
 typedef enum {
     M_GOOD, M_WRONG_KEY, M_STALE_NONCE, M_BAD_SELECTION, M_LAGGING, M_GARBAGE, M_GARBAGE_TYPES, M_SLOW,
-    M_HTTP500
+    M_HTTP500, M_HTTP404
 } fmode;
 
 static const char *const mode_names[] = { "good", "wrong-key", "stale-nonce", "bad-selection", "lagging",
-                                          "garbage", "garbage-types", "slow", "http500", NULL };
+                                          "garbage", "garbage-types", "slow", "http500", "http404", NULL };
 
 typedef struct fake {
     fmode mode;
@@ -63,9 +70,9 @@ typedef struct fake {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: fake_agent [--mode good|wrong-key|stale-nonce|bad-selection|lagging|garbage|"
-               "garbage-types|slow|http500]\n"
+               "garbage-types|slow|http500|http404]\n"
                "                  [--port N] [--bind IP] [--ima-log FILE] [--ak-out FILE] [--pubkey-pem FILE]\n"
-               "                  [--boottime N] [--slow-ms N] [--uuid ID]\n");
+               "                  [--boottime N] [--slow-ms N] [--uuid ID] [--tls-ca FILE --cert-out FILE]\n");
 }
 
 static uint64_t next_clock(fake *f)
@@ -178,6 +185,10 @@ static void h_integrity(qhttp_req *r, void *ctx)
         qhttp_reply_error(r, 500, "Internal Server Error");
         return;
     }
+    if (f->mode == M_HTTP404) {
+        qhttp_reply_error(r, 404, "Not Found");
+        return;
+    }
     if (f->mode == M_GARBAGE) {
         static const char junk[] = "<html>this is not JSON</html>";
         qhttp_reply_raw(r, 200, "text/html", junk, sizeof junk - 1);
@@ -286,6 +297,26 @@ static void h_pubkey(qhttp_req *r, void *ctx)
     qhttp_reply(r, 200, res);
 }
 
+/* A fresh EC key and self-signed certificate (as quince-agent's mtls_cert.h makes them); the
+ * certificate is written to cert_out (0644). */
+static int make_tls(const char *cn, const char *cert_out, char **cert_pem, char **key_pem)
+{
+    qerr e = { 0 };
+    static const char *const names[] = { "127.0.0.1", "localhost", NULL };
+    qtls_cert_opts o = { .cn = cn, .names = names, .eku = QTLS_EKU_SERVER | QTLS_EKU_CLIENT };
+    EVP_PKEY *k = qtls_key_new(QTLS_KEY_EC_P256, &e);
+    X509 *c = k ? qtls_make_cert(&o, k, NULL, NULL, &e) : NULL;
+    int rc = -1;
+    if (c && qtls_write_cert(cert_out, c, QTLS_REPLACE, &e) == 0 && (*cert_pem = qtls_cert_pem(c, NULL, &e)) &&
+        (*key_pem = qtls_key_pem(k, NULL, &e)))
+        rc = 0;
+    if (rc < 0)
+        fprintf(stderr, "fake_agent: TLS certificate: %s\n", e.msg);
+    X509_free(c);
+    EVP_PKEY_free(k);
+    return rc;
+}
+
 static int write_text(const char *path, const char *text)
 {
     FILE *fp = fopen(path, "w");
@@ -303,6 +334,7 @@ int main(int argc, char **argv)
         { "ak-out", required_argument, NULL, 'a' },   { "pubkey-pem", required_argument, NULL, 'k' },
         { "boottime", required_argument, NULL, 't' }, { "slow-ms", required_argument, NULL, 's' },
         { "uuid", required_argument, NULL, 'u' },     { "help", no_argument, NULL, 'h' },
+        { "tls-ca", required_argument, NULL, 'C' },   { "cert-out", required_argument, NULL, 'O' },
         { NULL, 0, NULL, 0 },
     };
     fake f;
@@ -310,7 +342,7 @@ int main(int argc, char **argv)
     f.boottime = 1700000000;
     f.slow_ms = 5000;
     snprintf(f.uuid, sizeof f.uuid, "d432fbb3-d2f1-4a97-9ef7-75bd81c0fa6e");
-    const char *ak_out = NULL, *pem_file = NULL, *bind_ip = "127.0.0.1";
+    const char *ak_out = NULL, *pem_file = NULL, *bind_ip = "127.0.0.1", *tls_ca = NULL, *cert_out = NULL;
     long port = 0;
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -334,6 +366,8 @@ int main(int argc, char **argv)
         case 't': f.boottime = strtoull(optarg, NULL, 10); break;
         case 's': f.slow_ms = strtol(optarg, NULL, 10); break;
         case 'u': snprintf(f.uuid, sizeof f.uuid, "%s", optarg); break;
+        case 'C': tls_ca = optarg; break;
+        case 'O': cert_out = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -342,6 +376,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "fake_agent: bad port\n");
         return 2;
     }
+    if ((tls_ca != NULL) != (cert_out != NULL)) {
+        fprintf(stderr, "fake_agent: --tls-ca and --cert-out go together\n");
+        return 2;
+    }
+    char *tls_cert = NULL, *tls_key = NULL;
+    if (tls_ca && make_tls(f.uuid, cert_out, &tls_cert, &tls_key) < 0)
+        return 1;
     if (swq_key_new(&f.ak) < 0 || swq_key_new(&f.other) < 0) {
         fprintf(stderr, "fake_agent: key generation failed\n");
         return 1;
@@ -383,18 +424,19 @@ int main(int argc, char **argv)
         { "GET", "/v{ver}/agent/info", h_info, &f },
         { "GET", "/version", h_version, &f },
     };
-    qhttp_server_opts so = { .ip = bind_ip, .port = (uint16_t)port, .threads = 4, .log_module = "fake_agent" };
+    qhttp_server_opts so = { .ip = bind_ip, .port = (uint16_t)port, .threads = 4, .log_module = "fake_agent",
+                             .tls_cert_pem = tls_cert, .tls_key_pem = tls_key, .tls_ca_file = tls_ca,
+                             .require_client_cert = tls_ca != NULL };
     qerr err = { 0 };
     qhttp_server *srv = qhttp_server_start(&so, routes, sizeof routes / sizeof routes[0], &err);
     if (!srv) {
         fprintf(stderr, "fake_agent: %s\n", err.msg);
         return 1;
     }
-    if (port == 0) {
-        printf("%u\n", qhttp_server_port(srv));
-        fflush(stdout);
-    }
-    fprintf(stderr, "fake_agent: mode %s listening on %s:%u\n", mode_names[f.mode], bind_ip, qhttp_server_port(srv));
+    printf("%u\n", qhttp_server_port(srv));
+    fflush(stdout);
+    fprintf(stderr, "fake_agent: mode %s listening on %s:%u (%s)\n", mode_names[f.mode], bind_ip,
+            qhttp_server_port(srv), tls_ca ? "mTLS" : "plain HTTP");
     int sig = 0;
     sigwait(&set, &sig);
     qhttp_server_stop(srv);
@@ -402,6 +444,8 @@ int main(int argc, char **argv)
     swq_key_free(&f.other);
     free(f.pem);
     free(f.first_quote);
+    free(tls_cert);
+    qtls_free_secret(tls_key);
     pthread_mutex_destroy(&f.mu);
     return 0;
 }

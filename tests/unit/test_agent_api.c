@@ -74,7 +74,8 @@ static void test_config(void **state)
 {
     (void)state;
     qerr e;
-    const char *text = "[agent]\nport = 9100\ntpm_hash_alg = sha1\ntcti = swtpm:path=/tmp/x\n";
+    const char *text = "[agent]\nport = 9100\ntpm_hash_alg = sha1\ntcti = swtpm:path=/tmp/x\n"
+                       "trusted_client_ca = /etc/quince/cacert.pem\n";
     qconfig *c = qconfig_parse(text, strlen(text), "t.conf", &e);
     assert_non_null(c);
     agent_config a;
@@ -86,16 +87,31 @@ static void test_config(void **state)
     assert_string_equal(a.tcti, "swtpm:path=/tmp/x");
     assert_string_equal(a.tpm_signing_alg, "rsassa");
     assert_string_equal(a.uuid, "generate");
+    assert_string_equal(a.trusted_client_ca, "/etc/quince/cacert.pem");
+    assert_false(a.insecure);
     qconfig_free(c);
 
+    /* insecure = true runs without a CA (plain HTTP, for debugging). */
+    const char *plain = "[agent]\ninsecure = true\n";
+    c = qconfig_parse(plain, strlen(plain), "t.conf", &e);
+    assert_non_null(c);
+    assert_int_equal(agent_config_load(c, &a, &e), 0);
+    assert_true(a.insecure);
+    assert_string_equal(a.trusted_client_ca, "");
+    qconfig_free(c);
+
+#define CA "trusted_client_ca = /ca.pem\n"
     const char *bad[] = {
-        "[agent]\nport = 70000\n",
-        "[agent]\ntpm_hash_alg = md5\n",
-        "[agent]\ntpm_encryption_alg = ecc\ntpm_signing_alg = rsassa\n",
-        "[agent]\nuuid = bad/uuid\n",
-        "[agent]\nek_handle = 0x1234\n",
-        "[agent]\nlog_level = loud\n",
+        "[agent]\n" CA "port = 70000\n",
+        "[agent]\n" CA "tpm_hash_alg = md5\n",
+        "[agent]\n" CA "tpm_encryption_alg = ecc\ntpm_signing_alg = rsassa\n",
+        "[agent]\n" CA "uuid = bad/uuid\n",
+        "[agent]\n" CA "ek_handle = 0x1234\n",
+        "[agent]\n" CA "log_level = loud\n",
+        "[agent]\nport = 9100\n",                  /* no trusted_client_ca */
+        "[agent]\n" CA "insecure = maybe\n",
     };
+#undef CA
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         c = qconfig_parse(bad[i], strlen(bad[i]), "bad.conf", &e);
         assert_non_null(c);

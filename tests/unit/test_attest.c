@@ -696,6 +696,39 @@ static void test_reboot_entry0(void **state)
     assert_int_equal(f->ag.st.attestation_count, 2);
 }
 
+/* The TPM was reset and the agent restarted with a new payload key before the next poll: a partial
+ * answer (no pubkey) quotes PCR 16 bound to a key the verifier has not seen. Nothing can be
+ * judged with the cached key: a reboot round, no failure; the next round (partial=0) carries the
+ * new key and passes. Without a TPM reset the same answer is a PCR 16 failure. */
+static void test_reboot_new_payload_key(void **state)
+{
+    fx *f = *state;
+    ans a = first();
+    assert_int_equal(run(f, &a, 0), VATTEST_PASS);
+    a = next(3);
+    a.pcr16_pem = PEM2;
+    f->clock.clock = 50000;
+    f->clock.reset_count = 4;
+    assert_int_equal(run(f, &a, 3), VATTEST_REBOOT);
+    assert_int_equal(f->out.nfailures, 0);
+    assert_int_equal(f->ag.st.next_ima_ml_entry, 0);
+    assert_int_equal(f->ag.st.reset_count, 4);
+    assert_int_equal(f->ag.st.attestation_count, 1);
+    a = next(0);
+    a.pubkey = PEM2;
+    a.pcr16_pem = PEM2;
+    f->clock.clock = 51000;
+    assert_int_equal(run(f, &a, 0), VATTEST_PASS);
+    assert_string_equal(f->mem.pubkey, PEM2);
+    assert_int_equal(f->ag.st.attestation_count, 2);
+    /* the same change without a TPM reset fails */
+    a = next(3);
+    a.pcr16_pem = PEM;
+    f->clock.clock = 52000;
+    assert_int_equal(run(f, &a, 3), VATTEST_INVALID_QUOTE);
+    assert_true(has_event(f, "pcr_validation.invalid_pcr_16"));
+}
+
 static void test_clock_back_without_reboot(void **state)
 {
     fx *f = *state;
@@ -921,6 +954,7 @@ int main(void)
         T(test_ima_failure_records_bounded),
         T(test_invalid_entry_nb),
         T(test_reboot_entry0),
+        T(test_reboot_new_payload_key),
         T(test_clock_back_without_reboot),
         T(test_reboot_boottime),
         T(test_reboot_reset_count),

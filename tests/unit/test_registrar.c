@@ -924,10 +924,31 @@ static void test_agent_e2e(void **state)
     assert_int_equal(call("DELETE", "/v2.6/agents/e2e-agent-0001", NULL), 200);
 }
 
+/* The plain-HTTP port serves only version, register and activate; show, list and delete are
+ * refused there with a message naming the TLS port. */
+static void test_plain_port(void **state)
+{
+    (void)state;
+    g_ctx.plain_only = true;
+    g_ctx.tls_port = 8891;
+    assert_int_equal(call("GET", "/v2.6/agents", NULL), 403);
+    assert_non_null(strstr(g_msg, "served only on the registrar's TLS port (8891)"));
+    assert_int_equal(call("GET", "/v2.6/agents/someone", NULL), 403);
+    assert_int_equal(call("DELETE", "/v2.6/agents/someone", NULL), 403);
+    assert_non_null(strstr(g_msg, "Deleting an agent"));
+    assert_int_equal(call("GET", "/version", NULL), 200);
+    assert_int_equal(call("POST", "/v2.6/agents/someone", "{}"), 400);            /* register: served */
+    assert_int_equal(call("PUT", "/v2.6/agents/someone/activate", "{\"auth_tag\": \"00\"}"), 404); /* activate */
+    assert_int_equal(call("PUT", "/v2.6/agents/someone", "{\"auth_tag\": \"00\"}"), 404);
+    g_ctx.plain_only = false;
+    assert_int_equal(call("GET", "/v2.6/agents", NULL), 200);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_version, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_plain_port, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_flow, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_case_normalised, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_changed_identity, test_setup, test_teardown),

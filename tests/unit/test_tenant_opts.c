@@ -344,7 +344,11 @@ static void test_resolve_defaults(void **state)
     assert_string_equal(c.cv_ip, "127.0.0.1");
     assert_int_equal(c.cv_port, 8881);
     assert_string_equal(c.reg_ip, "127.0.0.1");
-    assert_int_equal(c.reg_port, 8890);
+    assert_int_equal(c.reg_port, 8891);             /* the registrar's TLS port */
+    assert_false(c.insecure);
+    assert_string_equal(c.ca_cert, "/var/lib/quince/tls/cacert.pem");
+    assert_string_equal(c.client_cert, "/var/lib/quince/tls/tenant-cert.pem");
+    assert_string_equal(c.client_key, "/var/lib/quince/tls/tenant-key.pem");
     assert_string_equal(c.cv_id, "default");
     assert_null(c.allowlist);
     assert_int_equal(c.hash.n, 3);
@@ -405,6 +409,38 @@ static void test_resolve_config(void **state)
     tcli_opts_free(&o);
     qconfig_free(cfg);
 
+    /* TLS files: tls_dir, or one by one; --insecure / [tenant] insecure: plain HTTP, port 8890. */
+    const char *tls = "[tenant]\ntls_dir = /srv/tls\nclient_key = /k.pem\n";
+    cfg = qconfig_parse(tls, strlen(tls), "t.conf", &e);
+    assert_non_null(cfg);
+    assert_int_equal(parse(&o, &e, NULL), 0);
+    assert_int_equal(tcli_resolve(&o, cfg, &c, &e), 0);
+    assert_string_equal(c.ca_cert, "/srv/tls/cacert.pem");
+    assert_string_equal(c.client_cert, "/srv/tls/tenant-cert.pem");
+    assert_string_equal(c.client_key, "/k.pem");
+    assert_int_equal(tcli_tls_check(&c, &e), -1);      /* no such files */
+    assert_int_equal(e.code, TCLI_EUSAGE);
+    assert_non_null(strstr(e.msg, "/srv/tls/cacert.pem"));
+    tcli_conf_free(&c);
+    tcli_opts_free(&o);
+    assert_int_equal(parse(&o, &e, "--insecure", NULL), 0);
+    assert_true(o.insecure);
+    assert_int_equal(tcli_resolve(&o, cfg, &c, &e), 0);
+    assert_true(c.insecure);
+    assert_int_equal(c.reg_port, 8890);
+    assert_int_equal(tcli_tls_check(&c, &e), 0);
+    tcli_conf_free(&c);
+    tcli_opts_free(&o);
+    qconfig_free(cfg);
+    const char *ins = "[tenant]\ninsecure = true\n";
+    cfg = qconfig_parse(ins, strlen(ins), "t.conf", &e);
+    assert_int_equal(parse(&o, &e, NULL), 0);
+    assert_int_equal(tcli_resolve(&o, cfg, &c, &e), 0);
+    assert_true(c.insecure);
+    tcli_conf_free(&c);
+    tcli_opts_free(&o);
+    qconfig_free(cfg);
+
     /* 'default' without the key; bad values */
     static const struct { const char *conf, *want; } BAD[] = {
         {"[tenant]\n", "[tenant] allowlist is not set"},
@@ -413,6 +449,7 @@ static void test_resolve_config(void **state)
         {"[tenant]\naccept_tpm_signing_algs = ,\n", "no algorithm given"},
         {"[tenant]\ntpm_policy = {\"10\": \"00\"}\n", "PCR 10"},
         {"[tenant]\nrequest_timeout_ms = x\n", "request_timeout_ms"},
+        {"[tenant]\ninsecure = sometimes\n", "insecure"},
     };
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
         cfg = qconfig_parse(BAD[i].conf, strlen(BAD[i].conf), "t.conf", &e);
@@ -566,6 +603,9 @@ static void test_helpers(void **state)
     assert_string_equal(where, "127.0.0.1:8881");
     tcli_base_url("::1", 8890, base, sizeof base, where, sizeof where);
     assert_string_equal(base, "http://[::1]:8890");
+    tcli_base_url_tls(true, "::1", 8891, base, sizeof base, where, sizeof where);
+    assert_string_equal(base, "https://[::1]:8891");
+    assert_string_equal(where, "[::1]:8891");
     assert_string_equal(tcli_state_name(3), "Get Quote");
     assert_string_equal(tcli_state_name(9), "Invalid Quote");
     assert_string_equal(tcli_state_name(10), "Tenant Quote Failed");

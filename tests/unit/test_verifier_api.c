@@ -21,6 +21,7 @@
 #include "http_server.h"
 #include "../../verifier/store.h"
 #include "../../verifier/vconfig.h"
+#include "tls_ca.h"
 
 #define DIGEST "aa5a3ab7a0d4e65e21fce6bb17fd6e7fc0e4d6c3b1b8a8f0e5d0d1c3b4a59687"
 
@@ -50,15 +51,35 @@ typedef struct fx {
     qhttp_result res;
 } fx;
 
-static void reg_put(vstore *s, const char *id, const char *aik, bool active)
+/* A self-signed certificate PEM (an agent's mtls_cert), made once. */
+static const char *agent_cert(void)
 {
-    char ek[] = "RUtfUFVC", mtls[] = "disabled", ip[] = "127.0.0.1", key[] = "a2V5";
+    static char *pem;
+    if (!pem) {
+        qerr e = {0};
+        static const char *const names[] = {"127.0.0.1", NULL};
+        qtls_cert_opts o = {.cn = "agent", .names = names, .eku = QTLS_EKU_SERVER | QTLS_EKU_CLIENT};
+        EVP_PKEY *k = qtls_key_new(QTLS_KEY_EC_P256, &e);
+        X509 *c = k ? qtls_make_cert(&o, k, NULL, NULL, &e) : NULL;
+        pem = c ? qtls_cert_pem(c, NULL, &e) : NULL;
+        X509_free(c);
+        EVP_PKEY_free(k);
+        if (!pem)
+            fail_msg("agent certificate: %s", e.msg);
+    }
+    return pem;
+}
+
+/* mtls NULL: the agent's certificate. */
+static void reg_put_mtls(vstore *s, const char *id, const char *aik, bool active, const char *mtls)
+{
+    char ek[] = "RUtfUFVC", ip[] = "127.0.0.1", key[] = "a2V5";
     vreg_agent a;
     memset(&a, 0, sizeof a);
     snprintf(a.agent_id, sizeof a.agent_id, "%s", id);
     a.ek_tpm = ek;
     a.aik_tpm = (char *)aik;
-    a.mtls_cert = mtls;
+    a.mtls_cert = (char *)(mtls ? mtls : agent_cert());
     a.ip = ip;
     a.port = 9002;
     a.regcount = 1;
@@ -67,6 +88,11 @@ static void reg_put(vstore *s, const char *id, const char *aik, bool active)
     qerr e = {0};
     if (vstore_reg_put(s, &a, &e) < 0)
         fail_msg("vstore_reg_put: %s", e.msg);
+}
+
+static void reg_put(vstore *s, const char *id, const char *aik, bool active)
+{
+    reg_put_mtls(s, id, aik, active, NULL);
 }
 
 static int setup(void **state)
@@ -102,6 +128,7 @@ static int setup(void **state)
     reg_put(f->store, "agent-1", "UkVHSVNUUkFSX0FL", true);
     reg_put(f->store, "agent-2", "QUsy", true);
     reg_put(f->store, "sleeper", "QUsz", false);
+    reg_put_mtls(f->store, "plain", "QUs0", true, "disabled");
     *state = f;
     return 0;
 }
@@ -322,6 +349,31 @@ static void test_agent_lifecycle(void **state)
     assert_int_equal(req(f, "GET", "/v2.6/allowlists/agent-1", NULL), 404);
     /* And it can be added again. */
     assert_int_equal(add_agent(f, "agent-1", NULL, NULL, NULL), 200);
+}
+
+/* The pinned certificate is the registrar's; an agent registered without one is refused unless
+ * allow_agent_plain_http. */
+static void test_add_mtls(void **state)
+{
+    fx *f = *state;
+    assert_false(f->cfg.allow_agent_plain_http);
+    assert_int_equal(add_agent(f, "plain", NULL, NULL, NULL), 400);
+    assert_string_equal(status_text(f), "mTLS certificate for agent is required!");
+    assert_int_equal(req(f, "GET", "/v2.6/agents/plain", NULL), 404);
+
+    /* The request's mtls_cert ("disabled" in add_body) is ignored: the registrar's is stored. */
+    assert_int_equal(add_agent(f, "agent-2", NULL, NULL, NULL), 200);
+    qerr e = {0};
+    vagent a;
+    assert_int_equal(vstore_agent_get(f->store, "agent-2", &a, &e), 1);
+    assert_string_equal(a.mtls_cert, agent_cert());
+    vagent_free(&a);
+
+    f->cfg.allow_agent_plain_http = true;
+    assert_int_equal(add_agent(f, "plain", NULL, NULL, NULL), 200);
+    assert_int_equal(vstore_agent_get(f->store, "plain", &a, &e), 1);
+    assert_string_equal(a.mtls_cert, "disabled");
+    vagent_free(&a);
 }
 
 static void test_add_errors(void **state)
@@ -592,6 +644,16 @@ static void test_config_defaults(void **state)
     assert_int_equal(v.port, 8881);
     assert_string_equal(v.registrar_ip, "127.0.0.1");
     assert_int_equal(v.registrar_port, 8890);
+    assert_int_equal(v.registrar_tls_port, 8891);
+    assert_string_equal(v.tls_dir, "/var/lib/quince/tls");
+    assert_string_equal(v.server_cert, "/var/lib/quince/tls/server-cert.pem");
+    assert_string_equal(v.server_key, "/var/lib/quince/tls/server-key.pem");
+    assert_string_equal(v.trusted_client_ca, "/var/lib/quince/tls/cacert.pem");
+    assert_string_equal(v.client_cert, "/var/lib/quince/tls/client-cert.pem");
+    assert_string_equal(v.client_key, "/var/lib/quince/tls/client-key.pem");
+    assert_true(v.tls_generated);
+    assert_false(v.insecure);
+    assert_false(v.allow_agent_plain_http);
     assert_string_equal(v.database, "/var/lib/quince/verifier.sqlite");
     assert_true(v.quote_interval == 2.0);
     assert_int_equal(v.max_retries, 5);
@@ -608,6 +670,9 @@ static void test_config_defaults(void **state)
     assert_int_equal(v.log_level, QLOG_INFO);
     vpoller_opts po;
     vconfig_poller_opts(&v, &po);
+    assert_string_equal(po.tls_cert_file, "/var/lib/quince/tls/client-cert.pem");
+    assert_string_equal(po.tls_key_file, "/var/lib/quince/tls/client-key.pem");
+    assert_false(po.allow_plain_http);
     assert_true(po.quote_interval == 2.0);
     assert_int_equal(po.request_timeout_ms, 30000);
     assert_string_equal(po.verifier_id, "default");
@@ -636,6 +701,29 @@ static void test_config_values(void **state)
     assert_int_equal(v.registrar_port, 9890);
     assert_string_equal(v.tpm_cert_store, "/etc/ca");
     assert_true(v.require_ek_cert);
+
+    /* TLS: operator files, insecure (implies allow_agent_plain_http unless said otherwise). */
+    assert_int_equal(load("[verifier]\ntls_dir = /srv/tls\nserver_cert = /etc/s.pem\nserver_key = /etc/s.key\n"
+                          "trusted_client_ca = /etc/ca.pem\nclient_cert = /etc/c.pem\nclient_key = /etc/c.key\n"
+                          "insecure = yes\n[registrar]\ntls_port = 9891\n",
+                          &v, &e),
+                     0);
+    assert_string_equal(v.server_cert, "/etc/s.pem");
+    assert_string_equal(v.client_key, "/etc/c.key");
+    assert_false(v.tls_generated);
+    assert_true(v.insecure);
+    assert_true(v.allow_agent_plain_http);
+    assert_int_equal(v.registrar_tls_port, 9891);
+    assert_int_equal(load("[verifier]\ntls_dir = /srv/tls\nclient_cert = /etc/c.pem\ninsecure = true\n"
+                          "allow_agent_plain_http = false\n", &v, &e), 0);
+    assert_string_equal(v.client_cert, "/etc/c.pem");
+    assert_string_equal(v.client_key, "/srv/tls/client-key.pem");
+    assert_true(v.tls_generated);
+    assert_false(v.allow_agent_plain_http);
+    assert_int_equal(load("[registrar]\nport = 9000\ntls_port = 9000\n", &v, &e), -1);
+    assert_non_null(strstr(e.msg, "tls_port"));
+    assert_int_equal(load("[verifier]\ntls_dir =\n", &v, &e), -1);
+    assert_int_equal(load("[verifier]\ninsecure = perhaps\n", &v, &e), -1);
 
     assert_int_equal(load("[verifier]\nima_violations = maybe\n", &v, &e), -1);
     assert_non_null(strstr(e.msg, "ima_violations"));
@@ -675,6 +763,7 @@ int main(void)
         cmocka_unit_test(test_pure_helpers),
         cmocka_unit_test_setup_teardown(test_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_agent_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_add_mtls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_add_with_policies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_allowlists, setup, teardown),
