@@ -17,6 +17,7 @@
 #include "identity.h"
 #include "ima_emulator.h"
 #include "log.h"
+#include "payload_setup.h"
 #include "privdrop.h"
 #include "register.h"
 
@@ -36,7 +37,8 @@ static void usage(FILE *f)
             "       quince-agent ima-emulator [options]   (see 'quince-agent ima-emulator --help')\n"
             "\n"
             "The Quince agent: creates the TPM's EK and AK, registers with the registrar, and serves\n"
-            "quotes of PCR 10 with the IMA measurement list (Keylime agent API v2.1-2.6).\n"
+            "quotes of PCR 10 with the IMA measurement list (Keylime agent API v2.1-2.6). It opens a\n"
+            "tenant's payload (/keys/ukey + /keys/vkey) into a tmpfs once the verifier sent V.\n"
             "\n"
             "Options:\n"
             "  --config FILE   configuration file (default $QUINCE_CONFIG or /etc/quince/quince.conf)\n"
@@ -115,9 +117,20 @@ static int run(agent_ctx *a)
         return fail("payload key", &e);
     if (a->cfg.tpm_release)
         qtpm_close(a->tpm);
+    /* The secure directory (a tmpfs, mounted here when the agent may) and the U/V key store:
+     * before the privilege drop, which hands the directory to run_as. A script from a payload
+     * runs only when the API is mutually authenticated (or enable_insecure_payload). */
+    if (agent_payload_setup(a, !a->cfg.insecure, &e) < 0) {
+        qerr_prefix(&e, "payload delivery");
+        qlog(QLOG_CRITICAL, "agent", "%s", e.msg);
+        fprintf(stderr, "quince-agent: %s (set [agent] secure_dir to a directory on a tmpfs, e.g. under /dev/shm "
+                        "or /run, run the agent where it may mount one, or set max_payload_size = 0 to turn "
+                        "payload delivery off)\n", e.msg);
+        return 2;                      /* a configuration problem: a restart would not help */
+    }
 
     if (a->cfg.run_as[0]) {
-        const char *paths[] = {a->cfg.state_dir, NULL};
+        const char *paths[] = {a->cfg.state_dir, a->keys ? a->cfg.secure_dir : NULL, NULL};
         if (agent_drop_privileges(a->cfg.run_as, paths, &e) < 0)
             return fail("run_as", &e);
         qlog(QLOG_INFO, "agent", "running as %s", a->cfg.run_as);
@@ -135,7 +148,7 @@ static int run(agent_ctx *a)
     qhttp_route routes[16];
     size_t nr = agent_api_routes(a, routes, 16);
     qhttp_server_opts so = {.ip = a->cfg.ip, .port = (uint16_t)a->cfg.port, .log_module = "agent",
-                            .max_body = 1u << 20, .threads = 2};
+                            .max_body = (size_t)a->cfg.max_payload_size + 64 * 1024, .threads = 2};
     agent_tls_server_opts(a, &so);
     qhttp_server *srv = qhttp_server_start(&so, routes, nr, &e);
     if (!srv)
@@ -214,11 +227,15 @@ int main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* A payload script is waited for (payload.h): SIGCHLD must not be ignored, even when the
+     * parent that started the agent ignored it (an ignored disposition survives exec). */
+    signal(SIGCHLD, SIG_DFL);
     pthread_mutex_init(&a.lock, NULL);
     a.stop = &g_stop;
 
     int rc = run(&a);
 
+    agent_payload_teardown(&a);        /* the runner stops, keys are cleansed, a tmpfs it mounted goes */
     agent_ima_ml_close(a.ima);
     agent_payload_key_free(&a.payload);
     agent_tls_free(&a, &g_mtls);

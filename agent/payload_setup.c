@@ -17,7 +17,7 @@ int agent_payload_setup(agent_ctx *a, bool mtls, qerr *err)
         return 0;
     }
     if (agent_secure_dir_prepare(a->cfg.secure_dir, (size_t)a->cfg.secure_size, true, &g_mounted, err) < 0)
-        return qerr_prefix(err, "secure directory");
+        return -1;                      /* the message names the secure directory */
     agent_payload_opts po;
     memset(&po, 0, sizeof po);
     snprintf(po.secure_dir, sizeof po.secure_dir, "%s", a->cfg.secure_dir);

@@ -51,6 +51,8 @@ typedef struct tcli_opts {
     const char *cv_ip, *cv_id, *agent_ip, *cv_agent_ip, *reg_ip;   /* NULL: not given */
     long cv_port, agent_port, reg_port;                             /* 0: not given */
     bool no_verifier_check, verify, help;
+    const char *file;                  /* -f: a payload file to seal and deliver (NULL: none) */
+    const char *keyfile, *payload;     /* -k: K/U/V key file; -p: its sealed payload (with -k) */
     bool insecure;                     /* --insecure: plain HTTP everywhere (debugging only) */
     const char *allowlist, *exclude;   /* may be "default" */
     const char *runtime_policy, *runtime_policy_name, *runtime_policy_checksum;
@@ -74,6 +76,8 @@ typedef struct tcli_conf {
     uint32_t tpm_mask;
     tcli_algs hash, enc, sign;              /* accept_tpm_*_algs */
     long timeout_ms, connect_ms;
+    size_t max_payload_size;                /* [tenant] max_payload_size: the payload's base64 text */
+    long verify_timeout_ms;                 /* [tenant] verify_timeout_ms: how long --verify waits */
     /* TLS: the verifier API and the registrar's TLS port are reached over https with the tenant's
      * client certificate, the servers checked against ca_cert (name included); the agent with its
      * registered certificate pinned (cli_add.c). insecure (--insecure or [tenant] insecure):
@@ -84,15 +88,16 @@ typedef struct tcli_conf {
 
 /* Parse argv (argv[0] is the program). Returns 0, or -1 with a one-line message (exit 2).
  * Checks every option on its own and the combinations that need no configuration file
- * (e.g. --exclude without --allowlist, a refused payload option, a policy command without a
- * name). Call tcli_opts_free afterwards, also after a failure. Resets getopt's state. */
+ * (e.g. --exclude without --allowlist, -p without -k, --verify without a payload key, a
+ * policy command without a name). Call tcli_opts_free afterwards, also after a failure. Resets getopt's state. */
 int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err);
 void tcli_opts_free(tcli_opts *o);
 
 /* Fill c from the options and cfg's [tenant] section (verifier_ip, verifier_port, registrar_ip,
  * registrar_port (8891, the registrar's TLS port; 8890 when insecure), verifier_id, allowlist,
  * ima_excludelist, tpm_policy, accept_tpm_hash_algs, accept_tpm_encryption_algs,
- * accept_tpm_signing_algs, request_timeout_ms, connect_timeout_ms, insecure, tls_dir
+ * accept_tpm_signing_algs, request_timeout_ms, connect_timeout_ms, max_payload_size (1048576),
+ * verify_timeout_ms (30000), insecure, tls_dir
  * (/var/lib/quince/tls), client_cert (tls_dir/tenant-cert.pem), client_key (tls_dir/tenant-key.pem),
  * ca_cert (tls_dir/cacert.pem)). The TLS files are not read here (tcli_tls_check does).
  * cfg may be NULL. Returns 0 or -1 (exit 2). Call tcli_conf_free afterwards. */

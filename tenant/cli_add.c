@@ -1,24 +1,31 @@
 /* cli_add.c — `-c add` and `-c update` (keylime-formats §6 "Commands → HTTP"):
  *   registrar GET agent (active; AK, EK, contact) → agent GET /version → agent GET
  *   /v{a}/quotes/identity?nonce=<20 alnum> → quote checked with the registrar's AK, PCR 16 bound to
- *   the returned key, algorithms accepted → verifier POST /v{v}/agents/{id} (Keylime's add body) →
- *   GET until 200. Local files are read and checked before any request; if anything fails after
- *   the verifier accepted the agent, the agent is deleted again. update = the same checks, then
- *   delete, then add. */
+ *   the returned key, algorithms accepted → with a payload (-f, or -k [-p]), agent POST
+ *   /v{a}/keys/ukey (U encrypted to that key, the auth_tag, the sealed payload) → verifier POST
+ *   /v{v}/agents/{id} (Keylime's add body, "v" = V when there is a payload) → GET until 200 →
+ *   with --verify, agent GET /v{a}/keys/verify?challenge=<20 alnum> until the HMAC proves it
+ *   derived K, or [tenant] verify_timeout_ms. Local files (policy, payload, key file) are read and
+ *   checked before any request, so a payload over max_payload_size sends nothing; if anything
+ *   fails after the verifier accepted the agent, the agent is deleted again. update = the same
+ *   checks and the U, then delete, then add. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "cli.h"
+#include "payload.h"
 #include "pcr_bank.h"
 #include "quote.h"
 #include "tls_pin.h"
 
 #define NONCE_LEN     20
 #define ADD_POLL_MS   200
+#define VERIFY_POLL_MS 500
 
 typedef struct add_state {
     tcli_policy pol;
@@ -30,10 +37,15 @@ typedef struct add_state {
     char agent_where[TCLI_HOST_MAX + 16];
     qhttp_client *agent_http;           /* pinned to the agent's registered certificate (owned) */
     bool agent_tls;
+    bool has_pay;                       /* -f or -k: K, U, V (and maybe a sealed payload) */
+    tpayload pay;
+    char *pubkey;                       /* the payload key PEM of the checked identity quote */
 } add_state;
 
 static void add_state_free(add_state *s)
 {
+    tpayload_free(&s->pay);
+    free(s->pubkey);
     tcli_policy_free(&s->pol);
     free(s->aik);
     free(s->mtls);
@@ -159,13 +171,15 @@ out:
 
 /* ---- agent ---------------------------------------------------------------------------------- */
 
-static int agent_get(tcli_ctx *x, add_state *s, const char *path, qhttp_result *r, qerr *err)
+/* One request to the agent through the pinned client (plain HTTP only when insecure). */
+static int agent_call(tcli_ctx *x, add_state *s, const char *method, const char *path, const cJSON *body,
+                      qhttp_result *r, qerr *err)
 {
-    char base[TCLI_HOST_MAX + 32], url[TCLI_HOST_MAX + 128];
+    char base[TCLI_HOST_MAX + 32], url[TCLI_HOST_MAX + 256];
     tcli_base_url_tls(s->agent_tls, s->agent_ip, s->agent_port, base, sizeof base, s->agent_where,
                       sizeof s->agent_where);
     snprintf(url, sizeof url, "%s%s", base, path);
-    if (qhttp_get(s->agent_tls ? s->agent_http : x->http, url, r, err) < 0) {
+    if (qhttp_request_json(s->agent_tls ? s->agent_http : x->http, method, url, body, r, err) < 0) {
         if (err) {
             if (s->agent_tls && strncmp(err->msg, "TLS error", 9) == 0)
                 qerr_prefix(err, "agent %s at %s did not present the certificate it registered (another machine "
@@ -178,6 +192,11 @@ static int agent_get(tcli_ctx *x, add_state *s, const char *path, qhttp_result *
         return -1;
     }
     return 0;
+}
+
+static int agent_get(tcli_ctx *x, add_state *s, const char *path, qhttp_result *r, qerr *err)
+{
+    return agent_call(x, s, "GET", path, NULL, r, err);
 }
 
 static bool api2(const char *v)
@@ -319,6 +338,10 @@ static int identity_quote(tcli_ctx *x, add_state *s, qerr *err)
                   "(invalid bind data)", id);
         goto out;
     }
+    if (!(s->pubkey = strdup(pubkey))) {
+        qerr_setc(err, TCLI_EFAIL, "out of memory");
+        goto out;
+    }
     rc = 0;
 out:
     free(qr);
@@ -327,12 +350,132 @@ out:
     return rc;
 }
 
-/* Everything that can be checked without changing the verifier. */
+/* ---- payload (-f, -k, -p, --verify) ---------------------------------------------------------- */
+
+/* Read, seal and check the payload files: before any request, so nothing is sent when a file
+ * is missing, does not open with its key file or is over max_payload_size. */
+static int load_payload(tcli_ctx *x, add_state *s, qerr *err)
+{
+    const tcli_opts *o = x->o;
+    int rc = 0;
+    if (o->file)
+        rc = tpayload_from_file(o->file, x->c->max_payload_size, &s->pay, err);
+    else if (o->keyfile)
+        rc = tpayload_from_keyfile(o->keyfile, o->payload, x->c->max_payload_size, &s->pay, err);
+    else
+        return 0;
+    if (rc < 0) {
+        if (err && err->code != TCLI_EFAIL)
+            err->code = TCLI_EUSAGE;
+        return -1;
+    }
+    s->has_pay = true;
+    return 0;
+}
+
+/* POST /keys/ukey: U (to the key of the identity quote just checked), auth_tag, payload. */
+static int post_ukey(tcli_ctx *x, add_state *s, qerr *err)
+{
+    const char *id = x->o->uuid;
+    cJSON *body = tpayload_ukey_body(&s->pay, id, s->pubkey, err);
+    if (!body) {
+        if (err)
+            err->code = TCLI_EFAIL;
+        return -1;
+    }
+    char path[48];
+    snprintf(path, sizeof path, "/v%s/keys/ukey", s->agent_ver);
+    qhttp_result r;
+    int rc = agent_call(x, s, "POST", path, body, &r, err);
+    cJSON_Delete(body);
+    if (rc == 0 && r.status != 200)
+        rc = tcli_http_error(&r, err, "agent %s at %s refused the payload key (U)", id, s->agent_where);
+    qhttp_result_free(&r);
+    if (rc == 0) {
+        if (s->pay.payload_b64)
+            printf("agent %s: U and the encrypted payload (%zu bytes of base64) sent to %s; the verifier sends V "
+                   "after the agent's first good quote\n", id, s->pay.payload_b64_len, s->agent_where);
+        else
+            printf("agent %s: U sent to %s (no payload); the verifier sends V after the agent's first good quote\n",
+                   id, s->agent_where);
+        fflush(stdout);
+    }
+    return rc;
+}
+
+/* The verifier's view of the agent for the --verify timeout message ("" when unknown). */
+static void verifier_state(tcli_ctx *x, char *out, size_t cap)
+{
+    char path[TCLI_ID_MAX + 16];
+    snprintf(path, sizeof path, "/agents/%s", x->o->uuid);
+    qhttp_result r;
+    qerr e;
+    out[0] = '\0';
+    if (tcli_call(x, TSRV_VERIFIER, "GET", path, NULL, &r, &e) == 0 && r.status == 200) {
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(r.results, "operational_state");
+        if (cJSON_IsNumber(st))
+            snprintf(out, cap, "; the verifier shows it in state %s", tcli_state_name((long)st->valuedouble));
+    }
+    qhttp_result_free(&r);
+}
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* --verify: GET /keys/verify?challenge=<fresh> until the HMAC is HMAC-SHA384(K, challenge).
+ * "Bootstrap key not yet available." (or an older K's answer: -c update before V came again)
+ * means not yet; any answer counts until the timeout. */
+static int verify_key(tcli_ctx *x, add_state *s, qerr *err)
+{
+    const char *id = x->o->uuid;
+    long timeout = x->c->verify_timeout_ms;
+    double start = now_ms();
+    char last[200] = "no answer yet";
+    for (;;) {
+        char ch[TPAYLOAD_CHALLENGE_LEN + 1], path[96];
+        if (tpayload_challenge(ch, sizeof ch, err) < 0)
+            return -1;
+        snprintf(path, sizeof path, "/v%s/keys/verify?challenge=%s", s->agent_ver, ch);
+        qhttp_result r;
+        qerr e;
+        if (agent_get(x, s, path, &r, &e) < 0) {
+            snprintf(last, sizeof last, "%.190s", e.msg);
+        } else if (r.status == 200) {
+            if (tpayload_verify_reply(&s->pay, ch, r.results, &e) == 0) {
+                qhttp_result_free(&r);
+                printf("agent %s proved it derived the bootstrap key K (the payload is opened on the agent)\n", id);
+                fflush(stdout);
+                return 0;
+            }
+            snprintf(last, sizeof last, "an HMAC made with another key (an older K?)");
+        } else {
+            char d[160];
+            snprintf(last, sizeof last, "%s", qhttp_result_describe(&r, d, sizeof d));
+        }
+        qhttp_result_free(&r);
+        double left = (double)timeout - (now_ms() - start);
+        if (left <= 0)
+            break;
+        sleep_ms(left < VERIFY_POLL_MS ? (long)left + 1 : VERIFY_POLL_MS);
+    }
+    char vs[96];
+    verifier_state(x, vs, sizeof vs);
+    return qerr_setc(err, TCLI_EFAIL, "--verify: the agent did not prove it derived the key within %g s (its last "
+                     "answer: %s)%s; agent %s stays on the verifier", (double)timeout / 1000.0, last, vs, id);
+}
+
+/* Everything that can be checked without changing the verifier; then the U half. */
 static int prepare(tcli_ctx *x, add_state *s, qerr *err)
 {
     memset(s, 0, sizeof *s);
-    if (tcli_policy_load(x->c, x->o, &s->pol, err) < 0 || registrar_record(x, s, err) < 0 ||
-        agent_version(x, s, err) < 0 || identity_quote(x, s, err) < 0)
+    if (tcli_policy_load(x->c, x->o, &s->pol, err) < 0 || load_payload(x, s, err) < 0 ||
+        registrar_record(x, s, err) < 0 || agent_version(x, s, err) < 0 || identity_quote(x, s, err) < 0)
+        return -1;
+    if (s->has_pay && post_ukey(x, s, err) < 0)
         return -1;
     return 0;
 }
@@ -357,7 +500,18 @@ static cJSON *add_body(tcli_ctx *x, const add_state *s, bool with_ima)
         cJSON_Delete(b);
         return NULL;
     }
-    cJSON_AddNullToObject(b, "v");
+    char *v = s->has_pay ? tpayload_v_b64(&s->pay) : NULL;
+    if (s->has_pay && !v) {
+        cJSON_Delete(b);
+        return NULL;
+    }
+    if (v) {
+        cJSON_AddStringToObject(b, "v", v);
+        OPENSSL_cleanse(v, strlen(v));
+        free(v);
+    } else {
+        cJSON_AddNullToObject(b, "v");
+    }
     cJSON_AddStringToObject(b, "cloudagent_ip", o->cv_agent_ip ? o->cv_agent_ip : s->agent_ip);
     cJSON_AddNumberToObject(b, "cloudagent_port", (double)s->agent_port);
     cJSON_AddStringToObject(b, "verifier_ip", x->c->cv_ip);
@@ -407,6 +561,9 @@ static int post_agent(tcli_ctx *x, add_state *s, qerr *err)
         return qerr_setc(err, TCLI_EFAIL, "out of memory");
     qhttp_result r;
     int rc = tcli_call(x, TSRV_VERIFIER, "POST", path, body, &r, err);
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(body, "v");
+    if (cJSON_IsString(v))
+        OPENSSL_cleanse(v->valuestring, strlen(v->valuestring));
     cJSON_Delete(body);
     if (rc < 0) {
         qhttp_result_free(&r);
@@ -460,6 +617,8 @@ static int post_agent(tcli_ctx *x, add_state *s, qerr *err)
         snprintf(what, sizeof what, "no runtime policy");
     printf("agent %s added to the verifier at %s (%s)\n", id, where, what);
     fflush(stdout);
+    if (x->o->verify && s->has_pay)
+        return verify_key(x, s, err);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* cli_conf.c — the [tenant] section of the configuration file under the options: addresses and
- * ports, 'default' for --allowlist / --exclude, tpm_policy, accept_tpm_*_algs and timeouts. */
+ * ports, 'default' for --allowlist / --exclude, tpm_policy, accept_tpm_*_algs, timeouts and the
+ * payload limits (max_payload_size, verify_timeout_ms). */
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +83,7 @@ int tcli_resolve(const tcli_opts *o, const qconfig *cfg, tcli_conf *c, qerr *err
     }
     int rc = -1;
     const char *s;
+    long mps = 0;
     c->cv_ip = o->cv_ip ? o->cv_ip : qconfig_str(cfg, "tenant", "verifier_ip", "127.0.0.1");
     c->reg_ip = o->reg_ip ? o->reg_ip : qconfig_str(cfg, "tenant", "registrar_ip", "127.0.0.1");
     c->cv_id = o->cv_id ? o->cv_id : qconfig_str(cfg, "tenant", "verifier_id", "default");
@@ -132,11 +134,14 @@ int tcli_resolve(const tcli_opts *o, const qconfig *cfg, tcli_conf *c, qerr *err
                         "[tenant] accept_tpm_signing_algs", &c->sign, err) < 0)
         goto out;
     if (qconfig_long(cfg, "tenant", "request_timeout_ms", 60000, 100, 3600000, &c->timeout_ms, err) < 0 ||
-        qconfig_long(cfg, "tenant", "connect_timeout_ms", 5000, 100, 600000, &c->connect_ms, err) < 0) {
+        qconfig_long(cfg, "tenant", "connect_timeout_ms", 5000, 100, 600000, &c->connect_ms, err) < 0 ||
+        qconfig_long(cfg, "tenant", "max_payload_size", 1048576, 64, 1L << 30, &mps, err) < 0 ||
+        qconfig_long(cfg, "tenant", "verify_timeout_ms", 30000, 100, 3600000, &c->verify_timeout_ms, err) < 0) {
         if (err)
             err->code = TCLI_EUSAGE;
         goto out;
     }
+    c->max_payload_size = (size_t)mps;
     rc = 0;
 out:
     qconfig_free(empty);

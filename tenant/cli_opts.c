@@ -161,7 +161,8 @@ static bool wants_help(int argc, char **argv)
 
 static int refuse(qerr *err, const char *opt)
 {
-    return tcli_usage_err(err, "payload delivery (%s) is not available yet", opt);
+    return tcli_usage_err(err, "certificate packages (%s) are not supported; put the files in a zip and deliver "
+                          "it with -f", opt);
 }
 
 /* Combinations and per-command requirements. */
@@ -173,6 +174,15 @@ static int check_combination(const tcli_opts *o, qerr *err)
         return tcli_usage_err(err, "--allowlist and --runtime-policy cannot be used together");
     if (o->runtime_policy_checksum && !o->runtime_policy)
         return tcli_usage_err(err, "--runtime-policy-checksum needs --runtime-policy");
+    if (o->file && o->keyfile)
+        return tcli_usage_err(err, "-f/--file and -k/--key cannot be used together (-f makes a fresh key)");
+    if (o->payload && !o->keyfile)
+        return tcli_usage_err(err, "-p/--payload needs -k/--key (the key file the payload was sealed with)");
+    if (o->verify && !o->file && !o->keyfile)
+        return tcli_usage_err(err, "--verify checks a delivered payload key: it needs -f/--file or -k/--key");
+    if ((o->file || o->keyfile) && o->cmd != TCMD_ADD && o->cmd != TCMD_UPDATE)
+        return tcli_usage_err(err, "%s delivers a payload with -c add or -c update, not -c %s",
+                              o->file ? "-f/--file" : "-k/--key", tcli_cmd_name(o->cmd));
     bool policy = o->allowlist || o->runtime_policy;
     switch (o->cmd) {
     case TCMD_ADDPOLICY:
@@ -276,18 +286,27 @@ int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err)
             o->insecure = true;
             break;
         case 'f':
-            return refuse(err, "-f");
+            if (check_nonempty(a, "-f/--file", err) < 0)
+                return -1;
+            o->file = a;
+            break;
         case 'k':
-            return refuse(err, "-k");
+            if (check_nonempty(a, "-k/--key", err) < 0)
+                return -1;
+            o->keyfile = a;
+            break;
         case 'p':
-            return refuse(err, "-p");
+            if (check_nonempty(a, "-p/--payload", err) < 0)
+                return -1;
+            o->payload = a;
+            break;
         case O_CERT:
             return refuse(err, "--cert");
         case O_INCLUDE:
             return refuse(err, "--include");
         case O_VERIFY:
-            return tcli_usage_err(err, "--verify checks a delivered payload (-f), and payload delivery is not "
-                                  "available yet");
+            o->verify = true;
+            break;
         case O_ALLOWLIST:
             if (check_nonempty(a, "--allowlist", err) < 0)
                 return -1;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/crypto.h>
 
 #include "b64.h"
 #include "ima_sig.h"
@@ -208,8 +209,10 @@ static int check_v(qhttp_req *r, const char *v)
     if (!v || !*v)
         return 0;
     uint8_t raw[64];
-    if (qb64_decode(v, strlen(v), raw, sizeof raw) != 32) {
-        qhttp_reply_error(r, 400, "v must be the base64 of 32 bytes");
+    long n = qb64_decode(v, strlen(v), raw, sizeof raw);
+    OPENSSL_cleanse(raw, sizeof raw);
+    if (n != 32 && n != 16) {
+        qhttp_reply_error(r, 400, "v must be the base64 of a 32-byte (or 16-byte) key half");
         return -1;
     }
     return 0;

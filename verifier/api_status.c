@@ -90,7 +90,8 @@ cJSON *vapi_status(const vapi_ctx *c, const vagent *a, qerr *err)
     char buf[64];
     cJSON_AddNumberToObject(o, "operational_state", st->operational_state);
     cJSON_AddStringToObject(o, "operational_state_name", vstate_name(st->operational_state));
-    add_str_or_null(o, "v", a->v);
+    /* V stays with the verifier: it goes to the agent only (PROVIDE_V), never back out. */
+    cJSON_AddNullToObject(o, "v");
     add_str_or_null(o, "ip", a->ip);
     cJSON_AddNumberToObject(o, "port", (double)a->port);
     add_str_or_null(o, "tpm_policy", a->tpm_policy);

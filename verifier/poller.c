@@ -2,8 +2,9 @@
  *
  * Threads:
  *  - the event thread owns the libcurl multi handle, the schedule (a min-heap by due time) and
- *    every agent's round bookkeeping; it sends the requests, hands complete 200 answers to the
- *    workers and applies their results (state transitions, rescheduling);
+ *    every agent's round bookkeeping; it sends the requests (quotes, and V in PROVIDE_V), hands
+ *    complete 200 quote answers to the workers and applies their results (state transitions,
+ *    rescheduling);
  *  - num_workers workers run the checks (attest.c) from a bounded job queue; the number of
  *    requests in flight plus jobs queued or running never exceeds MAX_INFLIGHT, so the queue
  *    never fills;
@@ -24,10 +25,14 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 
 #include "attest.h"
+#include "b64.h"
 #include "buf.h"
 #include "log.h"
+#include "payload_crypto.h"
 #include "policy_cache.h"
 #include "tls_pin.h"
 
@@ -60,6 +65,11 @@ typedef struct pagent {
     uint64_t flight_gen;
     char nonce[VATTEST_NONCE_LEN + 1];
     uint64_t requested;
+    /* PROVIDE_V (event thread): V goes to the payload key of a passing quote, once per key */
+    bool vkey_flight;            /* the request in flight is POST /keys/vkey */
+    bool v_delivered;            /* V reached the key whose digest is v_key */
+    uint8_t v_key[32];           /* SHA-256 of the payload key PEM V was delivered to */
+    uint8_t v_key_pending[32];   /* ... of the key the request in flight encrypts V to */
     CURL *easy;
     qbuf resp;
     bool too_big;
@@ -102,6 +112,7 @@ struct vpoller {
     vstore *store;
     vpolicy_cache *policies;
     CURLM *multi;
+    struct curl_slist *json_hdr;  /* "Content-Type: application/json" for POST /keys/vkey */
 
     pthread_mutex_t mu;          /* map, generations, flags, cmds, done list */
     pagent **map;                /* sorted by id */
@@ -503,6 +514,7 @@ static void free_easy(vpoller *p, pagent *a)
     }
     curl_easy_cleanup(a->easy);
     a->easy = NULL;
+    a->vkey_flight = false;
     qbuf_free(&a->resp);
 }
 
@@ -521,9 +533,13 @@ static void pagent_free(vpoller *p, pagent *a)
     free(a);
 }
 
-/* Take over a fresh record (state START) and poll at once. */
+/* Take over a fresh record (state START) and poll at once. V already delivered to the agent's
+ * current key is not sent again, unless the record brings another V. */
 static void restart_agent(vpoller *p, pagent *a, vagent *rec)
 {
+    const char *ov = a->rec.v ? a->rec.v : "", *nv = rec->v ? rec->v : "";
+    if (strcmp(ov, nv) != 0)
+        a->v_delivered = false;
     vagent_free(&a->rec);
     a->rec = *rec;
     free(rec);
@@ -564,8 +580,9 @@ static void finish_failed(vpoller *p, pagent *a, vattest_out *out, uint64_t gen)
     stop_polling(p, a);
 }
 
-/* A communication failure: retry with back-off, or give up. */
-static void comm_failure(vpoller *p, pagent *a, uint64_t gen, const char *why)
+/* A communication failure of a quote request (or, with vkey, of the V delivery): retry with
+ * back-off (GET_QUOTE_RETRY / PROVIDE_V_RETRY), or give up (FAILED). */
+static void retry_or_fail(vpoller *p, pagent *a, uint64_t gen, const char *why, bool vkey)
 {
     a->retries++;
     a->rec.st.consecutive_failures = a->retries;
@@ -586,12 +603,21 @@ static void comm_failure(vpoller *p, pagent *a, uint64_t gen, const char *why)
         delay = MAX_BACKOFF;
     if (delay < 0)
         delay = 0;
-    qlog(QLOG_WARNING, MOD, "agent %s: quote request failed (%s); retry %u of %ld in %.1f s", a->id, why,
-         a->retries, p->o.max_retries, delay);
-    a->rec.st.operational_state = VSTATE_GET_QUOTE_RETRY;
-    a->partial0 = true;
+    qlog(QLOG_WARNING, MOD, "agent %s: %s failed (%s); retry %u of %ld in %.1f s", a->id,
+         vkey ? "delivering V" : "quote request", why, a->retries, p->o.max_retries, delay);
+    if (vkey) {
+        a->rec.st.operational_state = VSTATE_PROVIDE_V_RETRY;
+    } else {
+        a->rec.st.operational_state = VSTATE_GET_QUOTE_RETRY;
+        a->partial0 = true;
+    }
     queue_state(p, a, gen);
     schedule(p, a, mono() + delay);
+}
+
+static void comm_failure(vpoller *p, pagent *a, uint64_t gen, const char *why)
+{
+    retry_or_fail(p, a, gen, why, false);
 }
 
 static void hard_failure(vpoller *p, pagent *a, uint64_t gen, const char *event_id, const char *why)
@@ -602,12 +628,101 @@ static void hard_failure(vpoller *p, pagent *a, uint64_t gen, const char *event_
     vattest_out_free(&out);
 }
 
-/* Keylime's PROVIDE_V step (deliver the V key after the first quote). Payload delivery is not
- * implemented yet: nothing to do, the agent goes straight to GET_QUOTE. */
+/* ---- PROVIDE_V ------------------------------------------------------------------------------ */
+
+/* SHA-256 of the payload key PEM (to remember which key V went to). */
+static void key_digest(const char *pem, uint8_t out[32])
+{
+    unsigned int n = 0;
+    if (EVP_Digest(pem, strlen(pem), out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+        memset(out, 0, 32);
+}
+
+/* Keylime's PROVIDE_V step, decided after a quote that passed: the tenant gave a V and it has
+ * not reached the payload key the agent quoted with (the first success, or an agent restarted
+ * with a new key: Keylime sends V again then). An agent whose quotes fail never gets here. */
 static bool provide_v_needed(const pagent *a)
 {
-    (void)a;
-    return false;
+    if (!a->rec.v || !*a->rec.v || !a->mem.pubkey)
+        return false;
+    if (!a->v_delivered)
+        return true;
+    uint8_t d[32];
+    key_digest(a->mem.pubkey, d);
+    return CRYPTO_memcmp(d, a->v_key, sizeof d) != 0;
+}
+
+/* {"encrypted_key": b64(RSA-OAEP-SHA1(V))} to the agent's payload key; NULL with *why set.
+ * V itself only lives in a cleansed stack buffer here, and is never logged. */
+static char *vkey_body(pagent *a, char *why, size_t cap)
+{
+    uint8_t v[64];
+    long vl = qb64_decode(a->rec.v, strlen(a->rec.v), v, sizeof v);
+    size_t vlen = vl < 0 ? 0 : (size_t)vl;
+    if (!qpay_key_len_ok(vlen)) {
+        OPENSSL_cleanse(v, sizeof v);
+        snprintf(why, cap, "the stored V is not the base64 of a 16- or 32-byte key");
+        return NULL;
+    }
+    qerr e = { 0 };
+    char *ek = qpay_rsa_encrypt_b64(a->mem.pubkey, strlen(a->mem.pubkey), v, vlen, &e);
+    OPENSSL_cleanse(v, sizeof v);
+    if (!ek) {
+        snprintf(why, cap, "cannot encrypt V to the agent's payload key: %.300s", e.msg);
+        return NULL;
+    }
+    char *body = NULL;
+    cJSON *o = cJSON_CreateObject();
+    if (o && cJSON_AddStringToObject(o, "encrypted_key", ek))
+        body = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    free(ek);
+    if (!body)
+        snprintf(why, cap, "out of memory");
+    else
+        key_digest(a->mem.pubkey, a->v_key_pending);
+    return body;
+}
+
+/* The answer to POST /keys/vkey. Success → GET_QUOTE (the next quote after quote_interval);
+ * 408/500/599 or no answer → PROVIDE_V_RETRY with the quote back-off, then FAILED; any other
+ * status → FAILED (internal.verifier.no_v), as Keylime. */
+static void vkey_done(vpoller *p, pagent *a, uint64_t gen, CURLcode rc, long status)
+{
+    char why[QERR_MSG_MAX];
+    if (rc != CURLE_OK && !a->too_big) {
+        const char *detail = a->curl_err[0] ? a->curl_err : curl_easy_strerror(rc);
+        if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+            snprintf(why, sizeof why, "the agent's TLS certificate did not match the certificate it registered: %s",
+                     detail);
+        else
+            snprintf(why, sizeof why, "%s", detail);
+        retry_or_fail(p, a, gen, why, true);
+        return;
+    }
+    if (status == 408 || status == 500 || status == 599) {
+        snprintf(why, sizeof why, "HTTP %ld", status);
+        retry_or_fail(p, a, gen, why, true);
+        return;
+    }
+    if (status != 200 || a->too_big) {
+        cJSON *j = a->too_big ? NULL : cJSON_ParseWithLength((const char *)a->resp.data, a->resp.len);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+        snprintf(why, sizeof why, "the agent refused V: HTTP %ld%s%.200s", status,
+                 cJSON_IsString(st) ? ": " : "", cJSON_IsString(st) ? st->valuestring : "");
+        cJSON_Delete(j);
+        qlog(QLOG_ERROR, MOD, "agent %s: %s", a->id, why);
+        hard_failure(p, a, gen, "internal.verifier.no_v", why);
+        return;
+    }
+    a->v_delivered = true;
+    memcpy(a->v_key, a->v_key_pending, sizeof a->v_key);
+    a->retries = 0;
+    a->rec.st.consecutive_failures = 0;
+    a->rec.st.operational_state = VSTATE_GET_QUOTE;
+    qlog(QLOG_INFO, MOD, "agent %s: V delivered (Provide V → Get Quote)", a->id);
+    queue_state(p, a, gen);
+    schedule(p, a, mono() + p->o.quote_interval);
 }
 
 static void apply_result(vpoller *p, job *j)
@@ -643,11 +758,12 @@ static void apply_result(vpoller *p, job *j)
         double next = mono();
         if (out->outcome == VATTEST_PASS) {
             a->partial0 = false;
-            a->rec.st.operational_state = provide_v_needed(a) ? VSTATE_PROVIDE_V : VSTATE_GET_QUOTE;
-            if (prev_state != VSTATE_GET_QUOTE)
+            bool give_v = provide_v_needed(a);
+            a->rec.st.operational_state = give_v ? VSTATE_PROVIDE_V : VSTATE_GET_QUOTE;
+            if (prev_state != VSTATE_GET_QUOTE || give_v)
                 qlog(QLOG_INFO, MOD, "agent %s attested (%s)", a->id, vstate_name(a->rec.st.operational_state));
             double n = a->started + p->o.quote_interval;
-            if (n > next)
+            if (n > next && !give_v)          /* V goes at once */
                 next = n;
             const char *cur[3] = { a->rec.hash_alg, a->rec.enc_alg, a->rec.sign_alg };
             const char *got[3] = { out->hash_alg, out->enc_alg, out->sign_alg };
@@ -751,12 +867,53 @@ static bool use_tls(const pagent *a)
     return qtls_is_cert_pem(a->rec.mtls_cert);
 }
 
+/* "http(s)://host:port" of the agent into out; -1 when it does not fit. */
+static int agent_base(const pagent *a, char *out, size_t cap)
+{
+    bool v6 = strchr(a->rec.ip, ':') != NULL;
+    int n = snprintf(out, cap, "%s://%s%s%s:%ld", use_tls(a) ? "https" : "http", v6 ? "[" : "", a->rec.ip,
+                     v6 ? "]" : "", a->rec.port);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+/* Set up POST /v<ver>/keys/vkey on the agent's handle (the same pinned mTLS connection as its
+ * quotes). -1 when the agent was failed instead. */
+static int setup_vkey(vpoller *p, pagent *a, uint64_t gen, const char *base, const char *ver)
+{
+    char why[QERR_MSG_MAX], url[URL_MAX];
+    int n = snprintf(url, sizeof url, "%s/v%s/keys/vkey", base, ver);
+    if (n < 0 || (size_t)n >= sizeof url) {
+        hard_failure(p, a, gen, "internal.verifier.no_v", "the agent's address is too long");
+        return -1;
+    }
+    char *body = vkey_body(a, why, sizeof why);
+    if (!body) {
+        qlog(QLOG_ERROR, MOD, "agent %s: %s", a->id, why);
+        hard_failure(p, a, gen, "internal.verifier.no_v", why);
+        return -1;
+    }
+    curl_easy_setopt(a->easy, CURLOPT_URL, url);
+    curl_easy_setopt(a->easy, CURLOPT_HTTPHEADER, p->json_hdr);
+    curl_easy_setopt(a->easy, CURLOPT_POSTFIELDSIZE, -1L);
+    curl_easy_setopt(a->easy, CURLOPT_COPYPOSTFIELDS, body);     /* copied: POST from here on */
+    free(body);
+    return 0;
+}
+
 static void start_request(vpoller *p, pagent *a)
 {
     uint64_t gen;
     pthread_mutex_lock(&p->mu);
     gen = a->gen;
     pthread_mutex_unlock(&p->mu);
+    int state = a->rec.st.operational_state;
+    bool vkey = state == VSTATE_PROVIDE_V || state == VSTATE_PROVIDE_V_RETRY;
+    if (vkey && (!a->mem.pubkey || !a->rec.v || !*a->rec.v)) {
+        /* nothing to encrypt V to (should not happen): quote again with the key */
+        vkey = false;
+        a->partial0 = true;
+        a->rec.st.operational_state = VSTATE_GET_QUOTE;
+    }
     if (!a->rec.ip || !*a->rec.ip || a->rec.port <= 0 || a->rec.port > 65535) {
         hard_failure(p, a, gen, "internal.verifier.no_quote", "the agent has no contact address");
         return;
@@ -774,38 +931,49 @@ static void start_request(vpoller *p, pagent *a)
         return;
     }
     if (se < 0) {
-        comm_failure(p, a, gen, "cannot create a request");
+        retry_or_fail(p, a, gen, "cannot create a request", vkey);
         return;
     }
-    if (vattest_nonce(a->nonce, VATTEST_NONCE_LEN) < 0) {
-        comm_failure(p, a, gen, "random generator failed");
-        return;
-    }
-    a->requested = a->rec.st.next_ima_ml_entry;
-    /* The tenant's mask decides which PCRs are quoted (0x400 when it sent a runtime policy), as in
-     * Keylime: every agent has a policy row (the empty policy under its id), so its existence
-     * says nothing about whether IMA is to be checked. */
-    uint32_t mask = vattest_mask(a->rec.tpm_policy, false);
     const char *ver = a->rec.supported_version && *a->rec.supported_version ? a->rec.supported_version
                                                                               : DEFAULT_VERSION;
-    bool v6 = strchr(a->rec.ip, ':') != NULL;
-    char url[URL_MAX];
-    int n = snprintf(url, sizeof url,
-                     "%s://%s%s%s:%ld/v%s/quotes/integrity?nonce=%s&mask=0x%x&partial=%d&ima_ml_entry=%" PRIu64,
-                     use_tls(a) ? "https" : "http", v6 ? "[" : "", a->rec.ip, v6 ? "]" : "", a->rec.port, ver,
-                     a->nonce, mask, a->partial0 ? 0 : 1, a->requested);
-    if (n < 0 || (size_t)n >= sizeof url) {
+    char base[URL_MAX];
+    if (agent_base(a, base, sizeof base) < 0) {
         hard_failure(p, a, gen, "internal.verifier.no_quote", "the agent's address is too long");
         return;
     }
-    curl_easy_setopt(a->easy, CURLOPT_URL, url);
+    if (vkey) {
+        if (setup_vkey(p, a, gen, base, ver) < 0)
+            return;
+    } else {
+        if (vattest_nonce(a->nonce, VATTEST_NONCE_LEN) < 0) {
+            comm_failure(p, a, gen, "random generator failed");
+            return;
+        }
+        a->requested = a->rec.st.next_ima_ml_entry;
+        /* The tenant's mask decides which PCRs are quoted (0x400 when it sent a runtime policy), as
+         * in Keylime: every agent has a policy row (the empty policy under its id), so its
+         * existence says nothing about whether IMA is to be checked. */
+        uint32_t mask = vattest_mask(a->rec.tpm_policy, false);
+        char url[URL_MAX];
+        int n = snprintf(url, sizeof url, "%s/v%s/quotes/integrity?nonce=%s&mask=0x%x&partial=%d&ima_ml_entry=%" PRIu64,
+                         base, ver, a->nonce, mask, a->partial0 ? 0 : 1, a->requested);
+        if (n < 0 || (size_t)n >= sizeof url) {
+            hard_failure(p, a, gen, "internal.verifier.no_quote", "the agent's address is too long");
+            return;
+        }
+        curl_easy_setopt(a->easy, CURLOPT_HTTPGET, 1L);          /* back from a vkey POST */
+        curl_easy_setopt(a->easy, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(a->easy, CURLOPT_URL, url);
+    }
     qbuf_reset(&a->resp);
     a->too_big = false;
     a->curl_err[0] = '\0';
     a->flight_gen = gen;
     a->started = mono();
+    a->vkey_flight = vkey;
     if (curl_multi_add_handle(p->multi, a->easy) != CURLM_OK) {
-        comm_failure(p, a, gen, "cannot start the request");
+        a->vkey_flight = false;
+        retry_or_fail(p, a, gen, "cannot start the request", vkey);
         return;
     }
     pthread_mutex_lock(&p->mu);
@@ -829,9 +997,15 @@ static void request_done(vpoller *p, CURL *e, CURLcode rc)
     a->http_active = false;
     bool stale = a->gen != a->flight_gen;
     pthread_mutex_unlock(&p->mu);
+    bool vkey = a->vkey_flight;
+    a->vkey_flight = false;
     if (stale || !a->polling)
         return;
     uint64_t gen = a->flight_gen;
+    if (vkey) {
+        vkey_done(p, a, gen, rc, status);
+        return;
+    }
     char why[QERR_MSG_MAX];
     if (a->too_big) {
         snprintf(why, sizeof why, "answer over %ld bytes", p->o.max_response_bytes);
@@ -1244,6 +1418,7 @@ static void free_all(vpoller *p)
     }
     if (p->multi)
         curl_multi_cleanup(p->multi);
+    curl_slist_free_all(p->json_hdr);
     vpolicy_cache_free(p->policies);
     free(p->workers);
     free(p->tls_cert);
@@ -1326,6 +1501,11 @@ vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err)
         return NULL;
     }
     curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, (long)MAX_INFLIGHT);
+    if (!(p->json_hdr = curl_slist_append(NULL, "Content-Type: application/json"))) {
+        qerr_set(err, "poller: out of memory");
+        free_all(p);
+        return NULL;
+    }
     if (load_agents(p, err) < 0) {
         qerr_prefix(err, "poller: loading agents");
         free_all(p);

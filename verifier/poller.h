@@ -19,6 +19,12 @@
  * - Attestation failure: INVALID_QUOTE (quote) or FAILED, polling stops, failure records saved,
  *   log lines "File not found in allowlist: ...", "IMA ERRORS: template-hash ... good N",
  *   "agent <uuid> failed, stopping polling".
+ * - PROVIDE_V (agents added with a "v"): the first quote that passes, and later any passing quote
+ *   that brought a payload key other than the one V went to, leads to PROVIDE_V and at once to
+ *   POST /v<ver>/keys/vkey {"encrypted_key": b64(RSA-OAEP-SHA1(V))} to that key, over the same
+ *   pinned client. 200 → GET_QUOTE; no answer or 408/500/599 → PROVIDE_V_RETRY with the same
+ *   back-off and max_retries, then FAILED (internal.verifier.not_reachable); any other status →
+ *   FAILED (internal.verifier.no_v). An agent whose quotes fail never gets V; V is never logged.
  * - vpoller_stop finishes in-flight work, commits and returns (SIGTERM path). */
 #ifndef QUINCE_VERIFIER_POLLER_H
 #define QUINCE_VERIFIER_POLLER_H

@@ -4,8 +4,11 @@
 # It starts, in a private demo directory, a swtpm with an EK certificate, quince-verifier
 # (registrar + verifier, SQLite), quince-agent and its ima-emulator on a measurement list written
 # from real files of this machine; builds an allowlist from the same files with
-# `quince-tenant create-allowlist`; provisions the agent with `quince-tenant`; shows it attested;
-# then "runs" a script that is not in the allowlist and shows the verifier catching it.
+# `quince-tenant create-allowlist`; provisions the agent with `quince-tenant`, delivering a secure
+# payload (-f payload.zip: opened on the agent only after its first good quote); shows it
+# attested; then "runs" a script that is not in the allowlist and shows the verifier catching it.
+# The agent's payload directory is a private directory on the existing /dev/shm tmpfs (nothing
+# is mounted), removed at the end.
 # Every link runs mutually authenticated TLS: the verifier makes its CA in the demo directory on
 # first start, the agent is given that CA (trusted_client_ca), registers its own certificate, and
 # the verifier and the tenant pin it.
@@ -21,6 +24,7 @@ for t in swtpm swtpm_setup curl python3; do command -v $t >/dev/null || { echo "
 
 DEMO=${QUINCE_DEMO_DIR:-$(mktemp -d /tmp/quince-demo.XXXXXX)}
 mkdir -p "$DEMO"
+SHM=$(mktemp -d /dev/shm/quince-demo.XXXXXX) || { echo "demo: cannot make a directory on /dev/shm"; exit 2; }
 PIDS=()
 cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
@@ -29,8 +33,10 @@ cleanup() {
     kill -9 "$p" 2>/dev/null
   done
   wait 2>/dev/null
+  rm -rf "$SHM"
   echo
-  echo "demo: every process it started is stopped; files kept in $DEMO"
+  echo "demo: every process it started is stopped; the payload's tmpfs directory $SHM is removed;"
+  echo "      files kept in $DEMO"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -94,6 +100,7 @@ tpm_release = true
 ima_ml_path = $LIST
 state_dir = $DEMO/agent
 trusted_client_ca = $DEMO/tls/cacert.pem
+secure_dir = $SHM/secure
 [tenant]
 verifier_ip = 127.0.0.1
 verifier_port = $CV_PORT
@@ -137,11 +144,21 @@ echo '$ quince-tenant create-allowlist --rootfs rootfs --ima-log ascii_runtime_m
 echo "$(wc -l <"$DEMO/allowlist.txt") digests; excludes: ^/tmp/"
 printf '^/tmp/\n' >"$DEMO/excludes.txt"
 
-say "6. Provision the agent (keylime_tenant's options)"
-echo "\$ quince-tenant -v 127.0.0.1 -t 127.0.0.1 --uuid $UUID --allowlist allowlist.txt --exclude excludes.txt"
+say "6. Provision the agent with a secure payload (keylime_tenant's options)"
+mkdir -p "$DEMO/payload"
+printf 'db_password = %s\n' "$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$DEMO/payload/secret.conf"
+printf '#!/bin/sh\necho "autorun.sh ran on the attested machine at $(date +%%T)" >autorun.out\n' >"$DEMO/payload/autorun.sh"
+(cd "$DEMO/payload" && python3 -c 'import zipfile
+with zipfile.ZipFile("../payload.zip", "w") as z:
+    z.write("secret.conf"); z.write("autorun.sh")') || { echo "demo: cannot build payload.zip"; exit 1; }
+echo "payload.zip holds secret.conf and autorun.sh. The tenant seals it with a fresh key K, sends"
+echo "the agent one half (U) and the verifier the other (V); the verifier releases V only after the"
+echo "agent's first good quote, and only then can the agent open the payload."
+echo "\$ quince-tenant -v 127.0.0.1 -t 127.0.0.1 --uuid $UUID -f payload.zip --allowlist allowlist.txt --exclude excludes.txt --verify"
 echo "(over mTLS with $DEMO/tls/tenant-cert.pem: the verifier API, the registrar's TLS port, the agent)"
 "$TENANT" -v 127.0.0.1 -vp "$CV_PORT" -t 127.0.0.1 -tp "$AG_PORT" -r 127.0.0.1 -rp "$REG_TLS_PORT" --uuid "$UUID" \
-  --allowlist "$DEMO/allowlist.txt" --exclude "$DEMO/excludes.txt" || { echo "demo: provisioning failed"; exit 1; }
+  -f "$DEMO/payload.zip" --allowlist "$DEMO/allowlist.txt" --exclude "$DEMO/excludes.txt" --verify \
+  || { echo "demo: provisioning failed"; exit 1; }
 
 say "7. The agent is attested every second"
 for _ in $(seq 30); do
@@ -150,6 +167,15 @@ for _ in $(seq 30); do
 done
 sleep 3
 "$TENANT" -c status -u "$UUID"
+grep -h "attested (Provide V)\|V delivered" "$DEMO/verifier.log" | sed 's/^.* - INFO - /  verifier: /'
+
+say "7b. The payload, opened on the agent in its tmpfs ($SHM/secure)"
+for _ in $(seq 30); do [ -s "$SHM/secure/unzipped/autorun.out" ] && break; sleep 0.2; done
+grep -h "bootstrap key derived\|payload decrypted\|payload script" "$DEMO/agent.log" | sed 's/^.* - INFO - /  agent: /'
+(cd "$SHM/secure" && find . -type f -printf '  %M %6s  %P\n' | sort -k3)
+echo "  unzipped/autorun.out: $(cat "$SHM/secure/unzipped/autorun.out" 2>/dev/null)"
+cmp -s "$SHM/secure/unzipped/secret.conf" "$DEMO/payload/secret.conf" && echo "  unzipped/secret.conf is the tenant's file" \
+  || { echo "demo: the payload did not arrive"; exit 1; }
 
 say "8. Someone runs a script that is not in the allowlist"
 printf '#!/bin/sh\necho "up to no good"\n' >"$DEMO/evil.sh"

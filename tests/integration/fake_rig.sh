@@ -104,12 +104,14 @@ rig_register() {
            VALUES ('$1', '$(tr -d '\n' <"$2")', '$pem', '127.0.0.1', $3, 1, 1);"
 }
 
-# rig_add UUID [POLICY_FILE] [TPM_POLICY] : POST the agent; prints the HTTP status.
+# rig_add UUID [POLICY_FILE] [TPM_POLICY] : POST the agent; prints the HTTP status. With RIG_ADD_V
+# set (base64 of a V key half) the body carries it as "v".
 rig_add() {
   local pol="" tp=${3:-'{"mask": "0x400"}'}
   [ -n "${2:-}" ] && pol=$(base64 -w0 "$2")
-  jq -n --arg p "$pol" --arg tp "$tp" '{tpm_policy: $tp, metadata: "{}", ima_sign_verification_keys: "",
-        revocation_key: "", mb_policy_name: "", mb_policy: "", runtime_policy: $p}' >"$QUINCE_TMP/add.json"
+  jq -n --arg p "$pol" --arg tp "$tp" --arg v "${RIG_ADD_V:-}" '{tpm_policy: $tp, metadata: "{}",
+        ima_sign_verification_keys: "", revocation_key: "", mb_policy_name: "", mb_policy: "", runtime_policy: $p,
+        v: (if $v == "" then null else $v end)}' >"$QUINCE_TMP/add.json"
   curl -s "${RIG_CURL[@]}" -o "$QUINCE_TMP/add.out" -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
       --data-binary @"$QUINCE_TMP/add.json" "https://127.0.0.1:$RIG_API/v2.1/agents/$1"
 }

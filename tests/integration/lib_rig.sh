@@ -6,18 +6,23 @@
 #                             in $TLS_DIR; sets CV_PORT, REG_PORT (plain HTTP: register and activate
 #                             only), REG_TLS_PORT, and the base URLs CV_URL, REG_URL (TLS), REG_PLAIN_URL)
 #   start_agent NAME UUID TCTI LIST [extra conf lines...]   (trusted_client_ca = the verifier's CA;
-#                             the agent serves https: AG_URL NAME prints its base URL)
+#                             the agent serves https: AG_URL NAME prints its base URL; its payload
+#                             secure_dir is $RIG_SHM/NAME/secure on the existing /dev/shm tmpfs, so
+#                             no agent mounts anything; a later "secure_dir = ..." line wins)
 #   emulate TCTI LIST         one ima-emulator pass (extends PCR 10 for new lines)
 #   wait_http URL [secs]      waits until URL answers (https: with the tenant's certificate, not checked)
 #   vcurl ARGS...             curl -s to the verifier API or the registrar's TLS port with the CA and
 #                             the tenant's client certificate
 #   acurl NAME ARGS...        curl -s to agent NAME: its own certificate (state_dir/mtls-cert.pem) as
 #                             the CA, the tenant's client certificate
-#   rig_cleanup               stops everything this rig started (installed as an EXIT trap)
+#   rig_cleanup               stops everything this rig started and removes $RIG_SHM (installed as
+#                             an EXIT trap)
 # quince-tenant run by a test finds the CA through QUINCE_TENANT_TLS_DIR (exported here).
 RIG_PIDS=()
 RIG_SWTPM_PIDS=()
 TLS_DIR=$QUINCE_TMP/tls
+# Agents' secure directories: a private directory on the /dev/shm tmpfs (made on first use).
+RIG_SHM=
 export QUINCE_TENANT_TLS_DIR=$TLS_DIR
 TLS_CURL=(--cacert "$TLS_DIR/cacert.pem" --cert "$TLS_DIR/tenant-cert.pem" --key "$TLS_DIR/tenant-key.pem")
 vcurl() { curl -s "${TLS_CURL[@]}" "$@"; }
@@ -33,6 +38,17 @@ rig_cleanup() {
   done
   for p in "${RIG_SWTPM_PIDS[@]}"; do kill -CONT "$p" 2>/dev/null; kill "$p" 2>/dev/null; done
   wait 2>/dev/null
+  case $RIG_SHM in /dev/shm/quince-rig.*) rm -rf "$RIG_SHM";; esac
+}
+
+# rig_shm: makes (once) and prints the rig's directory on /dev/shm; it and the agents'
+# directories in it are searchable, so an agent that drops to run_as still reaches its own.
+rig_shm() {
+  if [ -z "$RIG_SHM" ]; then
+    RIG_SHM=$(mktemp -d /dev/shm/quince-rig.XXXXXX) || return 1
+    chmod 0755 "$RIG_SHM"
+  fi
+  echo "$RIG_SHM"
 }
 trap rig_cleanup EXIT
 
@@ -108,6 +124,8 @@ start_agent() {
   local name=$1 uuid=$2 tcti=$3 list=$4; shift 4
   local port; port=$(free_port)
   mkdir -p "$QUINCE_TMP/$name"
+  [ -n "$RIG_SHM" ] || rig_shm >/dev/null
+  mkdir -p "$RIG_SHM/$name" && chmod 0755 "$RIG_SHM/$name"
   {
     echo "[agent]"
     echo "uuid = $uuid"
@@ -123,6 +141,7 @@ start_agent() {
     echo "registrar_retry_ms = 100"
     echo "registrar_retry_max_ms = 500"
     echo "trusted_client_ca = $TLS_DIR/cacert.pem"
+    echo "secure_dir = $RIG_SHM/$name/secure"
     for l in "$@"; do echo "$l"; done
   } >"$QUINCE_TMP/$name/agent.conf"
   "$AGENT" --config "$QUINCE_TMP/$name/agent.conf" >>"$QUINCE_TMP/$name/agent.log" 2>&1 &

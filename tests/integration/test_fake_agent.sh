@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Misbehaving agents against the real verifier, all polled at once by one verifier: each fake
 # agent mode must end in the state and event Keylime gives it (keylime-formats §3.3-3.4), and the
-# good agent next to them must keep attesting.
+# good agent next to them must keep attesting. Agents added with a V: a good one gets it once
+# (Provide V → Get Quote), one answering 500 to /keys/vkey is retried (Provide V (retry)) and then
+# Failed, one answering 400 fails with internal.verifier.no_v, one whose quote fails never gets V.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/fake_rig.sh"
 
@@ -24,7 +26,13 @@ CASES=(
   "types garbage-types 7 qoute_validation.invalid_data"
   "slow slow 7 internal.verifier.not_reachable --slow-ms 3000"
   "http500 http500 7 internal.verifier.not_reachable"
+  "goodv good 3 -"
+  "vkey500 vkey500 7 internal.verifier.not_reachable"
+  "vkey400 vkey400 7 internal.verifier.no_v"
 )
+# The agents whose add request carries a V (base64 of 32 bytes).
+WITH_V=" goodv vkey500 vkey400 wrongkey "
+V=$(head -c 32 /dev/urandom | base64 -w0)
 
 i=0
 declare -A UUIDS
@@ -38,7 +46,8 @@ for c in "${CASES[@]}"; do
   [ "$name" = lagging ] && list="$QUINCE_TMP/lag.txt"
   if ! rig_fake "$name" "$mode" --ima-log "$list" "$@"; then fail "start_$name" "fake agent did not start"; continue; fi
   rig_register "$uuid" "$QUINCE_TMP/$name.ak" "$FAKE_PORT"
-  st=$(rig_add "$uuid" "$IMA/runtime_policy.json")
+  v=""; case $WITH_V in *" $name "*) v=$V;; esac
+  st=$(RIG_ADD_V=$v rig_add "$uuid" "$IMA/runtime_policy.json")
   [ "$st" = 200 ] || fail "add_$name" "HTTP $st: $(cat "$QUINCE_TMP/add.out")"
 done
 
@@ -88,6 +97,26 @@ n=$(grep -c 'request .* partial 0' "$QUINCE_TMP/http500.log")
 if [ "$n" = 3 ]; then pass retries_partial0; else fail retries_partial0 "$n partial=0 requests, wanted 3"; fi
 expect_grep log_unreachable "agent ${UUIDS[http500]} unreachable after 2 retries" "$(cat "$RIG_VLOG")"
 expect_grep log_quote_progress "PCR quote did not make progress to catch up with the log" "$(cat "$RIG_VLOG")"
+
+# V delivery: once to the good agent, never to the one whose first quote failed, retried on 500.
+n=$(grep -c 'fake_agent: vkey' "$QUINCE_TMP/goodv.log")
+[ "$n" = 1 ] && pass v_delivered_once || fail v_delivered_once "$n vkey requests"
+expect_grep v_logged "agent ${UUIDS[goodv]}: V delivered (Provide V → Get Quote)" "$(cat "$RIG_VLOG")"
+n=$(grep -c 'fake_agent: vkey' "$QUINCE_TMP/good.log")
+[ "$n" = 0 ] && pass no_v_without_v || fail no_v_without_v "$n vkey requests to an agent added without V"
+n=$(grep -c 'fake_agent: vkey' "$QUINCE_TMP/wrongkey.log")
+[ "$n" = 0 ] && pass no_v_after_failed_quote || fail no_v_after_failed_quote "$n vkey requests"
+n=$(grep -c 'fake_agent: vkey' "$QUINCE_TMP/vkey500.log")
+[ "$n" = 3 ] && pass v_retries || fail v_retries "$n vkey requests, wanted 3"
+expect_grep v_retry_logged "agent ${UUIDS[vkey500]}: delivering V failed (HTTP 500); retry 1 of 2" "$(cat "$RIG_VLOG")"
+expect_grep v_refused_logged "agent ${UUIDS[vkey400]}: the agent refused V: HTTP 400: encrypted_key cannot be decrypted" "$(cat "$RIG_VLOG")"
+if grep -q "$V" "$RIG_VLOG"; then fail v_never_logged; else pass v_never_logged; fi
+expect_grep v_not_shown '"v":null' "$(curl -s "${RIG_CURL[@]}" "https://127.0.0.1:$RIG_API/v2.1/agents/${UUIDS[goodv]}")"
+if rig_wait 10 "agent_id = '${UUIDS[goodv]}' AND operational_state = 3 AND attestation_count >= 3"; then
+  pass goodv_keeps_attesting
+else
+  fail goodv_keeps_attesting "state $(rig_state "${UUIDS[goodv]}")"
+fi
 
 # The good agent attested all along, next to the others.
 if rig_wait 10 "agent_id = '${UUIDS[good]}' AND operational_state = 3 AND attestation_count >= 5 AND next_ima_ml_entry = 12"; then

@@ -6,7 +6,7 @@
 # -c update bringing a failed agent back, delete, reglist/regstatus/cvlist, 'default' from the
 # configuration file, runtime-policy commands, and every error path's exit status and one-line
 # message (verifier or registrar down, unknown uuid, bad files, a policy over the upload limit,
-# refused options).
+# refused options, bad payload files; payload delivery itself is in test_payload.sh).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_rig.sh"
 for t in swtpm curl python3; do
@@ -208,8 +208,10 @@ expect_err "invalid exclude regex" 2 "badex.txt:2: invalid exclude regex" T -u "
 expect_err "missing allowlist" 2 "cannot read allowlist nofile.txt: No such file or directory" T -u "$UUID" --allowlist nofile.txt
 expect_err "missing exclude list" 2 "cannot read exclude list nofile.txt" T -u "$UUID" --allowlist allowlist3.txt --exclude nofile.txt
 expect_err "missing config" 2 "bad configuration" "$TENANT" --config "$W/nothing.conf" -c cvlist
-expect_err "-f refused" 2 "payload delivery (-f) is not available yet" T -u "$UUID" -f "$W/evil.sh"
-expect_err "-k refused" 2 "payload delivery (-k) is not available yet" T -u "$UUID" -k "$W/evil.sh"
+expect_err "-f with a missing file" 2 "cannot read payload file $W/nofile.zip: No such file or directory" T -u "$UUID" -f "$W/nofile.zip"
+expect_err "-k with a file that is not a key file" 2 "key file: line 1 (K) is not base64" T -u "$UUID" -k "$W/evil.sh"
+expect_err "--verify without a payload" 2 "--verify checks a delivered payload key: it needs -f/--file or -k/--key" T -u "$UUID" --verify
+expect_err "--cert refused" 2 "certificate packages (--cert) are not supported" T -u "$UUID" --cert default
 expect_err "--exclude without --allowlist" 2 "--exclude cannot be used without an --allowlist" T -u "$UUID" --exclude excludes.txt
 expect_err "bad --tpm_policy: PCR 10" 2 "PCR 10 is used by IMA" T -u "$UUID" --tpm_policy '{"10": "00"}'
 expect_err "bad --tpm_policy: PCR 16" 2 "PCR 16" T -u "$UUID" --tpm_policy '{"16": ["aa"]}'

@@ -18,6 +18,10 @@
  *   slow          waits --slow-ms (default 5000) before a good answer
  *   http500       answers 500
  *   http404       answers 404 to the quote request
+ *   vkey500       good quotes; answers 500 to POST /keys/vkey
+ *   vkey400       good quotes; answers 400 to POST /keys/vkey
+ * Every other mode takes a V (POST /keys/vkey with an "encrypted_key" string: 200, logged as
+ * "fake_agent: vkey N" on stderr); the V is not decrypted.
  * --tls-ca: serve TLS (as quince-agent does) with a fresh EC key and self-signed certificate (CN
  * the uuid, names 127.0.0.1 and localhost) made with tls_ca.h, written to --cert-out before the
  * port is printed (what the registrar record's mtls_cert must hold), and require on every request
@@ -47,11 +51,12 @@
 
 typedef enum {
     M_GOOD, M_WRONG_KEY, M_STALE_NONCE, M_BAD_SELECTION, M_LAGGING, M_GARBAGE, M_GARBAGE_TYPES, M_SLOW,
-    M_HTTP500, M_HTTP404
+    M_HTTP500, M_HTTP404, M_VKEY500, M_VKEY400
 } fmode;
 
 static const char *const mode_names[] = { "good", "wrong-key", "stale-nonce", "bad-selection", "lagging",
-                                          "garbage", "garbage-types", "slow", "http500", "http404", NULL };
+                                          "garbage", "garbage-types", "slow", "http500", "http404", "vkey500",
+                                          "vkey400", NULL };
 
 typedef struct fake {
     fmode mode;
@@ -65,12 +70,13 @@ typedef struct fake {
     uint64_t clock;               /* TPM clock, ms, strictly increasing */
     char *first_quote;            /* stale-nonce: the first quote made */
     unsigned long requests;
+    unsigned long vkeys;
 } fake;
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: fake_agent [--mode good|wrong-key|stale-nonce|bad-selection|lagging|garbage|"
-               "garbage-types|slow|http500|http404]\n"
+               "garbage-types|slow|http500|http404|vkey500|vkey400]\n"
                "                  [--port N] [--bind IP] [--ima-log FILE] [--ak-out FILE] [--pubkey-pem FILE]\n"
                "                  [--boottime N] [--slow-ms N] [--uuid ID] [--tls-ca FILE --cert-out FILE]\n");
 }
@@ -289,6 +295,28 @@ static void h_info(qhttp_req *r, void *ctx)
     qhttp_reply(r, 200, res);
 }
 
+static void h_vkey(qhttp_req *r, void *ctx)
+{
+    fake *f = ctx;
+    qerr e = { 0 };
+    const cJSON *body = qhttp_req_json(r, &e);
+    const cJSON *ek = body ? cJSON_GetObjectItemCaseSensitive(body, "encrypted_key") : NULL;
+    pthread_mutex_lock(&f->mu);
+    unsigned long n = ++f->vkeys;
+    pthread_mutex_unlock(&f->mu);
+    fprintf(stderr, "fake_agent: vkey %lu mode %s%s\n", n, mode_names[f->mode],
+            cJSON_IsString(ek) && *ek->valuestring ? "" : " (no encrypted_key)");
+    if (f->mode == M_VKEY500) {
+        qhttp_reply_error(r, 500, "Internal Server Error");
+        return;
+    }
+    if (f->mode == M_VKEY400 || !cJSON_IsString(ek)) {
+        qhttp_reply_error(r, 400, "encrypted_key cannot be decrypted with the payload key");
+        return;
+    }
+    qhttp_reply(r, 200, NULL);
+}
+
 static void h_pubkey(qhttp_req *r, void *ctx)
 {
     fake *f = ctx;
@@ -421,6 +449,7 @@ int main(int argc, char **argv)
         { "GET", "/v{ver}/quotes/integrity", h_integrity, &f },
         { "GET", "/v{ver}/quotes/identity", h_identity, &f },
         { "GET", "/v{ver}/keys/pubkey", h_pubkey, &f },
+        { "POST", "/v{ver}/keys/vkey", h_vkey, &f },
         { "GET", "/v{ver}/agent/info", h_info, &f },
         { "GET", "/version", h_version, &f },
     };

@@ -64,7 +64,8 @@ static int setup(void **state)
                                   "QUINCE_TENANT_TPM_POLICY", "QUINCE_TENANT_ACCEPT_TPM_HASH_ALGS",
                                   "QUINCE_TENANT_ACCEPT_TPM_ENCRYPTION_ALGS", "QUINCE_TENANT_ACCEPT_TPM_SIGNING_ALGS",
                                   "QUINCE_TENANT_VERIFIER_ID", "QUINCE_TENANT_REQUEST_TIMEOUT_MS",
-                                  "QUINCE_TENANT_CONNECT_TIMEOUT_MS" };
+                                  "QUINCE_TENANT_CONNECT_TIMEOUT_MS", "QUINCE_TENANT_MAX_PAYLOAD_SIZE",
+                                  "QUINCE_TENANT_VERIFY_TIMEOUT_MS" };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
     return 0;
@@ -141,6 +142,61 @@ static void test_seed_options(void **state)
     tcli_opts_free(&o);
 }
 
+static void test_payload_options(void **state)
+{
+    (void)state;
+    tcli_opts o;
+    qerr e;
+    /* the seed's command with -f */
+    assert_int_equal(parse(&o, &e, "-v", "127.0.0.1", "-t", "127.0.0.1", "--uuid",
+                           "D432FBB3-D2F1-4A97-9EF7-75BD81C00000", "-f", "payload.zip", "--allowlist",
+                           "allowlist.txt", "--exclude", "excludes.txt", NULL), 0);
+    assert_string_equal(o.file, "payload.zip");
+    assert_null(o.keyfile);
+    assert_null(o.payload);
+    assert_false(o.verify);
+    tcli_opts_free(&o);
+    assert_int_equal(parse(&o, &e, "-c", "update", "--file", "p.bin", "--verify", NULL), 0);
+    assert_string_equal(o.file, "p.bin");
+    assert_true(o.verify);
+    assert_int_equal(o.cmd, TCMD_UPDATE);
+    tcli_opts_free(&o);
+    assert_int_equal(parse(&o, &e, "-k", "keys.txt", "-p", "sealed.b64", "-verify", NULL), 0);
+    assert_string_equal(o.keyfile, "keys.txt");
+    assert_string_equal(o.payload, "sealed.b64");
+    assert_true(o.verify);
+    tcli_opts_free(&o);
+    assert_int_equal(parse(&o, &e, "--key", "keys.txt", NULL), 0);      /* a key without a payload */
+    assert_string_equal(o.keyfile, "keys.txt");
+    assert_null(o.payload);
+    tcli_opts_free(&o);
+
+    /* [tenant] max_payload_size and verify_timeout_ms */
+    tcli_conf c;
+    assert_int_equal(parse(&o, &e, NULL), 0);
+    assert_int_equal(tcli_resolve(&o, NULL, &c, &e), 0);
+    assert_int_equal(c.max_payload_size, 1048576);
+    assert_int_equal(c.verify_timeout_ms, 30000);
+    tcli_conf_free(&c);
+    const char *text = "[tenant]\nmax_payload_size = 4096\nverify_timeout_ms = 1500\n";
+    qconfig *cfg = qconfig_parse(text, strlen(text), "t.conf", &e);
+    assert_non_null(cfg);
+    assert_int_equal(tcli_resolve(&o, cfg, &c, &e), 0);
+    assert_int_equal(c.max_payload_size, 4096);
+    assert_int_equal(c.verify_timeout_ms, 1500);
+    tcli_conf_free(&c);
+    qconfig_free(cfg);
+    text = "[tenant]\nverify_timeout_ms = 0\n";
+    cfg = qconfig_parse(text, strlen(text), "t.conf", &e);
+    assert_non_null(cfg);
+    assert_int_equal(tcli_resolve(&o, cfg, &c, &e), -1);
+    assert_int_equal(e.code, TCLI_EUSAGE);
+    assert_non_null(strstr(e.msg, "verify_timeout_ms"));
+    tcli_conf_free(&c);
+    qconfig_free(cfg);
+    tcli_opts_free(&o);
+}
+
 static void test_commands(void **state)
 {
     (void)state;
@@ -199,12 +255,15 @@ static void test_option_errors(void **state)
     refused("--runtime-policy-checksum needs --runtime-policy", "--runtime-policy-checksum",
             "0000000000000000000000000000000000000000000000000000000000000000", NULL);
     refused("SHA-256 digest", "--runtime-policy", "p", "--runtime-policy-checksum", "abc", NULL);
-    refused("payload delivery (-f) is not available yet", "-f", "payload.txt", NULL);
-    refused("payload delivery (-k) is not available yet", "-k", "k", NULL);
-    refused("payload delivery (-p) is not available yet", "-p", "p", NULL);
-    refused("payload delivery (-f) is not available yet", "--file", "x", NULL);
-    refused("payload delivery (--cert) is not available yet", "--cert", "default", NULL);
-    refused("--verify", "--verify", NULL);
+    refused("-f/--file and -k/--key cannot be used together", "-f", "payload.txt", "-k", "k", NULL);
+    refused("-p/--payload needs -k/--key", "-p", "p", NULL);
+    refused("-p/--payload needs -k/--key", "--file", "x", "-p", "p", NULL);
+    refused("--verify checks a delivered payload key: it needs -f/--file or -k/--key", "--verify", NULL);
+    refused("delivers a payload with -c add or -c update, not -c status", "-c", "status", "-f", "x", NULL);
+    refused("delivers a payload with -c add or -c update, not -c delete", "-k", "k", "-c", "delete", NULL);
+    refused("-f/--file needs a file name", "-f", "", NULL);
+    refused("certificate packages (--cert) are not supported", "--cert", "default", NULL);
+    refused("certificate packages (--include) are not supported", "--include", "d", NULL);
     refused("measured boot", "--mb-policy", "x", NULL);
     refused("signed runtime policies", "--runtime-policy-sig-key", "k.pem", NULL);
     refused("not supported", "--runtime-policy-url", "http://x", NULL);
@@ -620,6 +679,7 @@ int main(void)
         cmocka_unit_test_setup(test_defaults, setup),
         cmocka_unit_test_setup(test_single_dash_long, setup),
         cmocka_unit_test_setup(test_seed_options, setup),
+        cmocka_unit_test_setup(test_payload_options, setup),
         cmocka_unit_test_setup(test_commands, setup),
         cmocka_unit_test_setup(test_uuid, setup),
         cmocka_unit_test_setup(test_option_errors, setup),

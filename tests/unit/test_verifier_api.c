@@ -414,7 +414,7 @@ static void test_add_errors(void **state)
         {"{\"metadata\": \"not json\"}", "metadata must hold a JSON object"},
         {"{\"accept_tpm_hash_algs\": \"sha256\"}", "accept_tpm_hash_algs must be a list of algorithm names"},
         {"{\"accept_tpm_signing_algs\": [1]}", "accept_tpm_signing_algs must be a list of algorithm names"},
-        {"{\"v\": \"AAAA\"}", "v must be the base64 of 32 bytes"},
+        {"{\"v\": \"AAAA\"}", "v must be the base64 of a 32-byte (or 16-byte) key half"},
         {"{\"supported_version\": \"two\"}", "supported_version must look like \"2.2\""},
         {"{\"mb_policy\": \"{}\"}", "Measured boot policies are not supported by this verifier"},
         {"{\"ima_sign_verification_keys\": \"{]\"}", NULL},
