@@ -1,7 +1,6 @@
 /* quince-agent: owns the TPM, registers with the registrar and serves Keylime's agent API.
  * `quince-agent ima-emulator ...` keeps a software TPM's PCR 10 in step with a list file. */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "agent_tls.h"
 #include "api.h"
 #include "config.h"
+#include "daemon.h"
 #include "http_server.h"
 #include "identity.h"
 #include "ima_emulator.h"
@@ -23,12 +23,6 @@
 
 static volatile sig_atomic_t g_stop;
 static agent_mtls g_mtls;            /* the agent's TLS key and certificate (agent_tls.h) */
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
 
 static void usage(FILE *f)
 {
@@ -171,35 +165,10 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "ima-emulator") == 0)
         return agent_ima_emulator_main(argc - 1, argv + 1);
 
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
     const char *config_path = NULL;
-    int o;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (o) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("quince-agent %s\n", QUINCE_VERSION);
-            return 0;
-        default:
-            fprintf(stderr, "quince-agent: unknown option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "quince-agent: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return 2;
-    }
+    int rc0 = qdaemon_args(argc, argv, "quince-agent", usage, &config_path);
+    if (rc0 >= 0)
+        return rc0;
     qerr e;
     qconfig *cfg = qconfig_load(config_path, &e);
     if (!cfg) {
@@ -221,12 +190,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    qdaemon_stop_on_signals(&g_stop);
     /* A payload script is waited for (payload.h): SIGCHLD must not be ignored, even when the
      * parent that started the agent ignored it (an ignored disposition survives exec). */
     signal(SIGCHLD, SIG_DFL);

@@ -3,7 +3,6 @@
  * the SQLite store and the built-in CA (vtls.h); `quince-verifier ca ...` manages the CA.
  * Exit status: 0 after SIGTERM/SIGINT, 2 for a bad command line, configuration, TLS material or
  * database, 1 when a server or the attestation loop cannot start. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,16 +19,11 @@
 #include "store.h"
 #include "vconfig.h"
 #include "vtls.h"
+#include "daemon.h"
 
 #define LOGM "verifier"
 
 static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
 
 static void usage(FILE *f)
 {
@@ -211,38 +205,10 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "ca") == 0)
         return ca_main(argc - 1, argv + 1);
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
     const char *config_path = NULL;
-    int ch;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'h':
-            usage(stdout);
-            return 0;
-        case 'V':
-            printf("quince-verifier %s\n", QUINCE_VERSION);
-            return 0;
-        default:
-            if (optopt == 'c')
-                fprintf(stderr, "quince-verifier: --config needs a file name\n");
-            else
-                fprintf(stderr, "quince-verifier: unknown option '%s' (see --help)\n", argv[optind - 1]);
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "quince-verifier: unexpected argument '%s' (see --help)\n", argv[optind]);
-        return 2;
-    }
+    int rc0 = qdaemon_args(argc, argv, "quince-verifier", usage, &config_path);
+    if (rc0 >= 0)
+        return rc0;
 
     qerr e = {0};
     qconfig *qc = qconfig_load(config_path, &e);
@@ -262,12 +228,7 @@ int main(int argc, char **argv)
     }
     qlog_set_level(cfg.log_level);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    qdaemon_stop_on_signals(&g_stop);
 
     if (cfg.insecure)
         qlog(QLOG_WARNING, LOGM, "INSECURE: [verifier] insecure = true: the verifier API and the registrar serve "
