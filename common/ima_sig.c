@@ -212,27 +212,42 @@ static int ring_push(qkeyring *k, EVP_PKEY *pub, uint32_t keyid, qerr *err)
     return 0;
 }
 
-/* Add a parsed key; takes ownership of `any`. keyid_in < 0 → compute it. */
-static int add_pkey(qkeyring *k, EVP_PKEY *any, bool has_ski, uint32_t ski, long long keyid_in,
-                    qerr *err)
+/* The public half of a parsed key and its keyid; takes ownership of `any`. keyid_in < 0 →
+ * the certificate's SKI (has_ski) or the computed keyidv2. Returns the public key or NULL. */
+static EVP_PKEY *prepare_pkey(EVP_PKEY *any, bool has_ski, uint32_t ski, long long keyid_in,
+                              uint32_t *keyid, qerr *err)
 {
     if (!supported_type(any)) {
         EVP_PKEY_free(any);
-        return qerr_set(err, "Unsupported key type");
+        qerr_set(err, "Unsupported key type");
+        return NULL;
     }
     EVP_PKEY *pub = public_only(any);
     EVP_PKEY_free(any);
     if (!pub) {
         ERR_clear_error();
-        return qerr_set(err, "cannot extract the public key");
+        qerr_set(err, "cannot extract the public key");
+        return NULL;
     }
-    uint32_t keyid = ski;
+    *keyid = ski;
     if (keyid_in >= 0)
-        keyid = (uint32_t)keyid_in;
-    else if (!has_ski && pkey_keyid(pub, &keyid) < 0) {
+        *keyid = (uint32_t)keyid_in;
+    else if (!has_ski && pkey_keyid(pub, keyid) < 0) {
         EVP_PKEY_free(pub);
-        return qerr_set(err, "cannot compute the key id");
+        qerr_set(err, "cannot compute the key id");
+        return NULL;
     }
+    return pub;
+}
+
+/* Add a parsed key; takes ownership of `any`. keyid_in < 0 → compute it. */
+static int add_pkey(qkeyring *k, EVP_PKEY *any, bool has_ski, uint32_t ski, long long keyid_in,
+                    qerr *err)
+{
+    uint32_t keyid;
+    EVP_PKEY *pub = prepare_pkey(any, has_ski, ski, keyid_in, &keyid, err);
+    if (!pub)
+        return -1;
     if (ring_push(k, pub, keyid, err) < 0) {
         EVP_PKEY_free(pub);
         return -1;
@@ -252,6 +267,80 @@ int qkeyring_add_key(qkeyring *k, const uint8_t *data, size_t len, qerr *err)
     if (!any)
         return qerr_set(err, "not a certificate, public key or private key (DER or PEM)");
     return add_pkey(k, any, has_ski, ski, -1, err);
+}
+
+int qkeyring_add_key_once(qkeyring *k, const uint8_t *data, size_t len, size_t max_keys, qerr *err)
+{
+    if (!k)
+        return qerr_set(err, "no keyring");
+    if (len > QKEY_MAX_SIZE)
+        return qerr_set(err, "key larger than %d bytes", QKEY_MAX_SIZE);
+    bool has_ski = false;
+    uint32_t ski = 0, keyid = 0;
+    EVP_PKEY *any = load_any(data, len, &has_ski, &ski);
+    if (!any)
+        return qerr_set(err, "not a certificate, public key or private key (DER or PEM)");
+    EVP_PKEY *pub = prepare_pkey(any, has_ski, ski, -1, &keyid, err);
+    if (!pub)
+        return -1;
+    for (size_t i = 0; i < k->n; i++) {
+        if (k->keys[i].keyid == keyid && EVP_PKEY_eq(k->keys[i].pkey, pub) == 1) {
+            EVP_PKEY_free(pub);
+            ERR_clear_error();
+            return 0;
+        }
+    }
+    ERR_clear_error();
+    if (max_keys > 0 && k->n >= max_keys) {
+        EVP_PKEY_free(pub);
+        return qerr_set(err, "keyring full (at most %zu keys)", max_keys);
+    }
+    if (ring_push(k, pub, keyid, err) < 0) {
+        EVP_PKEY_free(pub);
+        return -1;
+    }
+    return 1;
+}
+
+char *qkeyring_to_json(const qkeyring *k, qerr *err)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *pubkeys = cJSON_AddArrayToObject(root, "pubkeys");
+    cJSON *keyids = cJSON_AddArrayToObject(root, "keyids");
+    char *text = NULL;
+    if (!root || !pubkeys || !keyids)
+        goto oom;
+    for (size_t i = 0; k && i < k->n; i++) {
+        unsigned char *der = NULL;
+        int n = i2d_PUBKEY(k->keys[i].pkey, &der);
+        if (n <= 0) {
+            ERR_clear_error();
+            qerr_set(err, "cannot encode key %zu of the keyring", i);
+            goto out;
+        }
+        char *b64 = qb64_encode_alloc(der, (size_t)n);
+        OPENSSL_free(der);
+        cJSON *s = b64 ? cJSON_CreateString(b64) : NULL;
+        free(b64);
+        if (!s || !cJSON_AddItemToArray(pubkeys, s)) {
+            cJSON_Delete(s);
+            goto oom;
+        }
+        cJSON *id = cJSON_CreateNumber((double)k->keys[i].keyid);
+        if (!id || !cJSON_AddItemToArray(keyids, id)) {
+            cJSON_Delete(id);
+            goto oom;
+        }
+    }
+    text = cJSON_PrintUnformatted(root);
+    if (!text)
+        goto oom;
+    goto out;
+oom:
+    qerr_set(err, "out of memory");
+out:
+    cJSON_Delete(root);
+    return text;
 }
 
 bool qkeyring_is_key(const uint8_t *data, size_t len, bool *supported)

@@ -22,6 +22,14 @@ qkeyring *qkeyring_from_json(const char *text, size_t len, qerr *err);
 /* Add a key given as DER or PEM (certificate, public key or private key); only RSA/EC.
  * Returns 0 or -1 ("Unsupported key type", unparsable). */
 int qkeyring_add_key(qkeyring *k, const uint8_t *data, size_t len, qerr *err);
+/* Like qkeyring_add_key, but a key already held (same keyid and same public key) is not added
+ * again. At most max_keys keys (0 → the keyring's own bound): a new key beyond that fails with
+ * "keyring full". Returns 1 (added), 0 (already held) or -1. */
+int qkeyring_add_key_once(qkeyring *k, const uint8_t *data, size_t len, size_t max_keys, qerr *err);
+/* The keyring as keyring JSON text {"pubkeys": [base64 DER SPKI, ...], "keyids": [u32, ...]} in
+ * key order (malloc'd, free()); qkeyring_from_json gives the same keys and keyids back. NULL on
+ * error (out of memory, a key without a DER encoding). */
+char *qkeyring_to_json(const qkeyring *k, qerr *err);
 /* true if `data` parses as an RSA/EC key (used by the ima-buf rule); *supported=false when it is
  * a key of another type. */
 bool qkeyring_is_key(const uint8_t *data, size_t len, bool *supported);

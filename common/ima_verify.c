@@ -2,7 +2,8 @@
  * Everything the hot path needs (line scratch, template-data buffer, one EVP_MD_CTX, the
  * exclude match data, the failure-message buffer, the learned-keyring slots) is allocated in
  * qima_verifier_new(); feeding lines allocates nothing. The only allocations after that are
- * rare: learning an ima-buf key into a learned keyring (bounded by QIMA_MAX_LEARNED_* below).
+ * rare: learning an ima-buf key into a learned keyring (bounded by QIMA_MAX_LEARNED_*), and
+ * the per-round export/import of the learned keyrings.
  *
  * Feeding: only complete '\n'-terminated lines are consumed. A line longer than QIMA_MAX_LINE
  * is a parse failure as soon as more than QIMA_MAX_LINE bytes without '\n' have been offered;
@@ -15,15 +16,13 @@
 #include "hex.h"
 #include "log.h"
 
+#include <cjson/cJSON.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define QIMA_MAX_LEARNED_RINGS 16     /* learned keyrings per verifier */
-#define QIMA_MAX_LEARNED_KEYS  64     /* learned keys per keyring */
-#define QIMA_MAX_RING_NAME     255    /* longest learned keyring name */
 #define QIMA_MSG_SIZE          (QIMA_MAX_NAME + 12288)  /* one failure message */
 
 static const char *const event_ids[QIMA_FAIL_COUNT] = {
@@ -56,8 +55,6 @@ typedef struct learned_ring {
     char name[QIMA_MAX_RING_NAME + 1];
     size_t name_len;
     qkeyring *ring;                                 /* NULL while the slot is unused */
-    size_t nkeys;
-    uint8_t key_id[QIMA_MAX_LEARNED_KEYS][32];      /* sha256 of each learned key blob */
 } learned_ring;
 
 struct qima_verifier {
@@ -137,7 +134,6 @@ void qima_verifier_reset_learned(qima_verifier *v)
     for (size_t i = 0; i < v->nlearned; i++) {
         qkeyring_free(v->learned[i].ring);
         v->learned[i].ring = NULL;
-        v->learned[i].nkeys = 0;
         v->learned[i].name_len = 0;
     }
     v->nlearned = 0;
@@ -272,11 +268,11 @@ static int check_table(qima_verifier *v, const qima_entry *e, qpol_table t, uint
     return 0;
 }
 
-/* Learn a key from an accepted ima-buf entry into the learned keyring named like the entry. */
+/* Learn a key from an accepted ima-buf entry into the learned keyring named like the entry.
+ * A key already held is not added again (lines after a match are judged again next round). */
 static void learn_key(qima_verifier *v, const qima_entry *e)
 {
-    uint8_t id[32];
-    if (e->name_len > QIMA_MAX_RING_NAME || qhash_digest(v->ctx, QHASH_SHA256, e->buf, e->buf_len, id) < 0)
+    if (e->name_len > QIMA_MAX_RING_NAME)
         return;
     learned_ring *r = NULL;
     for (size_t i = 0; i < v->nlearned; i++) {
@@ -286,9 +282,14 @@ static void learn_key(qima_verifier *v, const qima_entry *e)
             break;
         }
     }
+    bool fresh = false;
     if (!r) {
-        if (v->nlearned >= QIMA_MAX_LEARNED_RINGS)
-            goto full;
+        if (v->nlearned >= QIMA_MAX_LEARNED_RINGS) {
+            if (v->o.log)
+                qlog(QLOG_WARNING, "ima", "key from %.*s not learned: too many learned keyrings",
+                     name_int(e->name_len), e->name);
+            return;
+        }
         r = &v->learned[v->nlearned];
         r->ring = qkeyring_new();
         if (!r->ring)
@@ -296,27 +297,22 @@ static void learn_key(qima_verifier *v, const qima_entry *e)
         memcpy(r->name, e->name, e->name_len);
         r->name[e->name_len] = '\0';
         r->name_len = e->name_len;
-        r->nkeys = 0;
-        v->nlearned++;
+        fresh = true;
     }
-    for (size_t i = 0; i < r->nkeys; i++)
-        if (memcmp(r->key_id[i], id, sizeof id) == 0)
-            return;   /* already learned (lines after a match are judged again next round) */
-    if (r->nkeys >= QIMA_MAX_LEARNED_KEYS)
-        goto full;
     qerr kerr;
-    if (qkeyring_add_key(r->ring, e->buf, e->buf_len, &kerr) < 0) {
+    if (qkeyring_add_key_once(r->ring, e->buf, e->buf_len, QIMA_MAX_LEARNED_KEYS, &kerr) < 0) {
         if (v->o.log)
             qlog(QLOG_WARNING, "ima", "key from %.*s could not be learned: %s",
                  name_int(e->name_len), e->name, kerr.msg);
+        if (fresh) {
+            qkeyring_free(r->ring);
+            r->ring = NULL;
+            r->name_len = 0;
+        }
         return;
     }
-    memcpy(r->key_id[r->nkeys++], id, sizeof id);
-    return;
-full:
-    if (v->o.log)
-        qlog(QLOG_WARNING, "ima", "key from %.*s not learned: too many learned keys",
-             name_int(e->name_len), e->name);
+    if (fresh)
+        v->nlearned++;
 }
 
 /* ima-sig: a well-formed signature that verifies with a known key (or an excluded path) passes;
@@ -562,4 +558,130 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res)
     res->final_pcr = v->running;
     res->next = next;
     return 0;
+}
+
+/* ---- learned keyrings across rounds ---- */
+
+char *qima_verifier_export_learned(const qima_verifier *v, qerr *err)
+{
+    if (!v) {
+        qerr_set(err, "qima_verifier_export_learned: no verifier");
+        return NULL;
+    }
+    cJSON *root = cJSON_CreateObject();
+    char *text = NULL;
+    if (!root)
+        goto oom;
+    for (size_t i = 0; i < v->nlearned; i++) {
+        char *ring = qkeyring_to_json(v->learned[i].ring, err);
+        if (!ring)
+            goto out;
+        /* The keyring text is JSON already: embed it as it is. */
+        cJSON *raw = cJSON_CreateRaw(ring);
+        free(ring);
+        if (!raw || !cJSON_AddItemToObject(root, v->learned[i].name, raw)) {
+            cJSON_Delete(raw);
+            goto oom;
+        }
+    }
+    text = cJSON_PrintUnformatted(root);
+    if (text)
+        goto out;
+oom:
+    qerr_set(err, "out of memory");
+out:
+    cJSON_Delete(root);
+    return text;
+}
+
+int qima_verifier_import_learned(qima_verifier *v, const char *text, size_t len, qerr *err)
+{
+    if (!v)
+        return qerr_set(err, "qima_verifier_import_learned: no verifier");
+    if (v->active)
+        return qerr_set(err, "learned keyrings cannot be imported during a round");
+    size_t i = 0;
+    while (text && i < len && (text[i] == ' ' || text[i] == '\t' || text[i] == '\n' || text[i] == '\r'))
+        i++;
+    if (!text || i == len) {
+        qima_verifier_reset_learned(v);
+        return 0;
+    }
+    if (len > QIMA_MAX_LEARNED_JSON)
+        return qerr_set(err, "learned keyrings: JSON larger than %u bytes", QIMA_MAX_LEARNED_JSON);
+    cJSON *root = cJSON_ParseWithLength(text, len);
+    if (!root)
+        return qerr_set(err, "learned keyrings: not valid JSON");
+    if (cJSON_IsNull(root)) {
+        cJSON_Delete(root);
+        qima_verifier_reset_learned(v);
+        return 0;
+    }
+    qkeyring *rings[QIMA_MAX_LEARNED_RINGS] = { 0 };
+    const char *names[QIMA_MAX_LEARNED_RINGS];
+    size_t n = 0;
+    int rc = -1;
+    if (!cJSON_IsObject(root)) {
+        qerr_set(err, "learned keyrings: not a JSON object");
+        goto out;
+    }
+    for (const cJSON *it = root->child; it; it = it->next) {
+        const char *name = it->string ? it->string : "";
+        if (n >= QIMA_MAX_LEARNED_RINGS) {
+            qerr_set(err, "learned keyrings: more than %d keyrings", QIMA_MAX_LEARNED_RINGS);
+            goto out;
+        }
+        if (strlen(name) > QIMA_MAX_RING_NAME) {
+            qerr_set(err, "learned keyrings: a keyring name is longer than %d bytes", QIMA_MAX_RING_NAME);
+            goto out;
+        }
+        for (size_t j = 0; j < n; j++) {
+            if (strcmp(names[j], name) == 0) {
+                qerr_set(err, "learned keyrings: keyring %s given twice", name);
+                goto out;
+            }
+        }
+        char *own = NULL;
+        const char *ktext;
+        if (cJSON_IsString(it)) {
+            ktext = it->valuestring;
+        } else if (cJSON_IsObject(it)) {
+            own = cJSON_PrintUnformatted(it);
+            if (!own) {
+                qerr_set(err, "out of memory");
+                goto out;
+            }
+            ktext = own;
+        } else {
+            qerr_set(err, "learned keyrings: keyring %s is not a keyring object", name);
+            goto out;
+        }
+        rings[n] = qkeyring_from_json(ktext, strlen(ktext), err);
+        free(own);
+        if (!rings[n]) {
+            qerr_prefix(err, "learned keyrings: keyring %s", name);
+            goto out;
+        }
+        names[n++] = name;
+        if (qkeyring_count(rings[n - 1]) > QIMA_MAX_LEARNED_KEYS) {
+            qerr_set(err, "learned keyrings: keyring %s has more than %d keys", name, QIMA_MAX_LEARNED_KEYS);
+            goto out;
+        }
+    }
+    /* All valid: replace the learned set. */
+    qima_verifier_reset_learned(v);
+    for (size_t j = 0; j < n; j++) {
+        learned_ring *r = &v->learned[j];
+        r->name_len = strlen(names[j]);
+        memcpy(r->name, names[j], r->name_len + 1);
+        r->ring = rings[j];
+        rings[j] = NULL;
+    }
+    v->nlearned = n;
+    rc = 0;
+out:
+    for (size_t j = 0; j < n; j++)
+        qkeyring_free(rings[j]);
+    cJSON_Delete(root);
+    return rc;
 }

@@ -119,4 +119,21 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res);
 /* Learned keyrings (from ima-buf key entries) are kept across rounds until reset. */
 void qima_verifier_reset_learned(qima_verifier *v);
 
+/* Learned keyrings as JSON text, to carry them between rounds of one agent when the engine is
+ * shared: {"<keyring name>": {"pubkeys": [base64 DER SPKI, ...], "keyids": [u32, ...]}, ...}
+ * (each value is keyring JSON, ima_sig.h). Bounds: at most QIMA_MAX_LEARNED_RINGS keyrings of
+ * at most QIMA_MAX_LEARNED_KEYS keys each, names of at most QIMA_MAX_RING_NAME bytes, text of
+ * at most QIMA_MAX_LEARNED_JSON bytes. Per round, never per entry. */
+#define QIMA_MAX_LEARNED_RINGS 16
+#define QIMA_MAX_LEARNED_KEYS  64
+#define QIMA_MAX_RING_NAME     255
+#define QIMA_MAX_LEARNED_JSON  (4u * 1024 * 1024)
+/* Malloc'd JSON text ("{}" when nothing was learned), free(); NULL with err on failure. */
+char *qima_verifier_export_learned(const qima_verifier *v, qerr *err);
+/* Replace the learned keyrings with those of text (NULL, empty or "null" → none; a value may
+ * also be keyring JSON inside a JSON string, as Keylime stores it). Invalid JSON, a bad keyring,
+ * a name too long, a name given twice or a bound exceeded → -1 with err and nothing changed;
+ * 0 on success. Not during a round (between finish() and begin()). */
+int qima_verifier_import_learned(qima_verifier *v, const char *text, size_t len, qerr *err);
+
 #endif

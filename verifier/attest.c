@@ -448,8 +448,11 @@ static void check_tpm_policy(vattest_ctx *c, const cJSON *pol, const qpcrblob *p
     }
 }
 
+/* The IMA state back to entry 0: running PCR, quote-progress memory and learned keyrings. */
 static void reset_ima(vagent_state *st, vattest_mem *mem)
 {
+    free(st->learned_ima_keyrings);
+    st->learned_ima_keyrings = NULL;
     st->next_ima_ml_entry = 0;
     st->pcr10_alg = QHASH_NONE;
     memset(st->pcr10, 0, sizeof st->pcr10);
@@ -470,6 +473,7 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
     uint64_t ret = a->has_entry ? a->entry : 0;
     qima_state start;
     qima_state_init(&start, bank);
+    bool resume = false;          /* the replay continues from the stored state */
     if (ret == 0) {
         if (in->requested_entry != 0 || boot_changed || tpm_restarted) {
             reset_ima(st, mem);
@@ -498,6 +502,7 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
     } else {
         start.next_entry = ag->st.next_ima_ml_entry;
         memcpy(start.pcr.value, ag->st.pcr10, qhash_size(bank));
+        resume = true;
     }
     start.progress_set = mem->progress_set;
     start.prev_match = mem->prev_match;
@@ -511,9 +516,26 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
         add(c, "internal.verifier.exception", "IMA engine: %s", err.msg);
         return VATTEST_FAILED;
     }
-    qima_verifier_reset_learned(v);
+    /* The engine may be shared by agents (cached per policy and bank): it gets this agent's
+     * learned keyrings now, or none when the list is replayed from entry 0. */
     qima_result res;
     vattest_outcome oc = VATTEST_PASS;
+    if (!resume) {
+        qima_verifier_reset_learned(v);
+    } else {
+        const char *lk = ag->st.learned_ima_keyrings;
+        if (qima_verifier_import_learned(v, lk, lk ? strlen(lk) : 0, &err) < 0) {
+            /* Unusable stored keyrings: replay from entry 0, which learns the keys again. */
+            qima_verifier_reset_learned(v);
+            reset_ima(st, mem);
+            st->boottime = a->boot;
+            if (c->o.log)
+                qlog(QLOG_WARNING, MOD, "agent %s: stored learned IMA keyrings unusable (%s): attestation state "
+                     "reset, the next round reads the list from entry 0", ag->agent_id, err.msg);
+            oc = VATTEST_REBOOT;
+            goto out;
+        }
+    }
     if (qima_verifier_begin(v, &start, pcrs->value[10], qhash_size(bank), &err) < 0) {
         add(c, "internal.verifier.exception", "IMA engine: %s", err.msg);
         oc = VATTEST_FAILED;
@@ -541,6 +563,15 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
         mem->progress_set = res.next.progress_set;
         mem->prev_match = res.next.prev_match;
         mem->prev_lines = res.next.prev_lines;
+        free(st->learned_ima_keyrings);
+        st->learned_ima_keyrings = qima_verifier_export_learned(v, &err);
+        if (!st->learned_ima_keyrings) {
+            /* Keys that cannot be kept: the next round replays from entry 0 and learns them. */
+            reset_ima(st, mem);
+            if (c->o.log)
+                qlog(QLOG_WARNING, MOD, "agent %s: learned IMA keyrings not kept (%s): the next round reads "
+                     "the list from entry 0", ag->agent_id, err.msg);
+        }
     } else {
         reset_ima(st, mem);
     }
@@ -573,7 +604,11 @@ vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem 
     memset(out, 0, sizeof *out);
     const vagent *ag = in->agent;
     out->st = ag->st;
+    /* A copy that follows the IMA state: kept while it is untouched, replaced by a passing
+     * replay, dropped by every reset and on failure. */
     out->st.learned_ima_keyrings = NULL;
+    if (ag->st.learned_ima_keyrings && ag->st.next_ima_ml_entry != 0)
+        out->st.learned_ima_keyrings = strdup(ag->st.learned_ima_keyrings);
     out->st.last_received_quote = in->now;
     c->out = out;
     c->now = in->now;
@@ -723,6 +758,8 @@ pcr16_done:
 done:
     out->outcome = oc;
     if (oc == VATTEST_INVALID_QUOTE || oc == VATTEST_FAILED) {
+        free(out->st.learned_ima_keyrings);
+        out->st.learned_ima_keyrings = NULL;
         set_failed(&out->st, oc, c->first_event[0] ? c->first_event : "internal.verifier.exception");
         if (c->o.log)
             qlog(QLOG_ERROR, MOD, "agent %s failed, stopping polling", ag->agent_id);

@@ -52,9 +52,16 @@
  *  stored. last_received_quote = now for every outcome. operational_state is left to the poller
  *  on pass and reboot.
  *
+ * Learned IMA keyrings (keys from ima-buf entries, keylime-formats §3.1) follow the IMA state:
+ * a replay that resumes from the stored state first imports agent->st.learned_ima_keyrings into
+ * the engine (unusable text → the state is reset and the outcome is VATTEST_REBOOT); a replay
+ * from entry 0 starts with none. st.learned_ima_keyrings on output (malloc'd, freed by
+ * vattest_out_free) is the engine's export after a passing replay, NULL after any IMA reset and
+ * on VATTEST_INVALID_QUOTE / VATTEST_FAILED, else a copy of the stored text (state untouched).
+ *
  * Threads: a vattest_ctx is one worker's (engines, buffers); a vattest_mem is one agent's and is
- * used by one round at a time. Learned IMA keyrings are not carried between rounds (the engine
- * cannot export them): st.learned_ima_keyrings is always NULL on output. */
+ * used by one round at a time. Engines are shared by the agents of a worker, so the learned
+ * keyrings are set per round and never pass from one agent to another. */
 #ifndef QUINCE_VERIFIER_ATTEST_H
 #define QUINCE_VERIFIER_ATTEST_H
 
@@ -116,7 +123,7 @@ typedef enum {
 
 typedef struct vattest_out {
     vattest_outcome outcome;
-    vagent_state st;                /* the state to save (learned_ima_keyrings NULL) */
+    vagent_state st;                /* the state to save (learned_ima_keyrings: see above) */
     vfailure *failures;             /* malloc'd records, at most VATTEST_MAX_FAILURES */
     size_t nfailures;
     uint64_t total_failures;

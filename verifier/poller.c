@@ -331,7 +331,8 @@ static void queue_state(vpoller *p, pagent *a, uint64_t gen)
     if (!w)
         return;
     w->st = a->rec.st;
-    w->st.learned_ima_keyrings = NULL;
+    /* The writer owns (and frees) its copy of the learned keyrings. */
+    w->st.learned_ima_keyrings = a->rec.st.learned_ima_keyrings ? strdup(a->rec.st.learned_ima_keyrings) : NULL;
     snprintf(w->st.agent_id, sizeof w->st.agent_id, "%s", a->id);
     wpush(p, w);
 }
@@ -749,10 +750,12 @@ static void apply_result(vpoller *p, job *j)
     switch (out->outcome) {
     case VATTEST_PASS:
     case VATTEST_REBOOT: {
-        char *learned = a->rec.st.learned_ima_keyrings;
+        /* The round's learned keyrings (attest.c exports them after a passing replay, NULL after
+         * a reset) replace the stored ones. */
         int prev_state = a->rec.st.operational_state;
+        free(a->rec.st.learned_ima_keyrings);
         a->rec.st = out->st;
-        a->rec.st.learned_ima_keyrings = learned;
+        out->st.learned_ima_keyrings = NULL;
         a->rec.st.consecutive_failures = 0;
         a->retries = 0;
         double next = mono();

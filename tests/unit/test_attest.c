@@ -18,6 +18,8 @@
 #include "policy.h"
 #include "swquote.h"
 
+#include <openssl/x509.h>
+
 #define AGENT_ID "d432fbb3-d2f1-4a97-9ef7-75bd81c00001"
 #define NONCE "abcdefghijklmnopqrstuvwx"
 #define NLINES_MAX 16
@@ -211,26 +213,31 @@ static cJSON *answer(fx *f, const ans *a)
     return r;
 }
 
-/* Runs a round with the results object and applies the new state to the record (as the poller
- * does). */
-static vattest_outcome round_with(fx *f, cJSON *results, uint64_t requested)
+/* Runs a round of agent ag with the results object and applies the new state to the record
+ * (as the poller does, the learned keyrings included). */
+static vattest_outcome round_agent(fx *f, vagent *ag, vattest_mem *mem, cJSON *results, uint64_t requested)
 {
     vattest_out_free(&f->out);
     vattest_in in = {
-        .agent = &f->ag,
+        .agent = ag,
         .nonce = NONCE,
         .requested_entry = requested,
         .results = results,
         .policy = f->pol,
         .now = 1700000000,
     };
-    vattest_outcome oc = vattest_round(f->ctx, &in, &f->mem, &f->out);
+    vattest_outcome oc = vattest_round(f->ctx, &in, mem, &f->out);
     assert_int_equal(oc, f->out.outcome);
     cJSON_Delete(results);
-    free(f->ag.st.learned_ima_keyrings);
-    f->ag.st = f->out.st;
+    free(ag->st.learned_ima_keyrings);
+    ag->st = f->out.st;
     f->out.st.learned_ima_keyrings = NULL;
     return oc;
+}
+
+static vattest_outcome round_with(fx *f, cJSON *results, uint64_t requested)
+{
+    return round_agent(f, &f->ag, &f->mem, results, requested);
 }
 
 static vattest_outcome run(fx *f, const ans *a, uint64_t requested)
@@ -854,6 +861,213 @@ static void test_empty_policy(void **state)
     assert_true(has_event(f, "ima.validation.ima-ng.not_in_allowlist"));
 }
 
+/* ---- learned IMA keyrings ------------------------------------------------------------------------ */
+
+/* An IMA line of any template: "10 <sha1 template hash> <tmpl> sha256:<digest> <path>[ <extra hex>]". */
+static void add_tmpl_line(fx *f, const char *tmpl, const char *path, const uint8_t d[32], const char *extra)
+{
+    assert_true(f->nlines < NLINES_MAX);
+    char *out = f->lines[f->nlines];
+    size_t cap = sizeof f->lines[0];
+    char dhex[65], thex[41];
+    qhex_encode(d, 32, dhex);
+    memset(thex, '1', 40);
+    thex[40] = '\0';
+    int n = snprintf(out, cap, "10 %s %s sha256:%s %s%s%s", thex, tmpl, dhex, path, extra ? " " : "",
+                     extra ? extra : "");
+    assert_true(n > 0 && (size_t)n + 2 <= cap);
+    uint8_t *scratch = malloc(QIMA_SCRATCH_SIZE), *td = malloc(QIMA_SCRATCH_SIZE);
+    assert_non_null(scratch);
+    assert_non_null(td);
+    qima_entry e;
+    assert_int_equal(qima_parse_line(out, (size_t)n, &e, scratch, NULL), 0);
+    long tl = qima_template_data(&e, td, QIMA_SCRATCH_SIZE);
+    assert_true(tl > 0);
+    uint8_t th[20];
+    assert_int_equal(EVP_Digest(td, (size_t)tl, th, NULL, EVP_sha1(), NULL), 1);
+    free(scratch);
+    free(td);
+    qhex_encode(th, 20, thex);
+    memcpy(out + 3, thex, 40);
+    out[n] = '\n';
+    out[n + 1] = '\0';
+    f->nlines++;
+}
+
+typedef struct lkey {
+    EVP_PKEY *k;
+    uint8_t der[256];
+    size_t der_len;
+    uint8_t der_digest[32];
+    uint32_t keyid;
+} lkey;
+
+static void lkey_new(lkey *l)
+{
+    l->k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(l->k);
+    unsigned char *p = NULL;
+    int n = i2d_PUBKEY(l->k, &p);
+    assert_true(n > 0 && (size_t)n <= sizeof l->der);
+    memcpy(l->der, p, (size_t)n);
+    OPENSSL_free(p);
+    l->der_len = (size_t)n;
+    assert_int_equal(EVP_Digest(l->der, l->der_len, l->der_digest, NULL, EVP_sha256(), NULL), 1);
+    assert_int_equal(qkeyring_keyid(l->der, l->der_len, &l->keyid, NULL), 0);
+}
+
+/* The key measured into keyring .ima (an ima-buf entry). */
+static void add_key_line(fx *f, const lkey *l)
+{
+    char hex[2 * sizeof l->der + 1];
+    qhex_encode(l->der, l->der_len, hex);
+    add_tmpl_line(f, "ima-buf", ".ima", l->der_digest, hex);
+}
+
+/* An ima-sig entry for path (digest sha256(path)) signed with l (signature_v2_hdr, ECDSA). */
+static void add_signed_line(fx *f, const lkey *l, const char *path)
+{
+    uint8_t d[32], blob[9 + 128];
+    assert_int_equal(sha256(path, d), 0);
+    EVP_PKEY_CTX *c = EVP_PKEY_CTX_new(l->k, NULL);
+    assert_non_null(c);
+    assert_int_equal(EVP_PKEY_sign_init(c), 1);
+    assert_int_equal(EVP_PKEY_CTX_set_signature_md(c, EVP_sha256()), 1);
+    size_t sl = sizeof blob - 9;
+    assert_int_equal(EVP_PKEY_sign(c, blob + 9, &sl, d, 32), 1);
+    EVP_PKEY_CTX_free(c);
+    blob[0] = 3;
+    blob[1] = 2;
+    blob[2] = 4;
+    blob[3] = (uint8_t)(l->keyid >> 24);
+    blob[4] = (uint8_t)(l->keyid >> 16);
+    blob[5] = (uint8_t)(l->keyid >> 8);
+    blob[6] = (uint8_t)l->keyid;
+    blob[7] = (uint8_t)(sl >> 8);
+    blob[8] = (uint8_t)sl;
+    char hex[2 * sizeof blob + 1];
+    qhex_encode(blob, 9 + sl, hex);
+    add_tmpl_line(f, "ima-sig", path, d, hex);
+}
+
+/* ALLOWED plus the key's digest in the keyrings table for .ima. */
+static vpolicy_ref *allowlist_with_key(const lkey *l)
+{
+    qbuf b;
+    qbuf_init(&b, 0);
+    for (size_t i = 0; ALLOWED[i]; i++) {
+        uint8_t d[32];
+        char hex[65];
+        assert_int_equal(sha256(ALLOWED[i], d), 0);
+        qbuf_printf(&b, "%s  %s\n", qhex_encode(d, 32, hex), ALLOWED[i]);
+    }
+    char kh[65];
+    qbuf_printf(&b, "%s  %%keyring:.ima\n", qhex_encode(l->der_digest, 32, kh));
+    qerr err = { 0 };
+    qpolicy *p = qpolicy_from_allowlist((const char *)b.data, b.len, "test", &err);
+    qbuf_free(&b);
+    if (!p)
+        fail_msg("allowlist: %s", err.msg);
+    vpolicy_ref *r = vpolicy_ref_wrap(p, &err);
+    assert_non_null(r);
+    return r;
+}
+
+/* Round 1 learns a key from an ima-buf entry; round 2's ima-sig entry, signed with it and not in
+ * the allowlist, passes through the stored learned keyrings. Another agent of the same worker
+ * (same cached engine) does not see the key; a reset (entry 0) drops it. */
+static void test_learned_keys(void **state)
+{
+    fx *f = *state;
+    lkey l;
+    lkey_new(&l);
+    vpolicy_ref_release(f->pol);
+    f->pol = allowlist_with_key(&l);
+    add_key_line(f, &l);                        /* entry 3 */
+    ans a = first();
+    assert_int_equal(run(f, &a, 0), VATTEST_PASS);
+    assert_int_equal(f->ag.st.next_ima_ml_entry, 4);
+    assert_non_null(f->ag.st.learned_ima_keyrings);
+    cJSON *j = cJSON_Parse(f->ag.st.learned_ima_keyrings);
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, ".ima"), "keyids");
+    assert_int_equal(cJSON_GetArraySize(ids), 1);
+    assert_true(cJSON_GetArrayItem(ids, 0)->valuedouble == (double)l.keyid);
+    cJSON_Delete(j);
+    vagent_state after1 = f->ag.st;             /* (learned text still owned by f->ag) */
+
+    /* Another agent, same worker context and policy, same list position, nothing learned. */
+    add_signed_line(f, &l, "/opt/signed");     /* entry 4: not in the allowlist */
+    vagent b;
+    memset(&b, 0, sizeof b);
+    vattest_mem bm;
+    memset(&bm, 0, sizeof bm);
+    snprintf(b.agent_id, sizeof b.agent_id, "%s", "other-agent");
+    b.ak_tpm = strdup(g_ak.pub_b64);
+    b.policy_id = 1;
+    b.st = after1;
+    snprintf(b.st.agent_id, sizeof b.st.agent_id, "%s", "other-agent");
+    b.st.learned_ima_keyrings = NULL;
+    b.st.clock_set = false;
+    a = next(4);
+    a.pubkey = PEM;
+    assert_int_equal(round_agent(f, &b, &bm, answer(f, &a), 4), VATTEST_INVALID_QUOTE);
+    assert_int_equal(f->out.nfailures, 1);
+    assert_string_equal(f->out.failures[0].event_id, "ima.validation.ima-ng.not_in_allowlist");
+    assert_string_equal(f->out.failures[0].path, "/opt/signed");
+    assert_null(b.st.learned_ima_keyrings);
+    vattest_mem_clear(&bm);
+    vagent_free(&b);
+
+    /* Round 2 of the first agent: its stored key verifies the signature. */
+    a = next(4);
+    assert_int_equal(run(f, &a, 4), VATTEST_PASS);
+    assert_int_equal(f->out.nfailures, 0);
+    assert_int_equal(f->ag.st.next_ima_ml_entry, 5);
+    assert_non_null(f->ag.st.learned_ima_keyrings);
+    assert_non_null(strstr(f->ag.st.learned_ima_keyrings, "\".ima\""));
+    char *kept = strdup(f->ag.st.learned_ima_keyrings);
+    assert_non_null(kept);
+
+    /* A round without PCR 10 leaves the IMA state, learned keys included, as it was. */
+    a = next(5);
+    a.no_pcr10 = true;
+    assert_int_equal(run(f, &a, 5), VATTEST_PASS);
+    assert_string_equal(f->ag.st.learned_ima_keyrings, kept);
+    /* ... and so does a round with no new entries. */
+    a = next(5);
+    assert_int_equal(run(f, &a, 5), VATTEST_PASS);
+    assert_string_equal(f->ag.st.learned_ima_keyrings, kept);
+
+    /* Unusable stored keyrings: the state is reset, the next round replays from entry 0. */
+    free(f->ag.st.learned_ima_keyrings);
+    f->ag.st.learned_ima_keyrings = strdup("{\".ima\": 5}");
+    a = next(5);
+    assert_int_equal(run(f, &a, 5), VATTEST_REBOOT);
+    assert_int_equal(f->out.nfailures, 0);
+    assert_int_equal(f->ag.st.next_ima_ml_entry, 0);
+    assert_null(f->ag.st.learned_ima_keyrings);
+    a = next(0);
+    assert_int_equal(run(f, &a, 0), VATTEST_PASS);     /* the key entry is replayed: learned again */
+    assert_int_equal(f->ag.st.next_ima_ml_entry, 5);
+    assert_string_equal(f->ag.st.learned_ima_keyrings, kept);
+    free(kept);
+
+    /* Reset: the agent answers from entry 0 (reboot) with a list that no longer measures the key:
+     * the learned key is gone and the signed entry fails. */
+    f->nlines = 0;
+    add_line(f, "/bin/a");
+    add_signed_line(f, &l, "/opt/signed");
+    f->clock.clock = 10;
+    f->clock.reset_count = 4;
+    a = next(0);
+    assert_int_equal(run(f, &a, 5), VATTEST_INVALID_QUOTE);
+    assert_int_equal(f->out.nfailures, 1);
+    assert_string_equal(f->out.failures[0].path, "/opt/signed");
+    assert_null(f->ag.st.learned_ima_keyrings);
+    assert_int_equal(f->ag.st.next_ima_ml_entry, 0);
+    EVP_PKEY_free(l.k);
+}
+
 /* ---- helpers --------------------------------------------------------------------------------- */
 
 static void test_mask(void **state)
@@ -962,6 +1176,7 @@ int main(void)
         T(test_always_entry0_blind_spot),
         T(test_policy_switch),
         T(test_empty_policy),
+        T(test_learned_keys),
         T(test_mask),
         T(test_nonce),
         T(test_fail_helper),

@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <cjson/cJSON.h>
 
 #include "ima_verify.h"
 #include "ima_entry.h"
@@ -1360,6 +1361,195 @@ static void test_ima_buf_keys(void **state)
     tl_free(&t2);
 }
 
+/* Learned keyrings leave one verifier as JSON and come back into a fresh one. */
+static void import_ok(qima_verifier *v, const char *text)
+{
+    qerr err = { 0 };
+    if (qima_verifier_import_learned(v, text, text ? strlen(text) : 0, &err) < 0)
+        fail_msg("import: %s", err.msg);
+}
+
+static void import_bad(qima_verifier *v, const char *text)
+{
+    qerr err = { 0 };
+    assert_int_equal(qima_verifier_import_learned(v, text, strlen(text), &err), -1);
+    assert_true(err.msg[0] != '\0');
+}
+
+static char *export_ok(const qima_verifier *v)
+{
+    qerr err = { 0 };
+    char *t = qima_verifier_export_learned(v, &err);
+    if (!t)
+        fail_msg("export: %s", err.msg);
+    return t;
+}
+
+static void test_learned_export_import(void **state)
+{
+    (void)state;
+    EVP_PKEY *k = rsa_key();
+    uint8_t der[2048], d[32], kd[32];
+    size_t dl = pub_der(k, der, sizeof der);
+    char derhex[2 * sizeof der + 1], kdhex[65], sig[2 * 600];
+    qhex_encode(der, dl, derhex);
+    ref_hash("SHA256", der, dl, kd);
+    qhex_encode(kd, 32, kdhex);
+    fdig("/usr/bin/signed", d);
+    ima_sign(k, d, sig);
+    uint32_t keyid = 0;
+    assert_int_equal(qkeyring_keyid(der, dl, &keyid, NULL), 0);
+
+    /* Round 1 learns the key from .ima; the signed file is not in the allowlist. */
+    tlog t1, t2;
+    alist a;
+    good_system(&t1, &a);
+    espec key = { .tmpl = "ima-buf", .path = ".ima", .dig = kd, .dlen = 32, .extra = derhex };
+    tl_entry(&t1, &key);
+    al_add_hex(&a, kdhex, "%keyring:.ima");
+    qpolicy *p = al_policy(&a, NULL);
+    qima_opts o = base_opts;
+    o.policy = p;
+    frecs fr = { .n = 0 };
+    qima_verifier *v1 = newv(&o, &fr);
+    char *none = export_ok(v1);
+    assert_string_equal(none, "{}");
+    free(none);
+    qima_result r;
+    round_v(v1, NULL, t1.snap[6].v[QHASH_SHA256], 32, t1.text, t1.len, WHOLE, 0, &r);
+    assert_true(r.passed);
+    qima_state st = r.next;
+    /* The same key entry judged again (a later round re-reads it) is not learned twice. */
+    round_v(v1, NULL, t1.snap[6].v[QHASH_SHA256], 32, t1.text, t1.len, WHOLE, 0, &r);
+    assert_true(r.passed);
+    char *text = export_ok(v1);
+    qima_verifier_free(v1);
+
+    /* The export is Keylime's keyring JSON per keyring name. */
+    cJSON *j = cJSON_Parse(text);
+    assert_true(cJSON_IsObject(j));
+    assert_int_equal(cJSON_GetArraySize(j), 1);
+    const cJSON *ring = cJSON_GetObjectItemCaseSensitive(j, ".ima");
+    assert_true(cJSON_IsObject(ring));
+    const cJSON *pk = cJSON_GetObjectItemCaseSensitive(ring, "pubkeys");
+    const cJSON *ids = cJSON_GetObjectItemCaseSensitive(ring, "keyids");
+    assert_int_equal(cJSON_GetArraySize(pk), 1);
+    assert_int_equal(cJSON_GetArraySize(ids), 1);
+    assert_true(cJSON_IsString(cJSON_GetArrayItem(pk, 0)));
+    assert_true(cJSON_GetArrayItem(ids, 0)->valuedouble == (double)keyid);
+    cJSON_Delete(j);
+
+    /* Round 2 in a FRESH verifier: the imported key verifies the signed entry. */
+    tl_init(&t2);
+    t2.snap[0] = t1.snap[6];
+    espec se = { .tmpl = "ima-sig", .path = "/usr/bin/signed", .extra = sig };
+    tl_entry(&t2, &se);
+    const uint8_t *q = t2.snap[1].v[QHASH_SHA256];
+    fr.n = 0;
+    qima_verifier *v2 = newv(&o, &fr);
+    round_v(v2, &st, q, 32, t2.text, t2.len, WHOLE, 0, &r);
+    assert_false(r.passed);                      /* nothing imported yet */
+    assert_int_equal(r.counts.fnf, 1);
+    import_ok(v2, text);
+    fr.n = 0;
+    round_v(v2, &st, q, 32, t2.text, t2.len, WHOLE, 0, &r);
+    assert_true(r.passed);
+    assert_int_equal(r.counts.good, 1);
+    assert_int_equal(fr.n, 0);
+
+    /* Round trip: exporting the imported set gives the same text. */
+    char *again = export_ok(v2);
+    assert_string_equal(again, text);
+    free(again);
+
+    /* Bad input is refused and changes nothing. */
+    char big[64 + QIMA_MAX_RING_NAME + 2];
+    memset(big, 'x', sizeof big);
+    big[0] = '{';
+    big[1] = '"';
+    snprintf(big + 2 + QIMA_MAX_RING_NAME + 1, sizeof big - (2 + QIMA_MAX_RING_NAME + 1), "\": {}}");
+    const char *const bad[] = {
+        "{", "[]", "5", "{\".ima\": 5}", "{\".ima\": []}", "{\".ima\": {\"pubkeys\": []}}",
+        "{\".ima\": {\"pubkeys\": [\"!!!\"], \"keyids\": [1]}}",
+        "{\".ima\": {\"pubkeys\": [], \"keyids\": []}, \".ima\": {\"pubkeys\": [], \"keyids\": []}}",
+        "{\".ima\": \"not a keyring\"}", big,
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        import_bad(v2, bad[i]);
+    char many[2048];
+    size_t ml = (size_t)snprintf(many, sizeof many, "{");
+    for (int i = 0; i <= QIMA_MAX_LEARNED_RINGS; i++)
+        ml += (size_t)snprintf(many + ml, sizeof many - ml, "%s\"r%d\": {\"pubkeys\": [], \"keyids\": []}",
+                               i ? ", " : "", i);
+    snprintf(many + ml, sizeof many - ml, "}");
+    import_bad(v2, many);
+    again = export_ok(v2);
+    assert_string_equal(again, text);
+    free(again);
+    fr.n = 0;
+    round_v(v2, &st, q, 32, t2.text, t2.len, WHOLE, 0, &r);
+    assert_true(r.passed);
+
+    /* Keylime's stored form (keyring JSON inside a JSON string) is accepted too. */
+    cJSON *kl = cJSON_CreateObject();
+    j = cJSON_Parse(text);
+    char *inner = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, ".ima"));
+    cJSON_AddStringToObject(kl, ".ima", inner);
+    char *kltext = cJSON_PrintUnformatted(kl);
+    qima_verifier *v3 = newv(&o, &fr);
+    import_ok(v3, kltext);
+    fr.n = 0;
+    round_v(v3, &st, q, 32, t2.text, t2.len, WHOLE, 0, &r);
+    assert_true(r.passed);
+    /* Empty / null / "{}" → no learned keys: the entry is judged by the allowlist again. */
+    const char *const empty[] = { "", "null", "{}", NULL };
+    for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
+        import_ok(v3, text);
+        import_ok(v3, empty[i]);
+        fr.n = 0;
+        round_v(v3, &st, q, 32, t2.text, t2.len, WHOLE, 0, &r);
+        assert_false(r.passed);
+        assert_int_equal(r.counts.fnf, 1);
+    }
+    qima_verifier_free(v3);
+    free(kltext);
+    free(inner);
+    cJSON_Delete(j);
+    cJSON_Delete(kl);
+
+    /* The keyring exporter alone: keyids and keys survive qkeyring_to_json → from_json. */
+    qkeyring *kr = qkeyring_new();
+    assert_int_equal(qkeyring_add_key_once(kr, der, dl, 0, NULL), 1);
+    assert_int_equal(qkeyring_add_key_once(kr, der, dl, 0, NULL), 0);
+    EVP_PKEY *k2 = rsa_key();
+    uint8_t der2[2048];
+    size_t dl2 = pub_der(k2, der2, sizeof der2);
+    qerr err = { 0 };
+    assert_int_equal(qkeyring_add_key_once(kr, der2, dl2, 1, &err), -1);   /* full */
+    assert_int_equal(qkeyring_count(kr), 1);
+    char *kj = qkeyring_to_json(kr, NULL);
+    assert_non_null(kj);
+    qkeyring *kr2 = qkeyring_from_json(kj, strlen(kj), NULL);
+    assert_non_null(kr2);
+    assert_int_equal(qkeyring_count(kr2), 1);
+    const qkeyring *rings[1] = { kr2 };
+    uint8_t sigbin[600];
+    long sl = qhex_decode(sig, strlen(sig), sigbin, sizeof sigbin);
+    assert_true(sl > 0);
+    assert_true(qkeyring_verify(rings, 1, sigbin, (size_t)sl, "sha256", d, 32));
+    free(kj);
+    qkeyring_free(kr);
+    qkeyring_free(kr2);
+    EVP_PKEY_free(k2);
+
+    qima_verifier_free(v2);
+    free(text);
+    qpolicy_free(p);
+    EVP_PKEY_free(k);
+    tl_free(&t1);
+    tl_free(&t2);
+}
+
 static void test_invalid_key(void **state)
 {
     (void)state;
@@ -1470,6 +1660,7 @@ int main(void)
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_ima_sig),
         cmocka_unit_test(test_ima_buf_keys),
+        cmocka_unit_test(test_learned_export_import),
         cmocka_unit_test(test_invalid_key),
         cmocka_unit_test(test_json_policy),
     };
