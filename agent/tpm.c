@@ -454,6 +454,15 @@ static int flush_range(ESYS_CONTEXT *esys, qtpm_job *j, TPM2_HANDLE first)
         rc = Esys_TR_FromTPMPublic(esys, h->handle[i], ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &tr);
         if (rc == TSS2_RC_SUCCESS)
             rc = Esys_FlushContext(esys, tr);
+        /* Gone between the listing and the flush (another client of a shared software TPM
+         * flushed it): nothing left to do for that handle. */
+        bool gone = (rc & 0xFFFu) == TPM2_RC_REFERENCE_H0 ||
+                    ((rc & TPM2_RC_FMT1) && (rc & 0x3Fu) == (TPM2_RC_HANDLE & 0x3Fu));
+        if (rc != TSS2_RC_SUCCESS && gone) {
+            if (tr != ESYS_TR_NONE)
+                Esys_TR_Close(esys, &tr);
+            continue;
+        }
         if (rc != TSS2_RC_SUCCESS) {
             char what[64];
             snprintf(what, sizeof(what), "flushing leftover handle 0x%08x", h->handle[i]);
