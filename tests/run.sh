@@ -9,7 +9,7 @@ set -u
 BUILD=$(cd "${1:?build dir}" && pwd)
 WHAT=${2:-all}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-passed=0; failed=0; failures=()
+passed=0; failed=0; skipped=0; failures=()
 LOGDIR=$(mktemp -d /tmp/quince-test-logs.XXXXXX)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -23,7 +23,9 @@ if [ "$WHAT" = all ] || [ "$WHAT" = unit ]; then
     CMOCKA_MESSAGE_OUTPUT=STDOUT "$t" >"$out" 2>&1; rc=$?
     p=$(grep -E '^\[  PASSED  \] [0-9]+ test' "$out" | grep -oE '[0-9]+' | head -1)
     f=$(grep -E '^\[  FAILED  \] [0-9]+ test' "$out" | grep -oE '[0-9]+' | head -1)
-    p=${p:-0}; f=${f:-0}
+    k=$(grep -E '^\[  SKIPPED \] [0-9]+ test' "$out" | grep -oE '[0-9]+' | head -1)
+    p=${p:-0}; f=${f:-0}; k=${k:-0}
+    skipped=$((skipped + k))
     if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; fi
     passed=$((passed + p)); failed=$((failed + f))
     if [ "$f" != 0 ]; then
@@ -43,7 +45,9 @@ if [ "$WHAT" = all ] || [ "$WHAT" = integration ]; then
     tmp=$(mktemp -d /tmp/quince-it-$name.XXXXXX)
     start=$(date +%s)
     QUINCE_BUILD="$BUILD" QUINCE_ROOT="$ROOT" QUINCE_TMP="$tmp" timeout -k 10 600 bash "$s" >"$out" 2>&1; rc=$?
-    p=$(grep -c '^PASS: ' "$out"); f=$(grep -c '^FAIL: ' "$out")
+    p=$(grep -c '^PASS: ' "$out"); f=$(grep -c '^FAIL: ' "$out"); k=$(grep -c '^SKIP: ' "$out")
+    skipped=$((skipped + k))
+    [ "$k" != 0 ] && grep '^SKIP: ' "$out" | sed "s/^/integration $name: /"
     if [ $rc -ne 0 ] && [ "$f" = 0 ]; then f=1; echo "FAIL: $name exited with status $rc" >>"$out"; fi
     passed=$((passed + p)); failed=$((failed + f))
     secs=$(( $(date +%s) - start ))
@@ -59,5 +63,6 @@ if [ "$WHAT" = all ] || [ "$WHAT" = integration ]; then
 fi
 
 [ ${#failures[@]} -gt 0 ] && echo "failing: ${failures[*]}"
-echo "$passed passed, $failed failed"
+# Skipped checks are never counted as passes; they are shown so a missing tool is visible.
+if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

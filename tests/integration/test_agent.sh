@@ -177,13 +177,19 @@ done
 [ $ok = 1 ] && pass "kill -9 and restart five times: still quotes" || fail "kill -9 and restart five times: still quotes" "round $round: $(tail -3 "$QUINCE_TMP/a1/agent.log")"
 AK2=$(vcurl "$REG/v2.6/agents/$UUID" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"]["aik_tpm"])' 2>/dev/null)
 [ -n "$AK2" ] && [ "$AK1" = "$AK2" ] && pass "the AK survives restarts" || fail "the AK survives restarts"
+# Leave a transient object behind (as a killed process would): the next agent flushes it.
+TPM2TOOLS_TCTI="$TCTI_tpm" tpm2_createprimary -C o -c "$QUINCE_TMP/leftover.ctx" >/dev/null 2>&1
 LEFT=$(TPM2TOOLS_TCTI="$TCTI_tpm" tpm2_getcap handles-transient 2>/dev/null | grep -c 0x)
-[ "$LEFT" = 0 ] && pass "no transient objects leaked" || pass "leftover transient objects are flushed at start-up ($LEFT left by kill -9)"
+[ "$LEFT" -gt 0 ] && pass "a leftover transient object is in the TPM" || fail "a leftover transient object is in the TPM"
 
 # ---- a TPM that stops answering -------------------------------------------------------------------------
 start_agent a1 "$UUID" "$TCTI_tpm" "$LIST"
 AG=$(AG_URL a1)
 wait_http "$AG/version" 30
+NOW_LEFT=$(TPM2TOOLS_TCTI="$TCTI_tpm" tpm2_getcap handles-transient 2>/dev/null | grep -c 0x)
+[ "$NOW_LEFT" = 0 ] && grep -q "flushed [0-9]* transient" "$QUINCE_TMP/a1/agent.log" \
+  && pass "start-up flushes leftover transient objects; none stay loaded" \
+  || fail "start-up flushes leftover transient objects; none stay loaded" "$NOW_LEFT left"
 kill -STOP "$SWTPM_PID_tpm"
 t0=$(date +%s%N)
 c=$(code --max-time 20 "$AG/v2.1/quotes/identity?nonce=stopped")
