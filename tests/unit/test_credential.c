@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "swtpm_fixture.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -34,78 +36,24 @@ static pid_t g_swtpm = -1;
 
 /* ---- swtpm ------------------------------------------------------------------------------------ */
 
-static bool in_path(const char *prog)
-{
-    const char *path = getenv("PATH");
-    char buf[4096];
-    if (!path)
-        return false;
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *save = NULL, *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        char p[4200];
-        snprintf(p, sizeof p, "%s/%s", d, prog);
-        if (access(p, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
 static int group_setup(void **state)
 {
     (void)state;
     setenv("TSS2_LOG", "all+none", 0);   /* the refused activation is expected */
-    if (!in_path("swtpm"))
+    if (!swf_in_path("swtpm"))
         return 0;
     strcpy(g_dir, "/tmp/quince-cred-XXXXXX");
     if (!mkdtemp(g_dir))
         return -1;
-    char st[96], sock[96], ctrl[96], statearg[128], srv[160], ctl[160];
-    snprintf(st, sizeof st, "%s/state", g_dir);
-    snprintf(sock, sizeof sock, "%s/tpm.sock", g_dir);
-    snprintf(ctrl, sizeof ctrl, "%s/tpm.sock.ctrl", g_dir);
-    mkdir(st, 0700);
-    snprintf(statearg, sizeof statearg, "dir=%s", st);
-    snprintf(srv, sizeof srv, "type=unixio,path=%s", sock);
-    snprintf(ctl, sizeof ctl, "type=unixio,path=%s", ctrl);
-    snprintf(g_tcti, sizeof g_tcti, "swtpm:path=%s", sock);
-    g_swtpm = fork();
-    if (g_swtpm == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", srv, "--ctrl", ctl, "--tpmstate", statearg,
-               "--flags", "not-need-init,startup-clear", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 250; i++) {
-        struct stat sb;
-        if (stat(sock, &sb) == 0 && stat(ctrl, &sb) == 0)
-            return 0;
-        struct timespec ts = { 0, 20 * 1000000L };
-        nanosleep(&ts, NULL);
-    }
+    g_swtpm = swf_start(g_dir, g_tcti, sizeof g_tcti);
     return 0;
 }
 
 static int group_teardown(void **state)
 {
     (void)state;
-    if (g_swtpm > 0) {
-        kill(g_swtpm, SIGTERM);
-        waitpid(g_swtpm, NULL, 0);
-        g_swtpm = -1;
-    }
-    if (g_dir[0]) {
-        pid_t p = fork();
-        if (p == 0) {
-            execlp("rm", "rm", "-rf", g_dir, (char *)NULL);
-            _exit(127);
-        }
-        if (p > 0)
-            waitpid(p, NULL, 0);
-    }
+    swf_stop(&g_swtpm);
+    swf_rmdir(g_dir);
     return 0;
 }
 

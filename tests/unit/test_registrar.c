@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "swtpm_fixture.h"
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -59,74 +61,15 @@ static char *g_ek, *g_ek2, *g_ak, *g_ak2;
 
 /* ---- processes -------------------------------------------------------------------------------- */
 
-static bool in_path(const char *prog)
-{
-    const char *path = getenv("PATH");
-    char buf[4096];
-    if (!path)
-        return false;
-    snprintf(buf, sizeof buf, "%s", path);
-    for (char *save = NULL, *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        char p[4200];
-        snprintf(p, sizeof p, "%s/%s", d, prog);
-        if (access(p, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
 static int run(char *const argv[])
 {
-    pid_t p = fork();
-    if (p == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int st;
-    if (p < 0 || waitpid(p, &st, 0) != p)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return swf_run(argv, NULL);
 }
 
 static void start_swtpm(void)
 {
-    char st[96], sock[96], ctrl[96], statearg[128], srv[160], ctl[160];
-    snprintf(st, sizeof st, "%s/state", g_dir);
-    snprintf(sock, sizeof sock, "%s/tpm.sock", g_dir);
-    snprintf(ctrl, sizeof ctrl, "%s/tpm.sock.ctrl", g_dir);
-    mkdir(st, 0700);
-    if (in_path("swtpm_setup")) {
-        char *argv[] = { "swtpm_setup", "--tpm2", "--tpmstate", st, "--createek", "--create-ek-cert",
-                         "--pcr-banks", "sha256", "--overwrite", NULL };
-        g_have_cert = run(argv) == 0;
-    }
-    snprintf(statearg, sizeof statearg, "dir=%s", st);
-    snprintf(srv, sizeof srv, "type=unixio,path=%s", sock);
-    snprintf(ctl, sizeof ctl, "type=unixio,path=%s", ctrl);
-    snprintf(g_tcti, sizeof g_tcti, "swtpm:path=%s", sock);
-    g_swtpm = fork();
-    if (g_swtpm == 0) {
-        int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", srv, "--ctrl", ctl, "--tpmstate", statearg,
-               "--flags", "not-need-init,startup-clear", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 250; i++) {
-        struct stat sb;
-        if (stat(sock, &sb) == 0 && stat(ctrl, &sb) == 0)
-            return;
-        struct timespec ts = { 0, 20 * 1000000L };
-        nanosleep(&ts, NULL);
-    }
+    g_have_cert = swf_setup_ek_cert(g_dir, "sha256", NULL);
+    g_swtpm = swf_start(g_dir, g_tcti, sizeof g_tcti);
 }
 
 /* ---- keys and certificates -------------------------------------------------------------------- */
@@ -424,7 +367,7 @@ static int group_setup(void **state)
     g_ek2 = rsa_public(g_ek2_key, true, EK_ATTRS);
     g_ak = rsa_public(g_ak_key, false, AK_ATTRS);
     g_ak2 = rsa_public(g_ak2_key, false, AK_ATTRS);
-    if (in_path("swtpm"))
+    if (swf_in_path("swtpm"))
         start_swtpm();
     return 0;
 }
@@ -432,11 +375,7 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
     (void)state;
-    if (g_swtpm > 0) {
-        kill(g_swtpm, SIGTERM);
-        waitpid(g_swtpm, NULL, 0);
-        g_swtpm = -1;
-    }
+    swf_stop(&g_swtpm);
     cJSON_Delete(g_res);
     free(g_ek);
     free(g_ek2);

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "swtpm_fixture.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -35,41 +37,12 @@ static bool g_have_cert;      /* swtpm_setup made an EK certificate and persiste
 
 /* ---- helpers --------------------------------------------------------------------------------- */
 
-static bool in_path(const char *prog)
-{
-    const char *path = getenv("PATH");
-    char buf[4096];
-    if (!path)
-        return false;
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *save = NULL, *d = strtok_r(buf, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-        char p[4200];
-        snprintf(p, sizeof(p), "%s/%s", d, prog);
-        if (access(p, X_OK) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Run argv quietly (output to dir/cmd.log); returns the exit status or -1. */
 static int run(char *const argv[])
 {
     char log[128];
     snprintf(log, sizeof(log), "%s/cmd.log", g_dir);
-    pid_t p = fork();
-    if (p == 0) {
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execvp(argv[0], argv);
-        _exit(127);
-    }
-    int st;
-    if (p < 0 || waitpid(p, &st, 0) != p)
-        return -1;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    return swf_run(argv, log);
 }
 
 static void path_in_dir(char *out, size_t cap, const char *name)
@@ -100,61 +73,25 @@ static size_t read_bytes(const char *name, uint8_t *out, size_t cap)
 
 static void start_swtpm(void)
 {
-    char state[96], sock[96], ctrl[96], statearg[128], srv[160], ctl[160];
-    path_in_dir(state, sizeof(state), "state");
-    path_in_dir(sock, sizeof(sock), "tpm.sock");
-    path_in_dir(ctrl, sizeof(ctrl), "tpm.sock.ctrl");
-    snprintf(statearg, sizeof(statearg), "dir=%s", state);
-    snprintf(srv, sizeof(srv), "type=unixio,path=%s", sock);
-    snprintf(ctl, sizeof(ctl), "type=unixio,path=%s", ctrl);
-    snprintf(g_tcti, sizeof(g_tcti), "swtpm:path=%s", sock);
-    g_swtpm = fork();
-    if (g_swtpm == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);        /* never outlive a crashed test */
-        int fd = open("/dev/null", O_WRONLY);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-        }
-        execlp("swtpm", "swtpm", "socket", "--tpm2", "--server", srv, "--ctrl", ctl, "--tpmstate", statearg,
-               "--flags", "not-need-init,startup-clear", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 200; i++) {
-        struct stat st;
-        if (stat(sock, &st) == 0 && stat(ctrl, &st) == 0)
-            return;
-        struct timespec ts = { 0, 20 * 1000000L };
-        nanosleep(&ts, NULL);
-    }
+    g_swtpm = swf_start(g_dir, g_tcti, sizeof(g_tcti));
 }
 
 static void stop_swtpm(void)
 {
-    if (g_swtpm > 0) {
-        kill(g_swtpm, SIGCONT);
-        kill(g_swtpm, SIGTERM);
-        waitpid(g_swtpm, NULL, 0);
-        g_swtpm = -1;
-    }
+    swf_stop(&g_swtpm);
 }
 
 static int group_setup(void **state)
 {
     (void)state;
-    if (!in_path("swtpm"))
+    if (!swf_in_path("swtpm"))
         return 0;
     strcpy(g_dir, "/tmp/quince-tpm-XXXXXX");
     if (!mkdtemp(g_dir))
         return -1;
-    char st[96];
-    path_in_dir(st, sizeof(st), "state");
-    mkdir(st, 0700);
-    if (in_path("swtpm_setup")) {
-        char *argv[] = { "swtpm_setup", "--tpm2", "--tpmstate", st, "--createek", "--create-ek-cert",
-                         "--pcr-banks", "sha1,sha256", "--overwrite", NULL };
-        g_have_cert = run(argv) == 0;
-    }
+    char log[128];
+    path_in_dir(log, sizeof(log), "cmd.log");
+    g_have_cert = swf_setup_ek_cert(g_dir, "sha1,sha256", log);
     start_swtpm();
     return 0;
 }
@@ -163,10 +100,7 @@ static int group_teardown(void **state)
 {
     (void)state;
     stop_swtpm();
-    if (g_dir[0]) {
-        char *argv[] = { "rm", "-rf", g_dir, NULL };
-        run(argv);
-    }
+    swf_rmdir(g_dir);
     return 0;
 }
 
@@ -518,7 +452,7 @@ static void check_quote(qtpm_key_type type, const char *file)
     qak_free(&ak);
 
     /* And with tpm2_checkquote when the tools are there. */
-    if (in_path("tpm2_checkquote")) {
+    if (swf_in_path("tpm2_checkquote")) {
         write_bytes("q.pub", pubm, publen);
         write_bytes("q.msg", q.attest, q.attest_len);
         write_bytes("q.sig", q.sig, q.sig_len);
@@ -553,7 +487,7 @@ static void test_quote_ecc(void **state)
 
 static void activate(qtpm_key_type ek_type, const char *ak_file, qtpm_key_type ak_type)
 {
-    if (!in_path("tpm2_makecredential"))
+    if (!swf_in_path("tpm2_makecredential"))
         skip();
     char path[128];
     ak_path(path, sizeof(path), ak_file);
