@@ -1175,23 +1175,24 @@ static void notify(vpoller *p, int type, const char *agent_id)
      * before any later notification or write is looked at. */
     pagent *fresh = (type == CMD_ADD || type == CMD_REACTIVATE) ? pagent_new(agent_id) : NULL;
     pthread_mutex_lock(&p->mu);
-    c->gen = ++p->gen_counter;
+    uint64_t gen = c->gen = ++p->gen_counter;
     pagent *a = map_find(p, agent_id);
     if (!a && fresh && map_insert(p, fresh) == 0) {
         a = fresh;
         fresh = NULL;
     }
     if (a)
-        a->gen = c->gen;         /* results and writes of earlier rounds are now stale */
+        a->gen = gen;            /* results and writes of earlier rounds are now stale */
     *p->cmds_tail = c;
     p->cmds_tail = &c->next;
+    c = NULL;                    /* the event thread owns (and frees) it from here on */
     pthread_mutex_unlock(&p->mu);
     free(fresh);
     /* Re-assert what the API stored, after anything of ours that may still be queued. */
     if (type == CMD_STOP)
-        queue_set_state(p, agent_id, c->gen, VSTATE_TENANT_FAILED);
+        queue_set_state(p, agent_id, gen, VSTATE_TENANT_FAILED);
     else if (type != CMD_REMOVE)
-        queue_set_state(p, agent_id, c->gen, VSTATE_START);
+        queue_set_state(p, agent_id, gen, VSTATE_START);
     curl_multi_wakeup(p->multi);
 }
 
