@@ -76,7 +76,7 @@ ok=0
 for _ in $(seq 50); do out=$(Q -c status -u "$UUID" 2>&1); grep -q "Get Quote (state 3)" <<<"$out" && { ok=1; break; }; sleep 0.2; done
 [ $ok = 1 ] && pass "verifier → agent over mTLS with the pinned certificate: Get Quote" || fail "verifier polls over mTLS" "$out"
 expect_grep "status shows the registrar record over TLS" "mTLS certificate" "$out"
-[ "$(Q -c reglist 2>&1)" = "$UUID" ] && pass "tenant reglist on the registrar's TLS port" || fail "tenant reglist on the TLS port"
+[ "$(Q -c reglist 2>/dev/null)" = "$UUID" ] && pass "tenant reglist on the registrar's TLS port" || fail "tenant reglist on the TLS port"
 
 # ---- 2. `quince-verifier ca` ------------------------------------------------------------------------
 out=$("$VERIFIER" ca --config "$T/verifier.conf" issue-client ops 2>&1); rc=$?
@@ -147,7 +147,7 @@ for req in "GET /v2.6/agents" "GET /v2.6/agents/$UUID" "DELETE /v2.6/agents/$UUI
   if [ "$c" = 403 ] && grep -q "served only on the registrar's TLS port ($REG_TLS_PORT)" "$T/body"; then pass "plain port: $1 ${2/$UUID/{id\}} → 403 naming the TLS port"
   else fail "plain port: $req refused" "$c $(cat "$T/body")"; fi
 done
-[ "$(Q -c reglist 2>&1)" = "$UUID" ] && pass "the refused DELETE on the plain port deleted nothing" || fail "plain DELETE deleted nothing"
+[ "$(Q -c reglist 2>/dev/null)" = "$UUID" ] && pass "the refused DELETE on the plain port deleted nothing" || fail "plain DELETE deleted nothing"
 [ "$(st "$REG_PLAIN_URL/version")" = 200 ] && pass "plain port: /version for agents" || fail "plain port: /version"
 out=$("$TENANT" --insecure -vp "$CV_PORT" -rp "$REG_PORT" -c reglist 2>&1); rc=$?
 [ $rc = 1 ] && expect_grep "tenant --insecure reglist on the plain port: the 403 message" "TLS port" "$out" || fail "tenant reglist on the plain port" "exit $rc: $out"
