@@ -223,6 +223,16 @@ static int parse(int argc, char **argv, opts *o)
                     "or -A (see --help)");
     if (o->nskips && !o->rootfs)
         return fail("--skip-path needs --rootfs");
+    /* As keylime-policy: a skip path may also be given with the rootfs in front. */
+    size_t rl = strlen(o->rootfs ? o->rootfs : "");
+    while (rl > 1 && o->rootfs[rl - 1] == '/')
+        rl--;
+    for (size_t i = 0; rl > 1 && i < o->nskips; i++) {
+        const char *r = o->rootfs[0] == '/' ? o->rootfs : NULL;
+        char *sk = o->skips[i];
+        if (r && strncmp(sk, r, rl) == 0 && (sk[rl] == '/' || sk[rl] == '\0'))
+            memmove(sk, sk[rl] ? sk + rl : "/", strlen(sk[rl] ? sk + rl : "/") + 1);
+    }
     return 0;
 }
 
