@@ -4,7 +4,8 @@
 # verifier's answers with Keylime's codes and messages, first with require_allow_list_signatures
 # off (unsigned accepted, a signed policy checked when a key comes with it) and then on (unsigned
 # 400, no key 401, bad signature 401), an agent attested with a signed policy and an IMA
-# signature key (an evmctl-signed ima-sig entry outside the allowlist passes), the stored envelope
+# signature key fetched from a loopback URL (an evmctl-signed ima-sig entry outside the allowlist
+# passes; a missing, oversized or non-key download is refused), the stored envelope
 # verified again after a restart, and refused once its stored key no longer matches.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_rig.sh"
@@ -120,6 +121,39 @@ else
   fail "a bad envelope never reaches the verifier"
 fi
 
+# ---- IMA signature keys fetched over HTTP (loopback) ------------------------------------------------
+mkdir -p "$W/www" && cp "$SIGDATA/signer.pub" "$W/www/signer.pub" && head -c 70000 /dev/zero >"$W/www/big" \
+  && printf 'not a key\n' >"$W/www/junk"
+HPORT=$(free_port)
+(cd "$W/www" && exec python3 -m http.server --bind 127.0.0.1 "$HPORT") >"$W/http.log" 2>&1 &
+RIG_PIDS+=("$!")
+KURL=http://127.0.0.1:$HPORT
+wait_http "$KURL/signer.pub" 20 || fail "key server up"
+expect_rc "key URL: 404 refused" 1 T -c add -u "$UUID" --runtime-policy policy.signed --runtime-policy-sig-key signer.pub \
+  --signature-verification-key-url "$KURL/missing.pub"
+expect_grep "key URL: 404 named" "cannot fetch signature verification key $KURL/missing.pub: 404" "$LAST_OUT"
+expect_rc "key URL: over 64 KiB refused" 1 T -c add -u "$UUID" --runtime-policy policy.signed --runtime-policy-sig-key signer.pub \
+  --signature-verification-key-url "$KURL/big"
+expect_grep "key URL: size bound named" "response over" "$LAST_OUT"
+expect_rc "key URL: not a key" 2 T -c add -u "$UUID" --runtime-policy policy.signed --runtime-policy-sig-key signer.pub \
+  --signature-verification-key-url "$KURL/junk"
+expect_grep "key URL: says it is not a key" "signature verification key from $KURL/junk" "$LAST_OUT"
+
+# Keylime's side of the format: openssl alone checks sign-policy's signature over the PAE, and
+# the keyid is the SHA-256 of the public key's PEM (Keylime's ecdsa signer).
+python3 - policy.signed "$W" <<'PY'
+import base64, json, sys
+e = json.load(open(sys.argv[1])); d = sys.argv[2]
+p = base64.b64decode(e["payload"]); t = e["payloadType"].encode()
+open(d + "/pae.bin", "wb").write(b"DSSEv1 %d %s %d %s" % (len(t), t, len(p), p))
+open(d + "/sig.der", "wb").write(base64.b64decode(e["signatures"][0]["sig"]))
+open(d + "/keyid", "w").write(e["signatures"][0]["keyid"])
+PY
+expect_rc "openssl verifies sign-policy's ECDSA-SHA256 over the PAE" 0 \
+  openssl dgst -sha256 -verify signer.pub -signature "$W/sig.der" "$W/pae.bin"
+[ "$(cat "$W/keyid")" = "$(sha256sum <signer.pub | cut -c1-64)" ] && pass "keyid = sha256 of the PEM public key" \
+  || fail "keyid = sha256 of the PEM public key" "$(cat "$W/keyid")"
+
 # ---- an agent attested with the signed policy and an IMA signature key ----------------------------
 # The evmctl-signed entry for /usr/bin/good is not in the allowlist: only its signature lets it pass.
 sed -n 2p "$SIGDATA/list.txt" >>"$LIST"
@@ -127,8 +161,9 @@ start_swtpm tpm
 emulate "$TCTI_tpm" "$LIST" || fail "emulator replays the list"
 start_agent a1 "$UUID" "$TCTI_tpm" "$LIST"
 wait_http "$(AG_URL a1)/version" 30 || { fail "agent up" "$(tail -3 "$QUINCE_TMP/a1/agent.log")"; exit 0; }
-expect_rc "tenant: add with a signed policy and an IMA key" 0 T -c add -u "$UUID" -t 127.0.0.1 -tp "$AGENT_PORT_a1" \
-  --runtime-policy policy.signed --runtime-policy-sig-key signer.pub --signature-verification-key "$SIGDATA/signer.pub"
+expect_rc "tenant: add with a signed policy and an IMA key from a URL" 0 T -c add -u "$UUID" -t 127.0.0.1 \
+  -tp "$AGENT_PORT_a1" --runtime-policy policy.signed --runtime-policy-sig-key signer.pub \
+  --signature-verification-key-url "$KURL/signer.pub"
 status_has() {
   local i
   for i in $(seq $(($2 * 5))); do
