@@ -25,7 +25,8 @@ cd "$W" || exit 1
 "$TOOLS/ima_gen" --out-dir "$IMA" --entries 30 --seed 11 >/dev/null 2>&1 || { fail "ima_gen"; exit 0; }
 
 b64() { base64 -w0 "$1"; }
-# post_policy NAME POLICY_FILE [KEY_FILE]: POSTs to /allowlists/NAME; sets CODE and BODY.
+# post_policy NAME POLICY_FILE [KEY_FILE]: POSTs (PUTs with METHOD=PUT) to /allowlists/NAME;
+# sets CODE and BODY.
 post_policy() {
   local key=""
   [ -n "${3:-}" ] && key=$(b64 "$3")
@@ -34,7 +35,7 @@ import base64, json, sys
 print(json.dumps({"runtime_policy": base64.b64encode(open(sys.argv[2], "rb").read()).decode(),
                   "tpm_policy": None, "runtime_policy_key": sys.argv[3]}))
 PY
-  BODY=$(vcurl -X POST -H 'Content-Type: application/json' --data-binary @"$W/req.json" \
+  BODY=$(vcurl -X "${METHOD:-POST}" -H 'Content-Type: application/json' --data-binary @"$W/req.json" \
          -w '\n%{http_code}' "$CV_URL/v2.6/allowlists/$1")
   CODE=$(printf '%s' "$BODY" | tail -1)
   BODY=$(printf '%s' "$BODY" | sed '$d')
@@ -104,6 +105,12 @@ expect_post "required: wrong key" 401 "Runtime policy failed DSSE signature veri
 expect_post "required: tampered payload" 401 "Runtime policy failed DSSE signature verification!" tampered.signed signer.pub
 expect_post "required: signed with its key" 201 "" policy.signed signer.pub
 post_policy signed1 policy.signed signer.pub
+METHOD=PUT post_policy signed1 tampered.signed signer.pub
+[ "$CODE" = 401 ] && pass "required: update with a tampered policy refused" || fail "required: update with a tampered policy refused" "$CODE $BODY"
+METHOD=PUT post_policy signed1 policy.json
+[ "$CODE" = 400 ] && pass "required: update with an unsigned policy refused" || fail "required: update with an unsigned policy refused" "$CODE $BODY"
+METHOD=PUT post_policy signed1 policy.signed signer.pub
+[ "$CODE" = 201 ] && pass "required: update with a signed policy" || fail "required: update with a signed policy" "$CODE $BODY"
 GOT=$(vcurl "$CV_URL/v2.6/allowlists/signed1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["results"]["runtime_policy"])')
 if [ "$GOT" = "$(cat policy.signed)" ]; then pass "the verifier stores the envelope"; else fail "the verifier stores the envelope" "${GOT:0:80}"; fi
 expect_rc "tenant: unsigned policy refused by the verifier" 1 T -c addruntimepolicy --runtime-policy policy.json --runtime-policy-name p-uns
