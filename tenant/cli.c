@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "config_check.h"
 #include "log.h"
 
 #define RESPONSE_MAX (512u << 20)      /* largest answer read (a stored runtime policy) */
@@ -74,6 +75,8 @@ void tenant_cli_usage(FILE *f)
         "                             must be insecure too); for debugging only   ([tenant] insecure)\n"
         "  --config FILE              configuration file (else $QUINCE_CONFIG, else\n"
         "                             " QCONFIG_DEFAULT_PATH "); its [tenant] section\n"
+        "  --check-config             validate the configuration (unknown sections and keys are\n"
+        "                             errors), print the [tenant] values in effect and exit\n"
         "  -h, --help                 this text;  --version: the version\n"
         "\n"
         "Not supported: certificate packages (--cert, --include: deliver a zip with -f), measured\n"
@@ -165,18 +168,23 @@ int tenant_cli_main(int argc, char **argv)
         tenant_cli_usage(stdout);
         goto out;
     }
-    if (!(cfg = qconfig_load(o.config, &e))) {
+    if (!(cfg = qconfig_load_strict(o.config, &e))) {
         qerr_prefix(&e, "bad configuration");
         e.code = TCLI_EUSAGE;
         rc = report(&e);
         goto out;
     }
+    qconfig_trace(cfg, o.check_config);
     qlog_level lvl;
     const char *ls = qconfig_get(cfg, "tenant", "log_level");
     if (ls && *ls && qlog_level_parse(ls, &lvl) == 0)
         qlog_set_level(lvl);
     if (tcli_resolve(&o, cfg, &c, &e) < 0) {
         rc = report(&e);
+        goto out;
+    }
+    if (o.check_config) {
+        qconfig_print_effective(cfg, stdout);
         goto out;
     }
     if (o.deprecated)

@@ -60,6 +60,10 @@ typedef struct tcli_opts {
     cJSON *tpm_policy_obj;             /* normalised (owned), NULL when not given */
     uint32_t tpm_mask;                 /* PCRs named by --tpm_policy */
     const char *config;
+    bool check_config;                 /* --check-config: validate, print the values in effect, exit */
+    bool no_runtime_policy;            /* --no-runtime-policy: add/update without IMA checking, on purpose */
+    bool allow_empty;                  /* --allow-empty: accept an allowlist/policy with no entries */
+    bool json;                         /* --json: print the servers' JSON responses */
 } tcli_opts;
 
 typedef struct tcli_algs {
