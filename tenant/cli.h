@@ -149,6 +149,7 @@ typedef struct tcli_policy {
     char *b64;                    /* base64 of the policy JSON (owned) */
     size_t json_len;              /* bytes of policy JSON */
     size_t paths, excludes;       /* counts for messages */
+    bool kept;                    /* the agent's current policy, kept by an update */
 } tcli_policy;
 
 /* "http://host:port" (IPv6 addresses bracketed) and "host:port". */
@@ -175,8 +176,27 @@ void tcli_policy_free(tcli_policy *p);
 /* The tpm_policy JSON text to send: the normalised --tpm_policy plus "mask" (with PCR 10 when
  * with_ima). Malloc'd; NULL on allocation failure. */
 char *tcli_tpm_policy_text(const tcli_conf *c, bool with_ima);
+/* The same for a given policy object (without "mask") and mask. */
+char *tcli_tpm_policy_text_of(const cJSON *policy, uint32_t mask, bool with_ima);
 
 /* Commands: return 0 or -1 with err (code = exit status). */
+/* No silent loss of checking (cli_keep.c). What an update without a new policy keeps of the
+ * agent's current setup: its named policy (name), or the text of the policy stored under its id
+ * (b64), and its tpm_policy without the mask (tpm, tpm_mask). found false: not on the verifier. */
+typedef struct tcli_kept {
+    bool found;
+    char *name;
+    char *b64;
+    size_t json_len;
+    cJSON *tpm;
+    uint32_t tpm_mask;
+} tcli_kept;
+int tcli_kept_fetch(tcli_ctx *x, tcli_kept *k, qerr *err);
+void tcli_kept_free(tcli_kept *k);
+bool tcli_tpm_policy_empty(const tcli_conf *c);
+/* The refusal of an add/update that would check nothing (names --no-runtime-policy). -1, code 2. */
+int tcli_refuse_unchecked(const tcli_ctx *x, qerr *err);
+
 int tcli_cmd_add(tcli_ctx *x, qerr *err);
 int tcli_cmd_update(tcli_ctx *x, qerr *err);
 int tcli_cmd_delete(tcli_ctx *x, bool quiet_missing, bool *missing, qerr *err);

@@ -184,6 +184,10 @@ static void print_verifier(const tcli_ctx *x, const cJSON *res)
     else
         printf("  policy:    %s", has ? "runtime policy" : "no runtime policy");
     printf(", tpm_policy %s\n", clean(jstr(res, "tpm_policy") ? jstr(res, "tpm_policy") : "{}", c, sizeof c));
+    if (has)
+        printf("  IMA:       checked against runtime policy %s\n", pname ? clean(pname, b, sizeof b) : "");
+    else
+        printf("  IMA:       not checked (no runtime policy)\n");
     const char *ev = jstr(res, "last_event_id");
     if (ev) {
         const cJSON *sev = cJSON_GetObjectItemCaseSensitive(res, "severity_level");

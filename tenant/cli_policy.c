@@ -113,11 +113,20 @@ static int from_runtime_policy(const char *path, const char *checksum, tcli_poli
 int tcli_policy_load(const tcli_conf *c, const tcli_opts *o, tcli_policy *p, qerr *err)
 {
     memset(p, 0, sizeof *p);
+    const char *what = c->allowlist ? "allowlist" : "runtime policy";
+    const char *file = c->allowlist ? c->allowlist : o->runtime_policy;
+    int rc = 0;
     if (c->allowlist)
-        return from_allowlist(c->allowlist, c->exclude, p, err);
-    if (o->runtime_policy)
-        return from_runtime_policy(o->runtime_policy, o->runtime_policy_checksum, p, err);
-    return 0;
+        rc = from_allowlist(c->allowlist, c->exclude, p, err);
+    else if (o->runtime_policy)
+        rc = from_runtime_policy(o->runtime_policy, o->runtime_policy_checksum, p, err);
+    /* A policy with no digests checks nothing: an empty file is a mistake until said otherwise. */
+    if (rc == 0 && p->present && p->paths == 0 && !o->allow_empty) {
+        tcli_policy_free(p);
+        return qerr_setc(err, TCLI_EUSAGE, "%s %s has no entries, so nothing would be checked; give --allow-empty "
+                         "to send it anyway", what, file);
+    }
+    return rc;
 }
 
 void tcli_policy_free(tcli_policy *p)
