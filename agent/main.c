@@ -195,6 +195,7 @@ int main(int argc, char **argv)
     qlog_level lvl = QLOG_INFO;
     qlog_level_parse(a.cfg.log_level, &lvl);
     qlog_set_level(lvl);
+    qlog_set_format(a.cfg.log_format);
     if (agent_tls_load_ca(&a, &e) < 0) {
         fprintf(stderr, "quince-agent: %s\n", e.msg);
         return 2;

@@ -14,7 +14,7 @@ static const qconfig_key agent_keys[] = {
     {"registrar_retry_max_ms", 0}, {"registrar_max_retries", 0}, {"log_level", 0},
     {"secure_dir", 0}, {"secure_size", 0}, {"payload_script", 0},
     {"enable_insecure_payload", 0}, {"extract_payload_zip", 0}, {"max_payload_size", 0},
-    {"trusted_client_ca", 0}, {"insecure", 0},
+    {"trusted_client_ca", 0}, {"insecure", 0}, {"log_format", 0},
     {NULL, 0},
 };
 
@@ -25,7 +25,7 @@ static const qconfig_key verifier_keys[] = {
     {"accept_tpm_hash_algs", 0}, {"accept_tpm_encryption_algs", 0},
     {"accept_tpm_signing_algs", 0}, {"verifier_id", 0}, {"log_level", 0}, {"tls_dir", 0},
     {"server_cert", 0}, {"server_key", 0}, {"trusted_client_ca", 0}, {"client_cert", 0},
-    {"client_key", 0}, {"insecure", 0}, {"allow_agent_plain_http", 0},
+    {"client_key", 0}, {"insecure", 0}, {"allow_agent_plain_http", 0}, {"log_format", 0},
     {NULL, 0},
 };
 
@@ -41,7 +41,7 @@ static const qconfig_key tenant_keys[] = {
     {"client_cert", 0}, {"client_key", 0}, {"allowlist", 0}, {"ima_excludelist", 0},
     {"tpm_policy", 0}, {"accept_tpm_hash_algs", 0}, {"accept_tpm_encryption_algs", 0},
     {"accept_tpm_signing_algs", 0}, {"request_timeout_ms", 0}, {"connect_timeout_ms", 0},
-    {"max_payload_size", 0}, {"verify_timeout_ms", 0}, {"log_level", 0},
+    {"max_payload_size", 0}, {"verify_timeout_ms", 0}, {"log_level", 0}, {"log_format", 0},
     {NULL, 0},
 };
 

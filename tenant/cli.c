@@ -183,6 +183,14 @@ int tenant_cli_main(int argc, char **argv)
     const char *ls = qconfig_get(cfg, "tenant", "log_level");
     if (ls && *ls && qlog_level_parse(ls, &lvl) == 0)
         qlog_set_level(lvl);
+    qlog_format lf;
+    const char *lfs = qconfig_str(cfg, "tenant", "log_format", "text");
+    if (qlog_format_parse(lfs, &lf) < 0) {
+        qerr_setc(&e, TCLI_EUSAGE, "bad configuration: [tenant] log_format: \"%s\" is not text or json", lfs);
+        rc = report(&e);
+        goto out;
+    }
+    qlog_set_format(lf);
     if (tcli_resolve(&o, cfg, &c, &e) < 0) {
         rc = report(&e);
         goto out;

@@ -496,8 +496,8 @@ static int choose_checking(tcli_ctx *x, add_state *s, qerr *err)
 static int prepare(tcli_ctx *x, add_state *s, qerr *err)
 {
     memset(s, 0, sizeof *s);
-    if (tcli_policy_load(x->c, x->o, &s->pol, err) < 0 || choose_checking(x, s, err) < 0 ||
-        load_payload(x, s, err) < 0 ||
+    if (tcli_policy_load(x->c, x->o, &s->pol, err) < 0 || load_payload(x, s, err) < 0 ||
+        choose_checking(x, s, err) < 0 ||
         registrar_record(x, s, err) < 0 || agent_version(x, s, err) < 0 || identity_quote(x, s, err) < 0)
         return -1;
     if (s->has_pay && post_ukey(x, s, err) < 0)

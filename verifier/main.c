@@ -241,6 +241,7 @@ int main(int argc, char **argv)
         return 2;
     }
     qlog_set_level(cfg.log_level);
+    qlog_set_format(cfg.log_format);
 
     qdaemon_stop_on_signals(&g_stop);
 

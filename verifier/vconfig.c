@@ -186,6 +186,9 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
     qlog_level lv, lr;
     if (level(c, V, &lv, err) < 0 || level(c, R, &lr, err) < 0)
         return -1;
+    const char *lf = qconfig_str(c, V, "log_format", "text");
+    if (qlog_format_parse(lf, &o->log_format) < 0)
+        return qerr_set(err, "[verifier] log_format: \"%s\" is not text or json", lf);
     o->log_level = lv < lr ? lv : lr;
     return 0;
 }
@@ -228,6 +231,7 @@ const char *vconfig_help(void)
            "    accept_tpm_signing_algs     default when an add request has none (ecschnorr, rsassa)\n"
            "    verifier_id                 this verifier's id in agent records (default)\n"
            "    log_level                   debug, info, warning, error or critical (info)\n"
+           "    log_format                  text (Keylime's layout) or json, one object per line (text)\n"
            "    tls_dir                     the built-in CA: made on first start, mode 0700 (/var/lib/quince/tls)\n"
            "    server_cert, server_key     the API's certificate and key (tls_dir/server-cert.pem, -key.pem)\n"
            "    trusted_client_ca           CA that tenant certificates must chain to (tls_dir/cacert.pem)\n"

@@ -33,6 +33,7 @@ typedef struct vconfig {
     char accept_tpm_signing_algs[VCONFIG_ALGS];
     char verifier_id[VCONFIG_STR];        /* "default" */
     qlog_level log_level;                 /* the more verbose of [verifier] and [registrar] */
+    qlog_format log_format;               /* [verifier] log_format: text or json */
     /* TLS ([verifier]): the built-in CA directory and the files used. Each *_file below is the
      * operator's file when the key is set, else the generated one in tls_dir. */
     char tls_dir[VCONFIG_PATH];           /* "/var/lib/quince/tls" */
