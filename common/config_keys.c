@@ -42,6 +42,7 @@ static const qconfig_key tenant_keys[] = {
     {"tpm_policy", 0}, {"accept_tpm_hash_algs", 0}, {"accept_tpm_encryption_algs", 0},
     {"accept_tpm_signing_algs", 0}, {"request_timeout_ms", 0}, {"connect_timeout_ms", 0},
     {"max_payload_size", 0}, {"verify_timeout_ms", 0}, {"log_level", 0}, {"log_format", 0},
+    {"agent_mtls", 0},
     {NULL, 0},
 };
 
