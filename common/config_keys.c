@@ -46,11 +46,18 @@ static const qconfig_key tenant_keys[] = {
     {NULL, 0},
 };
 
+static const qconfig_key revocations_keys[] = {
+    {"enabled_revocation_notifications", 0}, {"webhook_url", 0}, {"webhook_ca_cert", 0},
+    {"webhook_max_retries", 0}, {"webhook_retry_interval_ms", 0}, {"webhook_timeout_ms", 0},
+    {NULL, 0},
+};
+
 const qconfig_section_def qconfig_known[] = {
     {"agent", agent_keys},
     {"verifier", verifier_keys},
     {"registrar", registrar_keys},
     {"tenant", tenant_keys},
+    {"revocations", revocations_keys},
     {NULL, NULL},
 };
 
