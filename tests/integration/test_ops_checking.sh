@@ -22,6 +22,7 @@ cp "$IMA/allowlist.txt" allowlist.txt
 printf '# only a comment\n' >comment-only.txt
 
 export QUOTE_INTERVAL=0.3
+export AGENT_TPM_TIMEOUT_MS=${AGENT_TPM_TIMEOUT_MS:-30000}   # a loaded machine must not fail the agent's start
 start_swtpm tpm ekcert
 emulate "$TCTI_tpm" "$LIST" || fail "emulator replays the list"
 start_verifier || { fail "verifier starts" "$(tail -5 "$QUINCE_TMP/verifier.log")"; exit 0; }
