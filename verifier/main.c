@@ -20,6 +20,7 @@
 #include "store.h"
 #include "vconfig.h"
 #include "vtls.h"
+#include "ops_hooks.h"
 #include "daemon.h"
 
 #define LOGM "verifier"
@@ -73,11 +74,17 @@ static qhttp_server *start_server(const char *what, const char *ip, long port, s
 static int run(const vconfig *cfg, vstore *store)
 {
     qerr e = {0};
+    static vops ops;     /* notifications and metrics: up before the first round */
+    if (vops_start(&ops, cfg, store, &e) < 0) {
+        qlog(QLOG_CRITICAL, LOGM, "%s", e.msg);
+        return 1;
+    }
     vpoller_opts po;
     vconfig_poller_opts(cfg, &po);
     vpoller *poller = vpoller_start(&po, store, &e);
     if (!poller) {
         qlog(QLOG_CRITICAL, LOGM, "cannot start the attestation loop: %s", e.msg);
+        vops_stop(&ops);
         return 1;
     }
     registrar_ctx rc = {.store = store,
@@ -95,6 +102,7 @@ static int run(const vconfig *cfg, vstore *store)
     if (nr == 0 || nrt == 0 || nv == 0) {
         qlog(QLOG_CRITICAL, LOGM, "internal error: no routes");
         vpoller_stop(poller);
+        vops_stop(&ops);
         return 1;
     }
 
@@ -127,6 +135,7 @@ static int run(const vconfig *cfg, vstore *store)
     qhttp_server_stop(reg_tls);
     qhttp_server_stop(reg);
     vpoller_stop(poller);
+    vops_stop(&ops);
     return status;
 }
 

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "log.h"
 #include "poller.h"
+#include "revocation_notify.h"
 
 #define VCONFIG_STR  256
 #define VCONFIG_PATH 1024
@@ -46,6 +47,8 @@ typedef struct vconfig {
     bool insecure;                        /* plain HTTP servers, no client certificates (debug) */
     bool allow_agent_plain_http;          /* poll agents registered with mtls_cert "disabled";
                                              default: insecure */
+    char metrics_listen[VCONFIG_STR];     /* "ip:port" of GET /metrics; "" = off */
+    vrevoc_config revocations;            /* [revocations] */
     /* [registrar] */
     char registrar_ip[VCONFIG_STR];       /* "127.0.0.1" */
     long registrar_port;                  /* 8890: plain HTTP, register and activate only */
