@@ -1,8 +1,10 @@
 /* cli.c — quince-tenant's keylime_tenant-compatible front end: help text, configuration,
  * the HTTP client and the command dispatch. Errors are printed here, once, as
  * "quince-tenant: <message>"; the qerr code is the exit status. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "config_check.h"
@@ -85,6 +87,8 @@ void tenant_cli_usage(FILE *f)
         "                             attest the agent with no IMA checks, on purpose (without it such\n"
         "                             an add is refused; an update keeps the agent's current policy)\n"
         "  --allow-empty              accept an allowlist or runtime policy with no entries\n"
+        "  --json                     print the server's JSON answer (Keylime's shape) on stdout;\n"
+        "                             the text goes to stderr\n"
         "  --check-config             validate the configuration (unknown sections and keys are\n"
         "                             errors), print the [tenant] values in effect and exit\n"
         "  -h, --help                 this text;  --version: the version\n"
@@ -158,6 +162,29 @@ static int dispatch(tcli_ctx *x, qerr *err)
     }
 }
 
+/* --json: the command's text goes to stderr, stdout gets one JSON document: the last answer of
+ * the verifier or registrar, in Keylime's envelope {"code", "status", "results"}. */
+static int dispatch_json(tcli_ctx *x, qerr *err)
+{
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    if (saved < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+        if (saved >= 0)
+            close(saved);
+        return qerr_setc(err, TCLI_EFAIL, "--json: cannot redirect the text output: %s", strerror(errno));
+    }
+    int rc = dispatch(x, err);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    char *s = x->last_json ? cJSON_PrintUnformatted(x->last_json) : NULL;
+    if (s || rc == 0)
+        printf("%s\n", s ? s : "{\"code\": 200, \"status\": \"Success\", \"results\": {}}");
+    fflush(stdout);
+    cJSON_free(s);
+    return rc;
+}
+
 int tenant_cli_main(int argc, char **argv)
 {
     tcli_opts o;
@@ -228,9 +255,10 @@ int tenant_cli_main(int argc, char **argv)
                       x.where[TSRV_REGISTRAR], sizeof x.where[0]);
     tcli_base_url_tls(!c.insecure, c.cv_ip, c.cv_port, x.base[TSRV_VERIFIER], sizeof x.base[0],
                       x.where[TSRV_VERIFIER], sizeof x.where[0]);
-    if (dispatch(&x, &e) < 0)
+    if ((o.json ? dispatch_json(&x, &e) : dispatch(&x, &e)) < 0)
         rc = report(&e);
 out:
+    cJSON_Delete(x.last_json);
     qhttp_client_free(x.http);
     tcli_conf_free(&c);
     tcli_opts_free(&o);

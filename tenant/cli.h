@@ -149,6 +149,7 @@ typedef struct tcli_ctx {
     char base[TSRV_COUNT][TCLI_HOST_MAX + 32];    /* "https://host:port" ("http://" when insecure) */
     char where[TSRV_COUNT][TCLI_HOST_MAX + 16];   /* "host:port" for messages */
     char ver[TSRV_COUNT][16];                     /* negotiated API version, "" until first use */
+    cJSON *last_json;                             /* --json: the last server answer (owned) */
 } tcli_ctx;
 
 /* The runtime policy an add / addruntimepolicy sends, built from --allowlist (+ --exclude) or

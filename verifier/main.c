@@ -94,7 +94,7 @@ static int run(const vconfig *cfg, vstore *store)
                         .tls_port = cfg->registrar_tls_port};
     registrar_ctx rc_tls = rc;
     rc_tls.plain_only = false;
-    vapi_ctx ac = {.store = store, .poller = poller, .cfg = cfg};
+    vapi_ctx ac = {.store = store, .poller = poller, .cfg = cfg, .ops = &ops};
     qhttp_route rroutes[REGISTRAR_NUM_ROUTES + 8], rtroutes[REGISTRAR_NUM_ROUTES + 8], vroutes[VAPI_MAX_ROUTES];
     size_t nr = registrar_routes(&rc, rroutes, sizeof rroutes / sizeof rroutes[0]);
     size_t nrt = registrar_routes(&rc_tls, rtroutes, sizeof rtroutes / sizeof rtroutes[0]);
