@@ -22,6 +22,7 @@ cp "$IMA/allowlist.txt" allowlist.txt
 printf '# only a comment\n' >comment-only.txt
 
 export QUOTE_INTERVAL=0.3
+export MAX_RETRIES=200          # a stopped agent stays in "Get Quote (retry)" for a while
 export AGENT_TPM_TIMEOUT_MS=${AGENT_TPM_TIMEOUT_MS:-30000}   # a loaded machine must not fail the agent's start
 start_swtpm tpm ekcert
 emulate "$TCTI_tpm" "$LIST" || fail "emulator replays the list"
@@ -64,3 +65,31 @@ expect_grep "status: IMA not checked" "IMA:       not checked" "$out"
 expect_rc "update with nothing to keep: refused" 2 T -c update -u "$UUID"
 expect_grep "that refusal names --no-runtime-policy" "--no-runtime-policy" "$LAST_OUT"
 expect_rc "empty allowlist accepted with --allow-empty" 0 T -c update -u "$UUID" --allowlist empty.txt --allow-empty
+
+# --json: stdout is one JSON document in Keylime's envelope, the text goes to stderr.
+expect_rc "update back to the allowlist" 0 T -c update -u "$UUID" --allowlist allowlist.txt
+for _ in $(seq 150); do T -c status -u "$UUID" 2>/dev/null | grep -q "Get Quote (state 3)" && break; sleep 0.2; done
+out=$(T --json -c cvlist 2>/dev/null)
+jq -e --arg u "$UUID" '.code == 200 and (.results.uuids | flatten | index($u) != null)' <<<"$out" >/dev/null \
+  && pass "--json cvlist: Keylime's shape" || fail "--json cvlist" "$out"
+out=$(T --json -c reglist 2>/dev/null)
+jq -e --arg u "$UUID" '.results.uuids | index($u) != null' <<<"$out" >/dev/null && pass "--json reglist" || fail "--json reglist" "$out"
+out=$(T --json -c status -u "$UUID" 2>/dev/null)
+jq -e '.results.operational_state == 3 and .results.attestation_status == "PASS" and (.results | has("tpm_policy"))' <<<"$out" >/dev/null \
+  && pass "--json status: the verifier's agent object" || fail "--json status" "$out"
+out=$(T --json -c listruntimepolicy 2>/dev/null)
+jq -e '.results | has("runtimepolicy names")' <<<"$out" >/dev/null && pass "--json listruntimepolicy" || fail "--json listruntimepolicy" "$out"
+out=$(T --json -c status -u nosuch-agent 2>/dev/null); rc=$?
+[ $rc = 1 ] && jq -e '.code == 404' <<<"$out" >/dev/null && pass "--json on an error: exit 1, the 404 answer" || fail "--json error" "rc $rc: $out"
+
+# An agent that stops answering is retried: status says so, with the count and the error.
+eval "apid=\$AGENT_PID_a1"
+kill "$apid"
+ok=0
+for _ in $(seq 150); do
+  out=$(T -c status -u "$UUID" 2>&1)
+  grep -q "Get Quote (retry), [0-9]* of 200, last error" <<<"$out" && { ok=1; break; }
+  sleep 0.2
+done
+[ $ok = 1 ] && pass "status of an agent in retry: 'Get Quote (retry), N of 200, last error ...'" || fail "retry status" "$out"
+expect_grep "retry is not PASS" "attestation not confirmed (retrying)" "$out"
