@@ -106,19 +106,29 @@ void qprom_counter_add(qprom *p, const char *name, const char *help, const char 
     pthread_mutex_unlock(&p->lock);
 }
 
-void qprom_gauge_set(qprom *p, const char *name, const char *help, const char *label, const char *value, double v)
+static void set(qprom *p, kind k, const char *name, const char *help, const char *label, const char *value, double v)
 {
     if (!p)
         return;
     char l[QPROM_LABEL_MAX];
     render_label(l, sizeof l, label, value);
     pthread_mutex_lock(&p->lock);
-    series *s = get(p, name, help, K_GAUGE, l);
+    series *s = get(p, name, help, k, l);
     if (s) {
         s->v = v;
         s->live = true;
     }
     pthread_mutex_unlock(&p->lock);
+}
+
+void qprom_gauge_set(qprom *p, const char *name, const char *help, const char *label, const char *value, double v)
+{
+    set(p, K_GAUGE, name, help, label, value, v);
+}
+
+void qprom_counter_set(qprom *p, const char *name, const char *help, const char *label, const char *value, double v)
+{
+    set(p, K_COUNTER, name, help, label, value, v);
 }
 
 void qprom_gauge_reset(qprom *p, const char *name)

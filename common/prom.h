@@ -19,6 +19,9 @@ void qprom_free(qprom *p);
 /* label may be NULL (no label); value is the label's value. */
 void qprom_counter_add(qprom *p, const char *name, const char *help, const char *label, const char *value,
                        double v);
+/* A counter kept elsewhere (monotonic): its current total. */
+void qprom_counter_set(qprom *p, const char *name, const char *help, const char *label, const char *value,
+                       double v);
 void qprom_gauge_set(qprom *p, const char *name, const char *help, const char *label, const char *value,
                      double v);
 /* Seconds; buckets 0.005 … 10 and +Inf. */

@@ -2,6 +2,7 @@
 #include "vmetrics.h"
 #include "http_server.h"
 #include "log.h"
+#include "policy_cache.h"
 #include "prom.h"
 
 #include <stdio.h>
@@ -73,13 +74,19 @@ static void refresh(vmetrics *m)
     for (int s = 0; s <= VSTATE_TENANT_FAILED + 1; s++)
         qprom_gauge_set(m->prom, "quince_agents", "Agents on this verifier by operational state", "state",
                         s <= VSTATE_TENANT_FAILED ? vstate_name(s) : "Unknown", (double)c.by_state[s]);
+    uint64_t hits, misses;
+    vpolicy_cache_stats(&hits, &misses);
+    qprom_counter_set(m->prom, "quince_policy_cache_hits_total", "Runtime policy lookups served from the cache", NULL,
+                    NULL, (double)hits);
+    qprom_counter_set(m->prom, "quince_policy_cache_misses_total", "Runtime policy lookups that parsed", NULL, NULL,
+                    (double)misses);
     unsigned long long sent, failed, dropped;
     vrevoc_stats(m->revoc, &sent, &failed, &dropped);
-    qprom_gauge_set(m->prom, "quince_revocation_webhook_sent_total", "Revocation events the webhook accepted", NULL,
+    qprom_counter_set(m->prom, "quince_revocation_webhook_sent_total", "Revocation events the webhook accepted", NULL,
                     NULL, (double)sent);
-    qprom_gauge_set(m->prom, "quince_revocation_webhook_failed_attempts_total",
+    qprom_counter_set(m->prom, "quince_revocation_webhook_failed_attempts_total",
                     "Webhook attempts that failed (each is retried with back-off)", NULL, NULL, (double)failed);
-    qprom_gauge_set(m->prom, "quince_revocation_webhook_dropped_total",
+    qprom_counter_set(m->prom, "quince_revocation_webhook_dropped_total",
                     "Revocation events dropped (queue full or retries exhausted)", NULL, NULL, (double)dropped);
 }
 
@@ -154,14 +161,6 @@ void vmetrics_store_write_seconds(vmetrics *m, double s)
 {
     if (m)
         qprom_hist_observe(m->prom, "quince_store_write_seconds", "Store write (commit) latency", s);
-}
-
-void vmetrics_policy_cache(vmetrics *m, bool hit)
-{
-    if (m)
-        qprom_counter_add(m->prom, hit ? "quince_policy_cache_hits_total" : "quince_policy_cache_misses_total",
-                          hit ? "Runtime policy lookups served from the cache" : "Runtime policy lookups that parsed",
-                          NULL, NULL, 1);
 }
 
 void vmetrics_stop(vmetrics *m)

@@ -24,7 +24,6 @@ uint16_t vmetrics_port(const vmetrics *m);
 void vmetrics_on_round(vmetrics *m, int old_state, int new_state, const char *event_id);
 void vmetrics_round_seconds(vmetrics *m, double s);
 void vmetrics_store_write_seconds(vmetrics *m, double s);
-void vmetrics_policy_cache(vmetrics *m, bool hit);
 void vmetrics_stop(vmetrics *m);
 /* "ip:port" check for the configuration: 0 or -1 with the reason. */
 int vmetrics_parse_listen(const char *listen, char *ip, size_t ipcap, uint16_t *port, qerr *err);
