@@ -63,6 +63,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c $< -o $@
 
+# The web page's static files are assembled into this object (.incbin).
+$(BUILD)/obj/tenant/webapp_assets.o: $(wildcard tenant/web/*)
+
 $(LIBQ): $(call obj,$(COMMON_SRC))
 	@rm -f $@; ar rcs $@ $^
 $(LIBAGENT): $(call nomain,$(AGENT_SRC))

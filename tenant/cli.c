@@ -13,13 +13,15 @@ void tenant_cli_usage(FILE *f)
 {
     fprintf(f,
         "usage: quince-tenant [-c COMMAND] [options]      (keylime_tenant's command line)\n"
-        "       quince-tenant create-allowlist|check-log [options]\n"
+        "       quince-tenant create-allowlist|check-log|webapp [options]\n"
         "\n"
         "Local tools (no verifier needed):\n"
         "  create-allowlist   write an allowlist or runtime policy from a root file system\n"
         "                     and/or initramfs images (see 'create-allowlist --help')\n"
         "  check-log          verify an IMA measurement list offline against an allowlist or\n"
         "                     runtime policy and an optional PCR 10 value ('check-log --help')\n"
+        "  webapp             serve the operator's web page over HTTPS: agents, failures, policy\n"
+        "                     uploads ('webapp --help')\n"
         "\n"
         "Commands (-c, default add):\n"
         "  add                 check the agent's identity (registrar record, identity quote signed\n"

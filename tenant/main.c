@@ -1,9 +1,11 @@
-/* quince-tenant: the operators' CLI. Local tools (create-allowlist, check-log) are sub-commands;
+/* quince-tenant: the operators' CLI. Local tools (create-allowlist, check-log) and the web page
+ * (webapp) are sub-commands;
  * everything else takes keylime_tenant's options. */
 #include <stdio.h>
 #include <string.h>
 #include "cli.h"
 #include "tenant.h"
+#include "webapp.h"
 
 static void usage(FILE *f)
 {
@@ -17,6 +19,8 @@ int main(int argc, char **argv)
             return tenant_create_allowlist(argc - 1, argv + 1);
         if (strcmp(argv[1], "check-log") == 0)
             return tenant_check_log(argc - 1, argv + 1);
+        if (strcmp(argv[1], "webapp") == 0)
+            return tenant_webapp(argc - 1, argv + 1);
         if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
             usage(stdout);
             return 0;
