@@ -47,7 +47,8 @@ void wapp_headers(qhttp_req *r)
 {
     qhttp_reply_header(r, "Content-Security-Policy", CSP);
     qhttp_reply_header(r, "X-Content-Type-Options", "nosniff");
-    qhttp_reply_header(r, "Referrer-Policy", "no-referrer");
+    /* same-origin, not no-referrer: with no-referrer a browser sends "Origin: null" on form posts. */
+    qhttp_reply_header(r, "Referrer-Policy", "same-origin");
     qhttp_reply_header(r, "Cache-Control", "no-store");
 }
 

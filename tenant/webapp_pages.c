@@ -68,37 +68,9 @@ static void action_form(qbuf *b, const char *id, const char *csrf, const char *a
                 action, label);
 }
 
-static void verifier_part(qbuf *b, const cJSON *st)
+/* The last failed round's entries, as `-c status` lists them. */
+static void failures_part(qbuf *b, const cJSON *st)
 {
-    long state = (long)jnum(st, "operational_state", -1);
-    const char *sname = jstr(st, "operational_state_name");
-    char num[64];
-    qbuf_printf(b, "<p>State: <span id=\"state\" class=\"state %s\">", wapp_state_class(state));
-    wapp_html(b, sname ? sname : tcli_state_name(state));
-    qbuf_append_str(b, "</span></p><table class=\"kv\" id=\"verifier-data\"><caption>Verifier</caption>");
-    row(b, "Attestation", jstr(st, "attestation_status"));
-    snprintf(num, sizeof num, "%.0f", jnum(st, "attestation_count", 0));
-    row(b, "Attestations", num);
-    qbuf_append_str(b, "<tr><th scope=\"row\">Last attestation</th><td>");
-    when(b, jnum(st, "last_successful_attestation", 0));
-    qbuf_append_str(b, "</td></tr>");
-    const char *ip = jstr(st, "ip");
-    snprintf(num, sizeof num, "%.0f", jnum(st, "port", 0));
-    row(b, "Address", ip);
-    row(b, "Port", num);
-    qbuf_append_str(b, "<tr><th scope=\"row\">Policy</th><td>");
-    const char *pol = jstr(st, "runtime_policy_name");
-    if (pol && *pol)
-        policy_link(b, pol);
-    else
-        qbuf_append_str(b, jnum(st, "has_runtime_policy", 0) ? "(unnamed)" : "none");
-    qbuf_append_str(b, "</td></tr>");
-    row(b, "TPM policy", jstr(st, "tpm_policy"));
-    row(b, "Last event", jstr(st, "last_event_id"));
-    snprintf(num, sizeof num, "%.0f", jnum(st, "consecutive_failures", 0));
-    row(b, "Connection failures in a row", num);
-    qbuf_append_str(b, "</table>");
-
     const cJSON *fails = cJSON_GetObjectItemCaseSensitive(st, "failures"), *f;
     qbuf_append_str(b, "<h2>Last failure</h2>");
     if (!cJSON_IsArray(fails) || cJSON_GetArraySize(fails) == 0) {
@@ -123,6 +95,40 @@ static void verifier_part(qbuf *b, const cJSON *st)
         qbuf_append_str(b, "</td></tr>");
     }
     qbuf_append_str(b, "</tbody></table>");
+}
+
+static void verifier_part(qbuf *b, const cJSON *st)
+{
+    long state = (long)jnum(st, "operational_state", -1);
+    const char *sname = jstr(st, "operational_state_name");
+    char num[64];
+    qbuf_printf(b, "<p>State: <span id=\"state\" class=\"state %s\">", wapp_state_class(state));
+    wapp_html(b, sname ? sname : tcli_state_name(state));
+    qbuf_append_str(b, "</span></p>");
+    failures_part(b, st);
+    qbuf_append_str(b, "<h2>Verifier</h2><table class=\"kv\" id=\"verifier-data\">");
+    row(b, "Attestation", jstr(st, "attestation_status"));
+    snprintf(num, sizeof num, "%.0f", jnum(st, "attestation_count", 0));
+    row(b, "Attestations", num);
+    qbuf_append_str(b, "<tr><th scope=\"row\">Last attestation</th><td>");
+    when(b, jnum(st, "last_successful_attestation", 0));
+    qbuf_append_str(b, "</td></tr>");
+    const char *ip = jstr(st, "ip");
+    snprintf(num, sizeof num, "%.0f", jnum(st, "port", 0));
+    row(b, "Address", ip);
+    row(b, "Port", num);
+    qbuf_append_str(b, "<tr><th scope=\"row\">Policy</th><td>");
+    const char *pol = jstr(st, "runtime_policy_name");
+    if (pol && *pol)
+        policy_link(b, pol);
+    else
+        qbuf_append_str(b, jnum(st, "has_runtime_policy", 0) ? "(unnamed)" : "none");
+    qbuf_append_str(b, "</td></tr>");
+    row(b, "TPM policy", jstr(st, "tpm_policy"));
+    row(b, "Last event", jstr(st, "last_event_id"));
+    snprintf(num, sizeof num, "%.0f", jnum(st, "consecutive_failures", 0));
+    row(b, "Connection failures in a row", num);
+    qbuf_append_str(b, "</table>");
 }
 
 static void registrar_part(qbuf *b, const qhttp_result *rr, const char *where)
