@@ -112,7 +112,17 @@ async function refreshAgents() {
   window.setTimeout(refreshAgents, REFRESH_MS);
 }
 
+async function logout() {
+  try {
+    const s = await getJSON('/api/session');
+    await fetch('/logout', { method: 'POST', credentials: 'same-origin', headers: { 'X-CSRF-Token': s.csrf } });
+  } finally {
+    window.location.assign('/login');
+  }
+}
+
 function agentsPage() {
+  document.getElementById('logout').addEventListener('click', logout);
   document.getElementById('filter').addEventListener('change', () => {
     getJSON('/api/agents').then(renderAgents).catch(() => {});
   });

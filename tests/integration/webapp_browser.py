@@ -306,6 +306,13 @@ def main(drv):
     else:
         ok("nothing injected ran anywhere")
 
+    # Log out: the session ends; the page asks for a token again.
+    drv.find_element(By.ID, "logout").click()
+    if wait_for(drv, "logged out", lambda d: d.find_elements(By.ID, "token")):
+        drv.get(BASE + "/")
+        if wait_for(drv, "session gone", lambda d: d.find_elements(By.ID, "token")):
+            ok("log out ends the session")
+
 
 def driver():
     opts = webdriver.ChromeOptions()
