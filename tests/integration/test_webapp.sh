@@ -110,7 +110,7 @@ jq -n --arg base "$BASE" --arg login "$LOGIN" --arg shots "$SHOTS" --arg profile
   '{base: $base, login_url: $login, shots: $shots, profile: $profile, cacert: $cacert, uuid1: $u1, uuid2: $u2,
     hostile_uuid: $uh, hostile_ip: $hip, bad_allowlist: $bad, bad_line: 3, bad_text: "this-is-not-a-digest",
     good_allowlist: $good, excludes: $excl, exclude_pattern: "^/nonexistent/.*", good_paths: $paths,
-    policy_name: $pname, evil_path: $evil, wait: 60,
+    policy_name: $pname, base_policy: "web-base", evil_path: $evil, wait: 60,
     inject: [$ima_gen, "--out-dir", $ima2, "--append-file", $evilfile, "--name", $evil]}' >"$W/browser.json"
 "$PY" "$QUINCE_ROOT/tests/integration/webapp_browser.py" "$W/browser.json" 2>"$QUINCE_TMP/browser.err"
 rc=$?

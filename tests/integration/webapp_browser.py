@@ -135,10 +135,29 @@ def main(drv):
     else:
         bad("session cookie is HttpOnly, Secure, SameSite=Strict", c)
 
-    # Add the second agent through the form (the same checks as -c add).
+    # An allowlist with one bad line: the tenant's parser names the line.
+    if upload(drv, "web-bad", "allowlist", CFG["bad_allowlist"]):
+        shot(drv, "upload-bad")
+        line = text_of(drv, "#error-line")
+        err = text_of(drv, "#upload-error")
+        if line == str(CFG["bad_line"]) and "not an allowlist line" in (err or "") and CFG["bad_text"] in (err or ""):
+            ok("a bad allowlist line is shown with its line number")
+        else:
+            bad("a bad allowlist line is shown with its line number", "line %r: %r" % (line, err))
+
+    # The same allowlist as below under another name, assigned to no agent yet: the second agent
+    # is added with it.
+    if upload(drv, CFG["base_policy"], "allowlist", CFG["good_allowlist"]):
+        if text_of(drv, "#upload-ok") and not drv.find_elements(By.CSS_SELECTOR, "#assigned li"):
+            ok("an allowlist is stored without assigning it")
+        else:
+            bad("an allowlist is stored without assigning it", text_of(drv, "#result"))
+
+    # Add the second agent through the form, with that policy (the same checks as -c add).
     drv.get(BASE + "/add")
     if wait_for(drv, "add form", lambda d: d.find_elements(By.ID, "add-form")):
         drv.find_element(By.ID, "uuid").send_keys(u2)
+        drv.find_element(By.ID, "policy").send_keys(CFG["base_policy"])
         drv.find_element(By.ID, "add-submit").click()
         msg = wait_for(drv, "add answer", lambda d: text_of(d, "#message"))
         shot(drv, "add-agent")
@@ -194,16 +213,6 @@ def main(drv):
         ok("a hostile agent address is shown as text, nothing runs (agent page)")
     else:
         bad("a hostile agent address is shown as text, nothing runs (agent page)", "%r pwned=%r" % (reg, pwned(drv)))
-
-    # An allowlist with one bad line: the tenant's parser names the line.
-    if upload(drv, "web-bad", "allowlist", CFG["bad_allowlist"]):
-        shot(drv, "upload-bad")
-        line = text_of(drv, "#error-line")
-        err = text_of(drv, "#upload-error")
-        if line == str(CFG["bad_line"]) and "not an allowlist line" in (err or "") and CFG["bad_text"] in (err or ""):
-            ok("a bad allowlist line is shown with its line number")
-        else:
-            bad("a bad allowlist line is shown with its line number", "line %r: %r" % (line, err))
 
     # The good one, with excludes, stored and assigned to the second agent.
     pname = CFG["policy_name"]
@@ -274,6 +283,20 @@ def main(drv):
             ok("deleting a policy in use is refused with the reason")
         else:
             bad("deleting a policy in use is refused with the reason", msg)
+
+    # A policy no agent uses any more (the second agent moved to the new one) is deleted.
+    drv.get(BASE + "/policy/" + urllib.parse.quote(CFG["base_policy"], safe=""))
+    if wait_for(drv, "delete unused button", lambda d: d.find_elements(By.ID, "delete-policy")):
+        drv.find_element(By.ID, "delete-policy").click()
+        wait_for(drv, "confirm unused", lambda d: d.find_elements(By.ID, "confirm-text"))
+        drv.find_element(By.ID, "act-delete").click()
+        msg = wait_for(drv, "unused deleted", lambda d: text_of(d, "#message"))
+        drv.get(BASE + "/policies")
+        names = wait_for(drv, "policies after delete", lambda d: text_of(d, "#policies"))
+        if msg and "deleted" in msg and names is not None and CFG["base_policy"] not in names:
+            ok("deleting a policy no agent uses")
+        else:
+            bad("deleting a policy no agent uses", "%r / %r" % (msg, names))
 
     # CSRF: a state-changing request without the token is refused, even with the cookie.
     st = fetch_status(drv, "POST", "/api/upload", "{}", {"Content-Type": "application/json"})
