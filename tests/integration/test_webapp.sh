@@ -106,11 +106,11 @@ jq -n --arg base "$BASE" --arg login "$LOGIN" --arg shots "$SHOTS" --arg profile
   --arg cacert "$RIG_TLS/cacert.pem" --arg u1 "$U1" --arg u2 "$U2" --arg uh "$UH" --arg hip "$HOSTILE_IP" \
   --arg bad "$W/bad-allowlist.txt" --arg good "$W/good-allowlist.txt" --arg excl "$W/excludes.txt" \
   --arg pname "$PNAME" --arg evil "$EVIL" --argjson paths "$GOOD_PATHS" \
-  --arg ima_gen "$TOOLS/ima_gen" --arg ima2 "$IMA2" --arg evilfile "$W/evil.sh" \
+  --arg json "$IMA1/runtime_policy.json" --arg ima_gen "$TOOLS/ima_gen" --arg ima2 "$IMA2" --arg evilfile "$W/evil.sh" \
   '{base: $base, login_url: $login, shots: $shots, profile: $profile, cacert: $cacert, uuid1: $u1, uuid2: $u2,
     hostile_uuid: $uh, hostile_ip: $hip, bad_allowlist: $bad, bad_line: 3, bad_text: "this-is-not-a-digest",
     good_allowlist: $good, excludes: $excl, exclude_pattern: "^/nonexistent/.*", good_paths: $paths,
-    policy_name: $pname, base_policy: "web-base", evil_path: $evil, wait: 60,
+    policy_name: $pname, base_policy: "web-base", json_policy: $json, evil_path: $evil, wait: 60,
     inject: [$ima_gen, "--out-dir", $ima2, "--append-file", $evilfile, "--name", $evil]}' >"$W/browser.json"
 "$PY" "$QUINCE_ROOT/tests/integration/webapp_browser.py" "$W/browser.json" 2>"$QUINCE_TMP/browser.err"
 rc=$?

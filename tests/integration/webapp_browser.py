@@ -153,6 +153,20 @@ def main(drv):
         else:
             bad("an allowlist is stored without assigning it", text_of(drv, "#result"))
 
+    # A runtime-policy JSON goes through the same checks.
+    if upload(drv, "web-json", "policy", CFG["json_policy"]):
+        res = text_of(drv, "#upload-ok")
+        if res and "stored" in res:
+            ok("a runtime-policy JSON is checked and stored")
+        else:
+            bad("a runtime-policy JSON is checked and stored", text_of(drv, "#result"))
+    if upload(drv, "web-json-bad", "policy", CFG["bad_allowlist"]):
+        err = text_of(drv, "#upload-error")
+        if err and "Runtime policy is malformatted" in err:
+            ok("an allowlist sent as a runtime policy is refused with the parser's reason")
+        else:
+            bad("an allowlist sent as a runtime policy is refused with the parser's reason", text_of(drv, "#result"))
+
     # Add the second agent through the form, with that policy (the same checks as -c add).
     drv.get(BASE + "/add")
     if wait_for(drv, "add form", lambda d: d.find_elements(By.ID, "add-form")):
@@ -319,6 +333,20 @@ def main(drv):
             ok("reactivate with a confirm step")
         else:
             bad("reactivate with a confirm step", msg)
+
+    # Delete the unreachable agent from the verifier (confirm step); its row goes.
+    drv.get(BASE + "/agent/" + hostile)
+    if wait_for(drv, "delete agent button", lambda d: d.find_elements(By.ID, "act-delete")):
+        drv.find_element(By.ID, "act-delete").click()
+        wait_for(drv, "delete agent confirm", lambda d: d.find_elements(By.ID, "confirm-text"))
+        drv.find_element(By.ID, "act-delete").click()
+        msg = wait_for(drv, "agent deleted", lambda d: text_of(d, "#message"))
+        drv.get(BASE + "/")
+        if msg and "delete done" in msg and wait_for(drv, "row gone", lambda d: row(d, u1) is not None and
+                                                      row(d, hostile) is None):
+            ok("delete an agent with a confirm step")
+        else:
+            bad("delete an agent with a confirm step", msg)
 
     # The agents page as the docs show it.
     drv.get(BASE + "/")
