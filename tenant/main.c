@@ -17,6 +17,10 @@ int main(int argc, char **argv)
             return tenant_create_allowlist(argc - 1, argv + 1);
         if (strcmp(argv[1], "check-log") == 0)
             return tenant_check_log(argc - 1, argv + 1);
+        if (strcmp(argv[1], "check-mb-log") == 0)
+            return tenant_check_mb_log(argc - 1, argv + 1);
+        if (strcmp(argv[1], "create-mb-policy") == 0)
+            return tenant_create_mb_policy(argc - 1, argv + 1);
         if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
             usage(stdout);
             return 0;
