@@ -109,6 +109,9 @@ int agent_config_load(const qconfig *c, agent_config *o, qerr *err)
     }
     if (o->registrar_retry_max_ms < o->registrar_retry_ms)
         o->registrar_retry_max_ms = o->registrar_retry_ms;
+    const char *lf = qconfig_str(c, S, "log_format", "text");
+    if (qlog_format_parse(lf, &o->log_format) < 0)
+        return qerr_set(err, "[agent] log_format: '%s' is not text or json", lf);
     qlog_level lvl;
     if (qlog_level_parse(o->log_level, &lvl) < 0)
         return qerr_set(err, "[agent] log_level: '%s' is not one of debug, info, warning, error, critical",
@@ -140,6 +143,7 @@ const char *agent_config_help(void)
         "  registrar_retry_ms, registrar_retry_max_ms, registrar_max_retries\n"
         "                          registration back-off [1000, 60000, 0 = for ever]\n"
         "  log_level               debug|info|warning|error|critical [info]\n"
+        "  log_format              text (Keylime's layout) or json (one object per line) [text]\n"
         "  max_payload_size        largest payload a tenant may deliver, 0 = no payloads [1048576]\n"
         "  secure_dir, secure_size tmpfs for the decrypted payload [state_dir/secure, 1048576]: the\n"
         "                          agent mounts one there when it may, else it must be on a tmpfs\n"

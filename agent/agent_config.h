@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "config.h"
 #include "err.h"
+#include "log.h"
 #include "pcr_bank.h"
 
 #define AGENT_STR 256
@@ -36,6 +37,7 @@ typedef struct agent_config {
     long registrar_retry_max_ms;    /* back-off cap */
     long registrar_max_retries;     /* 0 = retry for ever */
     char log_level[16];
+    qlog_format log_format;         /* text or json */
     /* payload delivery (U/V keys) */
     char secure_dir[AGENT_PATH];    /* tmpfs for the decrypted payload (default state_dir/secure) */
     long secure_size;               /* tmpfs size in bytes when the agent mounts it */

@@ -12,6 +12,7 @@
 #include "agent_tls.h"
 #include "api.h"
 #include "config.h"
+#include "config_check.h"
 #include "daemon.h"
 #include "http_server.h"
 #include "identity.h"
@@ -27,7 +28,7 @@ static agent_mtls g_mtls;            /* the agent's TLS key and certificate (age
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: quince-agent [--config FILE] [--help] [--version]\n"
+            "usage: quince-agent [--config FILE] [--check-config] [--help] [--version]\n"
             "       quince-agent ima-emulator [options]   (see 'quince-agent ima-emulator --help')\n"
             "\n"
             "The Quince agent: creates the TPM's EK and AK, registers with the registrar, and serves\n"
@@ -36,6 +37,8 @@ static void usage(FILE *f)
             "\n"
             "Options:\n"
             "  --config FILE   configuration file (default $QUINCE_CONFIG or /etc/quince/quince.conf)\n"
+            "  --check-config  validate the configuration, print the values in effect (secrets\n"
+            "                  masked) and exit: 0 when valid, 2 when not\n"
             "  --help          this text\n"
             "  --version       print the version\n"
             "\n%s",
@@ -166,25 +169,33 @@ int main(int argc, char **argv)
         return agent_ima_emulator_main(argc - 1, argv + 1);
 
     const char *config_path = NULL;
-    int rc0 = qdaemon_args(argc, argv, "quince-agent", usage, &config_path);
+    bool check_only = false;
+    int rc0 = qdaemon_args_check(argc, argv, "quince-agent", usage, &config_path, &check_only);
     if (rc0 >= 0)
         return rc0;
     qerr e;
-    qconfig *cfg = qconfig_load(config_path, &e);
+    qconfig *cfg = qconfig_load_strict(config_path, &e);
     if (!cfg) {
-        fprintf(stderr, "quince-agent: %s\n", e.msg);
+        fprintf(stderr, "quince-agent: bad configuration: %s\n", e.msg);
         return 2;
     }
+    qconfig_trace(cfg, check_only);
     static agent_ctx a;
     if (agent_config_load(cfg, &a.cfg, &e) < 0) {
-        fprintf(stderr, "quince-agent: %s\n", e.msg);
+        fprintf(stderr, "quince-agent: bad configuration: %s\n", e.msg);
         qconfig_free(cfg);
         return 2;
+    }
+    if (check_only) {
+        qconfig_print_effective(cfg, stdout);
+        qconfig_free(cfg);
+        return 0;
     }
     qconfig_free(cfg);
     qlog_level lvl = QLOG_INFO;
     qlog_level_parse(a.cfg.log_level, &lvl);
     qlog_set_level(lvl);
+    qlog_set_format(a.cfg.log_format);
     if (agent_tls_load_ca(&a, &e) < 0) {
         fprintf(stderr, "quince-agent: %s\n", e.msg);
         return 2;
