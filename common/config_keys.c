@@ -9,7 +9,8 @@ static const qconfig_key agent_keys[] = {
     {"uuid", 0}, {"ip", 0}, {"port", 0}, {"contact_ip", 0}, {"contact_port", 0},
     {"registrar_ip", 0}, {"registrar_port", 0}, {"tcti", 0}, {"ek_handle", 0},
     {"tpm_hash_alg", 0}, {"tpm_encryption_alg", 0}, {"tpm_signing_alg", 0},
-    {"ima_ml_path", 0}, {"state_dir", 0}, {"run_as", 0}, {"tpm_timeout_ms", 0},
+    {"ima_ml_path", 0}, {"measuredboot_ml_path", 0}, {"state_dir", 0}, {"run_as", 0},
+    {"tpm_timeout_ms", 0},
     {"tpm_release", 0}, {"max_ima_bytes", 0}, {"registrar_retry_ms", 0},
     {"registrar_retry_max_ms", 0}, {"registrar_max_retries", 0}, {"log_level", 0},
     {"secure_dir", 0}, {"secure_size", 0}, {"payload_script", 0},
@@ -26,7 +27,7 @@ static const qconfig_key verifier_keys[] = {
     {"accept_tpm_signing_algs", 0}, {"verifier_id", 0}, {"log_level", 0}, {"tls_dir", 0},
     {"server_cert", 0}, {"server_key", 0}, {"trusted_client_ca", 0}, {"client_cert", 0},
     {"client_key", 0}, {"insecure", 0}, {"allow_agent_plain_http", 0}, {"log_format", 0},
-    {"metrics_listen", 0},
+    {"metrics_listen", 0}, {"require_allow_list_signatures", 0},
     {NULL, 0},
 };
 

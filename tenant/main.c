@@ -22,6 +22,8 @@ static const struct {
     { "verify-policy", tenant_verify_policy },
     { "diff-policy", tenant_diff_policy },
     { "create-policy", tenant_create_policy },
+    { "create-mb-policy", tenant_create_mb_policy },
+    { "check-mb-log", tenant_check_mb_log },
     { "webapp", tenant_webapp },
 };
 
