@@ -735,7 +735,7 @@ static bool first_call(qhttp_req *r, const char *url)
         char why[256];
         if (check_client_cert(r, why, sizeof why) < 0) {
             qlog(QLOG_WARNING, srv->module, "%s %s from %s refused: %s", r->method, r->path, r->peer, why);
-            qhttp_reply_error(r, 401, "Unauthorized: %s", why);
+            qhttp_reply_error(r, 403, "Forbidden: %s", why);    /* Keylime's code */
             return true;
         }
     }

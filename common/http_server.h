@@ -18,7 +18,8 @@
  *   reason phrase.
  * - TLS (optional): server cert/key (+ CA to request client certificates) in PEM, given in
  *   memory or as files; TLS 1.2+ only. With require_client_cert, every request whose peer did
- *   not present a certificate that verifies against the CA gets 401 before routing.
+ *   not present a certificate that verifies against the CA gets 403 before routing (Keylime's
+ *   code for it).
  * - Errors from libmicrohttpd go to qlog (module log_module). Library code never exits. */
 #ifndef QUINCE_HTTP_SERVER_H
 #define QUINCE_HTTP_SERVER_H

@@ -17,7 +17,7 @@
     "\"keyrings\": {}, \"ima\": {\"ignored_keyrings\": [], \"log_hash_alg\": \"sha1\", \"dm_policy\": null}, " \
     "\"ima-buf\": {}, \"verification-keys\": \"\"}"
 
-/* The path's {ver} must be supported (400 "API Version not supported"). */
+/* The path's {ver} must be supported (404 "API Version not supported", as Keylime). */
 int vapi_check_version(qhttp_req *r);
 /* Version check, then the {id} parameter validated and lower-cased into id. */
 int vapi_agent_id(qhttp_req *r, char id[VSTORE_ID_MAX]);

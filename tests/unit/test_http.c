@@ -788,21 +788,21 @@ static void test_mtls(void **state)
     qhttp_result_free(&r);
     qhttp_client_free(c);
 
-    /* no client certificate → 401 */
+    /* no client certificate → 403 (Keylime's code) */
     qhttp_client_opts nocert = { .ca_file = p.ca };
     c = qhttp_client_new(&nocert, &e);
     assert_int_equal(qhttp_get(c, u, &r, &e), 0);
-    assert_int_equal(r.status, 401);
+    assert_int_equal(r.status, 403);
     assert_non_null(strstr(r.status_text, "no client certificate"));
     qhttp_result_free(&r);
     qhttp_client_free(c);
 
-    /* self-signed rogue client certificate → refused (401 or a TLS alert) */
+    /* self-signed rogue client certificate → refused (403 or a TLS alert) */
     qhttp_client_opts rogue = { .ca_file = p.ca, .cert_file = p.rogue_cert, .key_file = p.rogue_key };
     c = qhttp_client_new(&rogue, &e);
     int rc = qhttp_get(c, u, &r, &e);
     if (rc == 0) {
-        assert_int_equal(r.status, 401);
+        assert_int_equal(r.status, 403);
         assert_non_null(strstr(r.status_text, "client certificate rejected"));
     }
     qhttp_result_free(&r);
