@@ -141,7 +141,7 @@ demo: deps
 # ---- installing ---------------------------------------------------------------------------
 # Man pages from the programs' own --help (help2man): they cannot drift from the code.
 MANPAGES := $(BUILD)/man/quince-agent.8 $(BUILD)/man/quince-verifier.8 $(BUILD)/man/quince-tenant.1
-UNITS    := $(patsubst packaging/systemd/%,$(BUILD)/systemd/%,$(wildcard packaging/systemd/*.service))
+UNITS    := $(wildcard packaging/systemd/*.service)
 
 man: $(MANPAGES)
 $(BUILD)/man/quince-agent.8: $(BUILD)/quince-agent
@@ -154,17 +154,16 @@ $(BUILD)/man/quince-tenant.1: $(BUILD)/quince-tenant
 	@mkdir -p $(dir $@)
 	help2man --no-info --section 1 --name "manage agents of a Quince or Keylime verifier" --output $@ $<
 
-# The units name the binaries where this install puts them.
-$(BUILD)/systemd/%.service: packaging/systemd/%.service
-	@mkdir -p $(dir $@)
-	sed -e 's|/usr/local/bin/|$(BINDIR)/|g' $< >$@
-
-install: $(BINS) $(MANPAGES) $(UNITS)
+install: $(BINS) $(MANPAGES)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/quince $(DESTDIR)$(UNITDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
 	install -d -m 0700 $(DESTDIR)$(STATEDIR)
 	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
-	install -m 0644 $(UNITS) $(DESTDIR)$(UNITDIR)/
+	# The units name the binaries where this install puts them.
+	for u in $(UNITS); do \
+	    sed -e 's|/usr/local/bin/|$(BINDIR)/|g' $$u >$(DESTDIR)$(UNITDIR)/$${u##*/} && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
 	install -m 0644 $(BUILD)/man/quince-tenant.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 0644 $(BUILD)/man/quince-agent.8 $(BUILD)/man/quince-verifier.8 $(DESTDIR)$(MANDIR)/man8/
 	test -e $(DESTDIR)$(SYSCONFDIR)/quince/quince.conf || \
@@ -172,14 +171,15 @@ install: $(BINS) $(MANPAGES) $(UNITS)
 
 # Debian packages: a clean copy of the tree with packaging/debian as its debian/, built by
 # dpkg-buildpackage (a release build with dpkg-buildflags' hardening flags); the .debs land in
-# build/deb/.
+# DEBDIR (build/deb).
+DEBDIR ?= build/deb
 deb:
-	rm -rf build/deb && mkdir -p build/deb/quince-$(VERSION)
-	tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C build/deb/quince-$(VERSION)
-	rm -rf build/deb/quince-$(VERSION)/debian
-	cp -r packaging/debian build/deb/quince-$(VERSION)/debian
-	cd build/deb/quince-$(VERSION) && dpkg-buildpackage -us -uc -b
-	@ls build/deb/*.deb
+	rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/quince-$(VERSION)
+	tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C $(DEBDIR)/quince-$(VERSION)
+	rm -rf $(DEBDIR)/quince-$(VERSION)/debian
+	cp -r packaging/debian $(DEBDIR)/quince-$(VERSION)/debian
+	cd $(DEBDIR)/quince-$(VERSION) && dpkg-buildpackage -us -uc -b
+	@ls $(DEBDIR)/*.deb
 
 clean:
 	rm -rf build

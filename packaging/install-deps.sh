@@ -16,6 +16,7 @@ PACKAGES=(
   clang libclang-rt-14-dev
   swtpm swtpm-tools tpm2-tools ima-evm-utils
   cpio zstd gzip xz-utils sqlite3 curl jq valgrind procps iproute2 python3 openssl
+  debhelper dpkg-dev lintian help2man
 )
 
 usage() {
