@@ -50,6 +50,10 @@ void vapi_policy_in_free(vapi_policy_in *p);
 /* A non-empty runtime_policy_key asks for signed-policy checks, which are not supported (400). */
 int vapi_reject_policy_key(qhttp_req *r, const cJSON *body);
 
+/* The registrar record of an agent: from the external registrar when [verifier] registrar_url
+ * is set (registrar_client.h), else from this verifier's own store. 1 found, 0 unknown, -1 error. */
+int vapi_registrar_get(const vapi_ctx *c, const char *id, vreg_agent *out, qerr *err);
+
 /* The status object of one agent (keylime-formats §5.2 plus Quince's fields). */
 cJSON *vapi_status(const vapi_ctx *c, const vagent *a, qerr *err);
 
