@@ -3,7 +3,7 @@
 #   make test       sanitised build (ASan+UBSan) into build/san, then all tests
 #   make bench      throughput figures (release build)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
-#   make demo       end-to-end demo on a software TPM
+#   make demo       end-to-end demo on a software TPM (DEMO_ARGS=--no-web: without the web page)
 #   make deps       install the Debian packages the build and tests need (only if missing)
 #   make install    programs, config, systemd units, man pages, state directory (PREFIX, DESTDIR)
 #   make deb        Debian packages (debhelper) into build/deb/
@@ -69,6 +69,9 @@ all: $(BINS) $(TOOL_BINS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c $< -o $@
+
+# The web page's static files are assembled into this object (.incbin).
+$(BUILD)/obj/tenant/webapp_assets.o: $(wildcard tenant/web/*)
 
 $(LIBQ): $(call obj,$(COMMON_SRC))
 	@rm -f $@; ar rcs $@ $^
@@ -136,7 +139,7 @@ fuzz: deps
 
 demo: deps
 	$(MAKE) --no-print-directory all
-	@packaging/demo/run.sh $(BUILD)
+	@packaging/demo/run.sh $(BUILD) $(DEMO_ARGS)
 
 # ---- installing ---------------------------------------------------------------------------
 # Man pages from the programs' own --help (help2man): they cannot drift from the code.
