@@ -15,7 +15,7 @@ enum {
     O_CVPORT = 256, O_CVID, O_TARGETPORT, O_CVTARGET, O_REGPORT, O_NVC, O_CERT, O_INCLUDE,
     O_ALLOWLIST, O_EXCLUDE, O_ALURL, O_RP, O_RPNAME, O_RPSUM, O_RPSIGKEY, O_RPURL, O_TPMPOL,
     O_MB, O_MBNAME, O_VERIFY, O_CONFIG, O_INSECURE, O_AGENT_PLAIN, O_SUPVER, O_SIGKEY, O_SIGKEYURL,
-    O_SIGKEYSIG,
+    O_SIGKEYSIG, O_CHECKCONF, O_NORP, O_ALLOWEMPTY, O_JSON,
 };
 
 static const struct option LONGOPTS[] = {
@@ -65,6 +65,10 @@ static const struct option LONGOPTS[] = {
     {"insecure", no_argument, NULL, O_INSECURE},
     {"agent-plain-http", no_argument, NULL, O_AGENT_PLAIN},
     {"supported-version", required_argument, NULL, O_SUPVER},
+    {"check-config", no_argument, NULL, O_CHECKCONF},
+    {"no-runtime-policy", no_argument, NULL, O_NORP},
+    {"allow-empty", no_argument, NULL, O_ALLOWEMPTY},
+    {"json", no_argument, NULL, O_JSON},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -397,6 +401,18 @@ int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err)
             if (check_nonempty(a, "--config", err) < 0)
                 return -1;
             o->config = a;
+            break;
+        case O_CHECKCONF:
+            o->check_config = true;
+            break;
+        case O_NORP:
+            o->no_runtime_policy = true;
+            break;
+        case O_ALLOWEMPTY:
+            o->allow_empty = true;
+            break;
+        case O_JSON:
+            o->json = true;
             break;
         case 'h':
             o->help = true;

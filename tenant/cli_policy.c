@@ -150,6 +150,8 @@ static int from_runtime_policy(const char *path, const char *checksum, const cha
 int tcli_policy_load(const tcli_conf *c, const tcli_opts *o, tcli_policy *p, qerr *err)
 {
     memset(p, 0, sizeof *p);
+    const char *what = c->allowlist ? "allowlist" : "runtime policy";
+    const char *file = c->allowlist ? c->allowlist : o->runtime_policy;
     int rc = 0;
     if (c->allowlist)
         rc = from_allowlist(c->allowlist, c->exclude, p, err);
@@ -157,6 +159,13 @@ int tcli_policy_load(const tcli_conf *c, const tcli_opts *o, tcli_policy *p, qer
         rc = from_runtime_policy(o->runtime_policy, o->runtime_policy_checksum, o->runtime_policy_key, p, err);
     if (rc == 0)
         rc = tcli_ima_keys_load(o, &p->ima_keys, err);
+    /* A policy with no digests and no signature keys checks nothing: an empty file is a mistake
+     * until said otherwise. */
+    if (rc == 0 && p->present && p->paths == 0 && !p->ima_keys && !o->allow_empty) {
+        tcli_policy_free(p);
+        return qerr_setc(err, TCLI_EUSAGE, "%s %s has no entries, so nothing would be checked; give --allow-empty "
+                         "to send it anyway", what, file);
+    }
     if (rc < 0)
         tcli_policy_free(p);
     return rc;

@@ -271,6 +271,15 @@ static qpolicy *parse_text(const vpolicy *vp, const char *b, size_t len, qerr *e
     return qpolicy_from_allowlist(b, len, src, err);
 }
 
+/* Process-wide lookup counters for metrics (all caches of the process together). */
+static uint64_t g_hits, g_misses;
+
+void vpolicy_cache_stats(uint64_t *hits, uint64_t *misses)
+{
+    *hits = __atomic_load_n(&g_hits, __ATOMIC_RELAXED);
+    *misses = __atomic_load_n(&g_misses, __ATOMIC_RELAXED);
+}
+
 vpolicy_ref *vpolicy_cache_get(vpolicy_cache *c, long policy_id, qerr *err)
 {
     if (!c) {
@@ -288,6 +297,7 @@ vpolicy_ref *vpolicy_cache_get(vpolicy_cache *c, long policy_id, qerr *err)
         hit->last_used = ++c->tick;
         vpolicy_ref_retain(hit);
         pthread_mutex_unlock(&c->mu);
+        __atomic_add_fetch(&g_hits, 1, __ATOMIC_RELAXED);
         return hit;
     }
     uint64_t epoch = c->epoch;
@@ -321,6 +331,7 @@ vpolicy_ref *vpolicy_cache_get(vpolicy_cache *c, long policy_id, qerr *err)
     }
     pthread_mutex_unlock(&c->mu);
 
+    __atomic_add_fetch(&g_misses, 1, __ATOMIC_RELAXED);
     qpolicy *p = parse_body(&vp, err);
     vpolicy_free(&vp);
     if (!p)

@@ -1,6 +1,7 @@
 /* vconfig.c — [verifier] / [registrar] parsing and validation; see vconfig.h. */
 #include "vconfig.h"
 #include "tls_ca.h"
+#include "vmetrics.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -187,6 +188,18 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
     qlog_level lv, lr;
     if (level(c, V, &lv, err) < 0 || level(c, R, &lr, err) < 0)
         return -1;
+    if (copy_str(c, V, "metrics_listen", "", o->metrics_listen, sizeof o->metrics_listen, err) < 0 ||
+        vrevoc_config_load(c, &o->revocations, err) < 0)
+        return -1;
+    if (o->metrics_listen[0]) {
+        char mip[VCONFIG_STR];
+        uint16_t mport;
+        if (vmetrics_parse_listen(o->metrics_listen, mip, sizeof mip, &mport, err) < 0)
+            return -1;
+    }
+    const char *lf = qconfig_str(c, V, "log_format", "text");
+    if (qlog_format_parse(lf, &o->log_format) < 0)
+        return qerr_set(err, "[verifier] log_format: \"%s\" is not text or json", lf);
     o->log_level = lv < lr ? lv : lr;
     return 0;
 }
@@ -231,12 +244,19 @@ const char *vconfig_help(void)
            "    accept_tpm_signing_algs     default when an add request has none (ecschnorr, rsassa)\n"
            "    verifier_id                 this verifier's id in agent records (default)\n"
            "    log_level                   debug, info, warning, error or critical (info)\n"
+           "    log_format                  text (Keylime's layout) or json, one object per line (text)\n"
            "    tls_dir                     the built-in CA: made on first start, mode 0700 (/var/lib/quince/tls)\n"
            "    server_cert, server_key     the API's certificate and key (tls_dir/server-cert.pem, -key.pem)\n"
            "    trusted_client_ca           CA that tenant certificates must chain to (tls_dir/cacert.pem)\n"
            "    client_cert, client_key     presented to agents (tls_dir/client-cert.pem, client-key.pem)\n"
            "    insecure                    plain HTTP, no client certificates: debugging only (false)\n"
            "    allow_agent_plain_http      poll agents registered without a certificate (insecure)\n"
+           "    metrics_listen              ip:port serving Prometheus GET /metrics, plain HTTP (off)\n"
+           "  [revocations]\n"
+           "    enabled_revocation_notifications  [\"webhook\"] to post failures to webhook_url (none)\n"
+           "    webhook_url                 http(s) URL receiving Keylime's revocation message\n"
+           "    webhook_ca_cert             CA for an https webhook (system store)\n"
+           "    webhook_max_retries, webhook_retry_interval_ms, webhook_timeout_ms  (3, 1000, 5000)\n"
            "  [registrar]\n"
            "    ip                          registrar API address (127.0.0.1)\n"
            "    port                        plain-HTTP port: registration and activation only (8890)\n"
