@@ -81,7 +81,14 @@ static int run(const vconfig *cfg, vstore *store)
                         .tpm_cert_store = cfg->tpm_cert_store[0] ? cfg->tpm_cert_store : NULL,
                         .require_ek_cert = cfg->require_ek_cert,
                         .plain_only = !cfg->insecure,
-                        .tls_port = cfg->registrar_tls_port};
+                        .tls_port = cfg->registrar_tls_port,
+                        .limits = &cfg->reg_limits,
+                        .rate = reg_rate_new(cfg->reg_limits.registrations_per_minute)};
+    if (!rc.rate) {
+        qlog(QLOG_CRITICAL, LOGM, "out of memory");
+        vpoller_stop(poller);
+        return 1;
+    }
     registrar_ctx rc_tls = rc;
     rc_tls.plain_only = false;
     vapi_ctx ac = {.store = store, .poller = poller, .cfg = cfg};
@@ -92,6 +99,7 @@ static int run(const vconfig *cfg, vstore *store)
     if (nr == 0 || nrt == 0 || nv == 0) {
         qlog(QLOG_CRITICAL, LOGM, "internal error: no routes");
         vpoller_stop(poller);
+        reg_rate_free(rc.rate);
         return 1;
     }
 
@@ -124,6 +132,7 @@ static int run(const vconfig *cfg, vstore *store)
     qhttp_server_stop(reg_tls);
     qhttp_server_stop(reg);
     vpoller_stop(poller);
+    reg_rate_free(rc.rate);
     return status;
 }
 

@@ -67,6 +67,16 @@ static const char *const migrations[] = {
     "  path TEXT NOT NULL, event_id TEXT NOT NULL, reason TEXT NOT NULL,"
     "  time INTEGER NOT NULL,"
     "  PRIMARY KEY (agent_id, seq));",
+    /* 2: registrar records carry their pending state: when registered (for expiry), failed
+     * activations, and a re-registration's new contact data and challenge beside the active
+     * record until it is activated */
+    "ALTER TABLE registrar ADD COLUMN registered_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE registrar ADD COLUMN failed_activations INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE registrar ADD COLUMN pending_mtls_cert TEXT;"
+    "ALTER TABLE registrar ADD COLUMN pending_ip TEXT;"
+    "ALTER TABLE registrar ADD COLUMN pending_port INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE registrar ADD COLUMN pending_key TEXT;"
+    "CREATE INDEX registrar_pending ON registrar(registered_at) WHERE active = 0 OR pending_key IS NOT NULL;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
