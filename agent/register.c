@@ -93,7 +93,8 @@ static int classify(const qhttp_result *res, const char *what, qerr *err)
         return TRY_FATAL;
     }
     qerr_set(err, "registrar answered %s with %s", what, d);
-    return res->status >= 500 ? TRY_RETRY : TRY_FATAL;
+    /* 429: the registrar's per-address rate limit, 503: its cap on pending registrations. */
+    return res->status >= 500 || res->status == 429 ? TRY_RETRY : TRY_FATAL;
 }
 
 /* One attempt of the whole exchange. */
