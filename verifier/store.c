@@ -384,6 +384,11 @@ static int prepare_file(const char *path, qerr *err)
             *slash = '\0';
         if (make_dirs(dir, err) != 0)
             return -1;
+        /* Anyone who can write the directory can swap the database or plant its -wal/-shm. */
+        struct stat db;
+        if (stat(dir, &db) == 0 && (db.st_mode & (S_IWGRP | S_IWOTH)))
+            return qerr_set(err, "database directory %s is writable by group or others (mode %04o): chmod go-w it, "
+                                 "or give the database a directory of its own", dir, (unsigned)(db.st_mode & 07777));
     }
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)

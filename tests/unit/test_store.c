@@ -1149,6 +1149,25 @@ static void test_registrar_pending(void **state)
     vstore_close(s);
 }
 
+/* Issue 11, item 10: a database directory writable by others is refused, like tls_dir. */
+static void test_world_writable_dir(void **state)
+{
+    fx *f = *state;
+    char dir[160], path[192];
+    snprintf(dir, sizeof dir, "%s/open", f->dir);
+    snprintf(path, sizeof path, "%s/q.sqlite", dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chmod(dir, 0777), 0);
+    qerr e = { 0 };
+    assert_null(vstore_open(path, &e));
+    assert_non_null(strstr(e.msg, "is writable by group or others (mode 0777): chmod go-w it"));
+    assert_int_equal(access(path, F_OK), -1);     /* nothing created */
+    assert_int_equal(chmod(dir, 0770), 0);
+    assert_null(vstore_open(path, &e));
+    assert_int_equal(chmod(dir, 0750), 0);
+    vstore_close(open_ok(path));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1158,6 +1177,7 @@ int main(void)
         T(test_open_fixes_mode),
         T(test_open_errors),
         T(test_readonly_dir),
+        T(test_world_writable_dir),
         T(test_reopen_keeps_data),
         T(test_registrar),
         T(test_registrar_pending),
