@@ -6,7 +6,10 @@
 # - a replay of the agent's public registration with another certificate and port changes nothing;
 # - a registration flood from one address meets the pending cap (503) and the rate limit (429), and
 #   the database stays small;
-# - an agent id with %00 is refused with 400 on the registrar and the verifier API.
+# - an agent id with %00 is refused with 400 on the registrar and the verifier API;
+# - the shipped units and configuration (item 10): a capability bounding set per daemon,
+#   LimitNOFILE, the verifier as its own user, a non-root run_as, and systemd-analyze's
+#   exposure score at most 4.0 (measured offline).
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_rig.sh"
 for t in swtpm curl python3 sqlite3; do
@@ -36,6 +39,36 @@ plain() {
 # record: the registrar's record of UUID (TLS port) as "active-fields" JSON in $T/rec.json; prints status.
 record() { vcurl --max-time 10 -o "$T/rec.json" -w '%{http_code}' "$REG_URL/v2.6/agents/$UUID"; }
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["results"].get(sys.argv[2]))' "$T/rec.json" "$1"; }
+
+# ---- item 10: shipped units and configuration ----------------------------------------------------
+UNITS=$QUINCE_ROOT/packaging/systemd
+for u in agent verifier; do
+  f=$UNITS/quince-$u.service
+  grep -q '^CapabilityBoundingSet=' "$f" && grep -q '^LimitNOFILE=65536$' "$f" \
+    && pass "quince-$u.service: CapabilityBoundingSet and LimitNOFILE" || fail "quince-$u.service: CapabilityBoundingSet and LimitNOFILE"
+done
+grep -q '^User=quince$' "$UNITS/quince-verifier.service" && grep -q '^Group=quince$' "$UNITS/quince-verifier.service" \
+  && pass "the verifier runs as quince" || fail "the verifier runs as quince"
+grep -qx 'CapabilityBoundingSet=' "$UNITS/quince-verifier.service" && pass "the verifier keeps no capability" \
+  || fail "the verifier keeps no capability"
+ra=$(sed -n '/^\[agent\]/,/^\[/p' "$QUINCE_ROOT/packaging/quince.conf" | sed -n 's/^run_as *= *//p')
+[ -n "$ra" ] && [ "${ra%%:*}" != root ] && pass "the shipped agent configuration drops to $ra" \
+  || fail "the shipped agent configuration drops to a non-root run_as" "run_as '$ra'"
+grep -q "^u ${ra%%:*} " "$UNITS/quince.sysusers.conf" && pass "sysusers.d makes the run_as user" \
+  || fail "sysusers.d makes the run_as user"
+if command -v systemd-analyze >/dev/null && systemd-analyze security --help 2>/dev/null | grep -q -- --offline; then
+  for u in agent verifier; do
+    score=$(systemd-analyze security --offline=true --no-pager "$UNITS/quince-$u.service" 2>/dev/null \
+      | sed -n 's/.*Overall exposure level for .*: \([0-9.]*\).*/\1/p')
+    if [ -n "$score" ] && python3 -c "import sys; sys.exit(0 if float(sys.argv[1]) <= 4.0 else 1)" "$score"; then
+      pass "quince-$u.service exposure $score <= 4.0"
+    else
+      fail "quince-$u.service exposure <= 4.0" "score '$score'"
+    fi
+  done
+else
+  echo "SKIP: systemd-analyze security --offline not available"
+fi
 
 # Small limits so the flood meets them quickly (environment overrides of [registrar]).
 export QUINCE_REGISTRAR_MAX_PENDING_REGISTRATIONS=5 QUINCE_REGISTRAR_REGISTRATIONS_PER_MINUTE=20
