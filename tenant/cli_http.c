@@ -128,6 +128,11 @@ int tcli_call(tcli_ctx *x, tcli_server s, const char *method, const char *path, 
         }
         return -1;
     }
+    if (x->o && x->o->json && out->json) {
+        /* --json prints the command's last answer as the server sent it (Keylime's envelope). */
+        cJSON_Delete(x->last_json);
+        x->last_json = cJSON_Duplicate(out->json, true);
+    }
     return 0;
 }
 

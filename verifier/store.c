@@ -67,7 +67,9 @@ static const char *const migrations[] = {
     "  path TEXT NOT NULL, event_id TEXT NOT NULL, reason TEXT NOT NULL,"
     "  time INTEGER NOT NULL,"
     "  PRIMARY KEY (agent_id, seq));",
-    /* 2: registrar records carry their pending state: when registered (for expiry), failed
+    /* 2: the key a signed (DSSE) runtime policy was checked with, base64 as the API received it */
+    "ALTER TABLE policies ADD COLUMN sign_key TEXT;",
+    /* 3: registrar records carry their pending state: when registered (for expiry), failed
      * activations, and a re-registration's new contact data and challenge beside the active
      * record until it is activated */
     "ALTER TABLE registrar ADD COLUMN registered_at INTEGER NOT NULL DEFAULT 0;"
