@@ -87,14 +87,16 @@ static int run(const vconfig *cfg, vstore *store)
         vops_stop(&ops);
         return 1;
     }
+    /* Owned here; both registrar contexts borrow it, so one address has one budget. */
+    reg_rate *rate = reg_rate_new(cfg->reg_limits.registrations_per_minute);
     registrar_ctx rc = {.store = store,
                         .tpm_cert_store = cfg->tpm_cert_store[0] ? cfg->tpm_cert_store : NULL,
                         .require_ek_cert = cfg->require_ek_cert,
                         .plain_only = !cfg->insecure,
                         .tls_port = cfg->registrar_tls_port,
                         .limits = &cfg->reg_limits,
-                        .rate = reg_rate_new(cfg->reg_limits.registrations_per_minute)};
-    if (!rc.rate) {
+                        .rate = rate};
+    if (!rate) {
         qlog(QLOG_CRITICAL, LOGM, "out of memory");
         vpoller_stop(poller);
         vops_stop(&ops);
@@ -111,7 +113,7 @@ static int run(const vconfig *cfg, vstore *store)
         qlog(QLOG_CRITICAL, LOGM, "internal error: no routes");
         vpoller_stop(poller);
         vops_stop(&ops);
-        reg_rate_free(rc.rate);
+        reg_rate_free(rate);
         return 1;
     }
 
@@ -145,7 +147,7 @@ static int run(const vconfig *cfg, vstore *store)
     qhttp_server_stop(reg);
     vpoller_stop(poller);
     vops_stop(&ops);
-    reg_rate_free(rc.rate);
+    reg_rate_free(rate);
     return status;
 }
 
