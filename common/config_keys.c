@@ -34,7 +34,8 @@ static const qconfig_key verifier_keys[] = {
 
 static const qconfig_key registrar_keys[] = {
     {"ip", 0}, {"port", 0}, {"tls_port", 0}, {"tpm_cert_store", 0}, {"require_ek_cert", 0},
-    {"log_level", 0},
+    {"log_level", 0}, {"max_pending_registrations", 0}, {"pending_max_age", 0},
+    {"max_failed_activations", 0}, {"registrations_per_minute", 0},
     {NULL, 0},
 };
 

@@ -706,6 +706,32 @@ static int check_client_cert(qhttp_req *r, char *why, size_t cap)
 
 /* ---- MHD callbacks ------------------------------------------------------------------------ */
 
+/* URL unescaping as libmicrohttpd's own, except that "%00" stays as its three characters: a
+ * decoded NUL would cut the path short ("/agents/abc%00def" would reach the handler as
+ * "/agents/abc"), so the id arrives whole and fails the handler's check with 400. The result
+ * is never longer than the input, so it is written in place. */
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *c, char *val)
+{
+    (void)cls;
+    (void)c;
+    char *out = val;
+    const char *in = val;
+    for (;;) {
+        const char *nul = strstr(in, "%00");
+        size_t len = nul ? (size_t)(nul - in) : strlen(in);
+        memmove(out, in, len);
+        out[len] = '\0';
+        out += MHD_http_unescape(out);
+        if (!nul)
+            break;
+        memcpy(out, "%00", 3);
+        out += 3;
+        in = nul + 3;
+    }
+    *out = '\0';
+    return (size_t)(out - val);
+}
+
 static void peer_text(qhttp_req *r)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
@@ -979,6 +1005,7 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
                                          o->conn_timeout_s ? o->conn_timeout_s : 30, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_keep_nul, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s };
     if (s->tls) {
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert };

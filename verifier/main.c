@@ -87,11 +87,21 @@ static int run(const vconfig *cfg, vstore *store)
         vops_stop(&ops);
         return 1;
     }
+    /* Owned here; both registrar contexts borrow it, so one address has one budget. */
+    reg_rate *rate = reg_rate_new(cfg->reg_limits.registrations_per_minute);
     registrar_ctx rc = {.store = store,
                         .tpm_cert_store = cfg->tpm_cert_store[0] ? cfg->tpm_cert_store : NULL,
                         .require_ek_cert = cfg->require_ek_cert,
                         .plain_only = !cfg->insecure,
-                        .tls_port = cfg->registrar_tls_port};
+                        .tls_port = cfg->registrar_tls_port,
+                        .limits = &cfg->reg_limits,
+                        .rate = rate};
+    if (!rate) {
+        qlog(QLOG_CRITICAL, LOGM, "out of memory");
+        vpoller_stop(poller);
+        vops_stop(&ops);
+        return 1;
+    }
     registrar_ctx rc_tls = rc;
     rc_tls.plain_only = false;
     vapi_ctx ac = {.store = store, .poller = poller, .cfg = cfg, .ops = &ops};
@@ -103,6 +113,7 @@ static int run(const vconfig *cfg, vstore *store)
         qlog(QLOG_CRITICAL, LOGM, "internal error: no routes");
         vpoller_stop(poller);
         vops_stop(&ops);
+        reg_rate_free(rate);
         return 1;
     }
 
@@ -136,6 +147,7 @@ static int run(const vconfig *cfg, vstore *store)
     qhttp_server_stop(reg);
     vpoller_stop(poller);
     vops_stop(&ops);
+    reg_rate_free(rate);
     return status;
 }
 

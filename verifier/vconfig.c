@@ -152,7 +152,12 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
         qconfig_bool(c, V, "insecure", false, &o->insecure, err) < 0 ||
         copy_str(c, R, "tpm_cert_store", "", o->tpm_cert_store, sizeof o->tpm_cert_store, err) < 0 ||
         /* EK certificates are not required yet: software TPMs and many VMs have none. */
-        qconfig_bool(c, R, "require_ek_cert", false, &o->require_ek_cert, err) < 0)
+        qconfig_bool(c, R, "require_ek_cert", false, &o->require_ek_cert, err) < 0 ||
+        qconfig_long(c, R, "max_pending_registrations", 1000, 0, 1000000, &o->reg_limits.max_pending, err) < 0 ||
+        qconfig_long(c, R, "pending_max_age", 600, 0, 86400 * 30, &o->reg_limits.pending_max_age, err) < 0 ||
+        qconfig_long(c, R, "max_failed_activations", 3, 1, 1000, &o->reg_limits.max_failed_activations, err) < 0 ||
+        qconfig_long(c, R, "registrations_per_minute", 60, 0, 1000000, &o->reg_limits.registrations_per_minute,
+                     err) < 0)
         return -1;
     o->num_workers = workers;
 
@@ -280,5 +285,9 @@ const char *vconfig_help(void)
            "    tls_port                    mTLS port: everything, incl. show, list, delete (8891)\n"
            "    tpm_cert_store              CA certificates for EK certificates (none)\n"
            "    require_ek_cert             refuse agents without a valid EK certificate (false)\n"
+           "    max_pending_registrations   registrations awaiting activation, 0 = no cap (1000)\n"
+           "    pending_max_age             seconds before an unactivated registration expires, 0 = never (600)\n"
+           "    max_failed_activations      wrong auth tags before a pending challenge is dropped (3)\n"
+           "    registrations_per_minute    per client address, 0 = no limit (60)\n"
            "    log_level                   as above; the daemon logs at the more verbose of the two (info)\n";
 }

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "log.h"
 #include "poller.h"
+#include "registrar_policy.h"
 #include "revocation_notify.h"
 
 #define VCONFIG_STR  256
@@ -61,6 +62,8 @@ typedef struct vconfig {
     long registrar_tls_port;              /* 8891: everything, mTLS */
     char tpm_cert_store[VCONFIG_PATH];    /* EK CA certificates (directory or file); "" = none */
     bool require_ek_cert;                 /* false for now */
+    reg_limits reg_limits;                /* max_pending_registrations, pending_max_age,
+                                             max_failed_activations, registrations_per_minute */
 } vconfig;
 
 /* Fill *out from the [verifier] and [registrar] sections (env overrides apply through qconfig). */
