@@ -9,7 +9,9 @@
  *       the lines of this run are matched by nonce. Prints medians of the end-to-end time, of
  *       the agent's TPM time and of their difference (the agent's own time per quote: HTTP,
  *       parsing, quote encoding, JSON, loopback and this client included), and, with the PIDs,
- *       the CPU time per quote of the agent and of the TPM process (/proc/PID/stat).
+ *       the CPU time per quote of the agent and of the TPM process (/proc/PID/stat). With
+ *       BENCH_FRESH=1 in the environment every quote uses a new connection (a full TLS handshake
+ *       each time, as Python Keylime's verifier does) instead of one kept-alive connection.
  *   bench_agent fetch BASE_URL ENTRY
  *       One integrity quote with partial=0 from ENTRY; checks that the reply parses and prints
  *       "entries=<lines in the list part> next=<ENTRY used + lines> bytes=<body> ms=<time>".
@@ -189,6 +191,12 @@ static int quotes(int argc, char **argv)
         return 1;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
     tls_setup(c);
+    const char *fresh = getenv("BENCH_FRESH");
+    if (fresh && strcmp(fresh, "1") == 0) {
+        /* a client that opens a new connection, with a full TLS handshake, for every quote */
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    }
     unsigned run = (unsigned)(now_us() % 100000);
     char url[1024];
     int64_t cpu_a0 = 0, cpu_t0 = 0, t_start = 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <microhttpd.h>
@@ -46,6 +47,19 @@ struct qhttp_server {
     char module[32];
     char *cert, *key, *ca;   /* PEM copies kept for the daemon's life */
 };
+
+/* Per-connection state (MHD's socket context): the client certificate verified on this
+ * connection, so a kept-alive client costs one chain verification (public-key operations and
+ * ASN.1 parsing: most of the agent's CPU per quote when done per request), not one per request. */
+#define VERIFY_REUSE_S 60    /* re-verify after this long (expiry, a CA file replaced) */
+typedef struct conn_ctx {
+    bool verified;
+    time_t at;               /* CLOCK_MONOTONIC seconds of the verification */
+    unsigned char *der;      /* the verified leaf certificate */
+    size_t der_len;
+    char dn[DN_MAX];
+    bool has_dn;
+} conn_ctx;
 
 struct qhttp_req {
     qhttp_server *srv;
@@ -659,8 +673,57 @@ const cJSON *qhttp_req_json(qhttp_req *r, qerr *err)
 
 /* ---- TLS client certificate --------------------------------------------------------------- */
 
-/* 0 when the peer presented a certificate that verifies against the CA; fills r->dn. */
+static time_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static conn_ctx *conn_ctx_of(const qhttp_req *r)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
+}
+
+static int verify_client_cert(qhttp_req *r, char *why, size_t cap);
+
+/* 0 when the peer presented a certificate that verifies against the CA with extended key usage
+ * clientAuth (or none); fills r->dn. A connection whose leaf certificate was verified less than
+ * VERIFY_REUSE_S ago reuses that result. */
 static int check_client_cert(qhttp_req *r, char *why, size_t cap)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    conn_ctx *cc = conn_ctx_of(r);
+    unsigned n = 0;
+    const gnutls_datum_t *certs = (ci && ci->tls_session)
+        ? gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n) : NULL;
+    time_t now = mono_s();
+    if (cc && cc->verified && certs && n > 0 && certs[0].size == cc->der_len &&
+        memcmp(certs[0].data, cc->der, cc->der_len) == 0 && now - cc->at < VERIFY_REUSE_S) {
+        memcpy(r->dn, cc->dn, sizeof r->dn);
+        r->has_dn = cc->has_dn;
+        return 0;
+    }
+    if (verify_client_cert(r, why, cap) < 0)
+        return -1;
+    if (cc && certs && n > 0) {
+        unsigned char *d = malloc(certs[0].size ? certs[0].size : 1);
+        if (d) {             /* without memory, just verify again next time */
+            memcpy(d, certs[0].data, certs[0].size);
+            free(cc->der);
+            cc->der = d;
+            cc->der_len = certs[0].size;
+            cc->verified = true;
+            cc->at = now;
+            memcpy(cc->dn, r->dn, sizeof cc->dn);
+            cc->has_dn = r->has_dn;
+        }
+    }
+    return 0;
+}
+
+static int verify_client_cert(qhttp_req *r, char *why, size_t cap)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
     if (!ci || !ci->tls_session) {
@@ -674,8 +737,12 @@ static int check_client_cert(qhttp_req *r, char *why, size_t cap)
         snprintf(why, cap, "no client certificate");
         return -1;
     }
+    /* The purpose check makes a certificate whose extended key usage lacks clientAuth (a
+     * server's certificate, say) fail with "purpose" in the status. */
+    gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,
+                                      .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, .size = 0 };
     unsigned status = 0;
-    int rc = gnutls_certificate_verify_peers2(s, &status);
+    int rc = gnutls_certificate_verify_peers(s, &purpose, 1, &status);
     if (rc < 0 || status != 0) {
         gnutls_datum_t out = { NULL, 0 };
         if (rc >= 0 &&
@@ -840,6 +907,22 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    (void)conn;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(conn_ctx)); /* NULL: no cache, still correct */
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        conn_ctx *cc = *socket_context;
+        if (cc)
+            free(cc->der);
+        free(cc);
+        *socket_context = NULL;
+    }
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     qhttp_server *srv = cls;
@@ -963,7 +1046,12 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
         server_free(s);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* poll(), not epoll: libmicrohttpd 0.9.75's epoll mode keeps a TLS connection whose
+     * handshake is waiting for the client (gnutls_handshake → GNUTLS_E_AGAIN) on its ready list,
+     * so the worker spins on epoll_wait(timeout 0) + recv → EAGAIN until the handshake completes
+     * or the connection times out. poll() asks the connection what it waits for on every turn.
+     * Its cost grows with the connections per worker, which the connection limit bounds. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (s->tls)
@@ -986,6 +1074,8 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
         if (s->ca)
             opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, s->ca };
+        if (s->require_cert)
+            opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s };
     }
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 

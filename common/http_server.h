@@ -1,11 +1,16 @@
 /* http_server.h — a small REST server over libmicrohttpd with Keylime's JSON envelope.
  *
  * Contract:
- * - Threads: MHD's internal epoll polling with a fixed pool of `threads` workers
- *   (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL + MHD_OPTION_THREAD_POOL_SIZE). Thread count
- *   stays bounded whatever the number of clients, epoll scales to many keep-alive connections,
- *   and a handler that blocks (TPM, SQLite) holds up only its own worker. Handlers therefore run
- *   concurrently on several threads and must be thread-safe.
+ * - Threads: MHD's internal poll() polling with a fixed pool of `threads` workers
+ *   (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL + MHD_OPTION_THREAD_POOL_SIZE). Thread count
+ *   stays bounded whatever the number of clients, and a handler that blocks (TPM, SQLite) holds
+ *   up only its own worker. Handlers therefore run concurrently on several threads and must be
+ *   thread-safe. Not epoll: libmicrohttpd 0.9.75 spins in epoll mode while a TLS client is slow
+ *   to finish its handshake (see http_server.c).
+ * - A TLS client certificate is verified once per connection (and again after 60 s or when the
+ *   peer's certificate changes), not once per request: a kept-alive client costs no public-key
+ *   operation per request. It must verify against the CA and carry extended key usage
+ *   clientAuth (or no extended key usage at all): a server's certificate is refused (401).
  * - Routes: method + pattern. A pattern is '/'-separated segments; a segment is a literal or a
  *   literal prefix followed by one "{name}" that captures the (non-empty) rest of the segment,
  *   e.g. "/v{ver}/quotes/integrity", "/agents/{id}". One trailing '/' in the URL is ignored.

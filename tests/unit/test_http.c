@@ -12,6 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -624,7 +629,8 @@ static void add_ext(X509 *crt, X509 *issuer, int nid, const char *value)
     X509_EXTENSION_free(ex);
 }
 
-static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, bool ca, long serial)
+static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, bool ca, long serial,
+                       const char *eku)
 {
     X509 *c = X509_new();
     assert_non_null(c);
@@ -644,7 +650,7 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *is
     } else {
         add_ext(c, iss, NID_basic_constraints, "CA:FALSE");
         add_ext(c, iss, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
-        add_ext(c, iss, NID_ext_key_usage, "serverAuth,clientAuth");
+        add_ext(c, iss, NID_ext_key_usage, eku);
     }
     assert_true(X509_sign(c, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
     return c;
@@ -682,10 +688,10 @@ static void make_pki(pki *p)
 #undef P
     EVP_PKEY *cak = new_key(), *sk = new_key(), *ck = new_key(), *rk = new_key();
     assert_non_null(cak);
-    X509 *ca = make_cert("Quince test CA", cak, NULL, NULL, true, 1);
-    X509 *sc = make_cert("server", sk, ca, cak, false, 2);
-    X509 *cc = make_cert("client", ck, ca, cak, false, 3);
-    X509 *rc = make_cert("rogue", rk, NULL, NULL, false, 4);
+    X509 *ca = make_cert("Quince test CA", cak, NULL, NULL, true, 1, NULL);
+    X509 *sc = make_cert("server", sk, ca, cak, false, 2, "serverAuth");
+    X509 *cc = make_cert("client", ck, ca, cak, false, 3, "clientAuth");
+    X509 *rc = make_cert("rogue", rk, NULL, NULL, false, 4, "serverAuth,clientAuth");
     p->ca_pem = write_pem(p->ca, ca, NULL);
     p->srv_cert_pem = write_pem(p->srv_cert, sc, NULL);
     p->srv_key_pem = write_pem(p->srv_key, NULL, sk);
@@ -762,6 +768,28 @@ static void test_mtls(void **state)
     qhttp_result_free(&r);
     qhttp_client_free(c);
 
+    /* the server's own certificate (extended key usage serverAuth only) as a client
+     * certificate → refused: it is not meant for clients */
+    qhttp_client_opts srvcert = { .ca_file = p.ca, .cert_file = p.srv_cert, .key_file = p.srv_key };
+    c = qhttp_client_new(&srvcert, &e);
+    assert_int_equal(qhttp_get(c, u, &r, &e), 0);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.status_text, "client certificate rejected"));
+    qhttp_result_free(&r);
+    qhttp_client_free(c);
+
+    /* a kept-alive connection reuses its verified certificate: many requests, each 200 with the DN */
+    c = qhttp_client_new(&co, &e);
+    assert_non_null(c);
+    for (int i = 0; i < 20; i++) {
+        if (qhttp_get(c, u, &r, &e) != 0)
+            fail_msg("mTLS request %d: %s", i, e.msg);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(res_str(&r, "dn"), "CN=client,O=Quince test");
+        qhttp_result_free(&r);
+    }
+    qhttp_client_free(c);
+
     /* client that does not trust the server's CA */
     qhttp_client_opts untrusting = { .ca_file = p.rogue_cert, .cert_file = p.cli_cert, .key_file = p.cli_key };
     c = qhttp_client_new(&untrusting, &e);
@@ -786,6 +814,81 @@ static void test_mtls(void **state)
     qhttp_result_free(&r);
     qhttp_client_free(c);
 
+    qhttp_server_stop(s);
+
+    /* a server whose certificate is for clients only (clientAuth) → the client refuses it */
+    qhttp_server_opts o2 = { .ip = "127.0.0.1", .tls_cert_file = p.cli_cert, .tls_key_file = p.cli_key,
+                             .tls_ca_file = p.ca, .require_client_cert = true };
+    s = qhttp_server_start(&o2, g_routes, NROUTES, &e);
+    if (!s)
+        fail_msg("TLS server with a client certificate: %s", e.msg);
+    snprintf(u, sizeof u, "https://127.0.0.1:%u/whoami", qhttp_server_port(s));
+    qhttp_client_opts nohost = { .ca_file = p.ca, .cert_file = p.cli_cert, .key_file = p.cli_key,
+                                 .no_verify_host = true };
+    c = qhttp_client_new(&nohost, &e);
+    assert_int_equal(qhttp_get(c, u, &r, &e), -1);
+    assert_non_null(strstr(e.msg, "TLS error"));
+    qhttp_result_free(&r);
+    qhttp_client_free(c);
+    qhttp_server_stop(s);
+    free_pki(&p);
+}
+
+/* Process CPU time (all threads: the server runs in this process) in microseconds. */
+static long long cpu_us(void)
+{
+    struct rusage ru;
+    assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+static long long wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static int raw_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* A client that starts a TLS handshake and stalls (one record header, then nothing) must not
+ * make the server spin: the server waits for it without using CPU until the connection timeout
+ * closes it. With libmicrohttpd's epoll mode a worker spun on epoll_wait + recv → EAGAIN for the
+ * whole time, burning a core; this waits for the server to close the socket (an event) and
+ * compares the process's CPU time with the time waited. */
+static void test_tls_stalled_handshake(void **state)
+{
+    (void)state;
+    pki p;
+    make_pki(&p);
+    qerr e = {0};
+    qhttp_server_opts o = { .ip = "127.0.0.1", .tls_cert_file = p.srv_cert, .tls_key_file = p.srv_key,
+                            .tls_ca_file = p.ca, .require_client_cert = true, .conn_timeout_s = 2 };
+    qhttp_server *s = qhttp_server_start(&o, g_routes, NROUTES, &e);
+    if (!s)
+        fail_msg("TLS server: %s", e.msg);
+    int fd = raw_connect(qhttp_server_port(s));
+    static const unsigned char hdr[] = { 0x16, 0x03, 0x01, 0x02, 0x00 }; /* handshake record, 512 bytes announced */
+    assert_int_equal(send(fd, hdr, sizeof hdr, 0), (ssize_t)sizeof hdr);
+    long long c0 = cpu_us(), w0 = wall_us();
+    char buf[256];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0)
+        ;                      /* an alert, then EOF when the server gives up on us */
+    long long cpu = cpu_us() - c0, wall = wall_us() - w0;
+    close(fd);
+    print_message("stalled handshake: closed by the server after %lld ms, %lld ms of CPU meanwhile\n",
+                  wall / 1000, cpu / 1000);
+    assert_true(wall >= 1000000);          /* it was the timeout that closed it */
+    assert_true(cpu * 4 < wall);           /* a spinning worker uses about all of it */
     qhttp_server_stop(s);
     free_pki(&p);
 }
@@ -973,6 +1076,7 @@ int main(void)
         cmocka_unit_test(test_bad_routes_and_addresses),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_mtls),
+        cmocka_unit_test(test_tls_stalled_handshake),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test_setup_teardown(test_stream_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_raw, setup, teardown),
