@@ -16,10 +16,12 @@
 #include <microhttpd.h>
 
 #include "buf.h"
+#include "http_guard.h"
 #include "log.h"
 
 #define MAX_HEADERS 4
-#define DN_MAX 512
+#define DN_MAX QHTTP_DN_MAX
+#define VERIFY_REUSE_S 60    /* re-verify a connection's client certificate after this long */
 #define PEM_MAX (1u << 20)
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
@@ -39,6 +41,9 @@ typedef struct route {
 
 struct qhttp_server {
     struct MHD_Daemon *d;
+    qhttp_guard *guard;
+    unsigned long limit_hits;    /* refused connections not yet logged */
+    time_t limit_logged;         /* when the last "refused" line was logged */
     route *routes;
     size_t nroutes;
     size_t max_body;
@@ -47,19 +52,6 @@ struct qhttp_server {
     char module[32];
     char *cert, *key, *ca;   /* PEM copies kept for the daemon's life */
 };
-
-/* Per-connection state (MHD's socket context): the client certificate verified on this
- * connection, so a kept-alive client costs one chain verification (public-key operations and
- * ASN.1 parsing: most of the agent's CPU per quote when done per request), not one per request. */
-#define VERIFY_REUSE_S 60    /* re-verify after this long (expiry, a CA file replaced) */
-typedef struct conn_ctx {
-    bool verified;
-    time_t at;               /* CLOCK_MONOTONIC seconds of the verification */
-    unsigned char *der;      /* the verified leaf certificate */
-    size_t der_len;
-    char dn[DN_MAX];
-    bool has_dn;
-} conn_ctx;
 
 struct qhttp_req {
     qhttp_server *srv;
@@ -673,14 +665,7 @@ const cJSON *qhttp_req_json(qhttp_req *r, qerr *err)
 
 /* ---- TLS client certificate --------------------------------------------------------------- */
 
-static time_t mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
-}
-
-static conn_ctx *conn_ctx_of(const qhttp_req *r)
+static qhttp_conn *conn_of(const qhttp_req *r)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
@@ -694,13 +679,13 @@ static int verify_client_cert(qhttp_req *r, char *why, size_t cap);
 static int check_client_cert(qhttp_req *r, char *why, size_t cap)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    conn_ctx *cc = conn_ctx_of(r);
+    qhttp_conn *cc = conn_of(r);
     unsigned n = 0;
     const gnutls_datum_t *certs = (ci && ci->tls_session)
         ? gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n) : NULL;
-    time_t now = mono_s();
+    time_t now = qhttp_mono_s();
     if (cc && cc->verified && certs && n > 0 && certs[0].size == cc->der_len &&
-        memcmp(certs[0].data, cc->der, cc->der_len) == 0 && now - cc->at < VERIFY_REUSE_S) {
+        memcmp(certs[0].data, cc->der, cc->der_len) == 0 && now - cc->verified_at < VERIFY_REUSE_S) {
         memcpy(r->dn, cc->dn, sizeof r->dn);
         r->has_dn = cc->has_dn;
         return 0;
@@ -715,7 +700,7 @@ static int check_client_cert(qhttp_req *r, char *why, size_t cap)
             cc->der = d;
             cc->der_len = certs[0].size;
             cc->verified = true;
-            cc->at = now;
+            cc->verified_at = now;
             memcpy(cc->dn, r->dn, sizeof cc->dn);
             cc->has_dn = r->has_dn;
         }
@@ -773,17 +758,21 @@ static int verify_client_cert(qhttp_req *r, char *why, size_t cap)
 
 /* ---- MHD callbacks ------------------------------------------------------------------------ */
 
+static void addr_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    snprintf(out, cap, "?");
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
 static void peer_text(qhttp_req *r)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(r->peer, sizeof r->peer, "?");
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->peer, sizeof r->peer);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->peer, sizeof r->peer);
+    addr_text(ci ? ci->client_addr : NULL, r->peer, sizeof r->peer);
 }
 
 /* First call for a request: decide everything that does not need the body. Returns true when a
@@ -861,6 +850,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         qbuf_init(&r->body, srv->max_body);
         *con_cls = r;
+        qhttp_guard_headers_done(srv->guard, conn_of(r));
         if (first_call(r, url ? url : "/"))
             return queue_reply(r);
         return MHD_YES;
@@ -890,9 +880,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
+    qhttp_server *srv = cls;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    qhttp_guard_request_done(srv->guard, ci ? ci->socket_context : NULL);
     qhttp_req *r = *con_cls;
     if (!r)
         return;
@@ -910,15 +901,16 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    (void)cls;
-    (void)conn;
+    qhttp_server *srv = cls;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        *socket_context = calloc(1, sizeof(conn_ctx)); /* NULL: no cache, still correct */
+        const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        char peer[INET6_ADDRSTRLEN];
+        addr_text(ai ? ai->client_addr : NULL, peer, sizeof peer);
+        /* NULL (out of memory): the connection is served unguarded, without the cache */
+        *socket_context = qhttp_guard_open(srv->guard, fi ? fi->connect_fd : -1, peer);
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
-        conn_ctx *cc = *socket_context;
-        if (cc)
-            free(cc->der);
-        free(cc);
+        qhttp_guard_close(srv->guard, *socket_context);
         *socket_context = NULL;
     }
 }
@@ -931,6 +923,24 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    /* Clients that close or talk nonsense are no news; a connection flood would make one message
+     * per connection: the rest are at most MHD_LOG_BURST per minute, then a count. */
+    if (strstr(msg, "is closed when") || strstr(msg, "closed by remote side") ||
+        strstr(msg, "out of context") || strstr(msg, "connection limit")) {
+        qlog(QLOG_DEBUG, srv->module, "libmicrohttpd: %s", msg);
+        if (!strstr(msg, "connection limit"))
+            return;
+        time_t now = qhttp_mono_s();
+        unsigned long hits = __atomic_add_fetch(&srv->limit_hits, 1, __ATOMIC_RELAXED);
+        time_t last = __atomic_load_n(&srv->limit_logged, __ATOMIC_RELAXED);
+        if (last && now - last < 60)
+            return;
+        __atomic_store_n(&srv->limit_logged, now ? now : 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&srv->limit_hits, 0, __ATOMIC_RELAXED);
+        qlog(QLOG_WARNING, srv->module, "connection refused: the limit of connections in all or from one address "
+             "is reached (%lu refused since the last such message; at most one a minute)", hits);
+        return;
+    }
     qlog(QLOG_WARNING, srv->module, "libmicrohttpd: %s", msg);
 }
 
@@ -956,10 +966,12 @@ static char *load_pem(const char *pem, const char *file, const char *what, qerr 
     return (char *)b.data; /* NUL-terminated, owned by the caller */
 }
 
+/* After MHD_stop_daemon (the guard outlives every connection). */
 static void server_free(qhttp_server *s)
 {
     if (!s)
         return;
+    qhttp_guard_stop(s->guard);
     for (size_t i = 0; i < s->nroutes; i++)
         route_free(&s->routes[i]);
     free(s->routes);
@@ -1063,22 +1075,31 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads ? o->threads : 4, NULL };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, o->conn_limit ? o->conn_limit : 512, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
+                                         o->conn_limit ? o->conn_limit : QHTTP_DEFAULT_CONN_LIMIT, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
                                          o->conn_timeout_s ? o->conn_timeout_s : 30, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                         o->per_ip_limit ? o->per_ip_limit : QHTTP_DEFAULT_PER_IP, NULL };
     if (s->tls) {
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert };
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->key };
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
         if (s->ca)
             opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, s->ca };
-        if (s->require_cert)
-            opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s };
+
     }
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
+    s->guard = qhttp_guard_start(o->header_timeout_s ? o->header_timeout_s : QHTTP_DEFAULT_HEADER_TIMEOUT, s->module,
+                                 err);
+    if (!s->guard) {
+        server_free(s);
+        return NULL;
+    }
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->d) {
         char addr[INET6_ADDRSTRLEN] = "?";

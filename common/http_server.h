@@ -24,6 +24,11 @@
  * - TLS (optional): server cert/key (+ CA to request client certificates) in PEM, given in
  *   memory or as files; TLS 1.2+ only. With require_client_cert, every request whose peer did
  *   not present a certificate that verifies against the CA gets 401 before routing.
+ * - Slow or idle clients (slowloris): at most per_ip_limit connections from one address (more are
+ *   refused at accept), conn_limit in all, and a connection that has not delivered a complete
+ *   header block header_timeout_s after it opened (or after its previous request) is closed
+ *   (http_guard.h), however slowly it trickles bytes. conn_timeout_s closes connections idle
+ *   in any phase (TLS handshake, body, reply).
  * - Errors from libmicrohttpd go to qlog (module log_module). Library code never exits. */
 #ifndef QUINCE_HTTP_SERVER_H
 #define QUINCE_HTTP_SERVER_H
@@ -40,6 +45,9 @@
 #define QHTTP_MAX_PARAMS     8
 #define QHTTP_MAX_PATH       1024     /* longer URLs → 414 */
 #define QHTTP_DEFAULT_BODY   (1u << 20)
+#define QHTTP_DEFAULT_CONN_LIMIT     512
+#define QHTTP_DEFAULT_PER_IP         64
+#define QHTTP_DEFAULT_HEADER_TIMEOUT 15
 
 typedef struct qhttp_server qhttp_server;
 typedef struct qhttp_req qhttp_req;    /* one request and its reply; valid during the handler */
@@ -58,8 +66,11 @@ typedef struct qhttp_server_opts {
     uint16_t port;            /* 0 → ephemeral, see qhttp_server_port */
     size_t max_body;          /* 0 → QHTTP_DEFAULT_BODY */
     unsigned threads;         /* worker pool size; 0 → 4 */
-    unsigned conn_limit;      /* 0 → 512 */
+    unsigned conn_limit;      /* connections at once; 0 → QHTTP_DEFAULT_CONN_LIMIT (see fd_budget.h) */
+    unsigned per_ip_limit;    /* connections at once from one client address; 0 → QHTTP_DEFAULT_PER_IP */
     unsigned conn_timeout_s;  /* idle timeout; 0 → 30 */
+    unsigned header_timeout_s;/* a request's headers must be complete this long after the connection
+                                 opened or its previous request ended; 0 → QHTTP_DEFAULT_HEADER_TIMEOUT */
     const char *log_module;   /* NULL → "http" */
     /* TLS: PEM text, or a file read at start when the *_pem field is NULL. */
     const char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;

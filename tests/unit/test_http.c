@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/resource.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <curl/curl.h>
@@ -893,6 +894,91 @@ static void test_tls_stalled_handshake(void **state)
     free_pki(&p);
 }
 
+static int raw_connect_from(const char *src, uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in from = { .sin_family = AF_INET };
+    assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof from), 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* Wait up to ms for fd to be readable; then read: >0 bytes, 0 EOF, -1 error/reset, -2 timeout. */
+static ssize_t wait_read(int fd, char *buf, size_t cap, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int n = poll(&p, 1, ms);
+    if (n == 0)
+        return -2;
+    ssize_t r = recv(fd, buf, cap, 0);
+    return r < 0 ? -1 : r;
+}
+
+#define SLOW_CLIENTS 4
+
+/* Slowloris: clients that open connections and trickle their headers one byte at a time. At
+ * most per_ip_limit of them get a connection (more are closed at once), a client from another
+ * address is still served at once, and the trickling connections are closed when the header
+ * deadline passes, although each sends a byte every 200 ms (the idle timeout never fires). */
+static void test_slowloris(void **state)
+{
+    (void)state;
+    qerr e = {0};
+    qhttp_server_opts o = { .ip = "127.0.0.1", .per_ip_limit = SLOW_CLIENTS, .header_timeout_s = 2,
+                            .conn_timeout_s = 60 };
+    qhttp_server *s = qhttp_server_start(&o, g_routes, NROUTES, &e);
+    if (!s)
+        fail_msg("server: %s", e.msg);
+    uint16_t port = qhttp_server_port(s);
+    /* one more than the limit from 127.0.0.1: one of them is closed at accept */
+    int slow[SLOW_CLIENTS + 1];
+    for (int i = 0; i <= SLOW_CLIENTS; i++) {
+        slow[i] = raw_connect_from("127.0.0.1", port);
+        send(slow[i], "GET /version HTTP/1.1\r\n", 23, MSG_NOSIGNAL);
+    }
+    long long t0 = wall_us();
+    char buf[512];
+    /* another address: served at once */
+    int good = raw_connect_from("127.0.0.2", port);
+    const char req[] = "GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(good, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+    ssize_t n = wait_read(good, buf, sizeof buf - 1, 10000);
+    assert_true(n > 12);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    close(good);
+    /* trickle a byte every 200 ms until the server closes them all (bounded by 15 s) */
+    int open_n = SLOW_CLIENTS + 1;
+    long long closed_at[SLOW_CLIENTS + 1] = { 0 };
+    while (open_n > 0 && wall_us() - t0 < 15000000) {
+        for (int i = 0; i <= SLOW_CLIENTS; i++) {
+            if (closed_at[i])
+                continue;
+            n = wait_read(slow[i], buf, sizeof buf, 200 / (SLOW_CLIENTS + 1));
+            if (n == 0 || n == -1) {
+                closed_at[i] = wall_us() - t0;
+                open_n--;
+            } else if (n == -2) {
+                send(slow[i], "X", 1, MSG_NOSIGNAL);
+            }
+        }
+    }
+    assert_int_equal(open_n, 0);
+    int at_once = 0;
+    for (int i = 0; i <= SLOW_CLIENTS; i++) {
+        close(slow[i]);
+        print_message("trickling client %d closed by the server after %lld ms\n", i, closed_at[i] / 1000);
+        if (closed_at[i] < 1000000)
+            at_once++;       /* the one over the per-address limit */
+    }
+    assert_int_equal(at_once, 1);   /* the others lasted until the header deadline, not longer */
+    qhttp_server_stop(s);
+}
+
 /* ---- streamed replies ---------------------------------------------------------------------- */
 
 /* An IMA-like source of about 3 MB with every byte value but NUL in it. */
@@ -1077,6 +1163,7 @@ int main(void)
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_mtls),
         cmocka_unit_test(test_tls_stalled_handshake),
+        cmocka_unit_test(test_slowloris),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test_setup_teardown(test_stream_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_raw, setup, teardown),
