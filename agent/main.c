@@ -150,10 +150,11 @@ static int run(agent_ctx *a)
     qhttp_server *srv = qhttp_server_start(&so, routes, nr, &e);
     if (!srv)
         return fail("REST server", &e);
-    qlog(QLOG_INFO, "agent", "agent %s serving the Keylime agent API on %s:%u (%s; at most %u connections, %u per "
-         "client address; file descriptor limit %ld, was %ld)", a->uuid, a->cfg.ip, qhttp_server_port(srv),
-         a->cfg.insecure ? "plain HTTP, INSECURE" : "mTLS, clients of trusted_client_ca", so.conn_limit,
-         QHTTP_DEFAULT_PER_IP, nofile, was);
+    qlog(QLOG_INFO, "agent", "agent %s serving the Keylime agent API on %s:%u (%s)", a->uuid, a->cfg.ip,
+         qhttp_server_port(srv), a->cfg.insecure ? "plain HTTP, INSECURE" : "mTLS, clients of trusted_client_ca");
+    qlog(QLOG_INFO, "agent", "at most %u connections, %u per client address, request headers within %u s "
+         "(file descriptor limit %ld, was %ld)", so.conn_limit, QHTTP_DEFAULT_PER_IP, QHTTP_DEFAULT_HEADER_TIMEOUT,
+         nofile, was);
     while (!g_stop) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);

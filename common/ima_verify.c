@@ -231,7 +231,13 @@ static int name_int(size_t n)
 
 static bool is_excluded(qima_verifier *v, const qima_entry *e)
 {
-    return v->excl && qexcludes_match(v->excl, v->xmd, e->name, e->name_len);
+    if (!v->excl)
+        return false;
+    int rc = qexcludes_match_rc(v->excl, v->xmd, e->name, e->name_len);
+    if (rc < 0 && v->o.log)     /* fail closed: judged by the policy, and say why */
+        qlog(QLOG_WARNING, "ima", "exclude patterns could not be matched against %.*s (PCRE2 match limit "
+             "reached); the entry is judged by the policy as if not excluded", name_int(e->name_len), e->name);
+    return rc == 1;
 }
 
 /* Keylime's ima-ng procedure against one table. Returns the number of failures (0 or 1). */

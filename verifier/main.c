@@ -65,9 +65,11 @@ static qhttp_server *start_server(const char *what, const char *ip, long port, s
     qhttp_server *s = qhttp_server_start(&so, routes, n, &e);
     if (!s)
         qlog(QLOG_CRITICAL, LOGM, "cannot start the %s on %s:%ld: %s", what, ip, port, e.msg);
-    else
-        qlog(QLOG_INFO, LOGM, "%s listening on %s:%u (%s; at most %u connections, %u per client address)", what, ip,
-             qhttp_server_port(s), note, conn_limit, QHTTP_DEFAULT_PER_IP);
+    else {
+        qlog(QLOG_INFO, LOGM, "%s listening on %s:%u (%s)", what, ip, qhttp_server_port(s), note);
+        qlog(QLOG_INFO, LOGM, "%s: at most %u connections, %u per client address, request headers within %u s",
+             what, conn_limit, QHTTP_DEFAULT_PER_IP, QHTTP_DEFAULT_HEADER_TIMEOUT);
+    }
     return s;
 }
 
