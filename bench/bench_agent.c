@@ -15,6 +15,9 @@
  *   bench_agent fetch BASE_URL ENTRY
  *       One integrity quote with partial=0 from ENTRY; checks that the reply parses and prints
  *       "entries=<lines in the list part> next=<ENTRY used + lines> bytes=<body> ms=<time>".
+ *   bench_agent fetch-all BASE_URL
+ *       The whole list from entry 0 piece by piece, following "ima_measurement_list_more" as the
+ *       verifier does; prints "pieces=<n> entries=<n> bytes=<all bodies> max_body=<largest> ms=<time>".
  * An https BASE_URL (the agent serves mTLS) uses BENCH_TLS_CA (the agent's own certificate, the
  * only trust anchor), BENCH_TLS_CERT and BENCH_TLS_KEY (a client certificate of the verifier's CA)
  * from the environment; the host name is not checked (the agent's certificate is pinned). */
@@ -313,6 +316,65 @@ static int fetch(int argc, char **argv)
     return rc;
 }
 
+/* Follow the pieces of the list from entry 0 (ima_measurement_list_more) as the verifier does. */
+static int fetch_all(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_agent fetch-all BASE_URL\n");
+        return 2;
+    }
+    CURL *c = curl_easy_init();
+    body b = {0};
+    if (!c)
+        return 1;
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 120000L);
+    tls_setup(c);
+    char url[1024];
+    double next = 0;
+    size_t pieces = 0, bytes = 0, max_body = 0, entries = 0;
+    int64_t t0 = now_us();
+    int rc = 1;
+    for (;;) {
+        snprintf(url, sizeof url, "%s/v2.6/quotes/integrity?nonce=bfall%zu&mask=0x400&partial=%d&ima_ml_entry=%.0f",
+                 argv[2], pieces, pieces ? 1 : 0, next);
+        long st = get(c, url, &b);
+        cJSON *j = st == 200 ? cJSON_ParseWithLength(b.p, b.len) : NULL;
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "results");
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(r, "ima_measurement_list");
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "ima_measurement_list_entry");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "ima_measurement_list_more");
+        if (!cJSON_IsString(l) || !cJSON_IsNumber(e) || e->valuedouble != next) {
+            fprintf(stderr, "bench_agent: fetch-all: piece %zu: status %ld, no list or wrong entry\n", pieces, st);
+            cJSON_Delete(j);
+            break;
+        }
+        size_t lines = 0;
+        for (const char *p = l->valuestring; (p = strchr(p, '\n')) != NULL; p++)
+            lines++;
+        pieces++;
+        bytes += b.len;
+        entries += lines;
+        if (b.len > max_body)
+            max_body = b.len;
+        next += (double)lines;
+        bool more = cJSON_IsTrue(m);
+        cJSON_Delete(j);
+        if (!more) {
+            rc = 0;
+            break;
+        }
+        if (lines == 0) {
+            fprintf(stderr, "bench_agent: fetch-all: \"more\" with an empty piece\n");
+            break;
+        }
+    }
+    printf("pieces=%zu entries=%zu bytes=%zu max_body=%zu ms=%.1f\n", pieces, entries, bytes, max_body,
+           (double)(now_us() - t0) / 1000.0);
+    free(b.p);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -321,6 +383,8 @@ int main(int argc, char **argv)
         rc = quotes(argc, argv);
     else if (argc >= 2 && strcmp(argv[1], "fetch") == 0)
         rc = fetch(argc, argv);
+    else if (argc >= 2 && strcmp(argv[1], "fetch-all") == 0)
+        rc = fetch_all(argc, argv);
     else
         fprintf(stderr, "usage: bench_agent quotes|fetch ... (see the top of bench/bench_agent.c)\n");
     curl_global_cleanup();

@@ -133,6 +133,27 @@ run_agent() { # NAME UUID ALG: start, time quotes, then memory
   wait "$pid" 2>/dev/null
 }
 
+# (c) With BENCH_AGENT_BIG=1: a list of about 100 MB served in pieces of max_ima_bytes = 4 MiB,
+#     fetched piece by piece from entry 0; the agent's RssAnon before and after.
+big_list() {
+  local n=${BENCH_AGENT_BIG_ENTRIES:-700000} d=$WORK/big
+  mkdir -p "$d"
+  "$TOOLS/ima_gen" --out-dir "$d" --entries "$n" --seed 9 >/dev/null 2>&1 || { echo "  big list: ima_gen failed"; return; }
+  start_agent abig d432fbb3-d2f1-4a97-9ef7-75bd81c0b003 "$TCTI_tpm" "$d/ascii_runtime_measurements" \
+    "tpm_encryption_alg = ecc" "tpm_signing_alg = ecdsa" "max_ima_bytes = 4194304"
+  local pid port; pid=$AGENT_PID_abig; port=$AGENT_PORT_abig
+  wait_http "https://127.0.0.1:$port/version" 60 || { echo "  big list: the agent did not come up"; return; }
+  export BENCH_TLS_CA=$WORK/abig/state/mtls-cert.pem BENCH_TLS_CERT=$TLS_DIR/tenant-cert.pem \
+    BENCH_TLS_KEY=$TLS_DIR/tenant-key.pem
+  local rss0 out; rss0=$(status_kib "$pid" RssAnon)
+  out=$("$BA" fetch-all "https://127.0.0.1:$port" 2>&1) || { echo "  big list: failed: $out"; return; }
+  printf '  %s-byte list (%s entries) in pieces of 4 MiB: %s pieces, largest answer %s bytes, %s ms | agent RssAnon %s KiB before, %s KiB after (VmHWM %s KiB)\n' \
+    "$(stat -c %s "$d/ascii_runtime_measurements")" "$(field entries "$out")" "$(field pieces "$out")" \
+    "$(field max_body "$out")" "$(field ms "$out")" "$rss0" "$(status_kib "$pid" RssAnon)" "$(status_kib "$pid" VmHWM)"
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+
 # Entries appended in the incremental rounds (other lines of the same kind).
 EXTRA=$WORK/extra/ascii_runtime_measurements
 mkdir -p "$WORK/extra"
@@ -141,4 +162,5 @@ cp "$LIST" "$WORK/list.orig"
 run_agent aecc d432fbb3-d2f1-4a97-9ef7-75bd81c0b001 ecc
 cp "$WORK/list.orig" "$LIST"
 run_agent arsa d432fbb3-d2f1-4a97-9ef7-75bd81c0b002 rsa
+[ "${BENCH_AGENT_BIG:-0}" = 1 ] && big_list
 exit 0
