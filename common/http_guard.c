@@ -27,11 +27,13 @@ time_t qhttp_mono_s(void)
     return ts.tv_sec;
 }
 
-/* One sweep: shut down the connections past the deadline. Called with g->mu held. */
+/* One sweep: shut down the connections past the deadline. Called with g->mu held. A kept-alive
+ * connection that served requests and then went quiet is ordinary (a debug line); one that never
+ * completed a request is what a slow or stalled client looks like (a warning). */
 static void sweep(qhttp_guard *g)
 {
     time_t now = qhttp_mono_s();
-    unsigned n = 0;
+    unsigned fresh = 0, idle = 0;
     char first[INET6_ADDRSTRLEN] = "";
     bool several = false;
     for (qhttp_conn *c = g->head; c; c = c->next) {
@@ -40,15 +42,22 @@ static void sweep(qhttp_guard *g)
         c->shut = true;
         if (c->fd >= 0 && shutdown(c->fd, SHUT_RDWR) != 0 && errno != ENOTCONN)
             qlog(QLOG_DEBUG, g->module, "shutdown of a connection from %s: %s", c->peer, strerror(errno));
+        if (c->requests) {
+            idle++;
+            continue;
+        }
         if (!first[0])
             snprintf(first, sizeof first, "%s", c->peer);
         else if (strcmp(first, c->peer) != 0)
             several = true;
-        n++;
+        fresh++;
     }
-    if (n)
+    if (fresh)
         qlog(QLOG_WARNING, g->module, "closed %u connection%s from %s%s: no complete request headers within %u s",
-             n, n == 1 ? "" : "s", first, several ? " and other addresses" : "", g->timeout_s);
+             fresh, fresh == 1 ? "" : "s", first, several ? " and other addresses" : "", g->timeout_s);
+    if (idle)
+        qlog(QLOG_DEBUG, g->module, "closed %u kept-alive connection%s idle for %u s", idle, idle == 1 ? "" : "s",
+             g->timeout_s);
 }
 
 static void *guard_main(void *arg)
@@ -172,6 +181,7 @@ void qhttp_guard_request_done(qhttp_guard *g, qhttp_conn *c)
         return;
     pthread_mutex_lock(&g->mu);
     c->waiting = true;
+    c->requests++;
     c->since = qhttp_mono_s();
     pthread_mutex_unlock(&g->mu);
 }

@@ -8,7 +8,8 @@
  *   (qhttp_guard_headers_done). One guard thread per server wakes once a second and shuts down
  *   (shutdown(2), so libmicrohttpd sees EOF and closes it itself) every connection that has been
  *   waiting longer than header_timeout_s: idle kept-alive connections and clients that trickle
- *   their headers alike. One log line per sweep says how many and from where.
+ *   their headers alike. One warning per sweep says how many that never completed a request were
+ *   closed and from where; idle kept-alive ones are logged at debug level.
  * - The fd is only touched under the guard's lock, and libmicrohttpd reports a connection closed
  *   before it closes its socket, so a shut-down fd is never one reused by another connection.
  * - Thread-safe; qhttp_guard_stop joins the thread and frees connections still listed. */
@@ -31,6 +32,7 @@ typedef struct qhttp_conn {
     int fd;
     bool waiting;               /* for a complete header block */
     bool shut;                  /* shut down by the guard */
+    unsigned long requests;     /* completed on this connection */
     time_t since;               /* CLOCK_MONOTONIC seconds */
     char peer[INET6_ADDRSTRLEN];
     /* verified client certificate (used by the connection's own worker only) */
