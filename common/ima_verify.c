@@ -73,6 +73,7 @@ struct qima_verifier {
 
     /* the round */
     bool active, internal_error, skipping, have_start, check_pcr, matched;
+    bool piece;                 /* this round's list is a piece: more entries follow it */
     qima_state start;
     uint8_t quoted[QHASH_MAX_SIZE];
     size_t quoted_len;
@@ -176,6 +177,7 @@ int qima_verifier_begin(qima_verifier *v, const qima_state *start, const uint8_t
     if (quoted_pcr)
         memcpy(v->quoted, quoted_pcr, quoted_len);
     v->matched = false;
+    v->piece = false;
     v->match_line = 0;
     v->raw = v->failures = 0;
     memset(&v->counts, 0, sizeof v->counts);
@@ -512,6 +514,14 @@ long qima_verifier_feed(qima_verifier *v, const char *data, size_t len)
     return (long)off;
 }
 
+int qima_verifier_set_piece(qima_verifier *v, bool more)
+{
+    if (!v || !v->active)
+        return -1;
+    v->piece = more;
+    return 0;
+}
+
 int qima_verifier_finish(qima_verifier *v, qima_result *res)
 {
     if (!v || !res || !v->active)
@@ -521,7 +531,9 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res)
         return -1;
     memset(res, 0, sizeof *res);
 
-    if (v->check_pcr && !v->matched) {
+    /* A piece that has not reached the quoted value yet is not a mismatch: the rest follows. */
+    bool pending = v->check_pcr && !v->matched && v->piece;
+    if (v->check_pcr && !v->matched && !pending) {
         char hex[2 * QHASH_MAX_SIZE + 1];
         qhex_encode(v->quoted, v->quoted_len, hex);
         fail(v, QIMA_FAIL_PCR_MISMATCH, UINT64_MAX, NULL, 0, QLOG_ERROR,
@@ -529,7 +541,7 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res)
     }
 
     qima_state next = v->start;
-    if (!v->check_pcr) {
+    if (!v->check_pcr || pending) {
         next.next_entry = v->start.next_entry + v->raw;
         next.pcr = v->running;
     } else if (v->matched) {
@@ -557,6 +569,7 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res)
     res->passed = v->failures == 0;
     res->pcr_checked = v->check_pcr;
     res->pcr_matched = v->matched;
+    res->pending = pending;
     res->match_line = v->match_line;
     res->raw_lines = v->raw;
     res->failures = v->failures;
