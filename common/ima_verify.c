@@ -532,7 +532,7 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res)
     memset(res, 0, sizeof *res);
 
     /* A piece that has not reached the quoted value yet is not a mismatch: the rest follows. */
-    bool pending = v->check_pcr && !v->matched && v->piece;
+    bool pending = v->check_pcr && !v->matched && v->piece && v->raw > 0;   /* an empty piece is no progress */
     if (v->check_pcr && !v->matched && !pending) {
         char hex[2 * QHASH_MAX_SIZE + 1];
         qhex_encode(v->quoted, v->quoted_len, hex);
