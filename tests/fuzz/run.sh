@@ -44,6 +44,7 @@ done
 rm -f "$OUT/libquince-fuzz.a"
 ar rcs "$OUT/libquince-fuzz.a" "${objs[@]}" || exit 2
 
+export TSS2_LOG=${TSS2_LOG:-all+NONE}   # tss2-mu would log every malformed input
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
