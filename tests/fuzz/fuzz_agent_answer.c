@@ -28,6 +28,7 @@ static char *g_quote;
 static char *g_pem_json;    /* the payload key PEM, JSON-escaped, for "@P" */
 static vpolicy_ref *g_pol;
 static vattest_ctx *g_ctx;
+static qak g_akl;            /* the AK loaded once: loading checks the RSA modulus (costly) */
 
 static void init(void)
 {
@@ -82,7 +83,7 @@ static void init(void)
     vattest_opts vo = { .violations_fail = false, .log = false };
     g_pol = pol ? vpolicy_ref_wrap(pol, &err) : NULL;
     g_ctx = vattest_ctx_new(&vo, &err);
-    if (!g_quote || !g_pol || !g_ctx)
+    if (!g_quote || !g_pol || !g_ctx || qak_load_b64(&g_akl, g_ak.pub_b64, strlen(g_ak.pub_b64), &err) < 0)
         abort();
 }
 
@@ -141,6 +142,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ag.st.severity_level = -1;
     vattest_mem mem;
     memset(&mem, 0, sizeof mem);
+    mem.ak = g_akl;          /* borrowed for the round, taken back before vattest_mem_clear */
+    mem.ak_loaded = true;
     vattest_out out;
     memset(&out, 0, sizeof out);
     vattest_in in = { .agent = &ag, .nonce = NONCE, .requested_entry = 0, .results = results,
@@ -154,6 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fprintf(stderr, "outcome %d, %zu failures, first: %s %s\n", (int)oc, out.nfailures,
                 out.nfailures ? out.failures[0].event_id : "-", out.nfailures ? out.failures[0].reason : "-");
     vattest_out_free(&out);
+    memset(&mem.ak, 0, sizeof mem.ak);
+    mem.ak_loaded = false;
     vattest_mem_clear(&mem);
     cJSON_Delete(results);
     return 0;
