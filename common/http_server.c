@@ -19,7 +19,7 @@
 #include "http_guard.h"
 #include "log.h"
 
-#define MAX_HEADERS 4
+#define MAX_HEADERS 8
 #define DN_MAX QHTTP_DN_MAX
 #define VERIFY_REUSE_S 60    /* re-verify a connection's client certificate after this long */
 #define PEM_MAX (1u << 20)
