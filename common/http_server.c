@@ -1,5 +1,6 @@
-/* http_server.c — libmicrohttpd wrapper: routes, Keylime envelope, body limits, TLS client
- * certificates (see http_server.h). */
+/* http_server.c — libmicrohttpd wrapper: routes, Keylime envelope, body limits, connection
+ * limits (see http_server.h). The client-certificate check is in http_peer_cert.c, the
+ * per-connection deadline in http_guard.c, streamed JSON envelopes in http_json_stream.c. */
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -17,11 +18,11 @@
 
 #include "buf.h"
 #include "http_guard.h"
+#include "http_peer_cert.h"
 #include "log.h"
 
 #define MAX_HEADERS 8
 #define DN_MAX QHTTP_DN_MAX
-#define VERIFY_REUSE_S 60    /* re-verify a connection's client certificate after this long */
 #define PEM_MAX (1u << 20)
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
@@ -245,134 +246,6 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-size_t qhttp_json_escape(const char *in, size_t in_len, char *out, size_t cap, size_t *used)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)in;
-    size_t i = 0, o = 0;
-    while (i < in_len && o < cap) {
-        /* A run of bytes printed as they are. */
-        size_t run = 0, lim = in_len - i < cap - o ? in_len - i : cap - o;
-        while (run < lim && p[i + run] > 31 && p[i + run] != '"' && p[i + run] != '\\')
-            run++;
-        if (run) {
-            memcpy(out + o, p + i, run);
-            i += run;
-            o += run;
-            continue;
-        }
-        if (i == in_len)
-            break;
-        unsigned char c = p[i];
-        char e = c == '"' ? '"' : c == '\\' ? '\\' : c == '\b' ? 'b' : c == '\f' ? 'f'
-               : c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : 0;
-        if (e) {
-            if (cap - o < 2)
-                break;
-            out[o++] = '\\';
-            out[o++] = e;
-        } else if (c <= 31) {
-            if (cap - o < 6)
-                break;
-            memcpy(out + o, "\\u00", 4);
-            out[o + 4] = hex[c >> 4];
-            out[o + 5] = hex[c & 15];
-            o += 6;
-        } else {
-            break; /* not reached: a plain byte that did not fit (o == cap) */
-        }
-        i++;
-    }
-    if (used)
-        *used = i;
-    return o;
-}
-
-/* A JSON envelope streamed as prefix + escaped source + suffix. */
-#define JS_RAW (QHTTP_STREAM_BLOCK / 4)
-typedef struct jstream {
-    char *prefix;            /* envelope up to and including the member's opening quote */
-    size_t prefix_len;
-    qhttp_read_fn src;
-    void *ctx;
-    qhttp_free_fn free_ctx;
-    uint64_t src_len, src_pos;
-    int phase;               /* 0 prefix, 1 member value, 2 suffix, 3 done */
-    size_t off;              /* position inside the prefix or the suffix */
-    char pend[8];            /* one escape that did not fit the caller's buffer */
-    size_t pend_len, pend_off;
-    size_t raw_pos, raw_len;
-    char raw[JS_RAW];
-} jstream;
-
-static const char js_suffix[] = "\"}}";
-
-static void jstream_free(void *cls)
-{
-    jstream *js = cls;
-    if (!js)
-        return;
-    if (js->free_ctx)
-        js->free_ctx(js->ctx);
-    free(js->prefix);
-    free(js);
-}
-
-static size_t copy_part(const char *from, size_t len, size_t *off, char *buf, size_t room)
-{
-    size_t n = len - *off < room ? len - *off : room;
-    memcpy(buf, from + *off, n);
-    *off += n;
-    return n;
-}
-
-static long jstream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    jstream *js = cls;
-    size_t w = 0;
-    while (w < max && js->phase < 3) {
-        if (js->phase == 0) {
-            w += copy_part(js->prefix, js->prefix_len, &js->off, buf + w, max - w);
-            if (js->off == js->prefix_len)
-                js->phase = 1;
-        } else if (js->phase == 1) {
-            if (js->pend_off < js->pend_len) {
-                w += copy_part(js->pend, js->pend_len, &js->pend_off, buf + w, max - w);
-                continue;
-            }
-            if (js->raw_pos == js->raw_len) {
-                if (js->src_pos == js->src_len) {
-                    js->phase = 2;
-                    js->off = 0;
-                    continue;
-                }
-                size_t want = js->src_len - js->src_pos < JS_RAW ? (size_t)(js->src_len - js->src_pos) : JS_RAW;
-                long n = js->src(js->ctx, js->src_pos, js->raw, want);
-                if (n <= 0 || (size_t)n > want)
-                    return QHTTP_STREAM_ERROR; /* early end or error: never close the JSON */
-                js->raw_pos = 0;
-                js->raw_len = (size_t)n;
-                js->src_pos += (uint64_t)n;
-            }
-            size_t used = 0;
-            w += qhttp_json_escape(js->raw + js->raw_pos, js->raw_len - js->raw_pos, buf + w, max - w, &used);
-            js->raw_pos += used;
-            if (used == 0 && w < max) {
-                /* The next escape does not fit: keep it and send it in pieces. */
-                js->pend_len = qhttp_json_escape(js->raw + js->raw_pos, 1, js->pend, sizeof js->pend, &used);
-                js->pend_off = 0;
-                js->raw_pos += used;
-            }
-        } else {
-            w += copy_part(js_suffix, sizeof js_suffix - 1, &js->off, buf + w, max - w);
-            if (js->off == sizeof js_suffix - 1)
-                js->phase = 3;
-        }
-    }
-    return w ? (long)w : QHTTP_STREAM_END;
-}
-
 /* ---- replies ------------------------------------------------------------------------------ */
 
 const char *qhttp_status_text(int status)
@@ -500,54 +373,6 @@ void qhttp_reply_stream(qhttp_req *r, int status, const char *content_type, uint
     r->ctype = r->ctype_buf;
 }
 
-void qhttp_reply_json_stream(qhttp_req *r, int status, cJSON *results, const char *name, uint64_t src_len,
-                             qhttp_read_fn src, void *ctx, qhttp_free_fn free_ctx)
-{
-    if (status < 100 || status > 599)
-        status = 500;
-    jstream *js = calloc(1, sizeof *js);
-    cJSON *env = cJSON_CreateObject();
-    if (!results)
-        results = cJSON_CreateObject();
-    char *s = NULL;
-    if (js && env && results && name && src && cJSON_AddNumberToObject(env, "code", status) &&
-        cJSON_AddStringToObject(env, "status", qhttp_status_text(status))) {
-        cJSON_AddItemToObject(env, "results", results);
-        results = NULL;
-        s = cJSON_PrintUnformatted(env);
-    }
-    cJSON_Delete(results);
-    cJSON_Delete(env);
-    size_t len = s ? strlen(s) : 0, nlen = name ? strlen(name) : 0;
-    /* s ends with the "}}" closing results and the envelope; the member goes before them. */
-    if (js && s && len >= 4 && strcmp(s + len - 2, "}}") == 0 && (js->prefix = malloc(len + 6 * nlen + 8))) {
-        bool empty = s[len - 3] == '{';
-        memcpy(js->prefix, s, len - 2);
-        size_t o = len - 2;
-        if (!empty)
-            js->prefix[o++] = ',';
-        js->prefix[o++] = '"';
-        o += qhttp_json_escape(name, nlen, js->prefix + o, 6 * nlen, NULL);
-        memcpy(js->prefix + o, "\":\"", 3);
-        js->prefix_len = o + 3;
-        js->src = src;
-        js->ctx = ctx;
-        js->free_ctx = free_ctx;
-        js->src_len = src_len;
-        cJSON_free(s);
-        qhttp_reply_stream(r, status, "application/json", QHTTP_SIZE_UNKNOWN, jstream_read, js, jstream_free);
-        return;
-    }
-    cJSON_free(s);
-    if (js)
-        free(js->prefix);
-    free(js);
-    if (free_ctx)
-        free_ctx(ctx);
-    if (r)
-        qhttp_reply_error(r, 500, (src && name) ? "Out of memory" : "Internal Server Error");
-}
-
 int qhttp_reply_header(qhttp_req *r, const char *name, const char *value)
 {
     if (!r || !name || !value || r->nhdr == MAX_HEADERS)
@@ -663,97 +488,12 @@ const cJSON *qhttp_req_json(qhttp_req *r, qerr *err)
     return r->json;
 }
 
-/* ---- TLS client certificate --------------------------------------------------------------- */
+/* ---- per-connection state --------------------------------------------------------------- */
 
 static qhttp_conn *conn_of(const qhttp_req *r)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
-}
-
-static int verify_client_cert(qhttp_req *r, char *why, size_t cap);
-
-/* 0 when the peer presented a certificate that verifies against the CA with extended key usage
- * clientAuth (or none); fills r->dn. A connection whose leaf certificate was verified less than
- * VERIFY_REUSE_S ago reuses that result. */
-static int check_client_cert(qhttp_req *r, char *why, size_t cap)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    qhttp_conn *cc = conn_of(r);
-    unsigned n = 0;
-    const gnutls_datum_t *certs = (ci && ci->tls_session)
-        ? gnutls_certificate_get_peers((gnutls_session_t)ci->tls_session, &n) : NULL;
-    time_t now = qhttp_mono_s();
-    if (cc && cc->verified && certs && n > 0 && certs[0].size == cc->der_len &&
-        memcmp(certs[0].data, cc->der, cc->der_len) == 0 && now - cc->verified_at < VERIFY_REUSE_S) {
-        memcpy(r->dn, cc->dn, sizeof r->dn);
-        r->has_dn = cc->has_dn;
-        return 0;
-    }
-    if (verify_client_cert(r, why, cap) < 0)
-        return -1;
-    if (cc && certs && n > 0) {
-        unsigned char *d = malloc(certs[0].size ? certs[0].size : 1);
-        if (d) {             /* without memory, just verify again next time */
-            memcpy(d, certs[0].data, certs[0].size);
-            free(cc->der);
-            cc->der = d;
-            cc->der_len = certs[0].size;
-            cc->verified = true;
-            cc->verified_at = now;
-            memcpy(cc->dn, r->dn, sizeof cc->dn);
-            cc->has_dn = r->has_dn;
-        }
-    }
-    return 0;
-}
-
-static int verify_client_cert(qhttp_req *r, char *why, size_t cap)
-{
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (!ci || !ci->tls_session) {
-        snprintf(why, cap, "no TLS session");
-        return -1;
-    }
-    gnutls_session_t s = (gnutls_session_t)ci->tls_session;
-    unsigned n = 0;
-    const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
-    if (!certs || n == 0) {
-        snprintf(why, cap, "no client certificate");
-        return -1;
-    }
-    /* The purpose check makes a certificate whose extended key usage lacks clientAuth (a
-     * server's certificate, say) fail with "purpose" in the status. */
-    gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,
-                                      .data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, .size = 0 };
-    unsigned status = 0;
-    int rc = gnutls_certificate_verify_peers(s, &purpose, 1, &status);
-    if (rc < 0 || status != 0) {
-        gnutls_datum_t out = { NULL, 0 };
-        if (rc >= 0 &&
-            gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0) {
-            snprintf(why, cap, "client certificate rejected: %s", (const char *)out.data);
-            gnutls_free(out.data);
-            size_t wl = strlen(why);
-            while (wl > 0 && why[wl - 1] == ' ')
-                why[--wl] = '\0';
-        } else {
-            snprintf(why, cap, "client certificate rejected: %s", gnutls_strerror(rc));
-        }
-        return -1;
-    }
-    gnutls_x509_crt_t crt;
-    if (gnutls_x509_crt_init(&crt) == 0) {
-        gnutls_datum_t dn = { NULL, 0 };
-        if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
-            gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
-            snprintf(r->dn, sizeof r->dn, "%.*s", (int)dn.size, (const char *)dn.data);
-            r->has_dn = true;
-            gnutls_free(dn.data);
-        }
-        gnutls_x509_crt_deinit(crt);
-    }
-    return 0;
 }
 
 /* ---- MHD callbacks ------------------------------------------------------------------------ */
@@ -789,7 +529,7 @@ static bool first_call(qhttp_req *r, const char *url)
     snprintf(r->path, sizeof r->path, "%s", url);
     if (srv->require_cert) {
         char why[256];
-        if (check_client_cert(r, why, sizeof why) < 0) {
+        if (qhttp_peer_cert_check(r->conn, conn_of(r), r->dn, sizeof r->dn, &r->has_dn, why, sizeof why) < 0) {
             qlog(QLOG_WARNING, srv->module, "%s %s from %s refused: %s", r->method, r->path, r->peer, why);
             qhttp_reply_error(r, 401, "Unauthorized: %s", why);
             return true;
