@@ -15,7 +15,7 @@ DESTDIR      ?=
 FUZZ_SECONDS ?= 60
 
 PKGS := openssl libcjson libpcre2-8 libcurl sqlite3 libmicrohttpd gnutls \
-        tss2-esys tss2-tctildr tss2-mu tss2-rc libarchive
+        tss2-esys tss2-tctildr tss2-mu tss2-rc libarchive libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
