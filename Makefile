@@ -91,9 +91,9 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBQ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTENANT) $(LIBQ)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTENANT) $(LIBVERIF) $(LIBQ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBTENANT) $(LIBQ) -Wl,--end-group $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBTENANT) $(LIBVERIF) $(LIBQ) -Wl,--end-group $(LDLIBS)
 
 tools: $(TOOL_BINS)
 

@@ -8,7 +8,9 @@
 #   - loading a 100,000-entry runtime policy JSON and a 100,000-line flat allowlist, each in a
 #     fresh process;
 #   - quince-agent on a swtpm: its own time per quote beyond the TPM's and its private memory
-#     with a 100,000-entry list (bench/bench_agent.sh; skipped without swtpm or the binaries).
+#     with a 100,000-entry list (bench/bench_agent.sh; skipped without swtpm or the binaries);
+#   - state writes/s for 10,000 agents on SQLite and PostgreSQL, and PostgreSQL's WAL bytes
+#     (bench/bench_store.sh; PostgreSQL skipped when not installed).
 set -u
 BUILD=$(cd "${1:?usage: bench/run.sh BUILD_DIR}" && pwd)
 BENCH="$BUILD/bench/bench_engine"
@@ -84,4 +86,7 @@ echo
 
 echo "== quince-agent on swtpm: own time per quote beyond the TPM's (target <= 0.5 ms), RssAnon with a 100,000-entry list (target <= 5 MB) =="
 "$(dirname "$0")/bench_agent.sh" "$BUILD"
+echo
+
+"$(dirname "$0")/bench_store.sh" "$BUILD"
 exit 0

@@ -3,7 +3,8 @@
 #              as root, and PostgreSQL refuses to run as root); it listens only on a unix socket
 #              in that directory (listen_addresses = ''), password authentication (scram).
 #              Sets PG_DIR, PG_URL (postgresql://quince@/postgres?host=PG_DIR) and PG_PASSFILE
-#              (a libpq password file, mode 0600, for the user quince).
+#              (a libpq password file, mode 0600, for the user quince). PG_OPTS: extra server
+#              options (default -c fsync=off: tests need no durability; benches set PG_OPTS=).
 #   pg_psql SQL  runs SQL as quince; prints the result unaligned, tuples only.
 #   pg_stop    stops the server (pg_start adds it to the EXIT trap) and removes PG_DIR.
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
@@ -27,7 +28,7 @@ pg_start() {
   trap "pg_stop${prev:+; $prev}" EXIT
   # -w: pg_ctl returns once the server accepts connections (an event, not a delay).
   if ! runuser -u "$PG_RUN_AS" -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-         -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' -c fsync=off" start > /dev/null 2>&1; then
+         -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' ${PG_OPTS--c fsync=off}" start > /dev/null 2>&1; then
     fail pg_start "pg_ctl start: $(tail -2 "$PG_DIR/server.log" | tr '\n' ' ')"; return 1
   fi
   PG_PASSFILE=$QUINCE_TMP/pgpass
