@@ -40,6 +40,7 @@ TENANT_SRC   := $(sort $(wildcard tenant/*.c))
 UNIT_SRC     := $(sort $(wildcard tests/unit/test_*.c))
 TOOLS_SRC    := $(sort $(wildcard tests/tools/*.c))
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
+FLEET_SRC    := $(sort $(wildcard tests/tools/fleet/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -57,7 +58,9 @@ nomain = $(filter-out %/main.o,$(call obj,$(1)))
 .PHONY: all deps test unit integration bench fuzz demo install clean check-deps tools
 .DEFAULT_GOAL := all
 
-all: $(BINS) $(TOOL_BINS)
+FLEET_BIN := $(BUILD)/tests/tools/quince-fleet
+
+all: $(BINS) $(TOOL_BINS) $(FLEET_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -92,7 +95,12 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTENANT) $(LIBQ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBTENANT) $(LIBQ) -Wl,--end-group $(LDLIBS)
 
-tools: $(TOOL_BINS)
+# The fleet simulator: one program in several files (tests/tools/fleet/fleet.h).
+$(FLEET_BIN): $(call obj,$(FLEET_SRC)) $(LIBQ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tools: $(TOOL_BINS) $(FLEET_BIN)
 
 # ---- dependencies -------------------------------------------------------------------------
 check-deps:

@@ -963,7 +963,9 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
         server_free(s);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned flags = MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+    if (!o->external_loop)
+        flags |= MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (s->tls)
@@ -974,7 +976,8 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
     /* The logger must come first so that option errors reach it too. */
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads ? o->threads : 4, NULL };
+    if (!o->external_loop)
+        opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads ? o->threads : 4, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, o->conn_limit ? o->conn_limit : 512, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
                                          o->conn_timeout_s ? o->conn_timeout_s : 30, NULL };
@@ -1009,6 +1012,17 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
 uint16_t qhttp_server_port(const qhttp_server *s)
 {
     return s ? s->port : 0;
+}
+
+int qhttp_server_poll_fd(const qhttp_server *s)
+{
+    const union MHD_DaemonInfo *di = s ? MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    return di ? di->epoll_fd : -1;
+}
+
+int qhttp_server_run(qhttp_server *s)
+{
+    return s && MHD_run(s->d) == MHD_YES ? 0 : -1;
 }
 
 bool qhttp_server_tls(const qhttp_server *s)

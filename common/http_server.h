@@ -60,6 +60,10 @@ typedef struct qhttp_server_opts {
     const char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;
     const char *tls_cert_file, *tls_key_file, *tls_ca_file;
     bool require_client_cert; /* needs a CA */
+    /* No thread at all: the caller polls qhttp_server_poll_fd (an epoll fd, readable when the
+     * server has work) in its own loop and calls qhttp_server_run, on one thread. For programs
+     * that serve thousands of servers from one event loop (the fleet simulator). */
+    bool external_loop;
 } qhttp_server_opts;
 
 /* Start listening. Routes (and their strings) are copied. */
@@ -67,6 +71,10 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
                                  qerr *err);
 uint16_t qhttp_server_port(const qhttp_server *s);   /* the bound port */
 bool qhttp_server_tls(const qhttp_server *s);
+/* external_loop servers: the fd to poll for reading, and one round of work (accept, read,
+ * handlers, write, timeouts) without blocking. Returns 0, or -1 when the server failed. */
+int qhttp_server_poll_fd(const qhttp_server *s);
+int qhttp_server_run(qhttp_server *s);
 /* Stop accepting, wait for running handlers, free everything. NULL is fine. */
 void qhttp_server_stop(qhttp_server *s);
 
