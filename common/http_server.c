@@ -1022,7 +1022,12 @@ int qhttp_server_poll_fd(const qhttp_server *s)
 
 int qhttp_server_run(qhttp_server *s)
 {
-    return s && MHD_run(s->d) == MHD_YES ? 0 : -1;
+    if (!s || MHD_run(s->d) != MHD_YES)
+        return -1;
+    /* With epoll, MHD keeps connections that still have buffered work on its own list; its fd
+     * does not turn readable again for them, so the caller must run it again at once. */
+    MHD_UNSIGNED_LONG_LONG to = 1;
+    return MHD_get_timeout(s->d, &to) == MHD_YES && to == 0 ? 1 : 0;
 }
 
 bool qhttp_server_tls(const qhttp_server *s)

@@ -72,7 +72,8 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
 uint16_t qhttp_server_port(const qhttp_server *s);   /* the bound port */
 bool qhttp_server_tls(const qhttp_server *s);
 /* external_loop servers: the fd to poll for reading, and one round of work (accept, read,
- * handlers, write, timeouts) without blocking. Returns 0, or -1 when the server failed. */
+ * handlers, write, timeouts) without blocking. Returns 0, 1 when work is left that the fd will
+ * not signal (run again soon), or -1 when the server failed. */
 int qhttp_server_poll_fd(const qhttp_server *s);
 int qhttp_server_run(qhttp_server *s);
 /* Stop accepting, wait for running handlers, free everything. NULL is fine. */

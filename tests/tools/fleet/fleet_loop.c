@@ -35,7 +35,8 @@ static void run_agent(int ep, fl_agent *a)
 {
     if (!a->srv)
         return;
-    qhttp_server_run(a->srv);
+    for (int i = 0; i < 16 && qhttp_server_run(a->srv) == 1; i++)
+        ;
     if (arm(ep, a, EPOLL_CTL_MOD) < 0)
         fprintf(stderr, "fleet: agent %s: cannot poll its server: %s\n", a->uuid, strerror(errno));
 }
