@@ -55,7 +55,7 @@ BENCH_BINS:= $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 nomain = $(filter-out %/main.o,$(call obj,$(1)))
 
-.PHONY: all deps test unit integration bench fuzz demo install clean check-deps tools
+.PHONY: all deps test unit integration bench bench-fleet fuzz demo install clean check-deps tools
 .DEFAULT_GOAL := all
 
 FLEET_BIN := $(BUILD)/tests/tools/quince-fleet
@@ -129,8 +129,13 @@ integration: deps
 
 bench: deps
 	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-tenant build/rel/quince-agent build/rel/quince-verifier build/rel/tests/tools/ima_gen \
-	    $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
+	    build/rel/tests/tools/quince-fleet $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
 	@bench/run.sh build/rel
+
+# The fleet figures alone (a release verifier and quince-fleet; a few minutes).
+bench-fleet: deps
+	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-verifier build/rel/tests/tools/quince-fleet
+	@bench/bench_fleet.sh build/rel
 
 fuzz: deps
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)

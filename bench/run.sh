@@ -8,7 +8,8 @@
 #   - loading a 100,000-entry runtime policy JSON and a 100,000-line flat allowlist, each in a
 #     fresh process;
 #   - quince-agent on a swtpm: its own time per quote beyond the TPM's and its private memory
-#     with a 100,000-entry list (bench/bench_agent.sh; skipped without swtpm or the binaries).
+#     with a 100,000-entry list (bench/bench_agent.sh; skipped without swtpm or the binaries);
+#   - the verifier holding a simulated fleet (bench/bench_fleet.sh, also `make bench-fleet`).
 set -u
 BUILD=$(cd "${1:?usage: bench/run.sh BUILD_DIR}" && pwd)
 BENCH="$BUILD/bench/bench_engine"
@@ -84,4 +85,8 @@ echo
 
 echo "== quince-agent on swtpm: own time per quote beyond the TPM's (target <= 0.5 ms), RssAnon with a 100,000-entry list (target <= 5 MB) =="
 "$(dirname "$0")/bench_agent.sh" "$BUILD"
+echo
+
+echo "== fleet: quince-verifier holding 1,000 and 10,000 simulated agents (quince-fleet), quote_interval 2 s =="
+"$(dirname "$0")/bench_fleet.sh" "$BUILD"
 exit 0

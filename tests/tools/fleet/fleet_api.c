@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "tls_ca.h"
 
@@ -262,6 +263,31 @@ int fl_api_start(fleet *f, fl_agent *a, qerr *err)
     return 0;
 }
 
+/* utime + stime (clock ticks) and VmRSS (KiB) of pid; -1 when unreadable. */
+static void proc_usage(long pid, long long *ticks, long *rss_kib)
+{
+    char path[64], buf[2048];
+    *ticks = -1;
+    *rss_kib = -1;
+    snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+    FILE *fp = fopen(path, "r");
+    size_t n = fp ? fread(buf, 1, sizeof buf - 1, fp) : 0;
+    if (fp)
+        fclose(fp);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');     /* the command name may hold spaces */
+    unsigned long long ut, st_;
+    if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st_) == 2)
+        *ticks = (long long)(ut + st_);
+    snprintf(path, sizeof path, "/proc/%ld/status", pid);
+    fp = fopen(path, "r");
+    while (fp && fgets(buf, sizeof buf, fp))
+        if (sscanf(buf, "VmRSS: %ld", rss_kib) == 1)
+            break;
+    if (fp)
+        fclose(fp);
+}
+
 static uint32_t pct(double q)
 {
     uint64_t want = (uint64_t)(q * (double)st.gaps), seen = 0;
@@ -281,11 +307,25 @@ void fl_stats_print(const fleet *f)
         if (f->agents[i].last_quote < now - win || f->agents[i].last_quote == 0)
             silent++;
     double iv_ms = f->o.interval * 1000.0;
+    static long long last_ticks = -1;
+    static double last_self;
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    double self = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    long long ticks = -1;
+    long rss = -1;
+    if (f->o.watch_pid)
+        proc_usage(f->o.watch_pid, &ticks, &rss);
+    double wcpu = ticks >= 0 && last_ticks >= 0 ? (double)(ticks - last_ticks) / (double)sysconf(_SC_CLK_TCK) : -1;
+    last_ticks = ticks;
     printf("fleet: stats window_s=%.1f quotes=%" PRIu64 " quotes_per_s=%.1f identity=%" PRIu64 " errors=%" PRIu64
-           " gaps=%" PRIu64 " gap_p50_ms=%u gap_p99_ms=%u gap_max_ms=%u lag_max_ms=%.0f silent_agents=%u\n",
+           " gaps=%" PRIu64 " gap_p50_ms=%u gap_p99_ms=%u gap_max_ms=%u lag_max_ms=%.0f silent_agents=%u"
+           " fleet_cpu_s=%.2f watched_cpu_s=%.2f watched_us_per_quote=%.0f watched_rss_kib=%ld\n",
            win, st.quotes, win > 0 ? (double)st.quotes / win : 0.0, st.identity, st.errors, st.gaps,
            st.gaps ? pct(0.50) : 0, st.gaps ? pct(0.99) : 0, st.gap_max,
-           st.gaps ? (double)st.gap_max - iv_ms : 0.0, silent);
+           st.gaps ? (double)st.gap_max - iv_ms : 0.0, silent, self - last_self, wcpu,
+           wcpu >= 0 && st.quotes ? wcpu * 1e6 / (double)st.quotes : -1.0, rss);
+    last_self = self;
     fflush(stdout);
     if (st.gap_hist)
         memset(st.gap_hist, 0, GAP_MAX_MS * sizeof *st.gap_hist);

@@ -59,6 +59,7 @@ static void usage(FILE *out)
         "  --duration S             exit S s after all are added (default: run until SIGTERM)\n"
         "  --prefix HEX8            agent UUID prefix (default random)\n"
         "  --threads N              provisioning threads (default 2)\n"
+        "  --watch-pid PID          the statistics also give PID's CPU time and RSS (the verifier's)\n"
         "  --api-version V          registrar/verifier API version (default 2.1)\n"
         "  --policy-name NAME       name of the runtime policy at the verifier (default quince-fleet)\n"
         "SIGUSR1 prints request statistics for the time since the previous print and resets them.\n",
@@ -87,6 +88,7 @@ static int parse_opts(int argc, char **argv, fl_opts *o)
         { "slow-ms", 1, NULL, 'T' }, { "dead", 1, NULL, 'D' },      { "dead-at", 1, NULL, 'G' },
         { "reboot", 1, NULL, 'R' },  { "reboot-at", 1, NULL, 'H' }, { "interval", 1, NULL, 'i' },
         { "duration", 1, NULL, 'd' },{ "prefix", 1, NULL, 'x' },    { "threads", 1, NULL, 'j' },
+        { "watch-pid", 1, NULL, 'W' },
         { "api-version", 1, NULL, 'V' }, { "policy-name", 1, NULL, 'P' }, { "help", 0, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -133,6 +135,7 @@ static int parse_opts(int argc, char **argv, fl_opts *o)
             else memcpy(o->prefix, optarg, 9);
             break;
         case 'j': NUM(1, 16, o->prov_threads); break;
+        case 'W': NUM(1, 4194304, o->watch_pid); break;
         case 'V': o->api_version = optarg; break;
         case 'P': o->policy_name = optarg; break;
         case 'h': usage(stdout); exit(0);
