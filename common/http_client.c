@@ -12,7 +12,8 @@
 
 struct qhttp_client {
     CURL *h;
-    struct curl_slist *headers;
+    struct curl_slist *headers;         /* requests without a body */
+    struct curl_slist *headers_body;    /* with a body: adds Content-Type */
     long connect_ms, timeout_ms;
     size_t max;
     char err[CURL_ERROR_SIZE];
@@ -52,6 +53,7 @@ void qhttp_client_free(qhttp_client *c)
     if (c->h)
         curl_easy_cleanup(c->h);
     curl_slist_free_all(c->headers);
+    curl_slist_free_all(c->headers_body);
     free(c);
 }
 
@@ -74,18 +76,22 @@ qhttp_client *qhttp_client_new(const qhttp_client_opts *o, qerr *err)
     c->connect_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : QHTTP_CLIENT_DEFAULT_CONNECT_MS;
     c->timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : QHTTP_CLIENT_DEFAULT_TIMEOUT_MS;
     c->max = o->max_response ? o->max_response : QHTTP_CLIENT_DEFAULT_MAX;
-    struct curl_slist *h = NULL, *t;
-    static const char *hdrs[] = { "Content-Type: application/json", "Accept: application/json", "Expect:" };
+    /* Content-Type only on requests that carry a body: Keylime's servers try to decode the body
+     * of any request that declares one, and answer a bodiless GET/DELETE with 400. */
+    static const char *hdrs[] = { "Accept: application/json", "Expect:" };
+    struct curl_slist *t = NULL;
     for (size_t i = 0; i < sizeof hdrs / sizeof hdrs[0]; i++) {
-        if (!(t = curl_slist_append(h, hdrs[i]))) {
-            curl_slist_free_all(h);
-            qerr_set(err, "out of memory");
-            qhttp_client_free(c);
-            return NULL;
-        }
-        h = t;
+        if (!(t = curl_slist_append(c->headers, hdrs[i])) || !(c->headers = t) ||
+            !(t = curl_slist_append(c->headers_body, hdrs[i])) || !(c->headers_body = t))
+            break;
     }
-    c->headers = h;
+    /* "Content-Type:" with no value stops curl adding its form type to an empty POST. */
+    if (!t || !(t = curl_slist_append(c->headers_body, "Content-Type: application/json")) ||
+        !(c->headers_body = t) || !(t = curl_slist_append(c->headers, "Content-Type:")) || !(c->headers = t)) {
+        qerr_set(err, "out of memory");
+        qhttp_client_free(c);
+        return NULL;
+    }
 
     CURL *e = c->h;
     CURLcode rc = CURLE_OK;
@@ -236,6 +242,8 @@ int qhttp_request(qhttp_client *c, const char *method, const char *url, const ch
     CURLcode rc = curl_easy_setopt(e, CURLOPT_URL, url);
     if (rc == CURLE_OK)
         rc = curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
+    if (rc == CURLE_OK)
+        rc = curl_easy_setopt(e, CURLOPT_HTTPHEADER, body ? c->headers_body : c->headers);
     if (rc == CURLE_OK && body) {
         rc = curl_easy_setopt(e, CURLOPT_POST, 1L);
         if (rc == CURLE_OK)

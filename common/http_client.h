@@ -9,7 +9,8 @@
  *     "timed out after N ms", "response over N bytes", "TLS error with HOST:PORT: <curl text>", ...
  *   Talking plain HTTP to a TLS port, or TLS to a plain-HTTP port, fails (never falls back) and
  *   the message says so ("... (is it a TLS port? use https)", "... (does the server speak TLS?)").
- * - Bodies: the request body is JSON (Content-Type application/json). The response body is
+ * - Bodies: the request body is JSON; Content-Type: application/json is sent only with a body
+ *   (never on a bodiless GET/DELETE/PUT, which Keylime's servers reject). The response body is
  *   bounded by max_response (the transfer is aborted beyond it), kept NUL-terminated, and parsed
  *   as JSON when it is JSON; for a Keylime envelope, `results` and `status_text` point into it.
  * - Only http:// and https:// URLs; redirects are not followed. TLS: at least TLS 1.2, the

@@ -54,6 +54,9 @@ typedef struct tcli_opts {
     const char *file;                  /* -f: a payload file to seal and deliver (NULL: none) */
     const char *keyfile, *payload;     /* -k: K/U/V key file; -p: its sealed payload (with -k) */
     bool insecure;                     /* --insecure: plain HTTP everywhere (debugging only) */
+    bool agent_plain_http;             /* --agent-plain-http: agents registered without a certificate
+                                          over plain HTTP; TLS to the servers kept */
+    const char *supported_version;     /* --supported-version: the agent's API version, "2.N" */
     const char *allowlist, *exclude;   /* may be "default" */
     const char *runtime_policy, *runtime_policy_name, *runtime_policy_checksum;
     const char *tpm_policy;            /* --tpm_policy text as given */
@@ -83,6 +86,12 @@ typedef struct tcli_conf {
      * registered certificate pinned (cli_add.c). insecure (--insecure or [tenant] insecure):
      * plain HTTP everywhere, registrar_port default 8890, a warning on every run. */
     bool insecure;
+    /* agent_mtls ([tenant] agent_mtls, default true; false with --agent-plain-http): false lets
+     * the tenant reach an agent registered with mtls_cert "disabled" (Keylime's
+     * enable_agent_mtls = False) over plain HTTP, with a warning each time; the verifier and the
+     * registrar are still reached over TLS. An agent that registered a certificate is always
+     * reached over TLS with it pinned. */
+    bool agent_mtls;
     char ca_cert[1024], client_cert[1024], client_key[1024];   /* "" when insecure */
 } tcli_conf;
 
@@ -182,6 +191,11 @@ int tcli_cmd_reglist(tcli_ctx *x, qerr *err);
 int tcli_cmd_regdelete(tcli_ctx *x, qerr *err);
 int tcli_cmd_reactivate(tcli_ctx *x, qerr *err);
 int tcli_cmd_policy(tcli_ctx *x, qerr *err);   /* add/show/delete/update/list runtime policies */
+
+/* The API versions this tenant speaks: 2.0 .. 2.TCLI_API_MINOR_MAX. tcli_api_version_check
+ * returns the minor number of "2.N" in that range, else -1. */
+#define TCLI_API_MINOR_MAX 6
+int tcli_api_version_check(const char *v);
 
 /* Keylime's operational state names (keylime-formats §3.4); "Unknown" outside 0..10. */
 const char *tcli_state_name(long state);

@@ -85,16 +85,22 @@ static const char *jstr(const cJSON *o, const char *key)
 
 /* The client for the agent: TLS with the agent's registered certificate as the only trust anchor
  * and its public key pinned (the host name is not checked: the pin is stronger), presenting the
- * tenant's certificate. An agent registered without a certificate is reached over plain HTTP only
- * when insecure. */
+ * tenant's certificate. An agent registered without a certificate (mtls_cert "disabled", Keylime's
+ * enable_agent_mtls = False) is reached over plain HTTP only when insecure or when agent_mtls is
+ * off, with a warning each time; the verifier and the registrar stay on TLS. */
 static int agent_client(tcli_ctx *x, add_state *s, qerr *err)
 {
     const char *id = x->o->uuid;
     if (!qtls_is_cert_pem(s->mtls)) {
-        if (!x->c->insecure)
+        if (!x->c->insecure && x->c->agent_mtls)
             return qerr_setc(err, TCLI_EFAIL, "agent %s registered without an mTLS certificate (mtls_cert %s); "
-                             "refusing to talk to it over plain HTTP (--insecure is for debugging only)", id,
+                             "refusing to talk to it over plain HTTP (allow it with --agent-plain-http or [tenant] "
+                             "agent_mtls = false, and [verifier] allow_agent_plain_http)", id,
                              s->mtls ? "\"disabled\"" : "null");
+        if (!x->c->insecure)
+            fprintf(stderr, "quince-tenant: warning: agent %s has no mTLS certificate (mtls_cert %s): talking to it "
+                            "over plain HTTP, unauthenticated (agent_mtls off); the verifier and registrar are still "
+                            "reached over TLS\n", id, s->mtls ? "\"disabled\"" : "null");
         s->agent_tls = false;
         return 0;
     }
@@ -211,6 +217,10 @@ static bool api2(const char *v)
 
 static int agent_version(tcli_ctx *x, add_state *s, qerr *err)
 {
+    if (x->o->supported_version) {            /* pinned: keylime_tenant's --supported-version */
+        snprintf(s->agent_ver, sizeof s->agent_ver, "%s", x->o->supported_version);
+        return 0;
+    }
     qhttp_result r;
     if (agent_get(x, s, "/version", &r, err) < 0) {
         qhttp_result_free(&r);

@@ -100,6 +100,12 @@ int tcli_resolve(const tcli_opts *o, const qconfig *cfg, tcli_conf *c, qerr *err
         goto out;
     }
     c->insecure = c->insecure || o->insecure;
+    if (qconfig_bool(cfg, "tenant", "agent_mtls", true, &c->agent_mtls, err) < 0) {
+        if (err)
+            err->code = TCLI_EUSAGE;
+        goto out;
+    }
+    c->agent_mtls = c->agent_mtls && !o->agent_plain_http && !c->insecure;
     if (o->reg_port)
         c->reg_port = o->reg_port;
     else if (conf_port(cfg, "registrar_port", c->insecure ? 8890 : 8891, &c->reg_port, err) < 0)

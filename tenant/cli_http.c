@@ -6,10 +6,10 @@
 #include <string.h>
 
 #include "cli.h"
+#include "log.h"
 
 #define API_MAJOR        2
-#define API_MINOR_MAX    6          /* this tenant speaks 2.0 .. 2.6 */
-#define API_FALLBACK     "2.1"      /* a server without a usable /version answer */
+#define API_FALLBACK     "2.1"      /* the oldest API Keylime's servers still speak */
 #define URL_MAX          (TCLI_HOST_MAX + 64 + 3 * TCLI_NAME_MAX + 64)
 
 const char *tcli_server_name(tcli_server s)
@@ -41,15 +41,17 @@ qhttp_client *tcli_http_new(const tcli_conf *c, size_t max_response, qerr *err)
     return qhttp_client_new(&ho, err);
 }
 
-/* "2.N" with N <= API_MINOR_MAX → N, else -1. */
-static int minor_of(const char *v)
+int tcli_api_version_check(const char *v)
 {
     if (!v || v[0] != '0' + API_MAJOR || v[1] != '.' || v[2] < '0' || v[2] > '9' || v[3])
         return -1;
     int m = v[2] - '0';
-    return m <= API_MINOR_MAX ? m : -1;
+    return m <= TCLI_API_MINOR_MAX ? m : -1;
 }
 
+/* GET /version, then the newest version both sides speak. Never silent about a guess: when the
+ * server gives no usable list the tenant says on stderr which version it uses and why (a Keylime
+ * server that rejects the request, an old one that names only its current version). */
 static int negotiate(tcli_ctx *x, tcli_server s, qerr *err)
 {
     char url[URL_MAX];
@@ -63,24 +65,49 @@ static int negotiate(tcli_ctx *x, tcli_server s, qerr *err)
         }
         return -1;
     }
+    const char *name = tcli_server_name(s);
     int best = -1;
     const cJSON *list = r.status == 200 ? cJSON_GetObjectItemCaseSensitive(r.results, "supported_versions") : NULL;
+    const cJSON *cur = r.status == 200 ? cJSON_GetObjectItemCaseSensitive(r.results, "current_version") : NULL;
     const cJSON *it;
     cJSON_ArrayForEach(it, list) {
-        int m = cJSON_IsString(it) ? minor_of(it->valuestring) : -1;
+        int m = cJSON_IsString(it) ? tcli_api_version_check(it->valuestring) : -1;
         if (m > best)
             best = m;
     }
-    if (cJSON_IsArray(list) && cJSON_GetArraySize(list) > 0 && best < 0) {
+    if (cJSON_IsArray(list) && cJSON_GetArraySize(list) > 0) {
         qhttp_result_free(&r);
-        return qerr_setc(err, TCLI_EFAIL, "the %s at %s speaks no API version this tenant speaks (%d.0 to %d.%d)",
-                         tcli_server_name(s), x->where[s], API_MAJOR, API_MAJOR, API_MINOR_MAX);
-    }
-    qhttp_result_free(&r);
-    if (best < 0)
-        snprintf(x->ver[s], sizeof x->ver[s], "%s", API_FALLBACK);
-    else
+        if (best < 0)
+            return qerr_setc(err, TCLI_EFAIL, "the %s at %s speaks no API version this tenant speaks (%d.0 to %d.%d)",
+                             name, x->where[s], API_MAJOR, API_MAJOR, TCLI_API_MINOR_MAX);
         snprintf(x->ver[s], sizeof x->ver[s], "%d.%d", API_MAJOR, best);
+        qlog(QLOG_INFO, "tenant", "%s at %s: API %s, the newest version both sides list", name, x->where[s],
+             x->ver[s]);
+        return 0;
+    }
+    if (cJSON_IsString(cur)) {
+        int m = tcli_api_version_check(cur->valuestring);
+        if (m < 0) {
+            int rc = qerr_setc(err, TCLI_EFAIL, "the %s at %s speaks API %.20s; this tenant speaks %d.0 to %d.%d", name,
+                               x->where[s], cur->valuestring, API_MAJOR, API_MAJOR, TCLI_API_MINOR_MAX);
+            qhttp_result_free(&r);
+            return rc;
+        }
+        snprintf(x->ver[s], sizeof x->ver[s], "%d.%d", API_MAJOR, m);
+        fprintf(stderr, "quince-tenant: note: the %s at %s lists no supported_versions; using API %s, its "
+                        "current_version\n", name, x->where[s], x->ver[s]);
+        qhttp_result_free(&r);
+        return 0;
+    }
+    char d[QERR_MSG_MAX], why[QERR_MSG_MAX + 40];
+    if (r.status == 200)
+        snprintf(why, sizeof why, "answered GET /version without a version");
+    else
+        snprintf(why, sizeof why, "answered GET /version with %s", qhttp_result_describe(&r, d, sizeof d));
+    snprintf(x->ver[s], sizeof x->ver[s], "%s", API_FALLBACK);
+    fprintf(stderr, "quince-tenant: note: the %s at %s %s; using API %s, the oldest one Keylime's servers "
+                    "speak\n", name, x->where[s], why, x->ver[s]);
+    qhttp_result_free(&r);
     return 0;
 }
 

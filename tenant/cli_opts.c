@@ -14,7 +14,7 @@
 enum {
     O_CVPORT = 256, O_CVID, O_TARGETPORT, O_CVTARGET, O_REGPORT, O_NVC, O_CERT, O_INCLUDE,
     O_ALLOWLIST, O_EXCLUDE, O_ALURL, O_RP, O_RPNAME, O_RPSUM, O_RPSIGKEY, O_RPURL, O_TPMPOL,
-    O_MB, O_MBNAME, O_VERIFY, O_CONFIG, O_INSECURE,
+    O_MB, O_MBNAME, O_VERIFY, O_CONFIG, O_INSECURE, O_AGENT_PLAIN, O_SUPVER,
 };
 
 static const struct option LONGOPTS[] = {
@@ -55,6 +55,8 @@ static const struct option LONGOPTS[] = {
     {"verify", no_argument, NULL, O_VERIFY},
     {"config", required_argument, NULL, O_CONFIG},
     {"insecure", no_argument, NULL, O_INSECURE},
+    {"agent-plain-http", no_argument, NULL, O_AGENT_PLAIN},
+    {"supported-version", required_argument, NULL, O_SUPVER},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -284,6 +286,15 @@ int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err)
             break;
         case O_INSECURE:
             o->insecure = true;
+            break;
+        case O_AGENT_PLAIN:
+            o->agent_plain_http = true;
+            break;
+        case O_SUPVER:
+            if (tcli_api_version_check(a) < 0)
+                return tcli_usage_err(err, "invalid --supported-version '%.20s': an API version 2.0 to 2.%d "
+                                      "(e.g. 2.2)", a, TCLI_API_MINOR_MAX);
+            o->supported_version = a;
             break;
         case 'f':
             if (check_nonempty(a, "-f/--file", err) < 0)

@@ -2,7 +2,8 @@
 # ima-emulator, each on its own loopback port or unix socket inside QUINCE_TMP, stopped by PID.
 #   free_port                 prints a free TCP port on 127.0.0.1
 #   start_swtpm NAME [ekcert] starts swtpm NAME (state in $QUINCE_TMP/NAME), sets TCTI_<NAME>
-#   start_verifier            writes $QUINCE_TMP/verifier.conf, starts quince-verifier (mTLS on: its CA
+#   start_verifier            writes $QUINCE_TMP/verifier.conf ([verifier] lines from $VERIFIER_EXTRA
+#                             added), starts quince-verifier (mTLS on: its CA
 #                             in $TLS_DIR; sets CV_PORT, REG_PORT (plain HTTP: register and activate
 #                             only), REG_TLS_PORT, and the base URLs CV_URL, REG_URL (TLS), REG_PLAIN_URL)
 #   start_agent NAME UUID TCTI LIST [extra conf lines...]   (trusted_client_ca = the verifier's CA;
@@ -103,6 +104,7 @@ request_timeout_ms = 5000
 accept_tpm_hash_algs = sha512, sha384, sha256, sha1
 accept_tpm_signing_algs = ecschnorr, rsassa, ecdsa
 log_level = ${VERIFIER_LOG_LEVEL:-info}
+${VERIFIER_EXTRA:-}
 [registrar]
 ip = 127.0.0.1
 port = $REG_PORT

@@ -110,6 +110,19 @@ static void h_whoami(qhttp_req *r, void *ctx)
     qhttp_reply(r, 200, o);
 }
 
+/* Echoes the request's Content-Type (or "(none)") and its body length. */
+static void h_ctype(qhttp_req *r, void *ctx)
+{
+    (void)ctx;
+    const char *ct = qhttp_req_header(r, "Content-Type");
+    size_t len = 0;
+    qhttp_req_body(r, &len);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "ctype", ct ? ct : "(none)");
+    cJSON_AddNumberToObject(o, "len", (double)len);
+    qhttp_reply(r, 200, o);
+}
+
 /* Streamed replies: a source in memory handed out in small pieces; ?mode= makes it end early
  * ("short") or fail ("error") half-way. Every context is counted when freed. */
 static char *g_src;
@@ -192,6 +205,10 @@ static const qhttp_route g_routes[] = {
     { "GET", "/stream/json", h_stream_json, NULL },
     { "GET", "/stream/raw", h_stream_raw, NULL },
     { "GET", "/stream/replaced", h_stream_replaced, NULL },
+    { "GET", "/ctype", h_ctype, NULL },
+    { "POST", "/ctype", h_ctype, NULL },
+    { "PUT", "/ctype", h_ctype, NULL },
+    { "DELETE", "/ctype", h_ctype, NULL },
 };
 #define NROUTES (sizeof g_routes / sizeof g_routes[0])
 
@@ -440,6 +457,35 @@ static void test_json_body(void **state)
     assert_int_equal(qhttp_delete(f->cli, url(f, "/v2.2/agents/x"), &r, &e), 0);
     assert_int_equal(r.status, 200);
     qhttp_result_free(&r);
+}
+
+/* Content-Type only with a body: Keylime's servers answer a bodiless request that declares JSON
+ * with 400. */
+static void test_content_type_only_with_body(void **state)
+{
+    fx *f = *state;
+    qhttp_result r;
+    qerr e = {0};
+    static const char *bodiless[] = { "GET", "DELETE", "PUT", "POST" };
+    for (size_t i = 0; i < sizeof bodiless / sizeof bodiless[0]; i++) {
+        assert_int_equal(qhttp_request(f->cli, bodiless[i], url(f, "/ctype"), NULL, 0, &r, &e), 0);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(res_str(&r, "ctype"), "(none)");
+        qhttp_result_free(&r);
+    }
+    cJSON *b = cJSON_Parse("{\"a\":1}");
+    assert_int_equal(qhttp_put(f->cli, url(f, "/ctype"), b, &r, &e), 0);
+    assert_string_equal(res_str(&r, "ctype"), "application/json");
+    qhttp_result_free(&r);
+    /* The same handle, bodiless again: the header does not stick. */
+    assert_int_equal(qhttp_get(f->cli, url(f, "/ctype"), &r, &e), 0);
+    assert_string_equal(res_str(&r, "ctype"), "(none)");
+    qhttp_result_free(&r);
+    assert_int_equal(qhttp_post(f->cli, url(f, "/ctype"), b, &r, &e), 0);
+    assert_string_equal(res_str(&r, "ctype"), "application/json");
+    assert_int_equal(cJSON_GetObjectItem(r.results, "len")->valueint, 7);
+    qhttp_result_free(&r);
+    cJSON_Delete(b);
 }
 
 static void test_body_too_large(void **state)
@@ -964,6 +1010,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_method_not_allowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_content_type_only_with_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_reply_is_500, setup, teardown),
         cmocka_unit_test_setup_teardown(test_long_uri, setup, teardown),
