@@ -45,6 +45,8 @@ int agent_config_load(const qconfig *c, agent_config *o, qerr *err)
         copy_str(c, "tpm_signing_alg", "", o->tpm_signing_alg, sizeof o->tpm_signing_alg, err) < 0 ||
         copy_str(c, "ima_ml_path", "/sys/kernel/security/ima/ascii_runtime_measurements", o->ima_ml_path,
                  sizeof o->ima_ml_path, err) < 0 ||
+        copy_str(c, "measuredboot_ml_path", "/sys/kernel/security/tpm0/binary_bios_measurements",
+                 o->measuredboot_ml_path, sizeof o->measuredboot_ml_path, err) < 0 ||
         copy_str(c, "state_dir", "/var/lib/quince/agent", o->state_dir, sizeof o->state_dir, err) < 0 ||
         copy_str(c, "run_as", "", o->run_as, sizeof o->run_as, err) < 0 ||
         qconfig_long(c, S, "tpm_timeout_ms", 10000, 100, 600000, &o->tpm_timeout_ms, err) < 0 ||
@@ -109,6 +111,9 @@ int agent_config_load(const qconfig *c, agent_config *o, qerr *err)
     }
     if (o->registrar_retry_max_ms < o->registrar_retry_ms)
         o->registrar_retry_max_ms = o->registrar_retry_ms;
+    const char *lf = qconfig_str(c, S, "log_format", "text");
+    if (qlog_format_parse(lf, &o->log_format) < 0)
+        return qerr_set(err, "[agent] log_format: '%s' is not text or json", lf);
     qlog_level lvl;
     if (qlog_level_parse(o->log_level, &lvl) < 0)
         return qerr_set(err, "[agent] log_level: '%s' is not one of debug, info, warning, error, critical",
@@ -131,6 +136,8 @@ const char *agent_config_help(void)
         "  tpm_encryption_alg      EK/AK key type: rsa|ecc [rsa]\n"
         "  tpm_signing_alg         AK scheme: rsassa (rsa) | ecdsa (ecc) [follows the key type]\n"
         "  ima_ml_path             IMA ASCII list [/sys/kernel/security/ima/ascii_runtime_measurements]\n"
+        "  measuredboot_ml_path    UEFI event log, sent as mb_measurement_list when a quote's mask\n"
+        "                          holds PCR 0 [/sys/kernel/security/tpm0/binary_bios_measurements]\n"
         "  state_dir               AK, uuid and other state [/var/lib/quince/agent]\n"
         "  run_as                  user[:group] to drop to after opening the list and the TPM [keep]\n"
         "  tpm_timeout_ms          bound on each TPM command [10000]\n"
@@ -140,6 +147,7 @@ const char *agent_config_help(void)
         "  registrar_retry_ms, registrar_retry_max_ms, registrar_max_retries\n"
         "                          registration back-off [1000, 60000, 0 = for ever]\n"
         "  log_level               debug|info|warning|error|critical [info]\n"
+        "  log_format              text (Keylime's layout) or json (one object per line) [text]\n"
         "  max_payload_size        largest payload a tenant may deliver, 0 = no payloads [1048576]\n"
         "  secure_dir, secure_size tmpfs for the decrypted payload [state_dir/secure, 1048576]: the\n"
         "                          agent mounts one there when it may, else it must be on a tmpfs\n"

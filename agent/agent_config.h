@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "config.h"
 #include "err.h"
+#include "log.h"
 #include "pcr_bank.h"
 
 #define AGENT_STR 256
@@ -26,6 +27,7 @@ typedef struct agent_config {
     char tpm_encryption_alg[16];    /* "rsa" or "ecc" */
     char tpm_signing_alg[16];       /* "rsassa" or "ecdsa" */
     char ima_ml_path[AGENT_PATH];
+    char measuredboot_ml_path[AGENT_PATH];  /* UEFI event log, served when PCR 0 is quoted */
     char state_dir[AGENT_PATH];
     char run_as[AGENT_STR];         /* "user[:group]" or "" */
     long tpm_timeout_ms;            /* bound on every TPM command */
@@ -36,6 +38,7 @@ typedef struct agent_config {
     long registrar_retry_max_ms;    /* back-off cap */
     long registrar_max_retries;     /* 0 = retry for ever */
     char log_level[16];
+    qlog_format log_format;         /* text or json */
     /* payload delivery (U/V keys) */
     char secure_dir[AGENT_PATH];    /* tmpfs for the decrypted payload (default state_dir/secure) */
     long secure_size;               /* tmpfs size in bytes when the agent mounts it */

@@ -12,10 +12,12 @@
 #include "agent_tls.h"
 #include "api.h"
 #include "config.h"
+#include "config_check.h"
 #include "daemon.h"
 #include "http_server.h"
 #include "identity.h"
 #include "ima_emulator.h"
+#include "mb_emulator.h"
 #include "log.h"
 #include "payload_setup.h"
 #include "privdrop.h"
@@ -27,8 +29,9 @@ static agent_mtls g_mtls;            /* the agent's TLS key and certificate (age
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: quince-agent [--config FILE] [--help] [--version]\n"
+            "usage: quince-agent [--config FILE] [--check-config] [--help] [--version]\n"
             "       quince-agent ima-emulator [options]   (see 'quince-agent ima-emulator --help')\n"
+            "       quince-agent mb-emulator --log FILE   (see 'quince-agent mb-emulator --help')\n"
             "\n"
             "The Quince agent: creates the TPM's EK and AK, registers with the registrar, and serves\n"
             "quotes of PCR 10 with the IMA measurement list (Keylime agent API v2.1-2.6). It opens a\n"
@@ -36,6 +39,8 @@ static void usage(FILE *f)
             "\n"
             "Options:\n"
             "  --config FILE   configuration file (default $QUINCE_CONFIG or /etc/quince/quince.conf)\n"
+            "  --check-config  validate the configuration, print the values in effect (secrets\n"
+            "                  masked) and exit: 0 when valid, 2 when not\n"
             "  --help          this text\n"
             "  --version       print the version\n"
             "\n%s",
@@ -63,8 +68,18 @@ static int fail(const char *what, const qerr *e)
     return 1;
 }
 
+/* Milliseconds since t0 (CLOCK_MONOTONIC); start-up steps log how long they took, so a slow
+ * TPM or a starved machine shows in the log instead of as silence. */
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)(t.tv_sec - t0->tv_sec) * 1000L + (t.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
 static int run(agent_ctx *a)
 {
+    struct timespec t0;
     qerr e;
     if (agent_state_dir_ensure(a->cfg.state_dir, &e) < 0)
         return fail("state directory", &e);
@@ -73,6 +88,9 @@ static int run(agent_ctx *a)
     a->ima = agent_ima_ml_open(a->cfg.ima_ml_path, &e);
     if (!a->ima)
         qlog(QLOG_WARNING, "agent", "%s; quotes will carry no measurement list", e.msg);
+    a->mb = agent_mb_log_open(a->cfg.measuredboot_ml_path, &e);
+    if (!a->mb)
+        qlog(QLOG_WARNING, "agent", "%s; quotes of PCR 0 will carry no mb_measurement_list", e.msg);
 
     qtpm_opts to = {.tcti = a->cfg.tcti, .timeout_ms = (unsigned)a->cfg.tpm_timeout_ms,
                     .ek_handle = a->cfg.ek_handle, .ek_type = QTPM_KEY_RSA2048};
@@ -104,11 +122,16 @@ static int run(agent_ctx *a)
     qtpm_ak_params ap = {.type = strcmp(a->cfg.tpm_encryption_alg, "ecc") == 0 ? QTPM_KEY_ECC_P256 : QTPM_KEY_RSA2048,
                          .hash = a->cfg.tpm_hash_alg};
     bool created = false;
+    qlog(QLOG_INFO, "agent", "loading or creating the AK (%s) in the TPM (TCTI \"%s\", %ld ms per command at most)",
+         ap.type == QTPM_KEY_ECC_P256 ? "ECC P-256" : "RSA 2048", a->cfg.tcti, (long)a->cfg.tpm_timeout_ms);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (qtpm_ak_ensure(a->tpm, ak_path, &ap, &created, &e) < 0)
         return fail("AK", &e);
-    qlog(QLOG_INFO, "agent", "%s AK %s", created ? "created a new" : "reusing the", ak_path);
+    qlog(QLOG_INFO, "agent", "%s AK %s (%ld ms)", created ? "created a new" : "reusing the", ak_path, ms_since(&t0));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (agent_payload_key_generate(&a->payload, &e) < 0)
         return fail("payload key", &e);
+    qlog(QLOG_INFO, "agent", "generated the RSA-2048 payload key (%ld ms)", ms_since(&t0));
     if (a->cfg.tpm_release)
         qtpm_close(a->tpm);
     /* The secure directory (a tmpfs, mounted here when the agent may) and the U/V key store:
@@ -162,29 +185,39 @@ int main(int argc, char **argv)
 {
     /* tpm2-tss prints its own ERROR lines for TPM errors we report (decoded) ourselves. */
     setenv("TSS2_LOG", "all+NONE", 0);
+    if (argc >= 2 && strcmp(argv[1], "mb-emulator") == 0)
+        return agent_mb_emulator_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "ima-emulator") == 0)
         return agent_ima_emulator_main(argc - 1, argv + 1);
 
     const char *config_path = NULL;
-    int rc0 = qdaemon_args(argc, argv, "quince-agent", usage, &config_path);
+    bool check_only = false;
+    int rc0 = qdaemon_args_check(argc, argv, "quince-agent", usage, &config_path, &check_only);
     if (rc0 >= 0)
         return rc0;
     qerr e;
-    qconfig *cfg = qconfig_load(config_path, &e);
+    qconfig *cfg = qconfig_load_strict(config_path, &e);
     if (!cfg) {
-        fprintf(stderr, "quince-agent: %s\n", e.msg);
+        fprintf(stderr, "quince-agent: bad configuration: %s\n", e.msg);
         return 2;
     }
+    qconfig_trace(cfg, check_only);
     static agent_ctx a;
     if (agent_config_load(cfg, &a.cfg, &e) < 0) {
-        fprintf(stderr, "quince-agent: %s\n", e.msg);
+        fprintf(stderr, "quince-agent: bad configuration: %s\n", e.msg);
         qconfig_free(cfg);
         return 2;
+    }
+    if (check_only) {
+        qconfig_print_effective(cfg, stdout);
+        qconfig_free(cfg);
+        return 0;
     }
     qconfig_free(cfg);
     qlog_level lvl = QLOG_INFO;
     qlog_level_parse(a.cfg.log_level, &lvl);
     qlog_set_level(lvl);
+    qlog_set_format(a.cfg.log_format);
     if (agent_tls_load_ca(&a, &e) < 0) {
         fprintf(stderr, "quince-agent: %s\n", e.msg);
         return 2;
@@ -201,6 +234,7 @@ int main(int argc, char **argv)
 
     agent_payload_teardown(&a);        /* the runner stops, keys are cleansed, a tmpfs it mounted goes */
     agent_ima_ml_close(a.ima);
+    agent_mb_log_close(a.mb);
     agent_payload_key_free(&a.payload);
     agent_tls_free(&a, &g_mtls);
     qtpm_free(a.tpm);

@@ -34,8 +34,22 @@ typedef struct qc_val {          /* one value; replaced ones are kept on a list 
 typedef struct qc_entry {
     char section[QCONFIG_NAME_MAX + 1];
     char key[QCONFIG_NAME_MAX + 1];
+    unsigned long line;          /* line in the file, 0 when set in memory */
     qc_val *value;
 } qc_entry;
+
+typedef struct qc_sec {          /* a "[section]" header as written, for the strict check */
+    char name[QCONFIG_NAME_MAX + 1];
+    unsigned long line;
+} qc_sec;
+
+typedef struct qc_eff {          /* one looked-up value as used (trace on): --check-config */
+    struct qc_eff *next;
+    char section[QCONFIG_NAME_MAX + 1];
+    char key[QCONFIG_NAME_MAX + 1];
+    qconfig_source src;
+    char text[];
+} qc_eff;
 
 typedef struct qc_env {          /* a copy of an environment value */
     struct qc_env *next;
@@ -45,8 +59,14 @@ typedef struct qc_env {          /* a copy of an environment value */
 
 struct qconfig {
     char *path;                  /* file read, or NULL */
+    char *name;                  /* the name given to qconfig_parse, for messages */
     qc_entry *ents;
     size_t n, cap;
+    qc_sec *secs;
+    size_t nsecs, capsecs;
+    bool trace;                  /* record effective values (guarded by env_lock) */
+    qc_eff *eff, *eff_tail;
+    size_t neff;
     size_t values;               /* values allocated so far (bounded) */
     qc_val *retired;             /* replaced values, freed with the config */
     pthread_mutex_t env_lock;    /* guards env/env_count (lookups may run on many threads) */
@@ -88,16 +108,28 @@ void qconfig_free(qconfig *c)
     for (size_t i = 0; i < c->n; i++)
         free(c->ents[i].value);
     free(c->ents);
+    free(c->secs);
+    while (c->eff) {
+        qc_eff *next = c->eff->next;
+        free(c->eff);
+        c->eff = next;
+    }
     free_vals(c->retired);
     free_envs(c->env);
     pthread_mutex_destroy(&c->env_lock);
     free(c->path);
+    free(c->name);
     free(c);
 }
 
 const char *qconfig_path(const qconfig *c)
 {
     return c ? c->path : NULL;
+}
+
+const char *qconfig_name(const qconfig *c)
+{
+    return !c ? "<config>" : c->path ? c->path : c->name ? c->name : "<config>";
 }
 
 static bool name_char(unsigned char ch)
@@ -125,7 +157,7 @@ static qc_entry *find(const qconfig *c, const char *section, const char *key)
 
 /* Store (section, key) = value[0..vlen). Names already validated. 0, or -1 on limits/memory. */
 static int put(qconfig *c, const char *section, size_t slen, const char *key, size_t klen,
-               const char *value, size_t vlen, bool keep_old)
+               const char *value, size_t vlen, bool keep_old, unsigned long line)
 {
     if (c->values >= QCONFIG_MAX_VALUES || vlen > QCONFIG_VALUE_MAX)
         return -1;
@@ -151,6 +183,7 @@ static int put(qconfig *c, const char *section, size_t slen, const char *key, si
             free(e->value);
         }
         e->value = v;
+        e->line = line;
         c->values++;
         return 0;
     }
@@ -167,8 +200,30 @@ static int put(qconfig *c, const char *section, size_t slen, const char *key, si
     e = &c->ents[c->n++];
     memcpy(e->section, sec, slen + 1);
     memcpy(e->key, k, klen + 1);
+    e->line = line;
     e->value = v;
     c->values++;
+    return 0;
+}
+
+/* Remember a section header (first occurrence only; bounded like the values). */
+static int add_section(qconfig *c, const char *name, unsigned long line)
+{
+    for (size_t i = 0; i < c->nsecs; i++)
+        if (strcasecmp(c->secs[i].name, name) == 0)
+            return 0;
+    if (c->nsecs >= QCONFIG_MAX_VALUES)
+        return -1;
+    if (c->nsecs == c->capsecs) {
+        size_t ncap = c->capsecs ? c->capsecs * 2 : 8;
+        qc_sec *p = realloc(c->secs, ncap * sizeof *p);
+        if (!p)
+            return -1;
+        c->secs = p;
+        c->capsecs = ncap;
+    }
+    snprintf(c->secs[c->nsecs].name, sizeof c->secs[0].name, "%s", name);
+    c->secs[c->nsecs++].line = line;
     return 0;
 }
 
@@ -206,6 +261,8 @@ static int parse_line(qconfig *c, const char *line, size_t n, char *section, siz
         memcpy(section, s, sn);
         section[sn] = '\0';
         *slen = sn;
+        if (add_section(c, section, lineno) < 0)
+            return qerr_set(err, "%s:%lu: out of memory", name, lineno);
         return 0;
     }
     const char *eq = memchr(line, '=', n);
@@ -229,7 +286,7 @@ static int parse_line(qconfig *c, const char *line, size_t n, char *section, siz
         v++;
         vn -= 2;
     }
-    if (put(c, section, *slen, k, kn, v, vn, false) < 0)
+    if (put(c, section, *slen, k, kn, v, vn, false, lineno) < 0)
         return qerr_set(err, "%s:%lu: more than %d values, or out of memory", name, lineno, QCONFIG_MAX_VALUES);
     return 0;
 }
@@ -264,6 +321,11 @@ qconfig *qconfig_parse(const char *text, size_t len, const char *name, qerr *err
 {
     qconfig *c = qc_new();
     if (!c) {
+        qerr_set(err, "out of memory");
+        return NULL;
+    }
+    if (name && !(c->name = strdup(name))) {
+        qconfig_free(c);
         qerr_set(err, "out of memory");
         return NULL;
     }
@@ -394,15 +456,106 @@ static const char *lookup(const qconfig *c, const char *section, const char *key
     return e ? e->value->text : NULL;
 }
 
+/* With the trace on, remember the value a program used (first lookup of a key wins). */
+static void note(const qconfig *cc, const char *section, const char *key, const char *text, const char *var,
+                 bool found)
+{
+    if (!cc || !cc->trace || !section || !key)
+        return;
+    qconfig *c = (qconfig *)cc;   /* the trace is internal state, not the config's content */
+    if (!text)
+        text = "";
+    size_t tl = strnlen(text, QCONFIG_VALUE_MAX);
+    pthread_mutex_lock(&c->env_lock);
+    bool seen = false;
+    for (qc_eff *e = c->eff; e && !seen; e = e->next)
+        seen = strcasecmp(e->section, section) == 0 && strcasecmp(e->key, key) == 0;
+    qc_eff *n = seen || c->neff >= QCONFIG_MAX_VALUES ? NULL : malloc(sizeof *n + tl + 1);
+    if (n) {
+        n->next = NULL;
+        snprintf(n->section, sizeof n->section, "%s", section);
+        snprintf(n->key, sizeof n->key, "%s", key);
+        n->src = var[0] ? QCONFIG_SRC_ENV : found ? QCONFIG_SRC_FILE : QCONFIG_SRC_DEFAULT;
+        memcpy(n->text, text, tl);
+        n->text[tl] = '\0';
+        if (c->eff_tail)
+            c->eff_tail->next = n;
+        else
+            c->eff = n;
+        c->eff_tail = n;
+        c->neff++;
+    }
+    pthread_mutex_unlock(&c->env_lock);
+}
+
+void qconfig_trace(qconfig *c, bool on)
+{
+    if (c)
+        c->trace = on;
+}
+
+size_t qconfig_used_count(const qconfig *c)
+{
+    return c ? c->neff : 0;
+}
+
+int qconfig_used(const qconfig *c, size_t i, const char **section, const char **key, const char **value,
+                 qconfig_source *src)
+{
+    const qc_eff *e = c ? c->eff : NULL;
+    for (; e && i > 0; i--)
+        e = e->next;
+    if (!e)
+        return -1;
+    *section = e->section;
+    *key = e->key;
+    *value = e->text;
+    *src = e->src;
+    return 0;
+}
+
+size_t qconfig_entry_count(const qconfig *c)
+{
+    return c ? c->n : 0;
+}
+
+int qconfig_entry(const qconfig *c, size_t i, const char **section, const char **key, unsigned long *line)
+{
+    if (!c || i >= c->n)
+        return -1;
+    *section = c->ents[i].section;
+    *key = c->ents[i].key;
+    *line = c->ents[i].line;
+    return 0;
+}
+
+size_t qconfig_section_count(const qconfig *c)
+{
+    return c ? c->nsecs : 0;
+}
+
+int qconfig_section(const qconfig *c, size_t i, const char **name, unsigned long *line)
+{
+    if (!c || i >= c->nsecs)
+        return -1;
+    *name = c->secs[i].name;
+    *line = c->secs[i].line;
+    return 0;
+}
+
 const char *qconfig_get(const qconfig *c, const char *section, const char *key)
 {
     char var[QCONFIG_NAME_MAX * 2 + 16];
-    return lookup(c, section, key, var, sizeof var);
+    const char *v = lookup(c, section, key, var, sizeof var);
+    note(c, section, key, v, var, v != NULL);
+    return v;
 }
 
 const char *qconfig_str(const qconfig *c, const char *section, const char *key, const char *def)
 {
-    const char *v = qconfig_get(c, section, key);
+    char var[QCONFIG_NAME_MAX * 2 + 16];
+    const char *v = lookup(c, section, key, var, sizeof var);
+    note(c, section, key, v ? v : def, var, v != NULL);
     return v ? v : def;
 }
 
@@ -434,6 +587,8 @@ int qconfig_long(const qconfig *c, const char *section, const char *key, long de
     const char *v = lookup(c, section, key, var, sizeof var);
     if (!v || !v[0] || (trimmed_copy(v, buf, sizeof buf) && !buf[0])) {
         *out = def;
+        snprintf(buf, sizeof buf, "%ld", def);
+        note(c, section, key, buf, var, false);
         return 0;
     }
     origin(where, sizeof where, section, key, var);
@@ -447,6 +602,7 @@ int qconfig_long(const qconfig *c, const char *section, const char *key, long de
     if (errno == ERANGE || x < min || x > max)
         return qerr_set(err, "%s: %s is out of range %ld..%ld", where, buf, min, max);
     *out = x;
+    note(c, section, key, buf, var, true);
     return 0;
 }
 
@@ -457,6 +613,8 @@ int qconfig_double(const qconfig *c, const char *section, const char *key, doubl
     const char *v = lookup(c, section, key, var, sizeof var);
     if (!v || !v[0] || (trimmed_copy(v, buf, sizeof buf) && !buf[0])) {
         *out = def;
+        snprintf(buf, sizeof buf, "%g", def);
+        note(c, section, key, buf, var, false);
         return 0;
     }
     origin(where, sizeof where, section, key, var);
@@ -470,6 +628,7 @@ int qconfig_double(const qconfig *c, const char *section, const char *key, doubl
     if (errno == ERANGE || x < min || x > max)
         return qerr_set(err, "%s: %s is out of range %g..%g", where, buf, min, max);
     *out = x;
+    note(c, section, key, buf, var, true);
     return 0;
 }
 
@@ -481,6 +640,7 @@ int qconfig_bool(const qconfig *c, const char *section, const char *key, bool de
     const char *v = lookup(c, section, key, var, sizeof var);
     if (!v || !v[0] || (trimmed_copy(v, buf, sizeof buf) && !buf[0])) {
         *out = def;
+        note(c, section, key, def ? "true" : "false", var, false);
         return 0;
     }
     origin(where, sizeof where, section, key, var);
@@ -488,10 +648,12 @@ int qconfig_bool(const qconfig *c, const char *section, const char *key, bool de
         for (size_t i = 0; i < 4; i++) {
             if (strcasecmp(buf, yes[i]) == 0) {
                 *out = true;
+                note(c, section, key, "true", var, true);
                 return 0;
             }
             if (strcasecmp(buf, no[i]) == 0) {
                 *out = false;
+                note(c, section, key, "false", var, true);
                 return 0;
             }
         }
@@ -509,5 +671,5 @@ int qconfig_set(qconfig *c, const char *section, const char *key, const char *va
     size_t vl = strnlen(value, QCONFIG_VALUE_MAX + 1);
     if (vl > QCONFIG_VALUE_MAX || memchr(value, '\n', vl))
         return -1;
-    return put(c, section, sl, key, kl, value, vl, true);
+    return put(c, section, sl, key, kl, value, vl, true, 0);
 }

@@ -9,6 +9,7 @@
 #define QUINCE_CONFIG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include "err.h"
 
 #define QCONFIG_DEFAULT_PATH "/etc/quince/quince.conf"
@@ -23,6 +24,8 @@ qconfig *qconfig_parse(const char *text, size_t len, const char *name, qerr *err
 void qconfig_free(qconfig *c);
 /* The file actually read, or NULL when none. */
 const char *qconfig_path(const qconfig *c);
+/* The file, else the name given to qconfig_parse, else "<config>": for messages. */
+const char *qconfig_name(const qconfig *c);
 
 /* Raw string (env override first); NULL when absent. The pointer stays valid until qconfig_free. */
 const char *qconfig_get(const qconfig *c, const char *section, const char *key);
@@ -38,5 +41,22 @@ int qconfig_double(const qconfig *c, const char *section, const char *key, doubl
 int qconfig_bool(const qconfig *c, const char *section, const char *key, bool def, bool *out, qerr *err);
 /* Set a value in memory (used for command-line overrides and tests). */
 int qconfig_set(qconfig *c, const char *section, const char *key, const char *value);
+
+/* What was read, for the strict check (config_check.h): the entries with their file line (0 when
+ * set in memory) and the section headers as written, with the line of their first occurrence.
+ * Index-based; -1 past the end. Pointers live until qconfig_free. */
+size_t qconfig_entry_count(const qconfig *c);
+int qconfig_entry(const qconfig *c, size_t i, const char **section, const char **key, unsigned long *line);
+size_t qconfig_section_count(const qconfig *c);
+int qconfig_section(const qconfig *c, size_t i, const char **name, unsigned long *line);
+
+/* The trace of values a program actually used (for --check-config): once on, every getter call
+ * records the effective value (the default when absent) and where it came from; the first call
+ * for a key wins. */
+typedef enum { QCONFIG_SRC_DEFAULT, QCONFIG_SRC_FILE, QCONFIG_SRC_ENV } qconfig_source;
+void qconfig_trace(qconfig *c, bool on);
+size_t qconfig_used_count(const qconfig *c);
+int qconfig_used(const qconfig *c, size_t i, const char **section, const char **key, const char **value,
+                 qconfig_source *src);
 
 #endif

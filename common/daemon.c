@@ -27,13 +27,22 @@ void qdaemon_stop_on_signals(volatile sig_atomic_t *flag)
 
 int qdaemon_args(int argc, char **argv, const char *prog, void (*usage)(FILE *f), const char **config)
 {
+    return qdaemon_args_check(argc, argv, prog, usage, config, NULL);
+}
+
+int qdaemon_args_check(int argc, char **argv, const char *prog, void (*usage)(FILE *f), const char **config,
+                       bool *check_config)
+{
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"check-config", no_argument, NULL, 'k'},
         {NULL, 0, NULL, 0},
     };
     *config = NULL;
+    if (check_config)
+        *check_config = false;
     int ch;
     opterr = 0;
     optind = 1;
@@ -48,6 +57,13 @@ int qdaemon_args(int argc, char **argv, const char *prog, void (*usage)(FILE *f)
         case 'V':
             printf("%s %s\n", prog, QUINCE_VERSION);
             return 0;
+        case 'k':
+            if (check_config) {
+                *check_config = true;
+                break;
+            }
+            fprintf(stderr, "%s: unknown option '%s' (see --help)\n", prog, argv[optind - 1]);
+            return 2;
         default:
             if (optopt == 'c')
                 fprintf(stderr, "%s: --config needs a file name\n", prog);

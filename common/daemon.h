@@ -8,9 +8,13 @@
 #define QUINCE_DAEMON_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 int qdaemon_args(int argc, char **argv, const char *prog, void (*usage)(FILE *f), const char **config);
+/* The same, also accepting --check-config (sets *check_config). */
+int qdaemon_args_check(int argc, char **argv, const char *prog, void (*usage)(FILE *f), const char **config,
+                       bool *check_config);
 void qdaemon_stop_on_signals(volatile sig_atomic_t *flag);
 
 #endif

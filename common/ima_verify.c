@@ -57,6 +57,9 @@ typedef struct learned_ring {
     qkeyring *ring;                                 /* NULL while the slot is unused */
 } learned_ring;
 
+/* "agent <id>: " before a message when the verifier names its agent. */
+#define AGENT_PFX(v) (v)->agent[0] ? "agent " : "", (v)->agent, (v)->agent[0] ? ": " : ""
+
 struct qima_verifier {
     qima_opts o;
     const qpolicy *policy;
@@ -78,7 +81,9 @@ struct qima_verifier {
     size_t quoted_len;
     qpcr running, match_pcr;
     uint64_t match_line, raw, failures;
+    uint64_t good_at_match;         /* counts.good over lines 1..match_line */
     qima_counts counts;
+    char agent[QIMA_AGENT_MAX + 1]; /* named in every log line ("" = none) */
 };
 
 qima_verifier *qima_verifier_new(const qima_opts *o, qerr *err)
@@ -177,6 +182,7 @@ int qima_verifier_begin(qima_verifier *v, const qima_state *start, const uint8_t
         memcpy(v->quoted, quoted_pcr, quoted_len);
     v->matched = false;
     v->match_line = 0;
+    v->good_at_match = 0;
     v->raw = v->failures = 0;
     memset(&v->counts, 0, sizeof v->counts);
     v->skipping = v->internal_error = false;
@@ -206,8 +212,16 @@ static void report(qima_verifier *v, qima_fail_kind k, uint64_t raw_idx, const c
         };
         v->o.on_failure(v->o.cb_ctx, &f);
     }
-    if (v->o.log)
+    if (v->o.log && v->agent[0])
+        qlog(lvl, "ima", "agent %s: %s", v->agent, msg);
+    else if (v->o.log)
         qlog(lvl, "ima", "%s", msg);
+}
+
+void qima_verifier_set_agent(qima_verifier *v, const char *agent_id)
+{
+    if (v)
+        snprintf(v->agent, sizeof v->agent, "%s", agent_id ? agent_id : "");
 }
 
 __attribute__((format(printf, 7, 8)))
@@ -286,7 +300,7 @@ static void learn_key(qima_verifier *v, const qima_entry *e)
     if (!r) {
         if (v->nlearned >= QIMA_MAX_LEARNED_RINGS) {
             if (v->o.log)
-                qlog(QLOG_WARNING, "ima", "key from %.*s not learned: too many learned keyrings",
+                qlog(QLOG_WARNING, "ima", "%s%s%skey from %.*s not learned: too many learned keyrings", AGENT_PFX(v),
                      name_int(e->name_len), e->name);
             return;
         }
@@ -302,7 +316,7 @@ static void learn_key(qima_verifier *v, const qima_entry *e)
     qerr kerr;
     if (qkeyring_add_key_once(r->ring, e->buf, e->buf_len, QIMA_MAX_LEARNED_KEYS, &kerr) < 0) {
         if (v->o.log)
-            qlog(QLOG_WARNING, "ima", "key from %.*s could not be learned: %s",
+            qlog(QLOG_WARNING, "ima", "%s%s%skey from %.*s could not be learned: %s", AGENT_PFX(v),
                  name_int(e->name_len), e->name, kerr.msg);
         if (fresh) {
             qkeyring_free(r->ring);
@@ -333,7 +347,7 @@ static int check_sig(qima_verifier *v, const qima_entry *e, uint64_t idx, bool *
             rings[n++] = v->learned[i].ring;
         if (qkeyring_verify(rings, n, e->sig, e->sig_len, e->digest_alg, e->digest, e->digest_len)) {
             if (v->o.log)
-                qlog(QLOG_DEBUG, "ima", "signature for file %.*s is good", name_int(e->name_len),
+                qlog(QLOG_DEBUG, "ima", "%s%s%ssignature for file %.*s is good", AGENT_PFX(v), name_int(e->name_len),
                      e->name);
             return 0;
         }
@@ -371,7 +385,7 @@ static void internal_error(qima_verifier *v)
 {
     v->internal_error = true;
     if (v->o.log)
-        qlog(QLOG_ERROR, "ima", "internal error: hash computation failed");
+        qlog(QLOG_ERROR, "ima", "%s%s%sinternal error: hash computation failed", AGENT_PFX(v));
 }
 
 /* One complete line (without '\n'); idx is its raw 0-based index in this round. */
@@ -463,6 +477,8 @@ static void process_line(qima_verifier *v, const char *line, size_t len, uint64_
         v->counts.per_template[e.tmpl]++;
     else if (!viol && !excluded)
         v->counts.good++;
+    if (v->matched && v->match_line == idx + 1)
+        v->good_at_match = v->counts.good;
 }
 
 /* The policy lookup is the engine's one cache miss per entry (a table of 100,000 paths does
@@ -549,9 +565,12 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res)
     if (!v->check_pcr) {
         next.next_entry = v->start.next_entry + v->raw;
         next.pcr = v->running;
+        next.good_total = v->start.good_total + v->counts.good;
     } else if (v->matched) {
         next.next_entry = v->start.next_entry + v->match_line;
         next.pcr = v->match_pcr;
+        /* Lines past the match are fed again next round: only those up to it are counted. */
+        next.good_total = v->start.good_total + v->good_at_match;
         /* Quote progress (§4.3): fail when the previous round lagged and this one still does
          * not reach past that lag. */
         int64_t m = (int64_t)v->match_line, n = (int64_t)v->counts.lines;
@@ -566,10 +585,17 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res)
         next.prev_lines = (uint64_t)n;
     }
 
+    /* "good" is the running total since the replay began (entry 0), as Keylime counts it. */
     const qima_counts *c = &v->counts;
-    if (v->o.log && (c->template_hash + c->fnf + c->hash + c->bad_sig > 0 || v->failures > 0))
-        qlog(QLOG_ERROR, "ima", "IMA ERRORS: template-hash %" PRIu64 " fnf %" PRIu64 " hash %" PRIu64
-             " good %" PRIu64, c->template_hash, c->fnf, c->hash, c->good);
+    uint64_t good = v->start.good_total + c->good;
+    if (v->o.log && (c->template_hash + c->fnf + c->hash + c->bad_sig > 0 || v->failures > 0)) {
+        if (v->agent[0])
+            qlog(QLOG_ERROR, "ima", "agent %s: IMA ERRORS: template-hash %" PRIu64 " fnf %" PRIu64 " hash %" PRIu64
+                 " good %" PRIu64, v->agent, c->template_hash, c->fnf, c->hash, good);
+        else
+            qlog(QLOG_ERROR, "ima", "IMA ERRORS: template-hash %" PRIu64 " fnf %" PRIu64 " hash %" PRIu64
+                 " good %" PRIu64, c->template_hash, c->fnf, c->hash, good);
+    }
 
     res->passed = v->failures == 0;
     res->pcr_checked = v->check_pcr;

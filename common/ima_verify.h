@@ -69,6 +69,8 @@ typedef struct qima_state {
     qpcr pcr;                   /* running PCR value after next_entry lines */
     bool progress_set;          /* quote-progress memory (keylime-formats §4.3) */
     uint64_t prev_match, prev_lines;
+    uint64_t good_total;        /* good entries among the first next_entry (the running "good"
+                                   of the IMA ERRORS line; keep it with next_entry) */
 } qima_state;
 
 void qima_state_init(qima_state *s, qhash_alg bank);
@@ -116,6 +118,10 @@ long qima_verifier_feed(qima_verifier *v, const char *data, size_t len);
 /* End the round: PCR check, quote-progress (when start state was given), summary log line
  * "IMA ERRORS: template-hash <n> fnf <n> hash <n> good <n>" when any entry failed. */
 int qima_verifier_finish(qima_verifier *v, qima_result *res);
+/* Name the agent in every log line of the following rounds ("agent <id>: ..."); NULL or ""
+ * for none. A shared engine is named again before each agent's round. */
+#define QIMA_AGENT_MAX 255
+void qima_verifier_set_agent(qima_verifier *v, const char *agent_id);
 /* Learned keyrings (from ima-buf key entries) are kept across rounds until reset. */
 void qima_verifier_reset_learned(qima_verifier *v);
 

@@ -4,6 +4,7 @@
  * The sink is called with the lock held: it must not call qlog itself. */
 #include "log.h"
 
+#include <cjson/cJSON.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -21,6 +22,7 @@ static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static int g_level = QLOG_INFO;            /* read/written with __atomic builtins */
 static bool g_stderr = true;
 static bool g_syslog = false;
+static qlog_format g_format = QLOG_FMT_TEXT;
 static char g_ident[QLOG_IDENT_MAX];       /* openlog keeps the pointer: static storage */
 static qlog_sink_fn g_sink = NULL;
 static void *g_sink_ctx = NULL;
@@ -79,6 +81,64 @@ void qlog_use_syslog(bool on, const char *ident)
         openlog(g_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
     }
     pthread_mutex_unlock(&g_lock);
+}
+
+void qlog_set_format(qlog_format f)
+{
+    pthread_mutex_lock(&g_lock);
+    g_format = f == QLOG_FMT_JSON ? QLOG_FMT_JSON : QLOG_FMT_TEXT;
+    pthread_mutex_unlock(&g_lock);
+}
+
+int qlog_format_parse(const char *s, qlog_format *out)
+{
+    if (s && strcasecmp(s, "text") == 0)
+        *out = QLOG_FMT_TEXT;
+    else if (s && strcasecmp(s, "json") == 0)
+        *out = QLOG_FMT_JSON;
+    else
+        return -1;
+    return 0;
+}
+
+/* The agent a message is about: "agent <id>" at its start ("agent <id>: ..."), else "". */
+static void message_agent(const char *msg, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (strncmp(msg, "agent ", 6) != 0)
+        return;
+    const char *p = msg + 6;
+    size_t n = strcspn(p, " :,;()");
+    if (n == 0 || n >= cap)
+        return;
+    memcpy(out, p, n);
+    out[n] = '\0';
+}
+
+/* One JSON object and a newline; false when it cannot be built (the text line is used then). */
+static bool json_line(const char *ts, const char *mod, const char *lname, const char *msg, char *line, size_t cap,
+                      size_t *len)
+{
+    char logger[QLOG_MODULE_MAX + 8], agent[256];
+    snprintf(logger, sizeof logger, "quince.%s", mod);
+    message_agent(msg, agent, sizeof agent);
+    cJSON *o = cJSON_CreateObject();
+    bool ok = o && cJSON_AddStringToObject(o, "time", ts) && cJSON_AddStringToObject(o, "logger", logger) &&
+              cJSON_AddStringToObject(o, "level", lname) && cJSON_AddStringToObject(o, "message", msg) &&
+              (!agent[0] || cJSON_AddStringToObject(o, "agent_id", agent));
+    char *text = ok ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!text)
+        return false;
+    size_t n = strlen(text);
+    ok = n + 2 <= cap;
+    if (ok) {
+        memcpy(line, text, n);
+        line[n] = '\n';
+        *len = n + 1;
+    }
+    cJSON_free(text);
+    return ok;
 }
 
 void qlog_use_stderr(bool on)
@@ -163,12 +223,17 @@ void qlogv(qlog_level lvl, const char *module, const char *fmt, va_list ap)
     if (g_stderr) {
         char ts[48];
         timestamp(ts, sizeof ts);
-        char line[QLOG_LINE_MAX];
-        int n = snprintf(line, sizeof line, "%s - quince.%s - %s - %s\n", ts, mod, lname, msg);
-        if (n > 0) {
-            size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
-            line[len - 1] = '\n';
-            write_all(STDERR_FILENO, line, len);
+        char line[QLOG_LINE_MAX * 2];   /* JSON escapes may lengthen the message */
+        size_t jlen = 0;
+        if (g_format == QLOG_FMT_JSON && json_line(ts, mod, lname, msg, line, sizeof line, &jlen)) {
+            write_all(STDERR_FILENO, line, jlen);
+        } else {
+            int n = snprintf(line, sizeof line, "%s - quince.%s - %s - %s\n", ts, mod, lname, msg);
+            if (n > 0) {
+                size_t len = (size_t)n < sizeof line ? (size_t)n : sizeof line - 1;
+                line[len - 1] = '\n';
+                write_all(STDERR_FILENO, line, len);
+            }
         }
     }
     if (g_syslog)

@@ -15,6 +15,12 @@ qlog_level qlog_get_level(void);
 int qlog_level_parse(const char *s, qlog_level *out);
 const char *qlog_level_name(qlog_level lvl);    /* "DEBUG", "INFO", "WARNING", ... */
 void qlog_use_syslog(bool on, const char *ident);
+/* log_format: text (the Keylime layout above) or json, one object per line for log shippers:
+ * {"time": "...", "logger": "quince.<module>", "level": "WARNING", "message": "...",
+ *  "agent_id": "..."} — agent_id when the message starts with "agent <id>". */
+typedef enum { QLOG_FMT_TEXT = 0, QLOG_FMT_JSON } qlog_format;
+void qlog_set_format(qlog_format f);
+int qlog_format_parse(const char *s, qlog_format *out);   /* "text" or "json" (any case); -1 else */
 void qlog_use_stderr(bool on);
 
 /* Optional extra sink (tests, capture): called with the formatted message (no newline).

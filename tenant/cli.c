@@ -1,10 +1,13 @@
 /* cli.c — quince-tenant's keylime_tenant-compatible front end: help text, configuration,
  * the HTTP client and the command dispatch. Errors are printed here, once, as
  * "quince-tenant: <message>"; the qerr code is the exit status. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "config_check.h"
 #include "log.h"
 
 #define RESPONSE_MAX (512u << 20)      /* largest answer read (a stored runtime policy) */
@@ -13,13 +16,25 @@ void tenant_cli_usage(FILE *f)
 {
     fprintf(f,
         "usage: quince-tenant [-c COMMAND] [options]      (keylime_tenant's command line)\n"
-        "       quince-tenant create-allowlist|check-log [options]\n"
+        "       quince-tenant TOOL [options]                  (a local tool or the web page, below)\n"
         "\n"
         "Local tools (no verifier needed):\n"
         "  create-allowlist   write an allowlist or runtime policy from a root file system\n"
         "                     and/or initramfs images (see 'create-allowlist --help')\n"
         "  check-log          verify an IMA measurement list offline against an allowlist or\n"
         "                     runtime policy and an optional PCR 10 value ('check-log --help')\n"
+        "  create-policy      write a runtime policy from a rootfs, initramfs images, an IMA list,\n"
+        "                     allowlists, a base policy, package digests ('create-policy --help')\n"
+        "  sign-policy        sign a runtime policy (a DSSE envelope, as keylime-policy sign)\n"
+        "  verify-policy      check a signed runtime policy with a key\n"
+        "  diff-policy        the paths one policy adds, removes or changes compared to another\n"
+        "  create-mb-policy   write a measured-boot reference state from a known-good UEFI event\n"
+        "                     log (as keylime-policy create measured-boot; 'create-mb-policy --help')\n"
+        "  check-mb-log       judge a UEFI event log against a measured-boot reference state\n"
+        "\n"
+        "The web page:\n"
+        "  webapp             serve the operator's web page over HTTPS: agents, failures, policy\n"
+        "                     uploads ('webapp --help')\n"
         "\n"
         "Commands (-c, default add):\n"
         "  add                 check the agent's identity (registrar record, identity quote signed\n"
@@ -60,6 +75,12 @@ void tenant_cli_usage(FILE *f)
         "  --runtime-policy-name NAME store the policy under NAME, or with no policy use the\n"
         "                             verifier's stored policy NAME (alias --allowlist-name)\n"
         "  --runtime-policy-checksum HEX  SHA-256 the --runtime-policy file must have\n"
+        "  --runtime-policy-sig-key FILE  key or certificate that signed --runtime-policy (a DSSE\n"
+        "                             envelope): checked here first, then sent as runtime_policy_key\n"
+        "                             (alias --runtime-policy-key)\n"
+        "  --signature-verification-key FILE  IMA file-signature key (certificate or key, PEM or\n"
+        "                             DER) for ima-sig entries; repeatable (add/update)\n"
+        "  --signature-verification-key-url URL  the same, fetched over http(s) (at most 64 KiB)\n"
         "  --tpm_policy JSON          static PCR values, e.g. '{\"15\": \"<hex>\"}' (PCRs 0..23, not 10\n"
         "                             or 16; a digest or a list of them)   ([tenant] tpm_policy)\n"
         "  -f, --file FILE            deliver FILE to the agent (add/update): sealed with a fresh key K\n"
@@ -80,11 +101,19 @@ void tenant_cli_usage(FILE *f)
         "                             when that gives no list, a note says which version is used)\n"
         "  --config FILE              configuration file (else $QUINCE_CONFIG, else\n"
         "                             " QCONFIG_DEFAULT_PATH "); its [tenant] section\n"
+        "  --no-runtime-policy        add/update without any runtime policy, allowlist or tpm_policy:\n"
+        "                             attest the agent with no IMA checks, on purpose (without it such\n"
+        "                             an add is refused; an update keeps the agent's current policy)\n"
+        "  --allow-empty              accept an allowlist or runtime policy with no entries\n"
+        "  --json                     print the server's JSON answer (Keylime's shape) on stdout;\n"
+        "                             the text goes to stderr\n"
+        "  --check-config             validate the configuration (unknown sections and keys are\n"
+        "                             errors), print the [tenant] values in effect and exit\n"
         "  -h, --help                 this text;  --version: the version\n"
         "\n"
         "Not supported: certificate packages (--cert, --include: deliver a zip with -f), measured\n"
-        "boot (--mb-policy), signed or downloaded policies (--runtime-policy-sig-key,\n"
-        "--runtime-policy-url, --allowlist-url).\n"
+        "boot (--mb-policy), downloaded policies (--runtime-policy-url, --allowlist-url), GPG-signed\n"
+        "IMA keys (--signature-verification-key-sig*).\n"
         "\n"
         "[tenant] keys also used: accept_tpm_hash_algs (sha512, sha384, sha256),\n"
         "accept_tpm_encryption_algs (ecc, rsa), accept_tpm_signing_algs (ecschnorr, rsassa): what an\n"
@@ -151,6 +180,29 @@ static int dispatch(tcli_ctx *x, qerr *err)
     }
 }
 
+/* --json: the command's text goes to stderr, stdout gets one JSON document: the last answer of
+ * the verifier or registrar, in Keylime's envelope {"code", "status", "results"}. */
+static int dispatch_json(tcli_ctx *x, qerr *err)
+{
+    fflush(stdout);
+    int saved = dup(STDOUT_FILENO);
+    if (saved < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+        if (saved >= 0)
+            close(saved);
+        return qerr_setc(err, TCLI_EFAIL, "--json: cannot redirect the text output: %s", strerror(errno));
+    }
+    int rc = dispatch(x, err);
+    fflush(stdout);
+    dup2(saved, STDOUT_FILENO);
+    close(saved);
+    char *s = x->last_json ? cJSON_PrintUnformatted(x->last_json) : NULL;
+    if (s || rc == 0)
+        printf("%s\n", s ? s : "{\"code\": 200, \"status\": \"Success\", \"results\": {}}");
+    fflush(stdout);
+    cJSON_free(s);
+    return rc;
+}
+
 int tenant_cli_main(int argc, char **argv)
 {
     tcli_opts o;
@@ -171,18 +223,31 @@ int tenant_cli_main(int argc, char **argv)
         tenant_cli_usage(stdout);
         goto out;
     }
-    if (!(cfg = qconfig_load(o.config, &e))) {
+    if (!(cfg = qconfig_load_strict(o.config, &e))) {
         qerr_prefix(&e, "bad configuration");
         e.code = TCLI_EUSAGE;
         rc = report(&e);
         goto out;
     }
+    qconfig_trace(cfg, o.check_config);
     qlog_level lvl;
     const char *ls = qconfig_get(cfg, "tenant", "log_level");
     if (ls && *ls && qlog_level_parse(ls, &lvl) == 0)
         qlog_set_level(lvl);
+    qlog_format lf;
+    const char *lfs = qconfig_str(cfg, "tenant", "log_format", "text");
+    if (qlog_format_parse(lfs, &lf) < 0) {
+        qerr_setc(&e, TCLI_EUSAGE, "bad configuration: [tenant] log_format: \"%s\" is not text or json", lfs);
+        rc = report(&e);
+        goto out;
+    }
+    qlog_set_format(lf);
     if (tcli_resolve(&o, cfg, &c, &e) < 0) {
         rc = report(&e);
+        goto out;
+    }
+    if (o.check_config) {
+        qconfig_print_effective(cfg, stdout);
         goto out;
     }
     if (o.deprecated)
@@ -208,9 +273,10 @@ int tenant_cli_main(int argc, char **argv)
                       x.where[TSRV_REGISTRAR], sizeof x.where[0]);
     tcli_base_url_tls(!c.insecure, c.cv_ip, c.cv_port, x.base[TSRV_VERIFIER], sizeof x.base[0],
                       x.where[TSRV_VERIFIER], sizeof x.where[0]);
-    if (dispatch(&x, &e) < 0)
+    if ((o.json ? dispatch_json(&x, &e) : dispatch(&x, &e)) < 0)
         rc = report(&e);
 out:
+    cJSON_Delete(x.last_json);
     qhttp_client_free(x.http);
     tcli_conf_free(&c);
     tcli_opts_free(&o);

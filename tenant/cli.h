@@ -30,6 +30,8 @@
 #define TCLI_ALGS_MAX     8          /* names in one accept_tpm_*_algs list */
 #define TCLI_ALG_LEN      16
 #define TCLI_POLICY_MAX   (256u * 1024 * 1024)   /* largest policy / allowlist / exclude file */
+#define TCLI_MAX_SIG_KEYS 32                     /* IMA signature keys per option */
+#define TCLI_SIG_KEY_MAX  (64u * 1024)           /* largest IMA signature key file or download */
 
 /* Exit statuses. */
 enum { TCLI_OK = 0, TCLI_EFAIL = 1, TCLI_EUSAGE = 2 };
@@ -59,10 +61,19 @@ typedef struct tcli_opts {
     const char *supported_version;     /* --supported-version: the agent's API version, "2.N" */
     const char *allowlist, *exclude;   /* may be "default" */
     const char *runtime_policy, *runtime_policy_name, *runtime_policy_checksum;
+    const char *runtime_policy_key;    /* --runtime-policy-sig-key / --runtime-policy-key (DSSE) */
+    const char *sig_keys[TCLI_MAX_SIG_KEYS];       /* --signature-verification-key (repeatable) */
+    size_t nsig_keys;
+    const char *sig_key_urls[TCLI_MAX_SIG_KEYS];   /* --signature-verification-key-url */
+    size_t nsig_key_urls;
     const char *tpm_policy;            /* --tpm_policy text as given */
     cJSON *tpm_policy_obj;             /* normalised (owned), NULL when not given */
     uint32_t tpm_mask;                 /* PCRs named by --tpm_policy */
     const char *config;
+    bool check_config;                 /* --check-config: validate, print the values in effect, exit */
+    bool no_runtime_policy;            /* --no-runtime-policy: add/update without IMA checking, on purpose */
+    bool allow_empty;                  /* --allow-empty: accept an allowlist/policy with no entries */
+    bool json;                         /* --json: print the servers' JSON responses */
 } tcli_opts;
 
 typedef struct tcli_algs {
@@ -145,6 +156,7 @@ typedef struct tcli_ctx {
     char base[TSRV_COUNT][TCLI_HOST_MAX + 32];    /* "https://host:port" ("http://" when insecure) */
     char where[TSRV_COUNT][TCLI_HOST_MAX + 16];   /* "host:port" for messages */
     char ver[TSRV_COUNT][16];                     /* negotiated API version, "" until first use */
+    cJSON *last_json;                             /* --json: the last server answer (owned) */
 } tcli_ctx;
 
 /* The runtime policy an add / addruntimepolicy sends, built from --allowlist (+ --exclude) or
@@ -154,7 +166,15 @@ typedef struct tcli_policy {
     char *b64;                    /* base64 of the policy JSON (owned) */
     size_t json_len;              /* bytes of policy JSON */
     size_t paths, excludes;       /* counts for messages */
+    char *key_b64;                /* runtime_policy_key: base64 of the DSSE key file (owned) or NULL */
+    bool is_signed;               /* the policy is a DSSE envelope whose signature was checked */
+    char *ima_keys;               /* ima_sign_verification_keys keyring JSON (owned) or NULL */
+    bool kept;                    /* the agent's current policy, kept by an update */
 } tcli_policy;
+
+/* The keyring JSON of --signature-verification-key files and -url downloads (ima_keys.c);
+ * *json = NULL when none were given. */
+int tcli_ima_keys_load(const tcli_opts *o, char **json, qerr *err);
 
 /* "http://host:port" (IPv6 addresses bracketed) and "host:port". */
 void tcli_base_url(const char *host, long port, char *base, size_t bcap, char *where, size_t wcap);
@@ -180,8 +200,27 @@ void tcli_policy_free(tcli_policy *p);
 /* The tpm_policy JSON text to send: the normalised --tpm_policy plus "mask" (with PCR 10 when
  * with_ima). Malloc'd; NULL on allocation failure. */
 char *tcli_tpm_policy_text(const tcli_conf *c, bool with_ima);
+/* The same for a given policy object (without "mask") and mask. */
+char *tcli_tpm_policy_text_of(const cJSON *policy, uint32_t mask, bool with_ima);
 
 /* Commands: return 0 or -1 with err (code = exit status). */
+/* No silent loss of checking (cli_keep.c). What an update without a new policy keeps of the
+ * agent's current setup: its named policy (name), or the text of the policy stored under its id
+ * (b64), and its tpm_policy without the mask (tpm, tpm_mask). found false: not on the verifier. */
+typedef struct tcli_kept {
+    bool found;
+    char *name;
+    char *b64;
+    size_t json_len;
+    cJSON *tpm;
+    uint32_t tpm_mask;
+} tcli_kept;
+int tcli_kept_fetch(tcli_ctx *x, tcli_kept *k, qerr *err);
+void tcli_kept_free(tcli_kept *k);
+bool tcli_tpm_policy_empty(const tcli_conf *c);
+/* The refusal of an add/update that would check nothing (names --no-runtime-policy). -1, code 2. */
+int tcli_refuse_unchecked(const tcli_ctx *x, qerr *err);
+
 int tcli_cmd_add(tcli_ctx *x, qerr *err);
 int tcli_cmd_update(tcli_ctx *x, qerr *err);
 int tcli_cmd_delete(tcli_ctx *x, bool quiet_missing, bool *missing, qerr *err);

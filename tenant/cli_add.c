@@ -40,12 +40,14 @@ typedef struct add_state {
     bool has_pay;                       /* -f or -k: K, U, V (and maybe a sealed payload) */
     tpayload pay;
     char *pubkey;                       /* the payload key PEM of the checked identity quote */
+    tcli_kept kept;                     /* update without a new policy: the current one */
 } add_state;
 
 static void add_state_free(add_state *s)
 {
     tpayload_free(&s->pay);
     free(s->pubkey);
+    tcli_kept_free(&s->kept);
     tcli_policy_free(&s->pol);
     free(s->aik);
     free(s->mtls);
@@ -479,10 +481,33 @@ static int verify_key(tcli_ctx *x, add_state *s, qerr *err)
 }
 
 /* Everything that can be checked without changing the verifier; then the U half. */
+/* Refuse to check nothing; an update without a new policy keeps the current one. */
+static int choose_checking(tcli_ctx *x, add_state *s, qerr *err)
+{
+    const tcli_opts *o = x->o;
+    if (s->pol.present || o->runtime_policy_name || o->no_runtime_policy)
+        return 0;
+    if (o->cmd == TCMD_UPDATE) {
+        if (tcli_kept_fetch(x, &s->kept, err) < 0)
+            return -1;
+        if (s->kept.b64) {
+            s->pol.b64 = s->kept.b64;     /* moved: sent as the agent's policy again */
+            s->kept.b64 = NULL;
+            s->pol.json_len = s->kept.json_len;
+            s->pol.present = true;
+            s->pol.kept = true;
+        }
+        if (s->kept.name || s->pol.present || (s->kept.found && s->kept.tpm_mask && tcli_tpm_policy_empty(x->c)))
+            return 0;
+    }
+    return tcli_tpm_policy_empty(x->c) ? tcli_refuse_unchecked(x, err) : 0;
+}
+
 static int prepare(tcli_ctx *x, add_state *s, qerr *err)
 {
     memset(s, 0, sizeof *s);
     if (tcli_policy_load(x->c, x->o, &s->pol, err) < 0 || load_payload(x, s, err) < 0 ||
+        choose_checking(x, s, err) < 0 ||
         registrar_record(x, s, err) < 0 || agent_version(x, s, err) < 0 || identity_quote(x, s, err) < 0)
         return -1;
     if (s->has_pay && post_ukey(x, s, err) < 0)
@@ -503,7 +528,9 @@ static cJSON *algs_json(const tcli_algs *a)
 static cJSON *add_body(tcli_ctx *x, const add_state *s, bool with_ima)
 {
     const tcli_opts *o = x->o;
-    char *tpm = tcli_tpm_policy_text(x->c, with_ima);
+    const char *pname = o->runtime_policy_name ? o->runtime_policy_name : s->kept.name;
+    char *tpm = s->kept.tpm && tcli_tpm_policy_empty(x->c) ? tcli_tpm_policy_text_of(s->kept.tpm, s->kept.tpm_mask, with_ima)
+                                                           : tcli_tpm_policy_text(x->c, with_ima);
     cJSON *b = cJSON_CreateObject();
     if (!tpm || !b) {
         cJSON_free(tpm);
@@ -529,14 +556,14 @@ static cJSON *add_body(tcli_ctx *x, const add_state *s, bool with_ima)
     cJSON_AddStringToObject(b, "tpm_policy", tpm);
     cJSON_free(tpm);
     cJSON_AddStringToObject(b, "runtime_policy", s->pol.present ? s->pol.b64 : "");
-    if (o->runtime_policy_name)
-        cJSON_AddStringToObject(b, "runtime_policy_name", o->runtime_policy_name);
+    if (pname)
+        cJSON_AddStringToObject(b, "runtime_policy_name", pname);
     else
         cJSON_AddNullToObject(b, "runtime_policy_name");
-    cJSON_AddStringToObject(b, "runtime_policy_key", "");
+    cJSON_AddStringToObject(b, "runtime_policy_key", s->pol.key_b64 ? s->pol.key_b64 : "");
     cJSON_AddNullToObject(b, "mb_policy");
     cJSON_AddStringToObject(b, "mb_policy_name", "");
-    cJSON_AddStringToObject(b, "ima_sign_verification_keys", "");
+    cJSON_AddStringToObject(b, "ima_sign_verification_keys", s->pol.ima_keys ? s->pol.ima_keys : "");
     cJSON_AddStringToObject(b, "metadata", "{}");
     cJSON_AddStringToObject(b, "revocation_key", "");
     cJSON_AddItemToObject(b, "accept_tpm_hash_algs", algs_json(&x->c->hash));
@@ -563,7 +590,7 @@ static void rollback(tcli_ctx *x, const char *path)
 static int post_agent(tcli_ctx *x, add_state *s, qerr *err)
 {
     const char *id = x->o->uuid, *where = x->where[TSRV_VERIFIER];
-    bool with_ima = s->pol.present || x->o->runtime_policy_name;
+    bool with_ima = s->pol.present || x->o->runtime_policy_name || s->kept.name;
     char path[TCLI_ID_MAX + 16];
     snprintf(path, sizeof path, "/agents/%s", id);
     cJSON *body = add_body(x, s, with_ima);
@@ -617,8 +644,12 @@ static int post_agent(tcli_ctx *x, add_state *s, qerr *err)
     qhttp_result_free(&r);
 
     char what[TCLI_NAME_MAX + 96];
-    const char *name = x->o->runtime_policy_name;
-    if (s->pol.present)
+    const char *name = x->o->runtime_policy_name ? x->o->runtime_policy_name : s->kept.name;
+    if (s->pol.kept)
+        snprintf(what, sizeof what, "the runtime policy it had, kept");
+    else if (s->kept.name)
+        snprintf(what, sizeof what, "runtime policy %s, kept", name);
+    else if (s->pol.present)
         snprintf(what, sizeof what, "runtime policy%s%s: %zu path%s, %zu exclude%s", name ? " " : "", name ? name : "",
                  s->pol.paths, s->pol.paths == 1 ? "" : "s", s->pol.excludes, s->pol.excludes == 1 ? "" : "s");
     else if (name)

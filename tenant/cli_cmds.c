@@ -174,8 +174,10 @@ static void print_verifier(const tcli_ctx *x, const cJSON *res)
     const char *ast = jstr(res, "attestation_status");
     if (next >= 0 && !(ast && strcmp(ast, "FAIL") == 0))
         snprintf(entries, sizeof entries, ", %.0f IMA entr%s verified", next, next == 1 ? "y" : "ies");
-    printf("  verifier:  %s, attestation %s, %.0f attestation%s%s, %s\n", x->where[TSRV_VERIFIER],
-           clean(jstr(res, "attestation_status") ? jstr(res, "attestation_status") : "?", a, sizeof a), count,
+    long st = (long)jnum(res, "operational_state", -1);
+    const char *ast_text = st == 4 || st == 6 ? "not confirmed (retrying)"
+                                              : clean(ast ? ast : "?", a, sizeof a);
+    printf("  verifier:  %s, attestation %s, %.0f attestation%s%s, %s\n", x->where[TSRV_VERIFIER], ast_text, count,
            count == 1 ? "" : "s", entries, lastbuf);
     const char *pname = jstr(res, "runtime_policy_name");
     double has = jnum(res, "has_runtime_policy", 0);
@@ -184,6 +186,10 @@ static void print_verifier(const tcli_ctx *x, const cJSON *res)
     else
         printf("  policy:    %s", has ? "runtime policy" : "no runtime policy");
     printf(", tpm_policy %s\n", clean(jstr(res, "tpm_policy") ? jstr(res, "tpm_policy") : "{}", c, sizeof c));
+    if (has)
+        printf("  IMA:       checked against runtime policy %s\n", pname ? clean(pname, b, sizeof b) : "");
+    else
+        printf("  IMA:       not checked (no runtime policy)\n");
     const char *ev = jstr(res, "last_event_id");
     if (ev) {
         const cJSON *sev = cJSON_GetObjectItemCaseSensitive(res, "severity_level");
@@ -240,7 +246,15 @@ int tcli_cmd_status(tcli_ctx *x, bool reg, bool cv, qerr *err)
     if (on_cv) {
         long st = (long)jnum(cr.results, "operational_state", -1);
         const char *sname = jstr(cr.results, "operational_state_name");
-        printf("agent %s: %s (state %ld)\n", id, sname ? clean(sname, name, sizeof name) : tcli_state_name(st), st);
+        printf("agent %s: %s", id, sname ? clean(sname, name, sizeof name) : tcli_state_name(st));
+        if (st == 4 || st == 6) {
+            /* Retrying is not passing: say how far the retries went and why. */
+            const char *why = jstr(cr.results, "last_error");
+            char wb[TEXT_MAX];
+            printf(", %.0f of %.0f, last error %s", jnum(cr.results, "consecutive_failures", 0),
+                   jnum(cr.results, "max_retries", 0), why && *why ? clean(why, wb, sizeof wb) : "unknown");
+        }
+        printf(" (state %ld)\n", st);
     } else if (cv) {
         printf("agent %s: %s (not on the verifier at %s)\n", id, tcli_state_name(0), x->where[TSRV_VERIFIER]);
     } else {

@@ -183,11 +183,16 @@ int tcli_algs_parse(const char *text, const char *const *known, const char *what
 
 char *tcli_tpm_policy_text(const tcli_conf *c, bool with_ima)
 {
-    cJSON *pol = c->tpm_policy ? cJSON_Duplicate(c->tpm_policy, true) : cJSON_CreateObject();
+    return tcli_tpm_policy_text_of(c->tpm_policy, c->tpm_mask, with_ima);
+}
+
+char *tcli_tpm_policy_text_of(const cJSON *policy, uint32_t tpm_mask, bool with_ima)
+{
+    cJSON *pol = policy ? cJSON_Duplicate(policy, true) : cJSON_CreateObject();
     if (!pol)
         return NULL;
     char mask[16];
-    snprintf(mask, sizeof mask, "0x%x", c->tpm_mask | (with_ima ? 1u << 10 : 0));
+    snprintf(mask, sizeof mask, "0x%x", tpm_mask | (with_ima ? 1u << 10 : 0));
     char *s = NULL;
     if (cJSON_AddStringToObject(pol, "mask", mask))
         s = cJSON_PrintUnformatted(pol);

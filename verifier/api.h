@@ -38,6 +38,7 @@ typedef struct vapi_ctx {
     vstore *store;
     vpoller *poller;          /* NULL: no polling */
     const vconfig *cfg;
+    struct vops *ops;         /* NULL: no retry errors to show (ops_hooks.h) */
 } vapi_ctx;
 
 /* Fills routes (capacity cap) for the context; returns the number of routes. */

@@ -1,7 +1,9 @@
 /* api_status.c — the status object of GET /v{v}/agents/{id} (keylime-formats §5.2) plus Quince's
- * fields: operational_state_name, consecutive_failures, next_ima_ml_entry, runtime_policy_name and
+ * fields: operational_state_name, consecutive_failures, max_retries, last_error (why an agent in
+ * retry is retrying, from ops_hooks.h), next_ima_ml_entry, runtime_policy_name and
  * failures (the entries that failed in the agent's last failed round). */
 #include "api_int.h"
+#include "ops_hooks.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -123,7 +125,19 @@ cJSON *vapi_status(const vapi_ctx *c, const vagent *a, qerr *err)
     snprintf(buf, sizeof buf, "%gs", c->cfg->quote_interval + (double)c->cfg->request_timeout_ms / 1000.0);
     cJSON_AddStringToObject(o, "maximum_attestation_interval", buf);
     cJSON_AddNumberToObject(o, "consecutive_failures", st->consecutive_failures);
+    /* Quince: how many retries an agent gets, and why it is retrying now (null when not). */
+    cJSON_AddNumberToObject(o, "max_retries", (double)c->cfg->max_retries);
+    char last_err[VOPS_ERR_MAX];
+    vops_last_error(c->ops, a->agent_id, last_err, sizeof last_err);
+    add_str_or_null(o, "last_error", last_err[0] ? last_err : NULL);
     cJSON_AddNumberToObject(o, "next_ima_ml_entry", (double)st->next_ima_ml_entry);
+    /* This verifier process's counters (0 when it does not poll the agent): tests and operators
+     * wait for rounds instead of time. */
+    uint64_t rounds = 0, requests = 0;
+    if (c->poller)
+        vpoller_agent_counts(c->poller, a->agent_id, &rounds, &requests);
+    cJSON_AddNumberToObject(o, "rounds_completed", (double)rounds);
+    cJSON_AddNumberToObject(o, "requests_sent", (double)requests);
     if (have_pol > 0)
         vpolicy_free(&pol);
     if (vstore_failures_get(c->store, a->agent_id, add_failure, fails, err) < 0) {

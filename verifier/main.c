@@ -12,6 +12,7 @@
 #include "api.h"
 #include "ca_cmd.h"
 #include "config.h"
+#include "config_check.h"
 #include "http_server.h"
 #include "log.h"
 #include "poller.h"
@@ -19,6 +20,7 @@
 #include "store.h"
 #include "vconfig.h"
 #include "vtls.h"
+#include "ops_hooks.h"
 #include "daemon.h"
 
 #define LOGM "verifier"
@@ -28,7 +30,7 @@ static volatile sig_atomic_t g_stop;
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: quince-verifier [--config FILE] [--help] [--version]\n"
+            "usage: quince-verifier [--config FILE] [--check-config] [--help] [--version]\n"
             "       quince-verifier ca [--config FILE] [--dir DIR] COMMAND ...   (see 'quince-verifier ca --help')\n"
             "\n"
             "The Quince verifier: serves the registrar API (agents register their EK and AK) and the\n"
@@ -39,6 +41,8 @@ static void usage(FILE *f)
             "\n"
             "Options:\n"
             "  --config FILE   configuration file (default $QUINCE_CONFIG or %s)\n"
+            "  --check-config  validate the configuration, print the values in effect (secrets\n"
+            "                  masked) and exit: 0 when valid, 2 when not; nothing is created\n"
             "  --help          this text\n"
             "  --version       print the version\n"
             "\n%s",
@@ -70,11 +74,17 @@ static qhttp_server *start_server(const char *what, const char *ip, long port, s
 static int run(const vconfig *cfg, vstore *store)
 {
     qerr e = {0};
+    static vops ops;     /* notifications and metrics: up before the first round */
+    if (vops_start(&ops, cfg, store, &e) < 0) {
+        qlog(QLOG_CRITICAL, LOGM, "%s", e.msg);
+        return 1;
+    }
     vpoller_opts po;
     vconfig_poller_opts(cfg, &po);
     vpoller *poller = vpoller_start(&po, store, &e);
     if (!poller) {
         qlog(QLOG_CRITICAL, LOGM, "cannot start the attestation loop: %s", e.msg);
+        vops_stop(&ops);
         return 1;
     }
     registrar_ctx rc = {.store = store,
@@ -84,7 +94,7 @@ static int run(const vconfig *cfg, vstore *store)
                         .tls_port = cfg->registrar_tls_port};
     registrar_ctx rc_tls = rc;
     rc_tls.plain_only = false;
-    vapi_ctx ac = {.store = store, .poller = poller, .cfg = cfg};
+    vapi_ctx ac = {.store = store, .poller = poller, .cfg = cfg, .ops = &ops};
     qhttp_route rroutes[REGISTRAR_NUM_ROUTES + 8], rtroutes[REGISTRAR_NUM_ROUTES + 8], vroutes[VAPI_MAX_ROUTES];
     size_t nr = registrar_routes(&rc, rroutes, sizeof rroutes / sizeof rroutes[0]);
     size_t nrt = registrar_routes(&rc_tls, rtroutes, sizeof rtroutes / sizeof rtroutes[0]);
@@ -92,6 +102,7 @@ static int run(const vconfig *cfg, vstore *store)
     if (nr == 0 || nrt == 0 || nv == 0) {
         qlog(QLOG_CRITICAL, LOGM, "internal error: no routes");
         vpoller_stop(poller);
+        vops_stop(&ops);
         return 1;
     }
 
@@ -124,6 +135,7 @@ static int run(const vconfig *cfg, vstore *store)
     qhttp_server_stop(reg_tls);
     qhttp_server_stop(reg);
     vpoller_stop(poller);
+    vops_stop(&ops);
     return status;
 }
 
@@ -176,7 +188,7 @@ static int ca_main(int argc, char **argv)
     static vconfig cfg;
     if (!has_dir && !help) {
         qerr e = {0};
-        qconfig *qc = qconfig_load(config_path, &e);
+        qconfig *qc = qconfig_load_strict(config_path, &e);
         int rc = qc ? vconfig_load(qc, &cfg, &e) : -1;
         qconfig_free(qc);
         if (rc < 0) {
@@ -206,18 +218,29 @@ int main(int argc, char **argv)
     if (argc >= 2 && strcmp(argv[1], "ca") == 0)
         return ca_main(argc - 1, argv + 1);
     const char *config_path = NULL;
-    int rc0 = qdaemon_args(argc, argv, "quince-verifier", usage, &config_path);
+    bool check_only = false;
+    int rc0 = qdaemon_args_check(argc, argv, "quince-verifier", usage, &config_path, &check_only);
     if (rc0 >= 0)
         return rc0;
 
+    /* Everything about the configuration is checked before anything is created on disk. */
     qerr e = {0};
-    qconfig *qc = qconfig_load(config_path, &e);
+    qconfig *qc = qconfig_load_strict(config_path, &e);
     if (!qc) {
         fprintf(stderr, "quince-verifier: bad configuration: %s\n", e.msg);
         return 2;
     }
+    qconfig_trace(qc, check_only);
     static vconfig cfg;
     int rc = vconfig_load(qc, &cfg, &e);
+    if (check_only) {
+        if (rc == 0)
+            qconfig_print_effective(qc, stdout);
+        else
+            fprintf(stderr, "quince-verifier: bad configuration: %s\n", e.msg);
+        qconfig_free(qc);
+        return rc == 0 ? 0 : 2;
+    }
     const char *cfg_file = qconfig_path(qc);
     char cfg_name[1024];
     snprintf(cfg_name, sizeof cfg_name, "%s", cfg_file ? cfg_file : "(none, built-in defaults)");
@@ -227,6 +250,7 @@ int main(int argc, char **argv)
         return 2;
     }
     qlog_set_level(cfg.log_level);
+    qlog_set_format(cfg.log_format);
 
     qdaemon_stop_on_signals(&g_stop);
 

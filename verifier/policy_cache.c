@@ -1,5 +1,6 @@
 /* policy_cache.c — parsed runtime policies by checksum, shared between workers (policy_cache.h). */
 #include "policy_cache.h"
+#include "policy_signature.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -243,10 +244,22 @@ static bool insert(vpolicy_cache *c, vpolicy_ref *e)
 
 /* ---- lookups ---------------------------------------------------------------------------- */
 
+static qpolicy *parse_text(const vpolicy *vp, const char *b, size_t len, qerr *err);
+
+/* A signed body is verified again with its stored key before it is parsed. */
 static qpolicy *parse_body(const vpolicy *vp, qerr *err)
 {
-    const char *b = vp->body ? vp->body : "";
-    size_t len = strlen(b);
+    size_t len = 0;
+    char *text = vpsig_stored_payload(vp, &len, err);
+    if (!text)
+        return NULL;
+    qpolicy *p = parse_text(vp, text, len, err);
+    free(text);
+    return p;
+}
+
+static qpolicy *parse_text(const vpolicy *vp, const char *b, size_t len, qerr *err)
+{
     size_t i = 0;
     while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
         i++;
@@ -256,6 +269,15 @@ static qpolicy *parse_body(const vpolicy *vp, qerr *err)
     if (i < len && b[i] == '{')
         return qpolicy_from_json(b, len, src, err);
     return qpolicy_from_allowlist(b, len, src, err);
+}
+
+/* Process-wide lookup counters for metrics (all caches of the process together). */
+static uint64_t g_hits, g_misses;
+
+void vpolicy_cache_stats(uint64_t *hits, uint64_t *misses)
+{
+    *hits = __atomic_load_n(&g_hits, __ATOMIC_RELAXED);
+    *misses = __atomic_load_n(&g_misses, __ATOMIC_RELAXED);
 }
 
 vpolicy_ref *vpolicy_cache_get(vpolicy_cache *c, long policy_id, qerr *err)
@@ -275,6 +297,7 @@ vpolicy_ref *vpolicy_cache_get(vpolicy_cache *c, long policy_id, qerr *err)
         hit->last_used = ++c->tick;
         vpolicy_ref_retain(hit);
         pthread_mutex_unlock(&c->mu);
+        __atomic_add_fetch(&g_hits, 1, __ATOMIC_RELAXED);
         return hit;
     }
     uint64_t epoch = c->epoch;
@@ -308,6 +331,7 @@ vpolicy_ref *vpolicy_cache_get(vpolicy_cache *c, long policy_id, qerr *err)
     }
     pthread_mutex_unlock(&c->mu);
 
+    __atomic_add_fetch(&g_misses, 1, __ATOMIC_RELAXED);
     qpolicy *p = parse_body(&vp, err);
     vpolicy_free(&vp);
     if (!p)

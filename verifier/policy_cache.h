@@ -34,6 +34,9 @@ void vpolicy_cache_free(vpolicy_cache *c);
 /* NULL with a message on a store error or an unparsable stored policy. */
 vpolicy_ref *vpolicy_cache_get(vpolicy_cache *c, long policy_id, qerr *err);
 void vpolicy_cache_invalidate(vpolicy_cache *c, long policy_id);
+/* Lookups of stored policies answered from the cache, and those that had to parse, since the
+ * process started (every cache together; for metrics). */
+void vpolicy_cache_stats(uint64_t *hits, uint64_t *misses);
 /* Number of parsed policies currently cached (the empty policy included). */
 size_t vpolicy_cache_size(vpolicy_cache *c);
 

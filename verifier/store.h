@@ -64,6 +64,7 @@ typedef struct vpolicy {
     char *body;            /* runtime policy JSON text as stored */
     char *tpm_policy;      /* JSON text or NULL */
     int generator;
+    char *sign_key;        /* base64 key a signed (DSSE) body was checked with, or NULL */
 } vpolicy;
 void vpolicy_free(vpolicy *p);
 /* Create (replace=false; 0 if the name exists → returns 0 and does nothing) or replace
@@ -71,6 +72,10 @@ void vpolicy_free(vpolicy *p);
  * checksum and shared between names. *id gets the policy id. */
 int vstore_policy_put(vstore *s, const char *name, const char *body, const char *checksum, int generator,
                       const char *tpm_policy, bool replace, long *id, qerr *err);
+/* The same, remembering the key (base64, may be NULL) a signed body was checked with, so it is
+ * checked again whenever the policy is loaded. */
+int vstore_policy_put_signed(vstore *s, const char *name, const char *body, const char *checksum, int generator,
+                             const char *tpm_policy, const char *sign_key, bool replace, long *id, qerr *err);
 int vstore_policy_get(vstore *s, const char *name, vpolicy *out, qerr *err);
 int vstore_policy_get_by_id(vstore *s, long id, vpolicy *out, qerr *err);
 /* 1 deleted; 0 absent; -1 with err->code 409 and "Can't delete allowlist as it's currently in use
@@ -127,6 +132,13 @@ typedef struct vagent {
     vagent_state st;
 } vagent;
 void vagent_free(vagent *a);
+/* Ownership of a state's one owned pointer (learned_ima_keyrings): _copy makes dst a deep copy
+ * (dst is overwritten, not freed: clear it first; 0, or -1 out of memory with dst cleared),
+ * _move hands src's text to dst (dst cleared first, src's pointer NULL after), _clear frees it
+ * and zeroes the state (pcr10_alg QHASH_NONE). */
+int vagent_state_copy(vagent_state *dst, const vagent_state *src);
+void vagent_state_move(vagent_state *dst, vagent_state *src);
+void vagent_state_clear(vagent_state *st);
 
 /* Insert a new agent: 1 added, 0 if the id exists (caller answers 409), -1 on error (e.g. a
  * policy_id that does not exist). policy_id 0 = none. */
@@ -137,6 +149,18 @@ int vstore_agent_delete(vstore *s, const char *agent_id, qerr *err);   /* also i
  * Agents no longer in the store are skipped. */
 int vstore_state_save_batch(vstore *s, const vagent_state *const *states, size_t n, qerr *err);
 int vstore_set_state(vstore *s, const char *agent_id, int operational_state, qerr *err); /* 1 set, 0 absent */
+/* One round's writes: its state, the quoted algorithms when they changed, its failure records
+ * when it failed (they replace the earlier ones). */
+typedef struct vstore_round {
+    const vagent_state *st;                  /* st->agent_id names the agent */
+    const char *hash_alg, *enc_alg, *sign_alg;   /* all non-NULL: record them */
+    bool set_failures;
+    const struct vfailure *failures;
+    size_t nfailures;
+} vstore_round;
+/* Saves each round whole, all of them in one transaction (all or nothing): 0 or -1. Agents no
+ * longer in the store are skipped. */
+int vstore_round_save_batch(vstore *s, const vstore_round *const *rounds, size_t n, qerr *err);
 /* Record the quoted algorithms (first quote). 1 set, 0 absent. */
 int vstore_agent_set_algs(vstore *s, const char *agent_id, const char *hash_alg, const char *enc_alg,
                           const char *sign_alg, qerr *err);

@@ -1,6 +1,7 @@
 /* vconfig.c — [verifier] / [registrar] parsing and validation; see vconfig.h. */
 #include "vconfig.h"
 #include "tls_ca.h"
+#include "vmetrics.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -136,6 +137,7 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
         qconfig_long(c, V, "request_timeout_ms", 30000, 100, 3600000, &o->request_timeout_ms, err) < 0 ||
         qconfig_long(c, V, "max_upload_size", 104857600L, 1024, 1L << 30, &o->max_upload_size, err) < 0 ||
         qconfig_long(c, V, "num_workers", 0, 0, 1024, &workers, err) < 0 ||
+        qconfig_bool(c, V, "require_allow_list_signatures", false, &o->require_policy_signatures, err) < 0 ||
         alg_list(c, "accept_tpm_hash_algs", "sha512, sha384, sha256", hash_names, o->accept_tpm_hash_algs,
                  sizeof o->accept_tpm_hash_algs, err) < 0 ||
         alg_list(c, "accept_tpm_encryption_algs", "ecc, rsa", enc_names, o->accept_tpm_encryption_algs,
@@ -186,6 +188,18 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
     qlog_level lv, lr;
     if (level(c, V, &lv, err) < 0 || level(c, R, &lr, err) < 0)
         return -1;
+    if (copy_str(c, V, "metrics_listen", "", o->metrics_listen, sizeof o->metrics_listen, err) < 0 ||
+        vrevoc_config_load(c, &o->revocations, err) < 0)
+        return -1;
+    if (o->metrics_listen[0]) {
+        char mip[VCONFIG_STR];
+        uint16_t mport;
+        if (vmetrics_parse_listen(o->metrics_listen, mip, sizeof mip, &mport, err) < 0)
+            return -1;
+    }
+    const char *lf = qconfig_str(c, V, "log_format", "text");
+    if (qlog_format_parse(lf, &o->log_format) < 0)
+        return qerr_set(err, "[verifier] log_format: \"%s\" is not text or json", lf);
     o->log_level = lv < lr ? lv : lr;
     return 0;
 }
@@ -222,18 +236,27 @@ const char *vconfig_help(void)
            "    request_timeout_ms          time allowed for one quote request (30000)\n"
            "    max_upload_size             largest API request body in bytes (104857600)\n"
            "    ima_violations              pass or fail: IMA violation entries (pass)\n"
+           "    require_allow_list_signatures  refuse runtime policies that are not DSSE-signed\n"
+           "                                (400) or whose signature fails (401) (false)\n"
            "    num_workers                 attestation worker threads, 0 = one per core (0)\n"
            "    accept_tpm_hash_algs        default when an add request has none (sha512, sha384, sha256)\n"
            "    accept_tpm_encryption_algs  default when an add request has none (ecc, rsa)\n"
            "    accept_tpm_signing_algs     default when an add request has none (ecschnorr, rsassa)\n"
            "    verifier_id                 this verifier's id in agent records (default)\n"
            "    log_level                   debug, info, warning, error or critical (info)\n"
+           "    log_format                  text (Keylime's layout) or json, one object per line (text)\n"
            "    tls_dir                     the built-in CA: made on first start, mode 0700 (/var/lib/quince/tls)\n"
            "    server_cert, server_key     the API's certificate and key (tls_dir/server-cert.pem, -key.pem)\n"
            "    trusted_client_ca           CA that tenant certificates must chain to (tls_dir/cacert.pem)\n"
            "    client_cert, client_key     presented to agents (tls_dir/client-cert.pem, client-key.pem)\n"
            "    insecure                    plain HTTP, no client certificates: debugging only (false)\n"
            "    allow_agent_plain_http      poll agents registered without a certificate (insecure)\n"
+           "    metrics_listen              ip:port serving Prometheus GET /metrics, plain HTTP (off)\n"
+           "  [revocations]\n"
+           "    enabled_revocation_notifications  [\"webhook\"] to post failures to webhook_url (none)\n"
+           "    webhook_url                 http(s) URL receiving Keylime's revocation message\n"
+           "    webhook_ca_cert             CA for an https webhook (system store)\n"
+           "    webhook_max_retries, webhook_retry_interval_ms, webhook_timeout_ms  (3, 1000, 5000)\n"
            "  [registrar]\n"
            "    ip                          registrar API address (127.0.0.1)\n"
            "    port                        plain-HTTP port: registration and activation only (8890)\n"

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "log.h"
 #include "poller.h"
+#include "revocation_notify.h"
 
 #define VCONFIG_STR  256
 #define VCONFIG_PATH 1024
@@ -26,6 +27,7 @@ typedef struct vconfig {
     long request_timeout_ms;              /* per quote request; 30000 */
     long max_upload_size;                 /* largest API request body; 104857600 */
     bool violations_fail;                 /* ima_violations = fail */
+    bool require_policy_signatures;       /* require_allow_list_signatures; false */
     long num_workers;                     /* 0 = number of cores */
     /* Defaults for an add request that omits them, as JSON array text, e.g. ["sha256"]. */
     char accept_tpm_hash_algs[VCONFIG_ALGS];
@@ -33,6 +35,7 @@ typedef struct vconfig {
     char accept_tpm_signing_algs[VCONFIG_ALGS];
     char verifier_id[VCONFIG_STR];        /* "default" */
     qlog_level log_level;                 /* the more verbose of [verifier] and [registrar] */
+    qlog_format log_format;               /* [verifier] log_format: text or json */
     /* TLS ([verifier]): the built-in CA directory and the files used. Each *_file below is the
      * operator's file when the key is set, else the generated one in tls_dir. */
     char tls_dir[VCONFIG_PATH];           /* "/var/lib/quince/tls" */
@@ -45,6 +48,8 @@ typedef struct vconfig {
     bool insecure;                        /* plain HTTP servers, no client certificates (debug) */
     bool allow_agent_plain_http;          /* poll agents registered with mtls_cert "disabled";
                                              default: insecure */
+    char metrics_listen[VCONFIG_STR];     /* "ip:port" of GET /metrics; "" = off */
+    vrevoc_config revocations;            /* [revocations] */
     /* [registrar] */
     char registrar_ip[VCONFIG_STR];       /* "127.0.0.1" */
     long registrar_port;                  /* 8890: plain HTTP, register and activate only */
