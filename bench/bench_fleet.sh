@@ -58,6 +58,13 @@ wait_line() { # FILE PATTERN SECS PID
 
 run() { # N AK
   local n=$1 ak=$2 d="$WORK/$1-$2" evil
+  # quince-fleet needs 3 descriptors an agent (listening socket, its server's epoll fd, the
+  # verifier's connection) + 1024; a hard RLIMIT_NOFILE it may not raise caps the fleet.
+  local hard max; hard=$(ulimit -Hn); max=$(( (hard - 1024) / 3 ))
+  if [ "$hard" != unlimited ] && [ "$n" -gt "$max" ]; then
+    echo "  N=$n $ak: the open-file limit here is $hard (hard, not raisable without CAP_SYS_RESOURCE): running N=$max instead"
+    n=$max
+  fi
   evil=$(( n >= 10000 ? 10 : 3 ))
   mkdir -p "$d"
   local cv reg regtls
