@@ -56,13 +56,15 @@ wait_line() { # FILE PATTERN SECS PID
   return 1
 }
 
-run() { # N AK
-  local n=$1 ak=$2 d="$WORK/$1-$2" evil
+run() { # N AK [provision-only]
+  local n=$1 ak=$2 d="$WORK/$1-$2${3:+-p}" evil prov=${3:-}
   # quince-fleet needs 3 descriptors an agent (listening socket, its server's epoll fd, the
   # verifier's connection) + 1024; a hard RLIMIT_NOFILE it may not raise caps the fleet.
   local hard max; hard=$(ulimit -Hn); max=$(( (hard - 1024) / 3 ))
-  if [ "$hard" != unlimited ] && [ "$n" -gt "$max" ]; then
-    echo "  N=$n $ak: the open-file limit here is $hard (hard, not raisable without CAP_SYS_RESOURCE): running N=$max instead"
+  if [ -z "$prov" ] && [ "$hard" != unlimited ] && [ "$n" -gt "$max" ]; then
+    echo "  N=$n $ak: the open-file limit here is $hard (hard, not raisable without CAP_SYS_RESOURCE): N=$n is"
+    echo "      provisioned without serving, then the rest runs with N=$max"
+    run "$n" "$ak" provision-only
     n=$max
   fi
   evil=$(( n >= 10000 ? 10 : 3 ))
@@ -100,6 +102,7 @@ CONF
   "$BUILD/tests/tools/quince-fleet" --agents "$n" --ak "$ak" --evil "$evil" --evil-at $((WARM + 3)) \
     --new-entries-per-minute 6 --interval 2 --registrar "http://127.0.0.1:$reg" --verifier "https://127.0.0.1:$cv" \
     --tls-dir "$d/tls" --out "$d/fleet" --base-ip "$base" --port "$(free_port)" --watch-pid "$vp" \
+    ${prov:+--provision-only} \
     >"$d/fleet.out" 2>"$d/fleet.err" &
   local fp=$!
   PIDS+=("$fp")
@@ -108,6 +111,11 @@ CONF
     return
   fi
   local t_ready; t_ready=$(date +%s.%N)
+  if [ -n "$prov" ]; then
+    printf '  N=%-6s AK %-3s | %s (provisioning only)\n' "$n" "$ak" "$(grep '^fleet: registered' "$d/fleet.out" | sed 's/^fleet: //')"
+    kill "$vp" 2>/dev/null; wait "$vp" 2>/dev/null
+    return
+  fi
   local prep regline
   prep=$(grep -E 'primes|identities' "$d/fleet.err" | sed 's/^fleet: //' | tr '\n' ';')
   regline=$(grep '^fleet: registered' "$d/fleet.out")

@@ -165,7 +165,7 @@ int fl_loop(fleet *f, qerr *err)
         qerr_set(err, "event loop set-up failed: %s", strerror(errno));
         goto out;
     }
-    if (start_servers(f, ep, err) < 0 || !(prov = fl_prov_start(f, err)))
+    if ((!f->o.provision_only && start_servers(f, ep, err) < 0) || !(prov = fl_prov_start(f, err)))
         goto out;
     double ready = 0, last_tick = fl_now(), last_sweep = last_tick;
     struct epoll_event evs[EVENTS];
@@ -209,6 +209,8 @@ int fl_loop(fleet *f, qerr *err)
                        f->o.verifier ? add_s : 0.0, fails);
                 printf("fleet: ready\n");
                 fflush(stdout);
+                if (f->o.provision_only)
+                    goto done;
             }
             periodic(f, ep, now, now - last_tick, ready);
             last_tick = now;
