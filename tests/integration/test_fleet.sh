@@ -36,7 +36,7 @@ done
 if [ $ready = 1 ] && grep -q "^fleet: registered $N agents .* 0 failures" "$QUINCE_TMP/fleet.out"; then
   pass fleet_registered_and_added
 else
-  fail fleet_registered_and_added "$(tail -3 "$QUINCE_TMP/fleet.out" "$QUINCE_TMP/fleet.err" | tr '\n' ' ')"
+  fail fleet_registered_and_added "$(tail -n 3 "$QUINCE_TMP/fleet.out" "$QUINCE_TMP/fleet.err" | tr '\n' ' ')"
   exit 0
 fi
 [ "$(sql "SELECT count(*) FROM agents;")" = $N ] && pass all_agents_in_store \

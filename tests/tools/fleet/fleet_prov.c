@@ -146,14 +146,15 @@ static void *run(void *arg)
     fl_prov *p = w->p;
     fleet *f = p->f;
     qerr e = { 0 };
-    qhttp_client_opts ro = { .timeout_ms = 60000 };
-    qhttp_client *reg = qhttp_client_new(&ro, &e);
-    if (!reg)
-        fail(p, &e);
-    for (unsigned i = w->id; reg && i < f->o.n; i += p->nth)
-        if (register_one(f, &f->agents[i], reg, &e) < 0)
+    /* Each agent registers from its own address, as a real one would (registrars limit
+     * registrations per client address). */
+    for (unsigned i = w->id; i < f->o.n; i += p->nth) {
+        qhttp_client_opts ro = { .timeout_ms = 60000, .local_ip = f->agents[i].ip };
+        qhttp_client *reg = qhttp_client_new(&ro, &e);
+        if (!reg || register_one(f, &f->agents[i], reg, &e) < 0)
             fail(p, &e);
-    qhttp_client_free(reg);
+        qhttp_client_free(reg);
+    }
     if (pthread_barrier_wait(&p->bar) == PTHREAD_BARRIER_SERIAL_THREAD)
         p->t_reg = fl_now();
     qhttp_client *ver = f->o.verifier ? verifier_client(f, &e) : NULL;
