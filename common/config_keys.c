@@ -28,6 +28,7 @@ static const qconfig_key verifier_keys[] = {
     {"server_cert", 0}, {"server_key", 0}, {"trusted_client_ca", 0}, {"client_cert", 0},
     {"client_key", 0}, {"insecure", 0}, {"allow_agent_plain_http", 0}, {"log_format", 0},
     {"metrics_listen", 0}, {"require_allow_list_signatures", 0},
+    {"registrar_url", 0}, {"registrar_ca_cert", 0},
     {NULL, 0},
 };
 

@@ -449,7 +449,12 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
 
     vreg_agent reg;
     memset(&reg, 0, sizeof reg);
-    int rc = vstore_reg_get(c->store, id, &reg, &e);
+    int rc = vapi_registrar_get(c, id, &reg, &e);
+    if (rc < 0 && c->cfg->registrar_url[0]) {
+        qlog(QLOG_ERROR, VAPI_LOG, "agent %s not added: %s", id, e.msg);
+        qhttp_reply_error(r, 502, "cannot read agent %s from the registrar: %s", id, e.msg);
+        return;
+    }
     if (rc < 0) {
         vapi_store_error(r, "cannot read the registrar record", &e);
         return;
@@ -566,8 +571,21 @@ void vapi_h_agent_reactivate(qhttp_req *r, void *ctx)
     vapi_ctx *c = ctx;
     char id[VSTORE_ID_MAX];
     qerr e = {0};
-    if (vapi_agent_id(r, id) < 0 || agent_exists(r, c, id) <= 0)
+    if (vapi_agent_id(r, id) < 0)
         return;
+    vagent a;
+    memset(&a, 0, sizeof a);
+    int rc = vstore_agent_get(c->store, id, &a, &e);
+    if (rc > 0)
+        vagent_free(&a);
+    if (rc == 0) {
+        qhttp_reply_error(r, 400, "agent id not found");   /* Keylime answers an unknown id here with 400 */
+        return;
+    }
+    if (rc < 0) {
+        vapi_store_error(r, "cannot read agent", &e);
+        return;
+    }
     if (vstore_set_state(c->store, id, VSTATE_START, &e) < 0) {
         vapi_store_error(r, "cannot reactivate agent", &e);
         return;

@@ -59,7 +59,7 @@ static bool version_ok(qhttp_req *r)
     for (size_t i = 0; v && i < NVERSIONS; i++)
         if (strcmp(v, g_versions[i]) == 0)
             return true;
-    qhttp_reply_error(r, 400, "API Version not supported");
+    qhttp_reply_error(r, 404, "API Version not supported");   /* Keylime's code */
     return false;
 }
 

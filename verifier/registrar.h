@@ -9,7 +9,7 @@
  *                                             regcount}; 404 while unknown or not yet activated
  *   DELETE /v{v}/agents/{id}                 200 / 404
  * Keylime's v3.0 shapes (POST /v3.0/agents with the id in the body) are not served, so 3.0 is
- * not advertised; any version outside the list gets 400 "API Version not supported".
+ * not advertised; any version outside the list gets 404 "API Version not supported" (as Keylime).
  *
  * Contract:
  * - Agent ids: Keylime's [\w.-]+ taken as ASCII [A-Za-z0-9_.-], 1..VSTORE_ID_MAX-1 characters

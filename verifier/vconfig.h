@@ -49,6 +49,11 @@ typedef struct vconfig {
     bool insecure;                        /* plain HTTP servers, no client certificates (debug) */
     bool allow_agent_plain_http;          /* poll agents registered with mtls_cert "disabled";
                                              default: insecure */
+    /* An external Keylime-compatible registrar (registrar_client.h): agent records are read from
+     * it instead of this daemon's own registrar. "" = the own one. https (mTLS with client_cert)
+     * unless insecure; its certificate checked against registrar_ca_cert (trusted_client_ca). */
+    char registrar_url[VCONFIG_PATH];
+    char registrar_ca_cert[VCONFIG_PATH];
     char metrics_listen[VCONFIG_STR];     /* "ip:port" of GET /metrics; "" = off */
     vrevoc_config revocations;            /* [revocations] */
     /* [registrar] */

@@ -420,16 +420,16 @@ static void test_version(void **state)
     assert_int_equal(cJSON_GetArraySize(sv), 8);
     assert_string_equal(cJSON_GetArrayItem(sv, 0)->valuestring, "1.0");
     assert_string_equal(cJSON_GetArrayItem(sv, 7)->valuestring, "2.6");
-    /* Unsupported versions, on every route shape. */
-    assert_int_equal(call("GET", "/v3.0/agents/", NULL), 400);
+    /* Unsupported versions, on every route shape: 404, as Keylime. */
+    assert_int_equal(call("GET", "/v3.0/agents/", NULL), 404);
     assert_string_equal(g_msg, "API Version not supported");
-    assert_int_equal(call("GET", "/v2.7/agents/abc", NULL), 400);
+    assert_int_equal(call("GET", "/v2.7/agents/abc", NULL), 404);
     assert_string_equal(g_msg, "API Version not supported");
-    assert_int_equal(call("POST", "/vfoo/agents/abc", "{}"), 400);
+    assert_int_equal(call("POST", "/vfoo/agents/abc", "{}"), 404);
     assert_string_equal(g_msg, "API Version not supported");
-    assert_int_equal(call("PUT", "/v1/agents/abc/activate", "{}"), 400);
+    assert_int_equal(call("PUT", "/v1/agents/abc/activate", "{}"), 404);
     assert_string_equal(g_msg, "API Version not supported");
-    assert_int_equal(call("DELETE", "/v2.60/agents/abc", NULL), 400);
+    assert_int_equal(call("DELETE", "/v2.60/agents/abc", NULL), 404);
     /* Old versions are served. */
     assert_int_equal(call("GET", "/v1.0/agents/", NULL), 200);
     assert_int_equal(call("GET", "/v2.0/agents", NULL), 200);

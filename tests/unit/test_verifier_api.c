@@ -274,10 +274,10 @@ static void test_version(void **state)
     for (const cJSON *it = sv->child; it; it = it->next)
         has26 |= strcmp(it->valuestring, "2.6") == 0;
     assert_true(has26);
-    assert_int_equal(req(f, "GET", "/v9.9/agents/", NULL), 400);
+    assert_int_equal(req(f, "GET", "/v9.9/agents/", NULL), 404);   /* Keylime's code */
     assert_string_equal(status_text(f), "API Version not supported");
     assert_int_equal(req(f, "GET", "/v2.6/agents/x", NULL), 404);
-    assert_int_equal(req(f, "GET", "/v3.0/allowlists/", NULL), 400);
+    assert_int_equal(req(f, "GET", "/v3.0/allowlists/", NULL), 404);
 }
 
 static void test_agent_lifecycle(void **state)
@@ -294,6 +294,8 @@ static void test_agent_lifecycle(void **state)
     assert_int_equal((int)cJSON_GetNumberValue(result(f, "has_mb_refstate")), 0);
     assert_string_equal(cJSON_GetStringValue(result(f, "attestation_status")), "PENDING");
     assert_string_equal(cJSON_GetStringValue(result(f, "attestation_period")), "0.5s");
+    /* Keylime's meaning: five quote intervals. */
+    assert_string_equal(cJSON_GetStringValue(result(f, "maximum_attestation_interval")), "2.5s");
     assert_string_equal(cJSON_GetStringValue(result(f, "verifier_id")), "default");
     assert_string_equal(cJSON_GetStringValue(result(f, "tpm_policy")), "{\"mask\": \"0x400\"}");
     assert_true(cJSON_IsNull(result(f, "severity_level")));
@@ -339,7 +341,7 @@ static void test_agent_lifecycle(void **state)
     assert_int_equal(req(f, "GET", "/v2.6/agents/agent-1", NULL), 200);
     assert_int_equal((int)cJSON_GetNumberValue(result(f, "operational_state")), VSTATE_START);
     assert_int_equal(req(f, "PUT", "/v2.6/agents/nobody/stop", NULL), 404);
-    assert_int_equal(req(f, "PUT", "/v2.6/agents/nobody/reactivate", NULL), 404);
+    assert_int_equal(req(f, "PUT", "/v2.6/agents/nobody/reactivate", NULL), 400);   /* Keylime's code */
 
     assert_int_equal(req(f, "DELETE", "/v2.6/agents/Agent-1", NULL), 200);
     assert_int_equal(req(f, "GET", "/v2.6/agents/agent-1", NULL), 404);
@@ -773,6 +775,14 @@ static void test_config_values(void **state)
     assert_int_equal(load("[verifier]\nverifier_id = a b\n", &v, &e), -1);
     assert_int_equal(load("[registrar]\nrequire_ek_cert = true\n", &v, &e), -1);
     assert_int_equal(load("[verifier]\nmax_upload_size = 10\n", &v, &e), -1);
+    /* registrar_url: https only (http with insecure), no path; a trailing '/' is dropped. */
+    assert_int_equal(load("[verifier]\nregistrar_url = http://10.0.0.1:8891\n", &v, &e), -1);
+    assert_non_null(strstr(e.msg, "registrar_url"));
+    assert_int_equal(load("[verifier]\nregistrar_url = https://10.0.0.1:8891/v2.1\n", &v, &e), -1);
+    assert_int_equal(load("[verifier]\nregistrar_url = https://reg.example:8891/\n", &v, &e), 0);
+    assert_string_equal(v.registrar_url, "https://reg.example:8891");
+    assert_string_equal(v.registrar_ca_cert, v.trusted_client_ca);
+    assert_int_equal(load("[verifier]\ninsecure = true\nregistrar_url = http://10.0.0.1:8890\n", &v, &e), 0);
 }
 
 /* Environment overrides would change the configuration under test. */
