@@ -22,7 +22,7 @@ STATEDIR     ?= /var/lib/quince
 FUZZ_SECONDS ?= 60
 
 PKGS := openssl libcjson libpcre2-8 libcurl sqlite3 libmicrohttpd gnutls \
-        tss2-esys tss2-tctildr tss2-mu tss2-rc libarchive
+        tss2-esys tss2-tctildr tss2-mu tss2-rc libarchive libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
@@ -98,9 +98,9 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBQ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTENANT) $(LIBQ)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTENANT) $(LIBVERIF) $(LIBQ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBTENANT) $(LIBQ) -Wl,--end-group $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBTENANT) $(LIBVERIF) $(LIBQ) -Wl,--end-group $(LDLIBS)
 
 tools: $(TOOL_BINS)
 
