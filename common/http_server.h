@@ -10,7 +10,7 @@
  * - A TLS client certificate is verified once per connection (and again after 60 s or when the
  *   peer's certificate changes), not once per request: a kept-alive client costs no public-key
  *   operation per request. It must verify against the CA and carry extended key usage
- *   clientAuth (or no extended key usage at all): a server's certificate is refused (401).
+ *   clientAuth (or no extended key usage at all): a server's certificate is refused (403).
  * - Routes: method + pattern. A pattern is '/'-separated segments; a segment is a literal or a
  *   literal prefix followed by one "{name}" that captures the (non-empty) rest of the segment,
  *   e.g. "/v{ver}/quotes/integrity", "/agents/{id}". One trailing '/' in the URL is ignored.
