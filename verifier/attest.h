@@ -102,6 +102,8 @@ void vattest_mem_clear(vattest_mem *m);
 
 typedef struct vattest_opts {
     bool violations_fail;           /* ima_violations = fail */
+    bool mb_accept_all;             /* measured_boot_policy_name = accept-all: no reference check */
+    bool mb_evaluate_always;        /* measured_boot_evaluate = always (else once per boot) */
     bool log;                       /* Keylime's log lines (engine and verifier) */
 } vattest_opts;
 

@@ -69,6 +69,15 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (agent_id, seq));",
     /* 2: the key a signed (DSSE) runtime policy was checked with, base64 as the API received it */
     "ALTER TABLE policies ADD COLUMN sign_key TEXT;",
+    /* 3: measured boot: named reference states, the agent's reference, and whether the reference
+     * was evaluated since the agent's last boot ([verifier] measured_boot_evaluate = once) */
+    "CREATE TABLE mbpolicies ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  mb_policy TEXT NOT NULL);"
+    "ALTER TABLE agents ADD COLUMN mb_policy_id INTEGER REFERENCES mbpolicies(id);"
+    "ALTER TABLE agents ADD COLUMN mb_evaluated INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX agents_mbpolicy ON agents(mb_policy_id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -503,7 +512,7 @@ fail:
 static int prepare_all(vstore *s, qerr *err)
 {
     const vstore_sql *const tables[] = { store_sql, vstore_reg_sql, vstore_policy_sql, vstore_agent_sql,
-                                         vstore_failure_sql };
+                                         vstore_failure_sql, vstore_mbpolicy_sql };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
         for (const vstore_sql *q = tables[t]; q->sql; q++) {
             if (sqlite3_prepare_v3(s->db, q->sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[q->id], NULL) !=
