@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <openssl/rand.h>
 
+#include "attest_mb.h"
 #include "hex.h"
 #include "ima_entry.h"
 #include "ima_verify.h"
@@ -34,6 +35,7 @@ struct vattest_ctx {
     vattest_out *out;
     int64_t now;
     char first_event[128];
+    vmb_scratch mb;           /* measured boot: decode buffer, replay, boot aggregates */
 };
 
 static const char *const def_hash[] = { "sha512", "sha384", "sha256", NULL };
@@ -52,6 +54,7 @@ void vattest_mem_clear(vattest_mem *m)
     for (int i = 0; i < 3; i++)
         cJSON_Delete(m->accept[i]);
     qkeyring_free(m->keyring);
+    qmb_ref_free(m->mb_ref);
     memset(m, 0, sizeof *m);
 }
 
@@ -92,6 +95,7 @@ void vattest_ctx_free(vattest_ctx *c)
     for (int i = 0; i < ENGINE_SLOTS; i++)
         slot_clear(&c->slots[i]);
     vpolicy_ref_release(c->empty);
+    vmb_scratch_clear(&c->mb);
     free(c->tail);
     free(c);
 }
@@ -145,6 +149,12 @@ static void add(vattest_ctx *c, const char *event_id, const char *fmt, ...)
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
     record(c->out, c->now, c->first_event, sizeof c->first_event, UINT64_MAX, "", 0, event_id, reason);
+}
+
+static void on_mb_failure(void *ctx, const char *event_id, uint64_t entry, const char *reason)
+{
+    vattest_ctx *c = ctx;
+    record(c->out, c->now, c->first_event, sizeof c->first_event, entry, "", 0, event_id, reason);
 }
 
 static void on_ima_failure(void *ctx, const qima_failure *f)
@@ -327,7 +337,7 @@ static qima_verifier *get_engine(vattest_ctx *c, vpolicy_ref *ref, qhash_alg ban
 /* ---- the round ----------------------------------------------------------------------------- */
 
 typedef struct answer {
-    const char *quote, *hash_alg, *enc_alg, *sign_alg, *pubkey, *ml;
+    const char *quote, *hash_alg, *enc_alg, *sign_alg, *pubkey, *ml, *mb;
     size_t ml_len;
     bool has_entry, has_boot;
     uint64_t entry, boot;
@@ -380,6 +390,11 @@ static vattest_outcome read_answer(vattest_ctx *c, const cJSON *r, answer *a)
         return VATTEST_INVALID_QUOTE;
     }
     a->ml_len = a->ml ? strlen(a->ml) : 0;
+    a->mb = opt_string(r, "mb_measurement_list", &bad);
+    if (bad) {
+        add(c, "qoute_validation.invalid_data", "\"mb_measurement_list\" is not a string");
+        return VATTEST_INVALID_QUOTE;
+    }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "ima_measurement_list_entry");
     if (e && !cJSON_IsNull(e)) {
         if (json_uint(e, &a->entry) < 0) {
@@ -538,6 +553,9 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
         oc = VATTEST_FAILED;
         goto out;
     }
+    /* With a replayed boot log, its boot aggregates are accepted too (Keylime adds them to the
+     * policy's boot_aggregate digests); the engine only points at this worker's values. */
+    qima_verifier_allow_boot_aggregates(v, c->mb.agg, c->mb.nagg);
     long k = qima_verifier_feed(v, a->ml, a->ml_len);
     if (k >= 0 && (size_t)k < a->ml_len) {
         size_t rest = a->ml_len - (size_t)k;    /* <= QIMA_MAX_LINE: longer lines are consumed */
@@ -590,6 +608,17 @@ static void load_agent_mem(vattest_ctx *c, const vagent *ag, vattest_mem *mem)
                                  ag->accept_tpm_signing_algs };
         for (int i = 0; i < 3; i++)
             mem->accept[i] = lists[i] ? cJSON_Parse(lists[i]) : NULL;
+    }
+    if (!mem->mb_parsed) {
+        mem->mb_parsed = true;
+        if (ag->mb_policy) {
+            qerr err = { 0 };
+            mem->mb_ref = qmb_ref_parse(ag->mb_policy, strlen(ag->mb_policy), &err);
+            if (!mem->mb_ref && c->o.log)
+                qlog(QLOG_ERROR, MOD, "agent %s: measured boot reference state unusable: %s", ag->agent_id, err.msg);
+            if (!mem->mb_ref)
+                snprintf(mem->mb_error, sizeof mem->mb_error, "%.200s", err.msg);
+        }
     }
     if (!mem->keyring_parsed) {
         mem->keyring_parsed = true;
@@ -671,6 +700,8 @@ vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem 
      * continue from the stored state then (step 7 re-requests from entry 0). */
     bool tpm_restarted = ag->st.clock_set && (q.attest.clock.reset_count != ag->st.reset_count ||
                                               q.attest.clock.restart_count != ag->st.restart_count);
+    if (boot_changed || tpm_restarted || !ag->st.clock_set)
+        out->st.mb_evaluated = false;      /* a new boot: judge its boot log afresh */
     bool evidence = (a.has_entry && a.entry == 0 && in->requested_entry != 0) ||
                     (boot_changed && ag->st.boottime != 0);
     qclockinfo prev = { .clock = 0, .reset_count = 0, .restart_count = 0, .safe = 1 };
@@ -740,6 +771,23 @@ pcr16_done:
 
     /* 6. static PCRs */
     check_tpm_policy(c, mem->tpm_policy, &q.pcrs);
+
+    /* 6b. measured boot (attest_mb.h) */
+    c->mb.nagg = 0;
+    if (ag->mb_policy && (q.pcrs.mask & 1u)) {
+        if (!mem->mb_ref) {
+            add(c, "measured_boot.policy_example", "the agent's measured boot reference state is unusable: %s",
+                mem->mb_error);
+        } else {
+            vmb_in mi = {
+                .agent_id = ag->agent_id, .ref = mem->mb_ref, .log_b64 = a.mb, .bank = bank, .pcrs = &q.pcrs,
+                .evaluate = !c->o.mb_accept_all && (c->o.mb_evaluate_always || !out->st.mb_evaluated),
+                .log = c->o.log,
+            };
+            if (vmb_check(&c->mb, &mi, on_mb_failure, c))
+                out->st.mb_evaluated = true;
+        }
+    }
 
     /* 7. IMA */
     oc = VATTEST_PASS;

@@ -25,6 +25,8 @@
  *  6. tpm_policy {"<n>": [hex, ...] | "hex", "mask": "0x..."}: each listed PCR other than 10/16
  *     that is quoted must hold one of its values (pcr_validation.invalid_pcr_<n>); listed PCRs
  *     absent from the quote → one pcr_validation.missing_pcrs.
+ *  6b. measured boot, when the agent has a reference state and PCR 0 is quoted: attest_mb.h
+ *     (st.mb_evaluated is cleared by a new boot and set when the reference passed).
  *  7. IMA, when PCR 10 is quoted (no list → pcr_validation.unused_pcr_10):
  *     - entry 0 returned: the list restarts; when entry != 0 was requested or the boot time
  *       changed, the running state is reset (entry 0, zero PCR, quote-progress memory cleared).
@@ -96,6 +98,9 @@ typedef struct vattest_mem {
     cJSON *accept[3];               /* parsed once (NULL: the defaults) */
     bool keyring_parsed;
     qkeyring *keyring;              /* parsed ima_sign_verification_keys (NULL: none) */
+    bool mb_parsed;
+    struct qmb_ref *mb_ref;         /* parsed vagent.mb_policy (NULL: none or unusable) */
+    char mb_error[256];             /* why it is unusable */
 } vattest_mem;
 /* Release and zero (the next round loads everything again). */
 void vattest_mem_clear(vattest_mem *m);

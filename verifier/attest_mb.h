@@ -1,0 +1,55 @@
+/* attest_mb.h — the measured-boot part of an attestation round (attest.h step 6b), Keylime's
+ * rules: with a reference state and PCR 0 in the quote,
+ *  - no mb_measurement_list → pcr_validation.unused_pcr_<n> for each quoted boot PCR;
+ *  - a log that cannot be decoded or replayed (bounded: QEVLOG_MAX_BYTES) →
+ *    measured_boot.invalid_log;
+ *  - each quoted PCR of 0-9 and 11-15 must equal the replay of the quoted bank →
+ *    measured_boot.invalid_pcr_<n>;
+ *  - then, unless the verifier accepts all (measured_boot_policy_name = accept-all) or the
+ *    reference already passed since the last boot (measured_boot_evaluate = once), the log is
+ *    judged against the reference (qmb_evaluate): one measured_boot.policy_example failure per
+ *    finding, its entry the event number (UINT64_MAX for the log as a whole).
+ * A replayed log also yields the boot_aggregate values IMA accepts this round.
+ * Pure: no I/O; the decode buffer is the worker's and grows only when a larger log arrives. */
+#ifndef QUINCE_VERIFIER_ATTEST_MB_H
+#define QUINCE_VERIFIER_ATTEST_MB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "eventlog.h"
+#include "ima_verify.h"
+#include "mb_policy.h"
+#include "quote.h"
+
+#define VMB_MAX_AGGREGATES (2 * QHASH_COUNT)
+
+/* One worker's scratch. Zero-initialise; vmb_scratch_clear releases. */
+typedef struct vmb_scratch {
+    uint8_t *buf;
+    size_t cap;
+    qevlog_pcrs pcrs;
+    qima_digest agg[VMB_MAX_AGGREGATES];
+    size_t nagg;                    /* boot aggregates of this round's log (0: none) */
+} vmb_scratch;
+void vmb_scratch_clear(vmb_scratch *s);
+
+/* A failure: event id, reason, entry (event number or UINT64_MAX). */
+typedef void (*vmb_fail_fn)(void *ctx, const char *event_id, uint64_t entry, const char *reason);
+
+typedef struct vmb_in {
+    const char *agent_id;
+    const qmb_ref *ref;             /* the agent's parsed reference state */
+    const char *log_b64;            /* mb_measurement_list, or NULL */
+    qhash_alg bank;                 /* the quote's */
+    const qpcrblob *pcrs;           /* the quoted PCRs */
+    bool evaluate;                  /* judge the reference this round */
+    bool log;                       /* log lines (module "measured_boot") */
+} vmb_in;
+
+/* Runs the checks; returns true when the reference was judged and passed. s->nagg is set when
+ * the log was replayed. */
+bool vmb_check(vmb_scratch *s, const vmb_in *in, vmb_fail_fn fail, void *ctx);
+
+#endif
