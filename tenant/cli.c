@@ -48,6 +48,8 @@ void tenant_cli_usage(FILE *f)
         "  reglist             the registrar's agents\n"
         "  regdelete           remove the agent from the registrar\n"
         "  reactivate          restart attestation of a failed or stopped agent\n"
+        "  addmbpolicy, updatembpolicy, showmbpolicy, deletembpolicy, listmbpolicy\n"
+        "                     measured-boot reference states (--mb-policy FILE, --mb-policy-name)\n"
         "  addruntimepolicy, updateruntimepolicy, showruntimepolicy, deleteruntimepolicy,\n"
         "  listruntimepolicy   named runtime policies on the verifier (--runtime-policy-name);\n"
         "                      addallowlist, showallowlist, deleteallowlist are deprecated aliases\n"
@@ -147,7 +149,8 @@ static int report(const qerr *e)
 static bool needs_uuid(tcli_cmd c)
 {
     return c != TCMD_CVLIST && c != TCMD_BULKINFO && c != TCMD_REGLIST && c != TCMD_ADDPOLICY &&
-           c != TCMD_SHOWPOLICY && c != TCMD_DELETEPOLICY && c != TCMD_UPDATEPOLICY && c != TCMD_LISTPOLICY;
+           c != TCMD_SHOWPOLICY && c != TCMD_DELETEPOLICY && c != TCMD_UPDATEPOLICY && c != TCMD_LISTPOLICY &&
+           c < TCMD_ADDMB;
 }
 
 static int dispatch(tcli_ctx *x, qerr *err)
@@ -175,6 +178,12 @@ static int dispatch(tcli_ctx *x, qerr *err)
         return tcli_cmd_regdelete(x, err);
     case TCMD_REACTIVATE:
         return tcli_cmd_reactivate(x, err);
+    case TCMD_ADDMB:
+    case TCMD_SHOWMB:
+    case TCMD_DELETEMB:
+    case TCMD_UPDATEMB:
+    case TCMD_LISTMB:
+        return tcli_cmd_mb(x, err);
     default:
         return tcli_cmd_policy(x, err);
     }
