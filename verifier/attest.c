@@ -151,10 +151,10 @@ static void add(vattest_ctx *c, const char *event_id, const char *fmt, ...)
     record(c->out, c->now, c->first_event, sizeof c->first_event, UINT64_MAX, "", 0, event_id, reason);
 }
 
-static void on_mb_failure(void *ctx, const char *event_id, uint64_t entry, const char *reason)
+static void on_mb_failure(void *ctx, const char *event_id, const char *reason)
 {
     vattest_ctx *c = ctx;
-    record(c->out, c->now, c->first_event, sizeof c->first_event, entry, "", 0, event_id, reason);
+    record(c->out, c->now, c->first_event, sizeof c->first_event, UINT64_MAX, "", 0, event_id, reason);
 }
 
 static void on_ima_failure(void *ctx, const qima_failure *f)

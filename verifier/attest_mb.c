@@ -71,7 +71,7 @@ bool vmb_check(vmb_scratch *s, const vmb_in *in, vmb_fail_fn fail, void *ctx)
             char ev[64];
             snprintf(ev, sizeof ev, "pcr_validation.unused_pcr_%u", n);
             snprintf(why, sizeof why, "Measured Boot PCR %u in policy, but no measurement list provided", n);
-            fail(ctx, ev, UINT64_MAX, why);
+            fail(ctx, ev, why);
         }
         if (in->log)
             qlog(QLOG_ERROR, MOD, "agent %s: measured boot PCRs quoted, but no boot event log provided",
@@ -85,7 +85,7 @@ bool vmb_check(vmb_scratch *s, const vmb_in *in, vmb_fail_fn fail, void *ctx)
         len = -1;
     }
     if (len < 0) {
-        fail(ctx, "measured_boot.invalid_log", UINT64_MAX, why);
+        fail(ctx, "measured_boot.invalid_log", why);
         if (in->log)
             qlog(QLOG_ERROR, MOD, "agent %s: %s", in->agent_id, why);
         return false;
@@ -108,7 +108,7 @@ bool vmb_check(vmb_scratch *s, const vmb_in *in, vmb_fail_fn fail, void *ctx)
         snprintf(ev, sizeof ev, "measured_boot.invalid_pcr_%u", n);
         snprintf(why, sizeof why, "%s boot event log PCR value does not match: PCR %u quoted %s, the log replays to %s",
                  qhash_name(in->bank), n, got, exp);
-        fail(ctx, ev, UINT64_MAX, why);
+        fail(ctx, ev, why);
         if (in->log)
             qlog(QLOG_ERROR, MOD, "agent %s: for PCR %u and hash %s the boot event log has value %s but the agent "
                  "returned %s", in->agent_id, n, qhash_name(in->bank), exp, got);
@@ -120,7 +120,7 @@ bool vmb_check(vmb_scratch *s, const vmb_in *in, vmb_fail_fn fail, void *ctx)
     qmb_result res;
     if (qmb_evaluate(in->ref, s->buf, (size_t)len, &res, &e) < 0) {
         snprintf(why, sizeof why, "Boot attestation failed: %.400s", e.msg);
-        fail(ctx, "measured_boot.policy_example", UINT64_MAX, why);
+        fail(ctx, "measured_boot.policy_example", why);
         if (in->log)
             qlog(QLOG_ERROR, MOD, "agent %s: %s", in->agent_id, why);
         return false;
@@ -131,13 +131,13 @@ bool vmb_check(vmb_scratch *s, const vmb_in *in, vmb_fail_fn fail, void *ctx)
             snprintf(why, sizeof why, "Boot attestation failed: event %" PRId64 ": %s", f->event, f->msg);
         else
             snprintf(why, sizeof why, "Boot attestation failed: %s", f->msg);
-        fail(ctx, "measured_boot.policy_example", f->event >= 0 ? (uint64_t)f->event : UINT64_MAX, why);
+        fail(ctx, "measured_boot.policy_example", why);
         if (in->log)
             qlog(QLOG_ERROR, MOD, "agent %s: %s", in->agent_id, why);
     }
     if (res.total > res.n) {
         snprintf(why, sizeof why, "Boot attestation failed: %u more findings not listed", res.total - res.n);
-        fail(ctx, "measured_boot.policy_example", UINT64_MAX, why);
+        fail(ctx, "measured_boot.policy_example", why);
     }
     if (res.total == 0 && in->log)
         qlog(QLOG_INFO, MOD, "agent %s: boot event log matches its reference state", in->agent_id);

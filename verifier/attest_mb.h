@@ -8,7 +8,7 @@
  *  - then, unless the verifier accepts all (measured_boot_policy_name = accept-all) or the
  *    reference already passed since the last boot (measured_boot_evaluate = once), the log is
  *    judged against the reference (qmb_evaluate): one measured_boot.policy_example failure per
- *    finding, its entry the event number (UINT64_MAX for the log as a whole).
+ *    finding, its reason "Boot attestation failed: event <n>: <what was expected>".
  * A replayed log also yields the boot_aggregate values IMA accepts this round.
  * Pure: no I/O; the decode buffer is the worker's and grows only when a larger log arrives. */
 #ifndef QUINCE_VERIFIER_ATTEST_MB_H
@@ -35,8 +35,8 @@ typedef struct vmb_scratch {
 } vmb_scratch;
 void vmb_scratch_clear(vmb_scratch *s);
 
-/* A failure: event id, reason, entry (event number or UINT64_MAX). */
-typedef void (*vmb_fail_fn)(void *ctx, const char *event_id, uint64_t entry, const char *reason);
+/* A failure: event id and reason (which names the event number: "event 40: ..."). */
+typedef void (*vmb_fail_fn)(void *ctx, const char *event_id, const char *reason);
 
 typedef struct vmb_in {
     const char *agent_id;
