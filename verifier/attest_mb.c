@@ -114,7 +114,9 @@ bool vmb_check(vmb_scratch *s, const vmb_in *in, vmb_fail_fn fail, void *ctx)
                  "returned %s", in->agent_id, n, qhash_name(in->bank), exp, got);
         pcr_ok = false;
     }
-    if (!pcr_ok || !in->evaluate)
+    /* As Keylime: the reference is judged even when PCRs differ, so a log from another machine
+     * is named by what differs in it, not only by its PCRs. */
+    if (!in->evaluate)
         return false;
 
     qmb_result res;
@@ -139,7 +141,7 @@ bool vmb_check(vmb_scratch *s, const vmb_in *in, vmb_fail_fn fail, void *ctx)
         snprintf(why, sizeof why, "Boot attestation failed: %u more findings not listed", res.total - res.n);
         fail(ctx, "measured_boot.policy_example", why);
     }
-    if (res.total == 0 && in->log)
+    if (pcr_ok && res.total == 0 && in->log)
         qlog(QLOG_INFO, MOD, "agent %s: boot event log matches its reference state", in->agent_id);
-    return res.total == 0;
+    return pcr_ok && res.total == 0;
 }

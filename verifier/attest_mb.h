@@ -5,7 +5,7 @@
  *    measured_boot.invalid_log;
  *  - each quoted PCR of 0-9 and 11-15 must equal the replay of the quoted bank →
  *    measured_boot.invalid_pcr_<n>;
- *  - then, unless the verifier accepts all (measured_boot_policy_name = accept-all) or the
+ *  - then (even after a PCR mismatch, as Keylime), unless the verifier accepts all (measured_boot_policy_name = accept-all) or the
  *    reference already passed since the last boot (measured_boot_evaluate = once), the log is
  *    judged against the reference (qmb_evaluate): one measured_boot.policy_example failure per
  *    finding, its reason "Boot attestation failed: event <n>: <what was expected>".
