@@ -33,7 +33,7 @@ rig_config() {
     echo "exponential_backoff = false"
     echo "request_timeout_ms = 1000"
     echo "num_workers = 2"
-    echo "log_level = info"
+    echo "log_level = ${RIG_LOG_LEVEL:-info}"
     echo "tls_dir = $RIG_TLS"
     local kv
     for kv in "$@"; do echo "${kv%%=*} = ${kv#*=}"; done
@@ -76,19 +76,16 @@ rig_stop_verifier() {
 # CA); sets FAKE_PORT, FAKE_PID and writes its AK to $QUINCE_TMP/NAME.ak, its certificate to
 # $QUINCE_TMP/NAME.crt, its log to $QUINCE_TMP/NAME.log. Start the verifier first (it makes the CA).
 rig_fake() {
-  local name=$1 mode=$2 i; shift 2
+  local name=$1 mode=$2; shift 2
   rm -f "$QUINCE_TMP/$name.port" "$QUINCE_TMP/$name.ak" "$QUINCE_TMP/$name.crt"
   "$TOOLS/fake_agent" --mode "$mode" --ak-out "$QUINCE_TMP/$name.ak" --tls-ca "$RIG_TLS/cacert.pem" \
       --cert-out "$QUINCE_TMP/$name.crt" "$@" >"$QUINCE_TMP/$name.port" 2>"$QUINCE_TMP/$name.log" &
   FAKE_PID=$!
   RIG_PIDS+=("$FAKE_PID")
-  FAKE_PORT=
-  for i in $(seq 100); do
-    FAKE_PORT=$(head -1 "$QUINCE_TMP/$name.port" 2>/dev/null)
-    [ -n "$FAKE_PORT" ] && [ -s "$QUINCE_TMP/$name.ak" ] && return 0
-    sleep 0.1
-  done
-  return 1
+  # The port is printed once the AK and the certificate are written: follow the file until it is
+  # (tail ends with the fake agent if it dies first).
+  FAKE_PORT=$(timeout 30 head -n 1 <(tail -n +1 -F --pid="$FAKE_PID" "$QUINCE_TMP/$name.port" 2>/dev/null))
+  [ -n "$FAKE_PORT" ] && [ -s "$QUINCE_TMP/$name.ak" ]
 }
 
 rig_sql() {
@@ -129,24 +126,27 @@ rig_field() {
   rig_sql "SELECT $2 FROM agents WHERE agent_id = '$1';"
 }
 
-# rig_wait SECONDS SQL-CONDITION : waits until SELECT count(*) FROM agents WHERE <cond> is > 0.
+# rig_vlog_event : blocks until the verifier writes its next log line (at most 0.5 s): the
+# event that anything in the store may have changed.
+rig_vlog_event() {
+  timeout 0.5 head -n 1 <(tail -n 0 -F --pid=$$ "$RIG_VLOG" 2>/dev/null) >/dev/null
+}
+
+# rig_wait SECONDS SQL-CONDITION : waits until SELECT count(*) FROM agents WHERE <cond> is > 0,
+# checking again whenever the verifier logs something.
 rig_wait() {
-  local secs=$1 cond=$2 i
-  for i in $(seq $((secs * 10))); do
+  local secs=$1 cond=$2 end=$((SECONDS + $1 + 1))
+  while [ $SECONDS -lt $end ]; do
     [ "$(rig_sql "SELECT count(*) FROM agents WHERE $cond;")" -gt 0 ] 2>/dev/null && return 0
-    sleep 0.1
+    rig_vlog_event
   done
   return 1
 }
 
-# rig_wait_log SECONDS FILE PATTERN : waits until FILE contains the fixed string PATTERN.
+# rig_wait_log SECONDS FILE PATTERN : waits until FILE contains the fixed string PATTERN (follows
+# the file as it is written).
 rig_wait_log() {
-  local i
-  for i in $(seq $(($1 * 10))); do
-    grep -qF -- "$3" "$2" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
+  timeout "$1" grep -m1 -qF -- "$3" <(tail -n +1 -F --pid=$$ "$2" 2>/dev/null)
 }
 
 # rig_request_line NAME N : the N-th quote request line of a fake agent's log.
@@ -159,4 +159,18 @@ rig_requests() {
   local n
   n=$(grep -c 'request .* mode' "$QUINCE_TMP/$1.log" 2>/dev/null)
   echo "${n:-0}"
+}
+
+# rig_rounds UUID : the agent's rounds_completed in the verifier's status (0 when not polled).
+rig_rounds() {
+  curl -s "${RIG_CURL[@]}" "https://127.0.0.1:$RIG_API/v2.1/agents/$1" | jq -r '.results.rounds_completed // 0'
+}
+
+# rig_wait_rounds SECONDS UUID K : waits until the agent completed K more rounds, by following the
+# verifier log (log_level debug: "agent UUID: round N done") as it is written; no polling.
+rig_wait_rounds() {
+  local mark target
+  mark=$(($(wc -l <"$RIG_VLOG") + 1))
+  target=$(($(rig_rounds "$2") + $3))
+  timeout "$1" grep -m1 -qF -- "agent $2: round $target done" <(tail -n +"$mark" -F --pid=$$ "$RIG_VLOG" 2>/dev/null)
 }
