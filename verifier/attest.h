@@ -82,6 +82,7 @@
 #define VATTEST_SEVERITY_MAX 6          /* "emergency", the top of Keylime's default labels */
 #define VATTEST_NONCE_LEN    24         /* characters from [A-Za-z0-9]: ~142 bits */
 #define VATTEST_DEFAULT_MASK 0x400u
+#define VATTEST_MB_PCRS      0xfbffu     /* PCRs 0-9 and 11-15: asked whenever a reference state is set */
 
 /* Per-agent memory kept by the poller between rounds (never persisted); what is parsed from
  * the agent record (AK, tpm_policy, accept lists, keyring) is parsed once per record: the poller
