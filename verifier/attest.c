@@ -781,11 +781,13 @@ pcr16_done:
         } else {
             vmb_in mi = {
                 .agent_id = ag->agent_id, .ref = mem->mb_ref, .log_b64 = a.mb, .bank = bank, .pcrs = &q.pcrs,
-                .evaluate = !c->o.mb_accept_all && (c->o.mb_evaluate_always || !out->st.mb_evaluated),
+                /* once: per boot, and again for a new record (reactivate, a verifier restart) */
+                .evaluate = !c->o.mb_accept_all &&
+                            (c->o.mb_evaluate_always || !out->st.mb_evaluated || !mem->mb_judged),
                 .log = c->o.log,
             };
             if (vmb_check(&c->mb, &mi, on_mb_failure, c))
-                out->st.mb_evaluated = true;
+                out->st.mb_evaluated = mem->mb_judged = true;
         }
     }
 

@@ -102,6 +102,7 @@ typedef struct vattest_mem {
     bool mb_parsed;
     struct qmb_ref *mb_ref;         /* parsed vagent.mb_policy (NULL: none or unusable) */
     char mb_error[256];             /* why it is unusable */
+    bool mb_judged;                 /* this record's reference passed (measured_boot_evaluate = once) */
 } vattest_mem;
 /* Release and zero (the next round loads everything again). */
 void vattest_mem_clear(vattest_mem *m);
