@@ -1,6 +1,7 @@
 # Quince top-level build.
 #   make            release build into build/
 #   make test       sanitised build (ASan+UBSan) into build/san, then all tests
+#   make tsan       ThreadSanitizer build into build/tsan, unit tests + the verifier's thread tests
 #   make bench      throughput figures (release build)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
 #   make demo       end-to-end demo on a software TPM (DEMO_ARGS=--no-web: without the web page)
@@ -32,6 +33,11 @@ ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -O1
 LDFLAGS += -fsanitize=address,undefined
 endif
+# ThreadSanitizer (make tsan): alone, ASan and TSan do not mix.
+ifeq ($(TSAN),1)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer -O1
+LDFLAGS += -fsanitize=thread
+endif
 
 COMMON_SRC   := $(sort $(wildcard common/*.c))
 AGENT_SRC    := $(sort $(wildcard agent/*.c))
@@ -54,7 +60,7 @@ BENCH_BINS:= $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 nomain = $(filter-out %/main.o,$(call obj,$(1)))
 
-.PHONY: all deps test unit integration bench fuzz demo install clean check-deps tools
+.PHONY: all deps test unit integration bench fuzz demo install clean check-deps tools tsan
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(TOOL_BINS)
@@ -121,6 +127,13 @@ unit: deps
 integration: deps
 	$(MAKE) --no-print-directory SAN=1 BUILD=build/san all unit-bins
 	@tests/run.sh build/san integration
+
+# ThreadSanitizer build in build/tsan, then the unit tests and the integration tests that run the
+# verifier's threads (tests/tsan.sh; TSAN_TESTS picks them): any ThreadSanitizer report fails.
+TSAN_TESTS ?= verifier poller fake_agent mtls
+tsan: deps
+	$(MAKE) --no-print-directory TSAN=1 BUILD=build/tsan all unit-bins
+	@tests/tsan.sh build/tsan $(TSAN_TESTS)
 
 bench: deps
 	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-tenant build/rel/quince-agent build/rel/quince-verifier build/rel/tests/tools/ima_gen \

@@ -237,7 +237,10 @@ void qtpm__job_release(qtpm_job *j)
     if (!j)
         return;
     qtpm_conn *c = j->conn;
-    if (!c) {
+    /* A finished job is the caller's alone: the worker dropped its reference when it set done
+     * (which the caller saw under the lock), and the connection may be gone already (qtpm__run
+     * drops a broken one), so its mutex must not be touched. */
+    if (!c || j->done) {
         job_free(j);
         return;
     }

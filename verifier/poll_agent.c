@@ -183,8 +183,7 @@ void vpoll_event(vpoller *p, pagent *a, uint64_t gen, vround_ev kind, const char
 void vpoll_restart(vpoller *p, pagent *a, vagent *rec, uint64_t gen)
 {
     vprov_v_changed(&a->v, a->rec.v, rec->v);
-    vagent_free(&a->rec);
-    a->rec = *rec;               /* the record's owned pointers move into a->rec */
+    vagent_move(&a->rec, rec);
     free(rec);
     snprintf(a->rec.st.agent_id, sizeof a->rec.st.agent_id, "%s", a->node.id);
     vattest_mem_clear(&a->mem);  /* everything parsed from the old record goes */

@@ -152,6 +152,8 @@ typedef struct vagent {
     vagent_state st;
 } vagent;
 void vagent_free(vagent *a);
+/* Hands src's record (and every string it owns) to dst: dst is freed first, src is left empty. */
+void vagent_move(vagent *dst, vagent *src);
 /* Ownership of a state's one owned pointer (learned_ima_keyrings): _copy makes dst a deep copy
  * (dst is overwritten, not freed: clear it first; 0, or -1 out of memory with dst cleared),
  * _move hands src's text to dst (dst cleared first, src's pointer NULL after), _clear frees it

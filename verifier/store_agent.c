@@ -273,6 +273,16 @@ int vstore_agent_delete(vstore *s, const char *agent_id, qerr *err)
     return vstore_write_by_id(s, ST_AG_DELETE, agent_id, false, 0, "deleting agent", err);
 }
 
+void vagent_move(vagent *dst, vagent *src)
+{
+    if (dst == src)
+        return;
+    vagent_free(dst);
+    memcpy(dst, src, sizeof *dst);
+    memset(src, 0, sizeof *src);
+    src->st.pcr10_alg = QHASH_NONE;
+}
+
 int vagent_state_copy(vagent_state *dst, const vagent_state *src)
 {
     *dst = *src;
