@@ -54,7 +54,7 @@ void vattest_mem_clear(vattest_mem *m)
     for (int i = 0; i < 3; i++)
         cJSON_Delete(m->accept[i]);
     qkeyring_free(m->keyring);
-    qmb_ref_free(m->mb_ref);
+    vmb_agent_clear(&m->mb);
     memset(m, 0, sizeof *m);
 }
 
@@ -609,17 +609,6 @@ static void load_agent_mem(vattest_ctx *c, const vagent *ag, vattest_mem *mem)
         for (int i = 0; i < 3; i++)
             mem->accept[i] = lists[i] ? cJSON_Parse(lists[i]) : NULL;
     }
-    if (!mem->mb_parsed) {
-        mem->mb_parsed = true;
-        if (ag->mb_policy) {
-            qerr err = { 0 };
-            mem->mb_ref = qmb_ref_parse(ag->mb_policy, strlen(ag->mb_policy), &err);
-            if (!mem->mb_ref && c->o.log)
-                qlog(QLOG_ERROR, MOD, "agent %s: measured boot reference state unusable: %s", ag->agent_id, err.msg);
-            if (!mem->mb_ref)
-                snprintf(mem->mb_error, sizeof mem->mb_error, "%.200s", err.msg);
-        }
-    }
     if (!mem->keyring_parsed) {
         mem->keyring_parsed = true;
         const char *k = ag->ima_sign_verification_keys;
@@ -773,23 +762,11 @@ pcr16_done:
     check_tpm_policy(c, mem->tpm_policy, &q.pcrs);
 
     /* 6b. measured boot (attest_mb.h) */
-    c->mb.nagg = 0;
-    if (ag->mb_policy && (q.pcrs.mask & 1u)) {
-        if (!mem->mb_ref) {
-            add(c, "measured_boot.policy_example", "the agent's measured boot reference state is unusable: %s",
-                mem->mb_error);
-        } else {
-            vmb_in mi = {
-                .agent_id = ag->agent_id, .ref = mem->mb_ref, .log_b64 = a.mb, .bank = bank, .pcrs = &q.pcrs,
-                /* once: per boot, and again for a new record (reactivate, a verifier restart) */
-                .evaluate = !c->o.mb_accept_all &&
-                            (c->o.mb_evaluate_always || !out->st.mb_evaluated || !mem->mb_judged),
-                .log = c->o.log,
-            };
-            if (vmb_check(&c->mb, &mi, on_mb_failure, c))
-                out->st.mb_evaluated = mem->mb_judged = true;
-        }
-    }
+    vmb_round_in mi = {
+        .agent_id = ag->agent_id, .mb_policy = ag->mb_policy, .log_b64 = a.mb, .bank = bank, .pcrs = &q.pcrs,
+        .accept_all = c->o.mb_accept_all, .evaluate_always = c->o.mb_evaluate_always, .log = c->o.log,
+    };
+    vmb_round(&c->mb, &mem->mb, &mi, &out->st.mb_evaluated, on_mb_failure, c);
 
     /* 7. IMA */
     oc = VATTEST_PASS;

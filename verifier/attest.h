@@ -73,6 +73,7 @@
 #include <cjson/cJSON.h>
 
 #include "err.h"
+#include "attest_mb.h"
 #include "ima_sig.h"
 #include "policy_cache.h"
 #include "quote.h"
@@ -99,10 +100,7 @@ typedef struct vattest_mem {
     cJSON *accept[3];               /* parsed once (NULL: the defaults) */
     bool keyring_parsed;
     qkeyring *keyring;              /* parsed ima_sign_verification_keys (NULL: none) */
-    bool mb_parsed;
-    struct qmb_ref *mb_ref;         /* parsed vagent.mb_policy (NULL: none or unusable) */
-    char mb_error[256];             /* why it is unusable */
-    bool mb_judged;                 /* this record's reference passed (measured_boot_evaluate = once) */
+    vmb_agent mb;                   /* parsed vagent.mb_policy and its mark (attest_mb.h) */
 } vattest_mem;
 /* Release and zero (the next round loads everything again). */
 void vattest_mem_clear(vattest_mem *m);

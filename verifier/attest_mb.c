@@ -145,3 +145,42 @@ bool vmb_check(vmb_scratch *s, const vmb_in *in, vmb_fail_fn fail, void *ctx)
         qlog(QLOG_INFO, MOD, "agent %s: boot event log matches its reference state", in->agent_id);
     return pcr_ok && res.total == 0;
 }
+
+void vmb_agent_clear(vmb_agent *m)
+{
+    if (!m)
+        return;
+    qmb_ref_free(m->ref);
+    memset(m, 0, sizeof *m);
+}
+
+void vmb_round(vmb_scratch *s, vmb_agent *m, const vmb_round_in *in, bool *evaluated, vmb_fail_fn fail, void *ctx)
+{
+    s->nagg = 0;
+    if (!in->mb_policy || !(in->pcrs->mask & 1u))
+        return;
+    if (!m->parsed) {
+        m->parsed = true;
+        qerr e = {0};
+        m->ref = qmb_ref_parse(in->mb_policy, strlen(in->mb_policy), &e);
+        if (!m->ref) {
+            snprintf(m->error, sizeof m->error, "%.200s", e.msg);
+            if (in->log)
+                qlog(QLOG_ERROR, MOD, "agent %s: measured boot reference state unusable: %s", in->agent_id, m->error);
+        }
+    }
+    if (!m->ref) {
+        char why[320];
+        snprintf(why, sizeof why, "the agent's measured boot reference state is unusable: %s", m->error);
+        fail(ctx, "measured_boot.policy_example", why);
+        return;
+    }
+    vmb_in mi = {
+        .agent_id = in->agent_id, .ref = m->ref, .log_b64 = in->log_b64, .bank = in->bank, .pcrs = in->pcrs,
+        /* once: per boot, and again for a new record (add, reactivate, a verifier restart) */
+        .evaluate = !in->accept_all && (in->evaluate_always || !*evaluated || !m->judged),
+        .log = in->log,
+    };
+    if (vmb_check(s, &mi, fail, ctx))
+        *evaluated = m->judged = true;
+}

@@ -52,4 +52,28 @@ typedef struct vmb_in {
  * the log was replayed. */
 bool vmb_check(vmb_scratch *s, const vmb_in *in, vmb_fail_fn fail, void *ctx);
 
+/* One agent record's measured-boot memory (in vattest_mem): its reference state, parsed once per
+ * record, and whether it passed for this record. Zero-initialise; vmb_agent_clear releases. */
+typedef struct vmb_agent {
+    bool parsed;
+    qmb_ref *ref;                   /* NULL: none, or unusable (error says why) */
+    char error[256];
+    bool judged;                    /* the reference passed since this record arrived */
+} vmb_agent;
+void vmb_agent_clear(vmb_agent *m);
+
+typedef struct vmb_round_in {
+    const char *agent_id;
+    const char *mb_policy;          /* the record's reference state text (NULL: none) */
+    const char *log_b64;
+    qhash_alg bank;
+    const qpcrblob *pcrs;
+    bool accept_all, evaluate_always, log;
+} vmb_round_in;
+/* attest.h step 6b: nothing without a reference state or without PCR 0 in the quote; an unusable
+ * reference state is a measured_boot.policy_example failure; else vmb_check, judging the
+ * reference when evaluate_always, or *evaluated (the saved per-boot mark) is false, or the record
+ * is new. *evaluated is set when the reference passed. */
+void vmb_round(vmb_scratch *s, vmb_agent *m, const vmb_round_in *in, bool *evaluated, vmb_fail_fn fail, void *ctx);
+
 #endif
