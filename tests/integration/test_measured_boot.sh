@@ -6,7 +6,8 @@
 # changed kernel command line in the reference, a dbx entry the machine lacks, a served log with
 # a dropped event, and a log from another machine gives Invalid Quote with Keylime's event id and
 # the event number; a reboot (swtpm and agent restarted, the log replayed again) judges the boot
-# log afresh, while measured_boot_evaluate = once judges it once per boot.
+# log afresh, while measured_boot_evaluate = once judges it once per boot; IMA's boot_aggregate is
+# accepted when it is one of the aggregates computed from the boot log.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_rig.sh"
 for t in swtpm tpm2_shutdown curl python3; do
@@ -218,6 +219,38 @@ if readd "log from another machine" --mb-policy-name good; then
     && pass "... and its Secure Boot state differs at a named event" || fail "... and its Secure Boot state differs at a named event" "$out"
 fi
 cat "$MOK" >"$T/served.bin"
+
+# ---- IMA's boot_aggregate is accepted when it is one of the boot log's aggregates ----------------
+# An IMA list of one line: boot_aggregate = sha256(PCR 0 || ... || PCR 9) of the log's sha256 bank,
+# which the runtime policy does not list. With the reference state it passes (Keylime adds the
+# log's aggregates to the policy's boot_aggregate digests); without one it is not in the policy.
+"$TOOLS/eventlog_replay" "$MOK" >"$T/replay.txt"
+python3 - "$T/replay.txt" "$T/ima.list" "$T/ima-pol.json" <<'PY'
+import hashlib, json, struct, sys
+pcr = {}
+for l in open(sys.argv[1]):
+    f = l.split()
+    if len(f) == 3 and f[0] == "sha256":
+        pcr[int(f[1])] = bytes.fromhex(f[2][2:] if f[2].startswith("0x") else f[2])
+agg = hashlib.sha256(b"".join(pcr.get(i, b"\0" * 32) for i in range(10))).digest()
+d = b"sha256:\0" + agg
+name = b"boot_aggregate\0"
+tdata = struct.pack("<I", len(d)) + d + struct.pack("<I", len(name)) + name
+open(sys.argv[2], "w").write("10 %s ima-ng sha256:%s boot_aggregate\n" % (hashlib.sha1(tdata).hexdigest(), agg.hex()))
+json.dump({"meta": {"version": 1, "generator": 1}, "release": 0, "digests": {"/usr/bin/true": ["00" * 32]},
+           "excludes": [], "keyrings": {}, "ima": {"ignored_keyrings": [], "log_hash_alg": "sha1", "dm_policy": None},
+           "ima-buf": {}, "verification-keys": ""}, open(sys.argv[3], "w"))
+PY
+emulate "$TCTI_mb" "$T/ima.list" || fail "ima-emulator extends PCR 10"
+if readd "boot_aggregate from the boot log" --runtime-policy "$T/ima-pol.json" --runtime-policy-name ima1 --mb-policy-name good; then
+  if out=$(MQ wait "$(CVA)" 40 "st == 3 and r['next_ima_ml_entry'] == 1 and r['attestation_count'] >= 2"); then
+    pass "with the reference state, the log's boot aggregate passes IMA (not in the runtime policy)"
+  else fail "with the reference state, the log's boot aggregate passes IMA (not in the runtime policy)" "$out"; fi
+fi
+if readd "boot_aggregate without a boot log" --runtime-policy "$T/ima-pol.json" --runtime-policy-name ima2; then
+  invalid "without a reference state the same boot_aggregate is not in the policy" \
+    ima.validation.ima-ng.not_in_allowlist "File not found in allowlist: boot_aggregate"
+fi
 TN -c delete -u "$UUID" >/dev/null 2>&1
 MQ gone "$(CVA)" 30 && pass "agent deleted" || fail "agent deleted"
 out=$(TN -c deletembpolicy --mb-policy-name dbx 2>&1)
