@@ -324,7 +324,8 @@ static void test_help(void **state)
     fclose(f);
     static const char *must[] = { "-vp, --cvport", "-nvc", "--allowlist FILE|default", "--exclude FILE|default",
                                   "--runtime-policy-name", "--tpm_policy", "lower-cased", "create-allowlist",
-                                  "check-log", "addruntimepolicy", "Exit status" };
+                                  "check-log", "addruntimepolicy", "--mb-policy FILE|default", "addmbpolicy",
+                                  "Exit status" };
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         if (!strstr(buf, must[i]))
             fail_msg("--help lacks '%s'", must[i]);
