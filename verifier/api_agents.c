@@ -538,10 +538,13 @@ void vapi_h_agent_delete(qhttp_req *r, void *ctx)
         qhttp_reply_error(r, 404, "agent id not found");
         return;
     }
-    /* As Keylime: the policy named after the agent goes with it, unless another agent uses it. */
+    /* As Keylime: the policies named after the agent go with it, unless another agent uses them. */
     qerr pe = {0};
     if (vstore_policy_delete(c->store, id, &pe) < 0 && pe.code != 409)
         qlog(QLOG_WARNING, VAPI_LOG, "agent %s deleted, but not its runtime policy: %s", id, pe.msg);
+    qerr me = {0};
+    if (vstore_mbpolicy_delete(c->store, id, &me) < 0 && me.code != 409)
+        qlog(QLOG_WARNING, VAPI_LOG, "agent %s deleted, but not its measured boot policy: %s", id, me.msg);
     qlog(QLOG_INFO, VAPI_LOG, "agent %s deleted", id);
     qhttp_reply(r, 200, NULL);
 }

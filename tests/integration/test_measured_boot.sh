@@ -251,8 +251,17 @@ if readd "boot_aggregate without a boot log" --runtime-policy "$T/ima-pol.json" 
   invalid "without a reference state the same boot_aggregate is not in the policy" \
     ima.validation.ima-ng.not_in_allowlist "File not found in allowlist: boot_aggregate"
 fi
+# --mb-policy FILE without a name: stored under the agent id, and deleted with the agent
+if readd "--mb-policy without a name" --mb-policy "$T/good.json"; then
+  out=$(MQ wait "$(CVA)" 40 "st == 3 and r['mb_policy_name'] == '$UUID'") \
+    && pass "--mb-policy without a name: stored under the agent id, attests" || fail "--mb-policy without a name: stored under the agent id, attests" "$out"
+fi
 TN -c delete -u "$UUID" >/dev/null 2>&1
 MQ gone "$(CVA)" 30 && pass "agent deleted" || fail "agent deleted"
+out=$(TN -c listmbpolicy 2>/dev/null)
+if printf '%s\n' "$out" | grep -qx good && ! printf '%s\n' "$out" | grep -qx "$UUID"; then
+  pass "the reference state named after the agent goes with it (named ones stay)"
+else fail "the reference state named after the agent goes with it (named ones stay)" "$out"; fi
 out=$(TN -c deletembpolicy --mb-policy-name dbx 2>&1)
 expect_grep "deletembpolicy once unused" "measured boot policy dbx deleted" "$out"
 exit 0
