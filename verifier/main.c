@@ -79,6 +79,12 @@ static qhttp_server *start_server(const char *what, const char *ip, long port, s
     return s;
 }
 
+/* The poller's round hook (state_writer.h): committed rounds go to notifications and metrics. */
+static void on_round(void *ctx, const vround_report *r)
+{
+    vops_round(ctx, r->agent_id, r->old_state, r->new_state, r->event_id, r->reason);
+}
+
 static int run(const vconfig *cfg, vstore *store)
 {
     qerr e = {0};
@@ -89,6 +95,8 @@ static int run(const vconfig *cfg, vstore *store)
     }
     vpoller_opts po;
     vconfig_poller_opts(cfg, &po);
+    po.on_round = on_round;
+    po.on_round_ctx = &ops;
     vpoller *poller = vpoller_start(&po, store, &e);
     if (!poller) {
         qlog(QLOG_CRITICAL, LOGM, "cannot start the attestation loop: %s", e.msg);

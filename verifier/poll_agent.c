@@ -154,6 +154,8 @@ static void transition(vpoller *p, pagent *a, uint64_t gen, const vround_event *
             qlog(QLOG_ERROR, MOD, "out of memory: the round of agent %s is not saved", a->node.id);
             vresult_free(r);
             r = NULL;
+        } else if (!o.failed && why) {
+            snprintf(r->reason, sizeof r->reason, "%s", why);
         } else if (o.failed && found) {
             r->set_failures = true;
             r->failures = found->failures;

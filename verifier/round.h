@@ -88,7 +88,7 @@ typedef struct vround_report {
     const char *agent_id;
     int old_state, new_state;     /* equal when the round changed nothing */
     const char *event_id;         /* the first failure's event id, NULL when none */
-    const char *reason;           /* ... and its reason */
+    const char *reason;           /* ... and its reason; a retry's reason (event_id NULL) */
     uint64_t attestation_count;   /* the saved state's */
     uint64_t rounds;              /* rounds completed by this verifier process */
     uint64_t requests;            /* requests sent to the agent by this verifier process */

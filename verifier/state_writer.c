@@ -60,7 +60,7 @@ static void report(vwriter *w, vresult *const *batch, size_t n)
             .old_state = r->old_state,
             .new_state = r->st.operational_state,
             .event_id = f ? f->event_id : NULL,
-            .reason = f ? f->reason : NULL,
+            .reason = f ? f->reason : r->reason[0] ? r->reason : NULL,
             .attestation_count = r->st.attestation_count,
             .rounds = r->rounds,
             .requests = r->requests,

@@ -10,7 +10,8 @@
  *   since replaced are dropped.
  * - THE HOOK: after a batch is committed, hook(hook_ctx, &report) is called on the writer's
  *   thread once per saved round result, in order (vround_report in round.h: agent id, old and
- *   new operational_state, the first failure's event id and reason, counters). old_state !=
+ *   new operational_state, the first failure's event id and reason — or, for a retry, its
+ *   reason without an event id — and the counters). old_state !=
  *   new_state marks a state change. It is where notifications and metrics attach; it must be
  *   quick and must not call back into the poller's writer (it may read the store). The report
  *   and its strings are valid during the call only.
@@ -39,6 +40,7 @@ typedef struct vresult {
     bool set_algs;
     char algs[3][16];             /* hash, encryption, signing */
     uint64_t rounds, requests;    /* the agent's counters after this round */
+    char reason[256];             /* VRES_ROUND without failure records: a retry's reason, or "" */
     int state;                    /* VRES_SET_STATE */
     struct vresult *next;
 } vresult;
