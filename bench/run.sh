@@ -12,7 +12,8 @@
 #     (bench/bench_agent.sh; skipped without swtpm or the binaries; BENCH_AGENT_BIG=1 adds a
 #     ~100 MB list served in 4 MiB pieces);
 #   - state writes/s for 10,000 agents on SQLite and PostgreSQL, and PostgreSQL's WAL bytes
-#     (bench/bench_store.sh; PostgreSQL skipped when not installed).
+#     (bench/bench_store.sh; PostgreSQL skipped when not installed);
+#   - the verifier holding a simulated fleet (bench/bench_fleet.sh, also `make bench-fleet`).
 set -u
 BUILD=$(cd "${1:?usage: bench/run.sh BUILD_DIR}" && pwd)
 BENCH="$BUILD/bench/bench_engine"
@@ -91,4 +92,8 @@ echo "== quince-agent on swtpm: own time per quote beyond the TPM's (target <= 0
 echo
 
 "$(dirname "$0")/bench_store.sh" "$BUILD"
+echo
+
+echo "== fleet: quince-verifier holding 1,000 and 10,000 simulated agents (quince-fleet), quote_interval 2 s =="
+"$(dirname "$0")/bench_fleet.sh" "$BUILD"
 exit 0

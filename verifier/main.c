@@ -334,6 +334,7 @@ int main(int argc, char **argv)
     qlog(QLOG_INFO, LOGM, "Starting Quince verifier %s (configuration %s, database %s, schema %d)", QUINCE_VERSION,
          cfg_name, cfg.database, vstore_schema_version(store));
     int status = run(&cfg, store);
+    qlog(QLOG_INFO, LOGM, "store: %lu write transactions committed", vstore_commits(store));
     vstore_close(store);
     if (status == 0)
         qlog(QLOG_INFO, LOGM, "stopped");
