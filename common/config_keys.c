@@ -28,6 +28,7 @@ static const qconfig_key verifier_keys[] = {
     {"server_cert", 0}, {"server_key", 0}, {"trusted_client_ca", 0}, {"client_cert", 0},
     {"client_key", 0}, {"insecure", 0}, {"allow_agent_plain_http", 0}, {"log_format", 0},
     {"metrics_listen", 0}, {"require_allow_list_signatures", 0},
+    {"measured_boot_policy_name", 0}, {"measured_boot_evaluate", 0},
     {"registrar_url", 0}, {"registrar_ca_cert", 0},
     {NULL, 0},
 };
@@ -46,7 +47,7 @@ static const qconfig_key tenant_keys[] = {
     {"tpm_policy", 0}, {"accept_tpm_hash_algs", 0}, {"accept_tpm_encryption_algs", 0},
     {"accept_tpm_signing_algs", 0}, {"request_timeout_ms", 0}, {"connect_timeout_ms", 0},
     {"max_payload_size", 0}, {"verify_timeout_ms", 0}, {"log_level", 0}, {"log_format", 0},
-    {"agent_mtls", 0},
+    {"agent_mtls", 0}, {"mb_refstate", 0},
     {NULL, 0},
 };
 

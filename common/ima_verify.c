@@ -85,6 +85,8 @@ struct qima_verifier {
     uint64_t good_at_match;         /* counts.good over lines 1..match_line */
     qima_counts counts;
     char agent[QIMA_AGENT_MAX + 1]; /* named in every log line ("" = none) */
+    const qima_digest *extra_agg;   /* this round's extra boot_aggregate values (not owned) */
+    size_t nextra_agg;
 };
 
 qima_verifier *qima_verifier_new(const qima_opts *o, qerr *err)
@@ -188,6 +190,8 @@ int qima_verifier_begin(qima_verifier *v, const qima_state *start, const uint8_t
     v->raw = v->failures = 0;
     memset(&v->counts, 0, sizeof v->counts);
     v->skipping = v->internal_error = false;
+    v->extra_agg = NULL;
+    v->nextra_agg = 0;
     /* The empty prefix counts: "no new entries" or a quote lagging the log. */
     if (v->check_pcr && qpcr_equals(&v->running, v->quoted, v->quoted_len)) {
         v->matched = true;
@@ -256,6 +260,26 @@ static bool is_excluded(qima_verifier *v, const qima_entry *e)
     return rc == 1;
 }
 
+/* Is e the boot_aggregate entry with one of this round's extra values? */
+static bool is_boot_aggregate(const qima_verifier *v, const qima_entry *e)
+{
+    static const char name[] = "boot_aggregate";
+    if (e->name_len != sizeof name - 1 || memcmp(e->name, name, sizeof name - 1) != 0)
+        return false;
+    for (size_t i = 0; i < v->nextra_agg; i++)
+        if (v->extra_agg[i].len == e->digest_len && memcmp(v->extra_agg[i].bytes, e->digest, e->digest_len) == 0)
+            return true;
+    return false;
+}
+
+void qima_verifier_allow_boot_aggregates(qima_verifier *v, const qima_digest *d, size_t n)
+{
+    if (!v)
+        return;
+    v->extra_agg = n ? d : NULL;
+    v->nextra_agg = d ? n : 0;
+}
+
 /* Keylime's ima-ng procedure against one table. Returns the number of failures (0 or 1). */
 static int check_table(qima_verifier *v, const qima_entry *e, qpol_table t, uint64_t idx,
                        bool *excluded, qpol_result *res)
@@ -266,6 +290,10 @@ static int check_table(qima_verifier *v, const qima_entry *e, qpol_table t, uint
         return 0;
     }
     *res = qpolicy_lookup(v->policy, t, e->name, e->name_len, e->digest, e->digest_len);
+    if (*res != QPOL_MATCH && t == QPOL_DIGESTS && v->nextra_agg && is_boot_aggregate(v, e)) {
+        *res = QPOL_MATCH;
+        return 0;
+    }
     if (*res == QPOL_NOT_FOUND) {
         v->counts.fnf++;
         fail(v, QIMA_FAIL_NOT_IN_ALLOWLIST, idx, e->name, e->name_len, QLOG_WARNING,

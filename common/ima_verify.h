@@ -130,6 +130,15 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res);
  * for none. A shared engine is named again before each agent's round. */
 #define QIMA_AGENT_MAX 255
 void qima_verifier_set_agent(qima_verifier *v, const char *agent_id);
+/* Extra accepted values of the boot_aggregate entry for this round only (measured boot: the
+ * aggregates computed from the agent's UEFI event log, as Keylime appends them to the policy's
+ * boot_aggregate digests). Call after qima_verifier_begin, which forgets them; d must stay
+ * valid until qima_verifier_finish. Nothing is copied. */
+typedef struct qima_digest {
+    size_t len;
+    uint8_t bytes[QHASH_MAX_SIZE];
+} qima_digest;
+void qima_verifier_allow_boot_aggregates(qima_verifier *v, const qima_digest *d, size_t n);
 /* Learned keyrings (from ima-buf key entries) are kept across rounds until reset. */
 void qima_verifier_reset_learned(qima_verifier *v);
 

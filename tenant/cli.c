@@ -48,6 +48,8 @@ void tenant_cli_usage(FILE *f)
         "  reglist             the registrar's agents\n"
         "  regdelete           remove the agent from the registrar\n"
         "  reactivate          restart attestation of a failed or stopped agent\n"
+        "  addmbpolicy, updatembpolicy, showmbpolicy, deletembpolicy, listmbpolicy\n"
+        "                     measured-boot reference states (--mb-policy FILE, --mb-policy-name)\n"
         "  addruntimepolicy, updateruntimepolicy, showruntimepolicy, deleteruntimepolicy,\n"
         "  listruntimepolicy   named runtime policies on the verifier (--runtime-policy-name);\n"
         "                      addallowlist, showallowlist, deleteallowlist are deprecated aliases\n"
@@ -83,6 +85,9 @@ void tenant_cli_usage(FILE *f)
         "  --signature-verification-key-url URL  the same, fetched over http(s) (at most 64 KiB)\n"
         "  --tpm_policy JSON          static PCR values, e.g. '{\"15\": \"<hex>\"}' (PCRs 0..23, not 10\n"
         "                             or 16; a digest or a list of them)   ([tenant] tpm_policy)\n"
+        "  --mb-policy FILE|default   a measured-boot reference state (create-mb-policy), checked and\n"
+        "                             sent with add; PCRs 0-9 and 11-15 join the mask ([tenant] mb_refstate)\n"
+        "  --mb-policy-name NAME      store it under NAME, or with no --mb-policy use the stored one\n"
         "  -f, --file FILE            deliver FILE to the agent (add/update): sealed with a fresh key K\n"
         "                             (AES-256-GCM); the agent gets U, the verifier V (K = U xor V) and\n"
         "                             sends it only after the agent's first good quote; a zip is\n"
@@ -111,9 +116,9 @@ void tenant_cli_usage(FILE *f)
         "                             errors), print the [tenant] values in effect and exit\n"
         "  -h, --help                 this text;  --version: the version\n"
         "\n"
-        "Not supported: certificate packages (--cert, --include: deliver a zip with -f), measured\n"
-        "boot (--mb-policy), downloaded policies (--runtime-policy-url, --allowlist-url), GPG-signed\n"
-        "IMA keys (--signature-verification-key-sig*).\n"
+        "Not supported: certificate packages (--cert, --include: deliver a zip with -f), downloaded\n"
+        "policies (--runtime-policy-url, --allowlist-url), GPG-signed IMA keys\n"
+        "(--signature-verification-key-sig*).\n"
         "\n"
         "[tenant] keys also used: accept_tpm_hash_algs (sha512, sha384, sha256),\n"
         "accept_tpm_encryption_algs (ecc, rsa), accept_tpm_signing_algs (ecschnorr, rsassa): what an\n"
@@ -147,7 +152,8 @@ static int report(const qerr *e)
 static bool needs_uuid(tcli_cmd c)
 {
     return c != TCMD_CVLIST && c != TCMD_BULKINFO && c != TCMD_REGLIST && c != TCMD_ADDPOLICY &&
-           c != TCMD_SHOWPOLICY && c != TCMD_DELETEPOLICY && c != TCMD_UPDATEPOLICY && c != TCMD_LISTPOLICY;
+           c != TCMD_SHOWPOLICY && c != TCMD_DELETEPOLICY && c != TCMD_UPDATEPOLICY && c != TCMD_LISTPOLICY &&
+           c < TCMD_ADDMB;
 }
 
 static int dispatch(tcli_ctx *x, qerr *err)
@@ -175,6 +181,12 @@ static int dispatch(tcli_ctx *x, qerr *err)
         return tcli_cmd_regdelete(x, err);
     case TCMD_REACTIVATE:
         return tcli_cmd_reactivate(x, err);
+    case TCMD_ADDMB:
+    case TCMD_SHOWMB:
+    case TCMD_DELETEMB:
+    case TCMD_UPDATEMB:
+    case TCMD_LISTMB:
+        return tcli_cmd_mb(x, err);
     default:
         return tcli_cmd_policy(x, err);
     }

@@ -40,6 +40,7 @@ typedef enum {
     TCMD_ADD = 0, TCMD_UPDATE, TCMD_DELETE, TCMD_STATUS, TCMD_CVSTATUS, TCMD_CVLIST, TCMD_BULKINFO,
     TCMD_REGLIST, TCMD_REGSTATUS, TCMD_REGDELETE, TCMD_REACTIVATE,
     TCMD_ADDPOLICY, TCMD_SHOWPOLICY, TCMD_DELETEPOLICY, TCMD_UPDATEPOLICY, TCMD_LISTPOLICY,
+    TCMD_ADDMB, TCMD_SHOWMB, TCMD_DELETEMB, TCMD_UPDATEMB, TCMD_LISTMB,
     TCMD_COUNT
 } tcli_cmd;
 
@@ -66,6 +67,8 @@ typedef struct tcli_opts {
     size_t nsig_keys;
     const char *sig_key_urls[TCLI_MAX_SIG_KEYS];   /* --signature-verification-key-url */
     size_t nsig_key_urls;
+    const char *mb_policy;             /* --mb-policy FILE or "default" ([tenant] mb_refstate) */
+    const char *mb_policy_name;        /* --mb-policy-name */
     const char *tpm_policy;            /* --tpm_policy text as given */
     cJSON *tpm_policy_obj;             /* normalised (owned), NULL when not given */
     uint32_t tpm_mask;                 /* PCRs named by --tpm_policy */
@@ -86,6 +89,7 @@ typedef struct tcli_conf {
     const char *cv_ip, *reg_ip, *cv_id;     /* point into opts, the qconfig or literals */
     long cv_port, reg_port;
     const char *allowlist, *exclude;        /* 'default' resolved; NULL when none */
+    const char *mb_policy;                  /* --mb-policy with 'default' resolved; NULL when none */
     cJSON *tpm_policy;                      /* owned copy (options, else [tenant] tpm_policy) */
     uint32_t tpm_mask;
     tcli_algs hash, enc, sign;              /* accept_tpm_*_algs */
@@ -243,5 +247,13 @@ const char *tcli_state_name(long state);
 void tenant_cli_usage(FILE *f);
 /* Entry point from tenant/main.c for everything that is not a local tool. */
 int tenant_cli_main(int argc, char **argv);
+
+/* ---- measured boot (cli_mbcmds.c) ---- */
+#define TCLI_MB_PCRS 0xfbffu       /* PCRs 0-9 and 11-15, which a reference state needs quoted */
+/* The reference state of --mb-policy, read (bounded) and checked with qmb_ref_parse: malloc'd
+ * text in *out, NULL without --mb-policy. 0 or -1 (usage error naming the file). */
+int tcli_mb_load(const tcli_conf *c, char **out, qerr *err);
+/* addmbpolicy / showmbpolicy / deletembpolicy / updatembpolicy / listmbpolicy. */
+int tcli_cmd_mb(tcli_ctx *x, qerr *err);
 
 #endif

@@ -41,12 +41,14 @@ typedef struct add_state {
     tpayload pay;
     char *pubkey;                       /* the payload key PEM of the checked identity quote */
     tcli_kept kept;                     /* update without a new policy: the current one */
+    char *mb;                           /* --mb-policy's reference state text, or NULL */
 } add_state;
 
 static void add_state_free(add_state *s)
 {
     tpayload_free(&s->pay);
     free(s->pubkey);
+    free(s->mb);
     tcli_kept_free(&s->kept);
     tcli_policy_free(&s->pol);
     free(s->aik);
@@ -485,7 +487,7 @@ static int verify_key(tcli_ctx *x, add_state *s, qerr *err)
 static int choose_checking(tcli_ctx *x, add_state *s, qerr *err)
 {
     const tcli_opts *o = x->o;
-    if (s->pol.present || o->runtime_policy_name || o->no_runtime_policy)
+    if (s->pol.present || o->runtime_policy_name || o->no_runtime_policy || s->mb || o->mb_policy_name)
         return 0;
     if (o->cmd == TCMD_UPDATE) {
         if (tcli_kept_fetch(x, &s->kept, err) < 0)
@@ -506,6 +508,11 @@ static int choose_checking(tcli_ctx *x, add_state *s, qerr *err)
 static int prepare(tcli_ctx *x, add_state *s, qerr *err)
 {
     memset(s, 0, sizeof *s);
+    if (tcli_mb_load(x->c, &s->mb, err) < 0)
+        return -1;
+    if ((s->mb || x->o->mb_policy_name) && (x->c->tpm_mask & TCLI_MB_PCRS))
+        return qerr_setc(err, TCLI_EUSAGE, "--tpm_policy names PCRs that measured boot checks (0-9, 11-15); "
+                         "drop them or the measured boot policy");
     if (tcli_policy_load(x->c, x->o, &s->pol, err) < 0 || load_payload(x, s, err) < 0 ||
         choose_checking(x, s, err) < 0 ||
         registrar_record(x, s, err) < 0 || agent_version(x, s, err) < 0 || identity_quote(x, s, err) < 0)
@@ -529,8 +536,10 @@ static cJSON *add_body(tcli_ctx *x, const add_state *s, bool with_ima)
 {
     const tcli_opts *o = x->o;
     const char *pname = o->runtime_policy_name ? o->runtime_policy_name : s->kept.name;
-    char *tpm = s->kept.tpm && tcli_tpm_policy_empty(x->c) ? tcli_tpm_policy_text_of(s->kept.tpm, s->kept.tpm_mask, with_ima)
-                                                           : tcli_tpm_policy_text(x->c, with_ima);
+    uint32_t mb = s->mb || o->mb_policy_name ? TCLI_MB_PCRS : 0;     /* as keylime_tenant: 0xfbff */
+    char *tpm = s->kept.tpm && tcli_tpm_policy_empty(x->c)
+                    ? tcli_tpm_policy_text_of(s->kept.tpm, s->kept.tpm_mask | mb, with_ima)
+                    : tcli_tpm_policy_text_of(x->c->tpm_policy, x->c->tpm_mask | mb, with_ima);
     cJSON *b = cJSON_CreateObject();
     if (!tpm || !b) {
         cJSON_free(tpm);
@@ -561,8 +570,11 @@ static cJSON *add_body(tcli_ctx *x, const add_state *s, bool with_ima)
     else
         cJSON_AddNullToObject(b, "runtime_policy_name");
     cJSON_AddStringToObject(b, "runtime_policy_key", s->pol.key_b64 ? s->pol.key_b64 : "");
-    cJSON_AddNullToObject(b, "mb_policy");
-    cJSON_AddStringToObject(b, "mb_policy_name", "");
+    if (s->mb)
+        cJSON_AddStringToObject(b, "mb_policy", s->mb);
+    else
+        cJSON_AddNullToObject(b, "mb_policy");
+    cJSON_AddStringToObject(b, "mb_policy_name", o->mb_policy_name ? o->mb_policy_name : "");
     cJSON_AddStringToObject(b, "ima_sign_verification_keys", s->pol.ima_keys ? s->pol.ima_keys : "");
     cJSON_AddStringToObject(b, "metadata", "{}");
     cJSON_AddStringToObject(b, "revocation_key", "");

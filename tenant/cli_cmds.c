@@ -190,6 +190,10 @@ static void print_verifier(const tcli_ctx *x, const cJSON *res)
         printf("  IMA:       checked against runtime policy %s\n", pname ? clean(pname, b, sizeof b) : "");
     else
         printf("  IMA:       not checked (no runtime policy)\n");
+    if (jnum(res, "has_mb_refstate", 0)) {
+        const char *mbn = jstr(res, "mb_policy_name");
+        printf("  boot:      measured boot checked against reference state %s\n", clean(mbn ? mbn : "?", b, sizeof b));
+    }
     const char *ev = jstr(res, "last_event_id");
     if (ev) {
         const cJSON *sev = cJSON_GetObjectItemCaseSensitive(res, "severity_level");

@@ -115,7 +115,8 @@ int tcli_resolve(const tcli_opts *o, const qconfig *cfg, tcli_conf *c, qerr *err
                          tls_path(cfg, "client_key", QTLS_F_TENANT_KEY, c->client_key, err) < 0))
         goto out;
     if (conf_file(cfg, o->allowlist, "allowlist", "--allowlist", &c->allowlist, err) < 0 ||
-        conf_file(cfg, o->exclude, "ima_excludelist", "--exclude", &c->exclude, err) < 0)
+        conf_file(cfg, o->exclude, "ima_excludelist", "--exclude", &c->exclude, err) < 0 ||
+        conf_file(cfg, o->mb_policy, "mb_refstate", "--mb-policy", &c->mb_policy, err) < 0)
         goto out;
     if (o->tpm_policy_obj) {
         c->tpm_policy = cJSON_Duplicate(o->tpm_policy_obj, true);

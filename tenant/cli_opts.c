@@ -94,6 +94,11 @@ static const struct { const char *name; tcli_cmd cmd; bool deprecated; } COMMAND
     {"addallowlist", TCMD_ADDPOLICY, true},
     {"showallowlist", TCMD_SHOWPOLICY, true},
     {"deleteallowlist", TCMD_DELETEPOLICY, true},
+    {"addmbpolicy", TCMD_ADDMB, false},
+    {"showmbpolicy", TCMD_SHOWMB, false},
+    {"deletembpolicy", TCMD_DELETEMB, false},
+    {"updatembpolicy", TCMD_UPDATEMB, false},
+    {"listmbpolicy", TCMD_LISTMB, false},
 };
 #define NCOMMANDS (sizeof COMMANDS / sizeof COMMANDS[0])
 
@@ -127,7 +132,7 @@ static int check_policy_name(const char *s, qerr *err)
     bool ok = n > 0 && n <= TCLI_NAME_MAX;
     for (size_t i = 0; ok && i < n; i++)
         ok = s[i] >= 0x20 && s[i] < 0x7f && s[i] != '/';
-    return ok ? 0 : tcli_usage_err(err, "invalid runtime policy name '%.100s': 1 to %d printable characters "
+    return ok ? 0 : tcli_usage_err(err, "invalid policy name '%.100s': 1 to %d printable characters "
                                    "without '/'", s, TCLI_NAME_MAX);
 }
 
@@ -250,7 +255,8 @@ int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err)
                 return tcli_usage_err(err, "unknown command '%.60s' (add, update, delete, status, cvstatus, cvlist, "
                                       "bulkinfo, reglist, regstatus, regdelete, reactivate, addruntimepolicy, "
                                       "showruntimepolicy, deleteruntimepolicy, updateruntimepolicy, "
-                                      "listruntimepolicy)", a);
+                                      "listruntimepolicy, addmbpolicy, showmbpolicy, deletembpolicy, "
+                                      "updatembpolicy, listmbpolicy)", a);
             o->cmd = COMMANDS[i].cmd;
             o->command = COMMANDS[i].name;
             o->deprecated = COMMANDS[i].deprecated;
@@ -387,9 +393,13 @@ int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err)
             return tcli_usage_err(err, "downloading a policy (%s) is not supported; download it and give the file",
                                   c == O_RPURL ? "--runtime-policy-url" : "--allowlist-url");
         case O_MB:
+            o->mb_policy = a;
+            break;
         case O_MBNAME:
-            return tcli_usage_err(err, "measured boot policies (%s) are not supported",
-                                  c == O_MB ? "--mb-policy" : "--mb-policy-name");
+            if (check_policy_name(a, err) < 0)
+                return -1;
+            o->mb_policy_name = a;
+            break;
         case O_TPMPOL:
             cJSON_Delete(o->tpm_policy_obj);
             o->tpm_policy_obj = NULL;

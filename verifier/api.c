@@ -276,6 +276,11 @@ size_t vapi_routes(vapi_ctx *c, qhttp_route *routes, size_t cap)
         {"POST", "/v{ver}/allowlists/{name}", vapi_h_policy_post, c},
         {"PUT", "/v{ver}/allowlists/{name}", vapi_h_policy_put, c},
         {"DELETE", "/v{ver}/allowlists/{name}", vapi_h_policy_delete, c},
+        {"GET", "/v{ver}/mbpolicies", vapi_h_mb_list, c},
+        {"GET", "/v{ver}/mbpolicies/{name}", vapi_h_mb_get, c},
+        {"POST", "/v{ver}/mbpolicies/{name}", vapi_h_mb_post, c},
+        {"PUT", "/v{ver}/mbpolicies/{name}", vapi_h_mb_put, c},
+        {"DELETE", "/v{ver}/mbpolicies/{name}", vapi_h_mb_delete, c},
     };
     size_t n = sizeof(all) / sizeof(all[0]);
     if (n > cap)

@@ -31,7 +31,7 @@
 #include "store.h"
 #include "vconfig.h"
 
-#define VAPI_MAX_ROUTES 16
+#define VAPI_MAX_ROUTES 32
 #define VAPI_CURRENT_VERSION "2.6"
 
 typedef struct vapi_ctx {

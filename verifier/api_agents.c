@@ -233,29 +233,6 @@ static int check_keyring(qhttp_req *r, const char *text)
     return 0;
 }
 
-/* Measured boot is out of scope: refuse a policy rather than silently not checking it. */
-static int check_mb(qhttp_req *r, const cJSON *body)
-{
-    const char *name, *pol;
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(body, "mb_policy");
-    if (m && !cJSON_IsNull(m) && !cJSON_IsString(m)) {
-        qhttp_reply_error(r, 400, "mb_policy must be a string or null");
-        return -1;
-    }
-    if (vapi_opt_str(r, body, "mb_policy_name", MAX_FIELD, &name) < 0 ||
-        vapi_opt_str(r, body, "mb_policy", SIZE_MAX, &pol) < 0)
-        return -1;
-    if (pol && *pol) {
-        qhttp_reply_error(r, 400, "Measured boot policies are not supported by this verifier");
-        return -1;
-    }
-    if (name && *name) {
-        qhttp_reply_error(r, 404, "Could not find mb_policy with name %s!", name);
-        return -1;
-    }
-    return 0;
-}
-
 /* The runtime policy of a new agent (keylime-formats §5.2 naming rules):
  *   no name, no policy → the empty policy stored under the agent id;
  *   a name, no policy  → the stored policy of that name (404 if none);
@@ -335,7 +312,7 @@ static int read_agent_fields(qhttp_req *r, vapi_ctx *c, const cJSON *body, const
         return -1;
     if (s && *s && !(a->ima_sign_verification_keys = strdup(s)))
         goto oom;
-    if (vapi_opt_str(r, body, "revocation_key", VAPI_TEXT_MAX, &s) < 0 || check_mb(r, body) < 0)
+    if (vapi_opt_str(r, body, "revocation_key", VAPI_TEXT_MAX, &s) < 0)
         return -1;
 
     if (vapi_opt_str(r, body, "v", 128, &s) < 0 || check_v(r, s) < 0)
@@ -431,6 +408,13 @@ static void drop_created_policy(vapi_ctx *c, const char *name)
         qlog(QLOG_WARNING, VAPI_LOG, "cannot remove runtime policy %s: %s", name, e.msg);
 }
 
+static void drop_created_mb(vapi_ctx *c, const char *name)
+{
+    qerr e = {0};
+    if (name[0] && vstore_mbpolicy_delete(c->store, name, &e) < 0)
+        qlog(QLOG_WARNING, VAPI_LOG, "cannot remove measured boot policy %s: %s", name, e.msg);
+}
+
 void vapi_h_agent_add(qhttp_req *r, void *ctx)
 {
     vapi_ctx *c = ctx;
@@ -465,7 +449,7 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
     }
     vagent a;
     memset(&a, 0, sizeof a);
-    char created[VSTORE_ID_MAX] = "";
+    char created[VSTORE_ID_MAX] = "", mb_created[VSTORE_ID_MAX] = "";
     if (!reg.active) {
         qhttp_reply_error(r, 400, "Agent %s has not been activated at the registrar", id);
         goto out;
@@ -486,6 +470,10 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
     snprintf(a.agent_id, sizeof a.agent_id, "%s", id);
     if (read_agent_fields(r, c, body, &reg, &a) < 0 || resolve_policy(r, c, body, id, &a.policy_id, created) < 0)
         goto out;
+    if (vapi_mb_resolve(r, c, body, id, &a.mb_policy_id, mb_created) < 0) {
+        drop_created_policy(c, created);
+        goto out;
+    }
 
     vagent_state *st = &a.st;
     memcpy(st->agent_id, a.agent_id, sizeof st->agent_id);
@@ -495,6 +483,7 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
     rc = vstore_agent_add(c->store, &a, &e);
     if (rc <= 0) {
         drop_created_policy(c, created);
+        drop_created_mb(c, mb_created);
         if (rc == 0)
             qhttp_reply_error(r, 409, "Agent of uuid %s already exists. Please use delete or update.", id);
         else
@@ -503,7 +492,8 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
     }
     if (c->poller)
         vpoller_agent_added(c->poller, id);
-    qlog(QLOG_INFO, VAPI_LOG, "agent %s added (%s:%ld), attestation starts", id, a.ip, a.port);
+    qlog(QLOG_INFO, VAPI_LOG, "agent %s added (%s:%ld)%s, attestation starts", id, a.ip, a.port,
+         a.mb_policy_id ? " with a measured boot reference state" : "");
     qhttp_reply(r, 200, NULL);
 out:
     vagent_free(&a);
@@ -558,10 +548,13 @@ void vapi_h_agent_delete(qhttp_req *r, void *ctx)
         qhttp_reply_error(r, 404, "agent id not found");
         return;
     }
-    /* As Keylime: the policy named after the agent goes with it, unless another agent uses it. */
+    /* As Keylime: the policies named after the agent go with it, unless another agent uses them. */
     qerr pe = {0};
     if (vstore_policy_delete(c->store, id, &pe) < 0 && pe.code != 409)
         qlog(QLOG_WARNING, VAPI_LOG, "agent %s deleted, but not its runtime policy: %s", id, pe.msg);
+    qerr me = {0};
+    if (vstore_mbpolicy_delete(c->store, id, &me) < 0 && me.code != 409)
+        qlog(QLOG_WARNING, VAPI_LOG, "agent %s deleted, but not its measured boot policy: %s", id, me.msg);
     qlog(QLOG_INFO, VAPI_LOG, "agent %s deleted", id);
     qhttp_reply(r, 200, NULL);
 }

@@ -72,5 +72,18 @@ void vapi_h_policy_get(qhttp_req *r, void *ctx);
 void vapi_h_policy_post(qhttp_req *r, void *ctx);
 void vapi_h_policy_put(qhttp_req *r, void *ctx);
 void vapi_h_policy_delete(qhttp_req *r, void *ctx);
+void vapi_h_mb_list(qhttp_req *r, void *ctx);
+void vapi_h_mb_get(qhttp_req *r, void *ctx);
+void vapi_h_mb_post(qhttp_req *r, void *ctx);
+void vapi_h_mb_put(qhttp_req *r, void *ctx);
+void vapi_h_mb_delete(qhttp_req *r, void *ctx);
+
+/* api_mbpolicies.c: a reference state's text checked with qmb_ref_parse (400 with the reason). */
+int vapi_mb_check(qhttp_req *r, const char *text);
+/* The measured-boot reference of a new agent, by the runtime policy's naming rules: no name and
+ * no mb_policy → none (*mb_id 0); a name → the stored one (404 if none); a policy → stored under
+ * the name, or the agent id without one (409 if it exists). created names what was stored. */
+int vapi_mb_resolve(qhttp_req *r, vapi_ctx *c, const cJSON *body, const char *id, long *mb_id,
+                    char created[VSTORE_ID_MAX]);
 
 #endif

@@ -98,7 +98,8 @@ cJSON *vapi_status(const vapi_ctx *c, const vagent *a, qerr *err)
     cJSON_AddNumberToObject(o, "port", (double)a->port);
     add_str_or_null(o, "tpm_policy", a->tpm_policy);
     cJSON_AddStringToObject(o, "meta_data", a->meta_data ? a->meta_data : "{}");
-    cJSON_AddNumberToObject(o, "has_mb_refstate", 0);
+    cJSON_AddNumberToObject(o, "has_mb_refstate", a->mb_policy ? 1 : 0);
+    add_str_or_null(o, "mb_policy_name", a->mb_policy ? a->mb_policy_name : NULL);
     cJSON_AddNumberToObject(o, "has_runtime_policy", have_pol > 0 && pol.generator > 1 ? 1 : 0);
     add_str_or_null(o, "runtime_policy_name", have_pol > 0 ? pol.name : NULL);
     add_json_list(o, "accept_tpm_hash_algs", a->accept_tpm_hash_algs);

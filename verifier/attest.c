@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <openssl/rand.h>
 
+#include "attest_mb.h"
 #include "hex.h"
 #include "ima_entry.h"
 #include "ima_verify.h"
@@ -34,6 +35,7 @@ struct vattest_ctx {
     vattest_out *out;
     int64_t now;
     char first_event[128];
+    vmb_scratch mb;           /* measured boot: decode buffer, replay, boot aggregates */
 };
 
 static const char *const def_hash[] = { "sha512", "sha384", "sha256", NULL };
@@ -52,6 +54,7 @@ void vattest_mem_clear(vattest_mem *m)
     for (int i = 0; i < 3; i++)
         cJSON_Delete(m->accept[i]);
     qkeyring_free(m->keyring);
+    vmb_agent_clear(&m->mb);
     memset(m, 0, sizeof *m);
 }
 
@@ -92,6 +95,7 @@ void vattest_ctx_free(vattest_ctx *c)
     for (int i = 0; i < ENGINE_SLOTS; i++)
         slot_clear(&c->slots[i]);
     vpolicy_ref_release(c->empty);
+    vmb_scratch_clear(&c->mb);
     free(c->tail);
     free(c);
 }
@@ -144,6 +148,12 @@ static void add(vattest_ctx *c, const char *event_id, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
+    record(c->out, c->now, c->first_event, sizeof c->first_event, UINT64_MAX, "", 0, event_id, reason);
+}
+
+static void on_mb_failure(void *ctx, const char *event_id, const char *reason)
+{
+    vattest_ctx *c = ctx;
     record(c->out, c->now, c->first_event, sizeof c->first_event, UINT64_MAX, "", 0, event_id, reason);
 }
 
@@ -327,7 +337,7 @@ static qima_verifier *get_engine(vattest_ctx *c, vpolicy_ref *ref, qhash_alg ban
 /* ---- the round ----------------------------------------------------------------------------- */
 
 typedef struct answer {
-    const char *quote, *hash_alg, *enc_alg, *sign_alg, *pubkey, *ml;
+    const char *quote, *hash_alg, *enc_alg, *sign_alg, *pubkey, *ml, *mb;
     size_t ml_len;
     bool has_entry, has_boot, more;
     uint64_t entry, boot;
@@ -380,6 +390,11 @@ static vattest_outcome read_answer(vattest_ctx *c, const cJSON *r, answer *a)
         return VATTEST_INVALID_QUOTE;
     }
     a->ml_len = a->ml ? strlen(a->ml) : 0;
+    a->mb = opt_string(r, "mb_measurement_list", &bad);
+    if (bad) {
+        add(c, "qoute_validation.invalid_data", "\"mb_measurement_list\" is not a string");
+        return VATTEST_INVALID_QUOTE;
+    }
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "ima_measurement_list_entry");
     if (e && !cJSON_IsNull(e)) {
         if (json_uint(e, &a->entry) < 0) {
@@ -542,6 +557,9 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
     }
     if (a->more)
         qima_verifier_set_piece(v, true);
+    /* With a replayed boot log, its boot aggregates are accepted too (Keylime adds them to the
+     * policy's boot_aggregate digests); the engine only points at this worker's values. */
+    qima_verifier_allow_boot_aggregates(v, c->mb.agg, c->mb.nagg);
     long k = qima_verifier_feed(v, a->ml, a->ml_len);
     if (k >= 0 && (size_t)k < a->ml_len) {
         size_t rest = a->ml_len - (size_t)k;    /* <= QIMA_MAX_LINE: longer lines are consumed */
@@ -676,6 +694,8 @@ vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem 
      * continue from the stored state then (step 7 re-requests from entry 0). */
     bool tpm_restarted = ag->st.clock_set && (q.attest.clock.reset_count != ag->st.reset_count ||
                                               q.attest.clock.restart_count != ag->st.restart_count);
+    if (boot_changed || tpm_restarted || !ag->st.clock_set)
+        out->st.mb_evaluated = false;      /* a new boot: judge its boot log afresh */
     bool evidence = (a.has_entry && a.entry == 0 && in->requested_entry != 0) ||
                     (boot_changed && ag->st.boottime != 0);
     qclockinfo prev = { .clock = 0, .reset_count = 0, .restart_count = 0, .safe = 1 };
@@ -745,6 +765,13 @@ pcr16_done:
 
     /* 6. static PCRs */
     check_tpm_policy(c, mem->tpm_policy, &q.pcrs);
+
+    /* 6b. measured boot (attest_mb.h) */
+    vmb_round_in mi = {
+        .agent_id = ag->agent_id, .mb_policy = ag->mb_policy, .log_b64 = a.mb, .bank = bank, .pcrs = &q.pcrs,
+        .accept_all = c->o.mb_accept_all, .evaluate_always = c->o.mb_evaluate_always, .log = c->o.log,
+    };
+    vmb_round(&c->mb, &mem->mb, &mi, &out->st.mb_evaluated, on_mb_failure, c);
 
     /* 7. IMA */
     oc = VATTEST_PASS;

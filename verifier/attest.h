@@ -25,6 +25,8 @@
  *  6. tpm_policy {"<n>": [hex, ...] | "hex", "mask": "0x..."}: each listed PCR other than 10/16
  *     that is quoted must hold one of its values (pcr_validation.invalid_pcr_<n>); listed PCRs
  *     absent from the quote → one pcr_validation.missing_pcrs.
+ *  6b. measured boot, when the agent has a reference state and PCR 0 is quoted: attest_mb.h
+ *     (st.mb_evaluated is cleared by a new boot and set when the reference passed).
  *  7. IMA, when PCR 10 is quoted (no list → pcr_validation.unused_pcr_10):
  *     - entry 0 returned: the list restarts; when entry != 0 was requested or the boot time
  *       changed, the running state is reset (entry 0, zero PCR, quote-progress memory cleared).
@@ -71,6 +73,7 @@
 #include <cjson/cJSON.h>
 
 #include "err.h"
+#include "attest_mb.h"
 #include "ima_sig.h"
 #include "policy_cache.h"
 #include "quote.h"
@@ -80,6 +83,7 @@
 #define VATTEST_SEVERITY_MAX 6          /* "emergency", the top of Keylime's default labels */
 #define VATTEST_NONCE_LEN    24         /* characters from [A-Za-z0-9]: ~142 bits */
 #define VATTEST_DEFAULT_MASK 0x400u
+#define VATTEST_MB_PCRS      0xfbffu     /* PCRs 0-9 and 11-15: asked whenever a reference state is set */
 
 /* Per-agent memory kept by the poller between rounds (never persisted); what is parsed from
  * the agent record (AK, tpm_policy, accept lists, keyring) is parsed once per record: the poller
@@ -96,12 +100,15 @@ typedef struct vattest_mem {
     cJSON *accept[3];               /* parsed once (NULL: the defaults) */
     bool keyring_parsed;
     qkeyring *keyring;              /* parsed ima_sign_verification_keys (NULL: none) */
+    vmb_agent mb;                   /* parsed vagent.mb_policy and its mark (attest_mb.h) */
 } vattest_mem;
 /* Release and zero (the next round loads everything again). */
 void vattest_mem_clear(vattest_mem *m);
 
 typedef struct vattest_opts {
     bool violations_fail;           /* ima_violations = fail */
+    bool mb_accept_all;             /* measured_boot_policy_name = accept-all: no reference check */
+    bool mb_evaluate_always;        /* measured_boot_evaluate = always (else once per boot) */
     bool log;                       /* Keylime's log lines (engine and verifier) */
 } vattest_opts;
 

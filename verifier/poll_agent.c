@@ -190,6 +190,8 @@ void vpoll_restart(vpoller *p, pagent *a, vagent *rec, uint64_t gen)
     snprintf(a->rec.st.agent_id, sizeof a->rec.st.agent_id, "%s", a->node.id);
     vattest_mem_clear(&a->mem);  /* everything parsed from the old record goes */
     a->mask = vattest_mask(a->rec.tpm_policy, false);
+    if (a->rec.mb_policy)
+        a->mask |= VATTEST_MB_PCRS;       /* a reference state is never left unchecked by a narrow mask */
     vpoll_drop_request(p, a);             /* a new address or certificate may come with the record */
     vpoll_event(p, a, gen, VRE_ACTIVATE, NULL, NULL);
 }

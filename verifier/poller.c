@@ -525,7 +525,8 @@ vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err)
         free_all(p);
         return NULL;
     }
-    vattest_opts ao = { .violations_fail = p->o.violations_fail, .log = true };
+    vattest_opts ao = { .violations_fail = p->o.violations_fail, .log = true,
+                        .mb_accept_all = p->o.mb_accept_all, .mb_evaluate_always = p->o.mb_evaluate_always };
     p->pool = vpool_start(nw, &ao, p->policies, vpoll_job_done, p, err);
     if (!p->pool || pthread_create(&p->ev, NULL, event_main, p) != 0) {
         if (p->pool)

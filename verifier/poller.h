@@ -47,6 +47,8 @@ typedef struct vpoller_opts {
     long request_timeout_ms;      /* per quote request; default 30000 */
     long max_response_bytes;      /* largest agent answer accepted; default 128 MiB */
     bool violations_fail;         /* ima_violations = fail */
+    bool mb_accept_all;           /* measured_boot_policy_name = accept-all */
+    bool mb_evaluate_always;      /* measured_boot_evaluate = always */
     unsigned num_workers;         /* 0 → number of cores */
     const char *verifier_id;      /* "default" */
     /* TLS towards agents: the verifier's client certificate and key (PEM files). An agent that

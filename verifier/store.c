@@ -79,6 +79,15 @@ static const char *const migrations[] = {
     "ALTER TABLE registrar ADD COLUMN pending_port INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE registrar ADD COLUMN pending_key TEXT;"
     "CREATE INDEX registrar_pending ON registrar(registered_at) WHERE active = 0 OR pending_key IS NOT NULL;",
+    /* 4: measured boot: named reference states, the agent's reference, and whether the reference
+     * was evaluated since the agent's last boot ([verifier] measured_boot_evaluate = once) */
+    "CREATE TABLE mbpolicies ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  mb_policy TEXT NOT NULL);"
+    "ALTER TABLE agents ADD COLUMN mb_policy_id INTEGER REFERENCES mbpolicies(id);"
+    "ALTER TABLE agents ADD COLUMN mb_evaluated INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX agents_mbpolicy ON agents(mb_policy_id);",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -520,7 +529,7 @@ fail:
 static int prepare_all(vstore *s, qerr *err)
 {
     const vstore_sql *const tables[] = { store_sql, vstore_reg_sql, vstore_policy_sql, vstore_agent_sql,
-                                         vstore_failure_sql };
+                                         vstore_failure_sql, vstore_mbpolicy_sql };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
         for (const vstore_sql *q = tables[t]; q->sql; q++) {
             if (sqlite3_prepare_v3(s->db, q->sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[q->id], NULL) !=

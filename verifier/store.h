@@ -97,6 +97,23 @@ int vstore_policy_delete(vstore *s, const char *name, qerr *err);
 /* 0 or -1. */
 int vstore_policy_list(vstore *s, int (*fn)(void *ctx, const char *name), void *ctx, qerr *err);
 
+/* ---- measured-boot reference states (Keylime's mbpolicies: named, shared by agents) --------- */
+#define VSTORE_MB_MAX (4u << 20)   /* bytes of one reference state (QMB_MAX_REF_BYTES) */
+typedef struct vmbpolicy {
+    long id;
+    char name[VSTORE_ID_MAX];
+    char *mb_policy;       /* the reference state's JSON text */
+} vmbpolicy;
+void vmbpolicy_free(vmbpolicy *p);
+/* Create (replace=false; 0 if the name exists) or replace (replace=true; 0 if it does not).
+ * 1 on success, *id (may be NULL) gets the id. The text is stored as given: validate it first. */
+int vstore_mbpolicy_put(vstore *s, const char *name, const char *text, bool replace, long *id, qerr *err);
+int vstore_mbpolicy_get(vstore *s, const char *name, vmbpolicy *out, qerr *err);
+/* 1 deleted; 0 absent; -1 with err->code 409 and "Can't delete mb_policy as it's currently in use
+ * by agent <id>" when an agent uses it. */
+int vstore_mbpolicy_delete(vstore *s, const char *name, qerr *err);
+int vstore_mbpolicy_list(vstore *s, int (*fn)(void *ctx, const char *name), void *ctx, qerr *err);
+
 /* ---- verifier agents ----------------------------------------------------------------------- */
 /* Keylime's operational states. */
 enum {
@@ -123,6 +140,7 @@ typedef struct vagent_state {
     int severity_level;                /* -1 = none */
     char last_event_id[128];           /* "" = none */
     char *learned_ima_keyrings;        /* JSON text or NULL (owned) */
+    bool mb_evaluated;                 /* the measured-boot reference passed since the last boot */
 } vagent_state;
 
 typedef struct vagent {
@@ -142,6 +160,10 @@ typedef struct vagent {
     char *v;                           /* base64 V half key, or NULL */
     char *verifier_id;                 /* "default" */
     char *verifier_ip; long verifier_port;
+    long mb_policy_id;                 /* measured-boot reference state (0 = none) */
+    /* read only (from mbpolicies, filled by vstore_agent_get): */
+    char *mb_policy;                   /* its JSON text, or NULL */
+    char mb_policy_name[VSTORE_ID_MAX];
     vagent_state st;
 } vagent;
 void vagent_free(vagent *a);

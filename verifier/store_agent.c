@@ -10,26 +10,28 @@
 #define AGENT_COLS                                                                               \
     "agent_id, ip, port, ak_tpm, mtls_cert, tpm_policy, policy_id, ima_sign_verification_keys, " \
     "meta_data, accept_tpm_hash_algs, accept_tpm_encryption_algs, accept_tpm_signing_algs, "     \
-    "hash_alg, enc_alg, sign_alg, supported_version, v, verifier_id, verifier_ip, verifier_port"
+    "hash_alg, enc_alg, sign_alg, supported_version, v, verifier_id, verifier_ip, verifier_port, "  \
+    "mb_policy_id"
 #define STATE_COLS                                                                         \
     "operational_state, next_ima_ml_entry, pcr10_alg, pcr10, boottime, tpm_clock, "       \
     "tpm_reset_count, tpm_restart_count, attestation_count, last_received_quote, "        \
     "last_successful_attestation, consecutive_failures, severity_level, last_event_id, "  \
-    "learned_ima_keyrings"
+    "learned_ima_keyrings, mb_evaluated"
 
 const vstore_sql vstore_agent_sql[] = {
     { ST_AG_ADD,
       "INSERT INTO agents (" AGENT_COLS ", " STATE_COLS ") VALUES ("
-      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "     /* 20 agent columns */
-      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"                      /* 15 state columns */
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "  /* 21 agent columns */
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"                   /* 16 state columns */
       ") ON CONFLICT (agent_id) DO NOTHING" },
-    { ST_AG_GET, "SELECT " AGENT_COLS ", " STATE_COLS " FROM agents WHERE agent_id = ?1" },
+    { ST_AG_GET, "SELECT " AGENT_COLS ", " STATE_COLS ", m.name, m.mb_policy"
+      " FROM agents LEFT JOIN mbpolicies m ON m.id = agents.mb_policy_id WHERE agent_id = ?1" },
     { ST_AG_DELETE, "DELETE FROM agents WHERE agent_id = ?1" },
     { ST_AG_SAVE_STATE,
       "UPDATE agents SET operational_state = ?, next_ima_ml_entry = ?, pcr10_alg = ?, pcr10 = ?,"
       " boottime = ?, tpm_clock = ?, tpm_reset_count = ?, tpm_restart_count = ?, attestation_count = ?,"
       " last_received_quote = ?, last_successful_attestation = ?, consecutive_failures = ?,"
-      " severity_level = ?, last_event_id = ?, learned_ima_keyrings = ? WHERE agent_id = ?" },
+      " severity_level = ?, last_event_id = ?, learned_ima_keyrings = ?, mb_evaluated = ? WHERE agent_id = ?" },
     { ST_AG_SET_STATE, "UPDATE agents SET operational_state = ?2 WHERE agent_id = ?1" },
     { ST_AG_SET_ALGS, "UPDATE agents SET hash_alg = ?2, enc_alg = ?3, sign_alg = ?4 WHERE agent_id = ?1" },
     { ST_AG_LIST, "SELECT agent_id FROM agents ORDER BY agent_id" },
@@ -77,6 +79,7 @@ void vagent_free(vagent *a)
     free(a->v);
     free(a->verifier_id);
     free(a->verifier_ip);
+    free(a->mb_policy);
     free(a->st.learned_ima_keyrings);
     memset(a, 0, sizeof *a);
     a->st.pcr10_alg = QHASH_NONE;
@@ -119,6 +122,7 @@ static void bind_state(vbind *b, const vagent_state *st)
     vb_i64(b, st->severity_level);
     vb_text(b, st->last_event_id[0] ? st->last_event_id : NULL);
     vb_text(b, st->learned_ima_keyrings);
+    vb_i64(b, st->mb_evaluated ? 1 : 0);
 }
 
 /* Reads the state columns; -1 (err set) when the stored pcr10 is not a valid bank value. */
@@ -151,6 +155,7 @@ static int read_state(vcol *c, vagent_state *st, qerr *err)
     st->severity_level = (int)vc_i64(c);
     vc_copy(c, st->last_event_id, sizeof st->last_event_id);
     st->learned_ima_keyrings = vc_strdup(c);
+    st->mb_evaluated = vc_i64(c) != 0;
     return 0;
 }
 
@@ -158,8 +163,8 @@ int vstore_agent_add(vstore *s, const vagent *a, qerr *err)
 {
     if (vstore_check_id(a->agent_id, "agent id", err) != 0 || check_state(&a->st, a->agent_id, err) != 0)
         return -1;
-    if (a->policy_id < 0)
-        return qerr_setc(err, 400, "invalid runtime policy id %ld", a->policy_id);
+    if (a->policy_id < 0 || a->mb_policy_id < 0)
+        return qerr_setc(err, 400, "invalid policy id %ld/%ld", a->policy_id, a->mb_policy_id);
     vstore_lock(s);
     sqlite3_stmt *st = s->st[ST_AG_ADD];
     vbind b;
@@ -187,6 +192,10 @@ int vstore_agent_add(vstore *s, const vagent *a, qerr *err)
     vb_text(&b, a->verifier_id);
     vb_text(&b, a->verifier_ip);
     vb_i64(&b, a->verifier_port);
+    if (a->mb_policy_id)
+        vb_i64(&b, a->mb_policy_id);
+    else
+        vb_null(&b);
     bind_state(&b, &a->st);
     int ret;
     if (b.rc != SQLITE_OK) {
@@ -224,8 +233,11 @@ static int read_agent(sqlite3_stmt *st, vagent *a, qerr *err)
     a->verifier_id = vc_strdup(&c);
     a->verifier_ip = vc_strdup(&c);
     a->verifier_port = (long)vc_i64(&c);
+    a->mb_policy_id = (long)vc_i64(&c);   /* NULL reads as 0 */
     if (read_state(&c, &a->st, err) != 0)
         return -1;
+    vc_copy(&c, a->mb_policy_name, sizeof a->mb_policy_name);
+    a->mb_policy = vc_strdup(&c);
     if (c.oom)
         return qerr_set(err, "out of memory (reading agent)");
     return 0;

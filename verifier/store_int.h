@@ -28,6 +28,8 @@ enum vstmt {
     ST_AG_EXISTS,
     /* store_failure.c */
     ST_FAIL_CLEAR, ST_FAIL_ADD, ST_FAIL_GET,
+    /* store_mbpolicy.c */
+    ST_MB_FIND, ST_MB_GET, ST_MB_ADD, ST_MB_UPDATE, ST_MB_USER, ST_MB_DELETE, ST_MB_LIST,
     ST_COUNT
 };
 
@@ -37,7 +39,8 @@ typedef struct vstore_sql {
 } vstore_sql;
 
 /* Each file's statements (terminated by an entry with sql == NULL). */
-extern const vstore_sql vstore_reg_sql[], vstore_policy_sql[], vstore_agent_sql[], vstore_failure_sql[];
+extern const vstore_sql vstore_reg_sql[], vstore_policy_sql[], vstore_agent_sql[], vstore_failure_sql[],
+    vstore_mbpolicy_sql[];
 
 struct vstore {
     sqlite3 *db;

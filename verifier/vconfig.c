@@ -170,6 +170,22 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
     else
         return qerr_set(err, "[verifier] ima_violations: \"%s\" is not \"pass\" or \"fail\"", viol);
 
+    const char *mbp = qconfig_str(c, V, "measured_boot_policy_name", "example");
+    if (strcmp(mbp, "example") == 0)
+        o->mb_accept_all = false;
+    else if (strcmp(mbp, "accept-all") == 0)
+        o->mb_accept_all = true;
+    else
+        return qerr_set(err, "[verifier] measured_boot_policy_name: \"%s\" is not \"example\" or \"accept-all\"",
+                        mbp);
+    const char *mbe = qconfig_str(c, V, "measured_boot_evaluate", "once");
+    if (strcmp(mbe, "once") == 0)
+        o->mb_evaluate_always = false;
+    else if (strcmp(mbe, "always") == 0)
+        o->mb_evaluate_always = true;
+    else
+        return qerr_set(err, "[verifier] measured_boot_evaluate: \"%s\" is not \"once\" or \"always\"", mbe);
+
     if (qconfig_bool(c, V, "allow_agent_plain_http", o->insecure, &o->allow_agent_plain_http, err) < 0 ||
         tls_file(c, "server_cert", o->tls_dir, QTLS_F_SERVER_CERT, o->server_cert, &o->tls_generated, err) < 0 ||
         tls_file(c, "server_key", o->tls_dir, QTLS_F_SERVER_KEY, o->server_key, &o->tls_generated, err) < 0 ||
@@ -235,6 +251,8 @@ void vconfig_poller_opts(const vconfig *v, vpoller_opts *o)
     o->request_timeout_ms = v->request_timeout_ms;
     o->max_response_bytes = 128L << 20;
     o->violations_fail = v->violations_fail;
+    o->mb_accept_all = v->mb_accept_all;
+    o->mb_evaluate_always = v->mb_evaluate_always;
     o->num_workers = (unsigned)v->num_workers;
     o->verifier_id = v->verifier_id;
     o->tls_cert_file = v->client_cert;
@@ -258,6 +276,9 @@ const char *vconfig_help(void)
            "    request_timeout_ms          time allowed for one quote request (30000)\n"
            "    max_upload_size             largest API request body in bytes (104857600)\n"
            "    ima_violations              pass or fail: IMA violation entries (pass)\n"
+           "    measured_boot_policy_name   example (judge the boot log against the agent's reference\n"
+           "                                state) or accept-all (replay and compare PCRs only) (example)\n"
+           "    measured_boot_evaluate      once (per boot) or always (every quote) (once)\n"
            "    require_allow_list_signatures  refuse runtime policies that are not DSSE-signed\n"
            "                                (400) or whose signature fails (401) (false)\n"
            "    num_workers                 attestation worker threads, 0 = one per core (0)\n"

@@ -143,11 +143,8 @@ rig_wait() {
   return 1
 }
 
-# rig_wait_log SECONDS FILE PATTERN : waits until FILE contains the fixed string PATTERN (follows
-# the file as it is written).
-rig_wait_log() {
-  timeout "$1" grep -m1 -qF -- "$3" <(tail -n +1 -F --pid=$$ "$2" 2>/dev/null)
-}
+# rig_wait_log SECONDS FILE PATTERN : waits until FILE contains the fixed string PATTERN.
+rig_wait_log() { wait_line "$@"; }   # lib.sh
 
 # rig_request_line NAME N : the N-th quote request line of a fake agent's log.
 rig_request_line() {

@@ -1186,6 +1186,58 @@ static void test_null_policy(void **state)
     tl_free(&t);
 }
 
+/* Measured boot: a round's extra boot_aggregate values (qima_verifier_allow_boot_aggregates) are
+ * accepted for the boot_aggregate entry only, in that round only, without the policy listing it. */
+static void test_extra_boot_aggregates(void **state)
+{
+    (void)state;
+    tlog t;
+    alist a;
+    good_system(&t, &a);
+    alist b;
+    memset(&b, 0, sizeof b);
+    al_add(&b, "/usr/bin/bash");
+    al_add(&b, "/usr/lib/libc.so.6");
+    al_add(&b, "/usr/bin/ls");
+    al_add(&b, "/etc/passwd");
+    qpolicy *p = al_policy(&b, NULL);          /* no boot_aggregate in the policy */
+    qima_opts o = base_opts;
+    o.policy = p;
+    frecs fr = { .n = 0 };
+    qima_verifier *v = newv(&o, &fr);
+    qima_digest extra[2];
+    memset(extra, 0, sizeof extra);
+    extra[0].len = 32;                          /* another value first */
+    memset(extra[0].bytes, 0x5a, 32);
+    extra[1].len = 32;
+    fdig("boot_aggregate", extra[1].bytes);
+    qima_digest ls = { .len = 32 };              /* a file's digest does not make a boot aggregate */
+    fdig("/usr/bin/ls", ls.bytes);
+    qerr err = { 0 };
+    qima_result r;
+    assert_int_equal(qima_verifier_begin(v, NULL, t.snap[5].v[QHASH_SHA256], 32, &err), 0);
+    qima_verifier_allow_boot_aggregates(v, extra, 2);
+    feed_all(v, t.text, t.len, WHOLE, 0);
+    assert_int_equal(qima_verifier_finish(v, &r), 0);
+    assert_true(r.passed);
+    assert_int_equal(r.counts.good, 5);
+    /* the next round forgets them */
+    round_v(v, NULL, t.snap[5].v[QHASH_SHA256], 32, t.text, t.len, WHOLE, 0, &r);
+    assert_false(r.passed);
+    assert_int_equal(r.counts.fnf, 1);
+    assert_string_equal(fr.r[0].msg, "File not found in allowlist: boot_aggregate");
+    /* values that do not match the entry change nothing */
+    fr.n = 0;
+    assert_int_equal(qima_verifier_begin(v, NULL, t.snap[5].v[QHASH_SHA256], 32, &err), 0);
+    qima_verifier_allow_boot_aggregates(v, &ls, 1);
+    feed_all(v, t.text, t.len, WHOLE, 0);
+    assert_int_equal(qima_verifier_finish(v, &r), 0);
+    assert_int_equal(r.counts.fnf, 1);
+    qima_verifier_free(v);
+    qpolicy_free(p);
+    tl_free(&t);
+}
+
 static void test_long_lines(void **state)
 {
     (void)state;
@@ -1733,6 +1785,7 @@ int main(void)
         cmocka_unit_test(test_log_lines),
         cmocka_unit_test(test_banks),
         cmocka_unit_test(test_null_policy),
+        cmocka_unit_test(test_extra_boot_aggregates),
         cmocka_unit_test(test_long_lines),
         cmocka_unit_test(test_ima_sig),
         cmocka_unit_test(test_ima_buf_keys),

@@ -150,7 +150,7 @@ static void test_open_modes(void **state)
     mode_t old = umask(0);    /* the modes must not depend on the umask */
     vstore *s = open_ok(path);
     umask(old);
-    assert_int_equal(vstore_schema_version(s), 3);
+    assert_int_equal(vstore_schema_version(s), 4);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
@@ -164,7 +164,7 @@ static void test_open_modes(void **state)
     snprintf(wal, sizeof wal, "%s-wal", path);    /* SQLite gives the WAL file the database's mode */
     assert_int_equal(stat(wal, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 3);
+    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 4);
     assert_int_equal(query_long(path, "SELECT count(*) FROM schema_version", NULL), 1);
     assert_int_equal(query_long(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode", NULL), 1);
     vstore_close(s);
@@ -181,11 +181,11 @@ static void test_open_fixes_mode(void **state)
     struct stat sb;
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(vstore_schema_version(s), 3);
+    assert_int_equal(vstore_schema_version(s), 4);
     vstore_close(s);
-    /* reopening an existing, migrated database keeps version 3 and one version row */
+    /* reopening an existing, migrated database keeps version 4 and one version row */
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 3);
+    assert_int_equal(vstore_schema_version(s), 4);
     vstore_close(s);
     assert_int_equal(query_long(f->path, "SELECT count(*) FROM schema_version", NULL), 1);
 }
@@ -453,6 +453,65 @@ static void test_policy_delete_in_use(void **state)
     fill_agent(&a, "agent-x", id);
     assert_int_equal(vstore_agent_add(s, &a, &e), -1);
     assert_non_null(strstr(e.msg, "database error: "));
+    vstore_close(s);
+}
+
+/* Measured-boot reference states: put semantics, the agent's reference read back with its
+ * name and text, the evaluated flag saved with the state, 409 while in use, list. */
+static void test_mbpolicy(void **state)
+{
+    fx *f = *state;
+    vstore *s = open_ok(f->path);
+    qerr e = { 0 };
+    long id = 0, id2 = 0;
+    assert_int_equal(vstore_mbpolicy_put(s, "ref", "{\"a\": 1}", true, &id, &e), 0);    /* PUT of a missing name */
+    assert_int_equal(vstore_mbpolicy_put(s, "ref", "{\"a\": 1}", false, &id, &e), 1);
+    assert_int_equal(vstore_mbpolicy_put(s, "ref", "{\"a\": 2}", false, &id2, &e), 0);  /* POST of an existing name */
+    assert_int_equal(vstore_mbpolicy_put(s, "ref", "{\"a\": 3}", true, &id2, &e), 1);
+    assert_int_equal(id, id2);
+    assert_int_equal(vstore_mbpolicy_put(s, "empty", "", false, NULL, &e), -1);
+    assert_int_equal(e.code, 400);
+    vmbpolicy m;
+    assert_int_equal(vstore_mbpolicy_get(s, "ref", &m, &e), 1);
+    assert_string_equal(m.mb_policy, "{\"a\": 3}");
+    assert_int_equal(m.id, id);
+    vmbpolicy_free(&m);
+    assert_int_equal(vstore_mbpolicy_get(s, "nope", &m, &e), 0);
+
+    vagent a;
+    fill_agent(&a, "agent-mb", 0);
+    a.mb_policy_id = id;
+    a.st.mb_evaluated = true;
+    assert_int_equal(vstore_agent_add(s, &a, &e), 1);
+    vagent g;
+    assert_int_equal(vstore_agent_get(s, "agent-mb", &g, &e), 1);
+    assert_int_equal(g.mb_policy_id, id);
+    assert_string_equal(g.mb_policy_name, "ref");
+    assert_string_equal(g.mb_policy, "{\"a\": 3}");
+    assert_true(g.st.mb_evaluated);
+    g.st.mb_evaluated = false;
+    const vagent_state *sts[] = { &g.st };
+    assert_int_equal(vstore_state_save_batch(s, sts, 1, &e), 0);
+    vagent_free(&g);
+    assert_int_equal(vstore_agent_get(s, "agent-mb", &g, &e), 1);
+    assert_false(g.st.mb_evaluated);
+    vagent_free(&g);
+    fill_agent(&a, "agent-none", 0);
+    assert_int_equal(vstore_agent_add(s, &a, &e), 1);
+    assert_int_equal(vstore_agent_get(s, "agent-none", &g, &e), 1);
+    assert_null(g.mb_policy);
+    assert_int_equal(g.mb_policy_id, 0);
+    vagent_free(&g);
+
+    assert_int_equal(vstore_mbpolicy_delete(s, "ref", &e), -1);
+    assert_int_equal(e.code, 409);
+    assert_string_equal(e.msg, "Can't delete mb_policy as it's currently in use by agent agent-mb");
+    names l = { 0 };
+    assert_int_equal(vstore_mbpolicy_list(s, collect_name, &l, &e), 0);
+    assert_string_equal(l.text, "ref\n");
+    assert_int_equal(vstore_agent_delete(s, "agent-mb", &e), 1);
+    assert_int_equal(vstore_mbpolicy_delete(s, "ref", &e), 1);
+    assert_int_equal(vstore_mbpolicy_delete(s, "ref", &e), 0);
     vstore_close(s);
 }
 
@@ -1067,7 +1126,7 @@ static void test_reopen_keeps_data(void **state)
     vstore_close(s);
 
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 3);
+    assert_int_equal(vstore_schema_version(s), 4);
     vagent g;
     assert_int_equal(vstore_agent_get(s, "kept", &g, &e), 1);
     assert_int_equal(g.policy_id, pid);
@@ -1089,9 +1148,13 @@ static void test_reopen_keeps_data(void **state)
 static void test_registrar_pending(void **state)
 {
     fx *f = *state;
-    /* Make a version-2 database: today's schema with migration 3 taken back. */
+    /* Make a version-2 database: today's schema with migrations 4 and 3 taken back. */
     vstore_close(open_ok(f->path));
-    exec_other(f->path, "DROP INDEX registrar_pending;"
+    exec_other(f->path, "DROP INDEX agents_mbpolicy;"
+                        "ALTER TABLE agents DROP COLUMN mb_policy_id;"
+                        "ALTER TABLE agents DROP COLUMN mb_evaluated;"
+                        "DROP TABLE mbpolicies;"
+                        "DROP INDEX registrar_pending;"
                         "ALTER TABLE registrar DROP COLUMN registered_at;"
                         "ALTER TABLE registrar DROP COLUMN failed_activations;"
                         "ALTER TABLE registrar DROP COLUMN pending_mtls_cert;"
@@ -1102,7 +1165,7 @@ static void test_registrar_pending(void **state)
                         "INSERT INTO registrar (agent_id, aik_tpm, active, key) VALUES ('old', 'aik', 1, 'k');");
     qerr e = { 0 };
     vstore *s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 3);
+    assert_int_equal(vstore_schema_version(s), 4);
     vreg_agent g;
     assert_int_equal(vstore_reg_get(s, "old", &g, &e), 1);
     assert_true(g.active);
@@ -1184,6 +1247,7 @@ int main(void)
         T(test_policy_put_semantics),
         T(test_policy_body_shared),
         T(test_policy_delete_in_use),
+        T(test_mbpolicy),
         T(test_policy_list),
         T(test_agent_add_duplicate),
         T(test_agent_roundtrip),

@@ -206,7 +206,9 @@ static void test_commands(void **state)
         {"bulkinfo", TCMD_BULKINFO, false}, {"reglist", TCMD_REGLIST, false}, {"regstatus", TCMD_REGSTATUS, false},
         {"regdelete", TCMD_REGDELETE, false}, {"reactivate", TCMD_REACTIVATE, false},
         {"listruntimepolicy", TCMD_LISTPOLICY, false}, {"showallowlist", TCMD_SHOWPOLICY, true},
-        {"deleteallowlist", TCMD_DELETEPOLICY, true},
+        {"deleteallowlist", TCMD_DELETEPOLICY, true}, {"addmbpolicy", TCMD_ADDMB, false},
+        {"showmbpolicy", TCMD_SHOWMB, false}, {"deletembpolicy", TCMD_DELETEMB, false},
+        {"updatembpolicy", TCMD_UPDATEMB, false}, {"listmbpolicy", TCMD_LISTMB, false},
     };
     for (size_t i = 0; i < sizeof C / sizeof C[0]; i++) {
         tcli_opts o;
@@ -225,6 +227,14 @@ static void test_commands(void **state)
     assert_string_equal(o.runtime_policy_name, "n");
     tcli_opts_free(&o);
     refused("unknown command 'list'", "-c", "list", NULL);
+    assert_int_equal(parse(&o, &e, "--mb-policy", "ref.json", "--mb-policy-name", "mb1", NULL), 0);
+    assert_string_equal(o.mb_policy, "ref.json");
+    assert_string_equal(o.mb_policy_name, "mb1");
+    tcli_opts_free(&o);
+    assert_int_equal(parse(&o, &e, "--mb_refstate", "default", NULL), 0);
+    assert_string_equal(o.mb_policy, "default");
+    tcli_opts_free(&o);
+    refused("invalid policy name", "--mb-policy-name", "a/b", NULL);
 }
 
 static void test_uuid(void **state)
@@ -264,7 +274,6 @@ static void test_option_errors(void **state)
     refused("-f/--file needs a file name", "-f", "", NULL);
     refused("certificate packages (--cert) are not supported", "--cert", "default", NULL);
     refused("certificate packages (--include) are not supported", "--include", "d", NULL);
-    refused("measured boot", "--mb-policy", "x", NULL);
     refused("--runtime-policy-sig-key needs --runtime-policy", "--runtime-policy-sig-key", "k.pem", NULL);
     refused("only http:// and https:// URLs", "--signature-verification-key-url", "file:///etc/k.pem", NULL);
     refused("goes with -c add or -c update", "-c", "status", "--signature-verification-key", "k.pem", NULL);
@@ -285,7 +294,7 @@ static void test_option_errors(void **state)
     refused("invalid host", "-t", "", NULL);
     refused("invalid verifier id", "-vi", "a b", NULL);
     refused("needs a file name", "--allowlist", "", NULL);
-    refused("invalid runtime policy name", "--runtime-policy-name", "a/b", NULL);
+    refused("invalid policy name", "--runtime-policy-name", "a/b", NULL);
     refused("--runtime-policy-name is required to add a runtime policy", "-c", "addruntimepolicy", "--allowlist",
             "a", NULL);
     refused("--allowlist or --runtime-policy is required to add a runtime policy", "-c", "addruntimepolicy",
@@ -315,7 +324,8 @@ static void test_help(void **state)
     fclose(f);
     static const char *must[] = { "-vp, --cvport", "-nvc", "--allowlist FILE|default", "--exclude FILE|default",
                                   "--runtime-policy-name", "--tpm_policy", "lower-cased", "create-allowlist",
-                                  "check-log", "addruntimepolicy", "Exit status" };
+                                  "check-log", "addruntimepolicy", "--mb-policy FILE|default", "addmbpolicy",
+                                  "Exit status" };
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         if (!strstr(buf, must[i]))
             fail_msg("--help lacks '%s'", must[i]);

@@ -418,7 +418,9 @@ static void test_add_errors(void **state)
         {"{\"accept_tpm_signing_algs\": [1]}", "accept_tpm_signing_algs must be a list of algorithm names"},
         {"{\"v\": \"AAAA\"}", "v must be the base64 of a 32-byte (or 16-byte) key half"},
         {"{\"supported_version\": \"two\"}", "supported_version must look like \"2.2\""},
-        {"{\"mb_policy\": \"{}\"}", "Measured boot policies are not supported by this verifier"},
+        {"{\"mb_policy\": \"{}\"}", "mb_policy is not a valid measured boot reference state: measured-boot "
+                                      "reference state: scrtm_and_bios: expected a non-empty list"},
+        {"{\"mb_policy\": 5}", "mb_policy must be a string holding a JSON object"},
         {"{\"ima_sign_verification_keys\": \"{]\"}", NULL},
         {"{\"runtime_policy\": \"e30=\", \"runtime_policy_key\": \"a2V5\"}", "Runtime policy is not signed!"},
         {"{\"runtime_policy_key\": 5}", "runtime_policy_key must be a string"},
