@@ -38,6 +38,7 @@ typedef struct agent_config {
     long registrar_max_retries;     /* 0 = retry for ever */
     char log_level[16];
     qlog_format log_format;         /* text or json */
+    char metrics_listen[AGENT_STR]; /* "ip:port" of GET /metrics; "" = off */
     /* payload delivery (U/V keys) */
     char secure_dir[AGENT_PATH];    /* tmpfs for the decrypted payload (default state_dir/secure) */
     long secure_size;               /* tmpfs size in bytes when the agent mounts it */

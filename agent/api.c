@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent_metrics.h"
 #include "log.h"
 #include "quote.h"
 
@@ -220,6 +221,7 @@ static void h_identity(qhttp_req *r, void *ctx)
     free(quote);
     qhttp_reply(r, 200, res);
     log_timing("identity", nonce, t0, tpm_us, 0);
+    agent_metrics_quote(a->metrics, "identity", tpm_us, 0, 0);
 }
 
 /* The measurement list is not copied: the reply streams the byte range fixed right after the
@@ -329,6 +331,7 @@ static void h_integrity(qhttp_req *r, void *ctx)
         }
     }
     log_timing("integrity", nonce, t0, tpm_us, end - start);
+    agent_metrics_quote(a->metrics, "integrity", tpm_us, have_list && total > used ? total - used : 0, end - start);
 }
 
 size_t agent_api_routes(agent_ctx *a, qhttp_route *routes, size_t cap)

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_metrics.h"
 #include "agent_tls.h"
 #include "api.h"
 #include "config.h"
@@ -147,9 +148,14 @@ static int run(agent_ctx *a)
     qhttp_server_opts so = {.ip = a->cfg.ip, .port = (uint16_t)a->cfg.port, .log_module = "agent",
                             .max_body = (size_t)a->cfg.max_payload_size + 64 * 1024, .threads = 2};
     agent_tls_server_opts(a, &so);
+    if (a->cfg.metrics_listen[0] && !(a->metrics = agent_metrics_start(a->cfg.metrics_listen, &e)))
+        return fail("metrics", &e);
     qhttp_server *srv = qhttp_server_start(&so, routes, nr, &e);
-    if (!srv)
+    if (!srv) {
+        agent_metrics_stop(a->metrics);
+        a->metrics = NULL;
         return fail("REST server", &e);
+    }
     qlog(QLOG_INFO, "agent", "agent %s serving the Keylime agent API on %s:%u (%s)", a->uuid, a->cfg.ip,
          qhttp_server_port(srv), a->cfg.insecure ? "plain HTTP, INSECURE" : "mTLS, clients of trusted_client_ca");
     while (!g_stop) {
@@ -158,6 +164,8 @@ static int run(agent_ctx *a)
     }
     qlog(QLOG_INFO, "agent", "stopping");
     qhttp_server_stop(srv);
+    agent_metrics_stop(a->metrics);
+    a->metrics = NULL;
     return 0;
 }
 
