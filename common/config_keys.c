@@ -27,7 +27,7 @@ static const qconfig_key verifier_keys[] = {
     {"accept_tpm_signing_algs", 0}, {"verifier_id", 0}, {"log_level", 0}, {"tls_dir", 0},
     {"server_cert", 0}, {"server_key", 0}, {"trusted_client_ca", 0}, {"client_cert", 0},
     {"client_key", 0}, {"insecure", 0}, {"allow_agent_plain_http", 0}, {"log_format", 0},
-    {"metrics_listen", 0},
+    {"metrics_listen", 0}, {"require_allow_list_signatures", 0},
     {NULL, 0},
 };
 

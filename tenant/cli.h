@@ -30,6 +30,8 @@
 #define TCLI_ALGS_MAX     8          /* names in one accept_tpm_*_algs list */
 #define TCLI_ALG_LEN      16
 #define TCLI_POLICY_MAX   (256u * 1024 * 1024)   /* largest policy / allowlist / exclude file */
+#define TCLI_MAX_SIG_KEYS 32                     /* IMA signature keys per option */
+#define TCLI_SIG_KEY_MAX  (64u * 1024)           /* largest IMA signature key file or download */
 
 /* Exit statuses. */
 enum { TCLI_OK = 0, TCLI_EFAIL = 1, TCLI_EUSAGE = 2 };
@@ -59,6 +61,11 @@ typedef struct tcli_opts {
     const char *supported_version;     /* --supported-version: the agent's API version, "2.N" */
     const char *allowlist, *exclude;   /* may be "default" */
     const char *runtime_policy, *runtime_policy_name, *runtime_policy_checksum;
+    const char *runtime_policy_key;    /* --runtime-policy-sig-key / --runtime-policy-key (DSSE) */
+    const char *sig_keys[TCLI_MAX_SIG_KEYS];       /* --signature-verification-key (repeatable) */
+    size_t nsig_keys;
+    const char *sig_key_urls[TCLI_MAX_SIG_KEYS];   /* --signature-verification-key-url */
+    size_t nsig_key_urls;
     const char *tpm_policy;            /* --tpm_policy text as given */
     cJSON *tpm_policy_obj;             /* normalised (owned), NULL when not given */
     uint32_t tpm_mask;                 /* PCRs named by --tpm_policy */
@@ -159,8 +166,15 @@ typedef struct tcli_policy {
     char *b64;                    /* base64 of the policy JSON (owned) */
     size_t json_len;              /* bytes of policy JSON */
     size_t paths, excludes;       /* counts for messages */
+    char *key_b64;                /* runtime_policy_key: base64 of the DSSE key file (owned) or NULL */
+    bool is_signed;               /* the policy is a DSSE envelope whose signature was checked */
+    char *ima_keys;               /* ima_sign_verification_keys keyring JSON (owned) or NULL */
     bool kept;                    /* the agent's current policy, kept by an update */
 } tcli_policy;
+
+/* The keyring JSON of --signature-verification-key files and -url downloads (ima_keys.c);
+ * *json = NULL when none were given. */
+int tcli_ima_keys_load(const tcli_opts *o, char **json, qerr *err);
 
 /* "http://host:port" (IPv6 addresses bracketed) and "host:port". */
 void tcli_base_url(const char *host, long port, char *base, size_t bcap, char *where, size_t wcap);

@@ -560,10 +560,10 @@ static cJSON *add_body(tcli_ctx *x, const add_state *s, bool with_ima)
         cJSON_AddStringToObject(b, "runtime_policy_name", pname);
     else
         cJSON_AddNullToObject(b, "runtime_policy_name");
-    cJSON_AddStringToObject(b, "runtime_policy_key", "");
+    cJSON_AddStringToObject(b, "runtime_policy_key", s->pol.key_b64 ? s->pol.key_b64 : "");
     cJSON_AddNullToObject(b, "mb_policy");
     cJSON_AddStringToObject(b, "mb_policy_name", "");
-    cJSON_AddStringToObject(b, "ima_sign_verification_keys", "");
+    cJSON_AddStringToObject(b, "ima_sign_verification_keys", s->pol.ima_keys ? s->pol.ima_keys : "");
     cJSON_AddStringToObject(b, "metadata", "{}");
     cJSON_AddStringToObject(b, "revocation_key", "");
     cJSON_AddItemToObject(b, "accept_tpm_hash_algs", algs_json(&x->c->hash));

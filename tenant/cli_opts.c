@@ -14,7 +14,8 @@
 enum {
     O_CVPORT = 256, O_CVID, O_TARGETPORT, O_CVTARGET, O_REGPORT, O_NVC, O_CERT, O_INCLUDE,
     O_ALLOWLIST, O_EXCLUDE, O_ALURL, O_RP, O_RPNAME, O_RPSUM, O_RPSIGKEY, O_RPURL, O_TPMPOL,
-    O_MB, O_MBNAME, O_VERIFY, O_CONFIG, O_INSECURE, O_AGENT_PLAIN, O_SUPVER,
+    O_MB, O_MBNAME, O_VERIFY, O_CONFIG, O_INSECURE, O_AGENT_PLAIN, O_SUPVER, O_SIGKEY, O_SIGKEYURL,
+    O_SIGKEYSIG,
     O_CHECKCONF, O_NORP, O_ALLOWEMPTY, O_JSON,
 };
 
@@ -48,6 +49,13 @@ static const struct option LONGOPTS[] = {
     {"runtime-policy-name", required_argument, NULL, O_RPNAME},
     {"runtime-policy-checksum", required_argument, NULL, O_RPSUM},
     {"runtime-policy-sig-key", required_argument, NULL, O_RPSIGKEY},
+    {"runtime-policy-key", required_argument, NULL, O_RPSIGKEY},
+    {"signature-verification-key", required_argument, NULL, O_SIGKEY},
+    {"signature-verification-key-url", required_argument, NULL, O_SIGKEYURL},
+    {"signature-verification-key-sig", required_argument, NULL, O_SIGKEYSIG},
+    {"signature-verification-key-sig-key", required_argument, NULL, O_SIGKEYSIG},
+    {"signature-verification-key-sig-url", required_argument, NULL, O_SIGKEYSIG},
+    {"signature-verification-key-sig-url-key", required_argument, NULL, O_SIGKEYSIG},
     {"runtime-policy-url", required_argument, NULL, O_RPURL},
     {"tpm_policy", required_argument, NULL, O_TPMPOL},
     {"mb_refstate", required_argument, NULL, O_MB},
@@ -181,6 +189,11 @@ static int check_combination(const tcli_opts *o, qerr *err)
         return tcli_usage_err(err, "--allowlist and --runtime-policy cannot be used together");
     if (o->runtime_policy_checksum && !o->runtime_policy)
         return tcli_usage_err(err, "--runtime-policy-checksum needs --runtime-policy");
+    if (o->runtime_policy_key && !o->runtime_policy)
+        return tcli_usage_err(err, "--runtime-policy-sig-key needs --runtime-policy (a signed policy file)");
+    if ((o->nsig_keys || o->nsig_key_urls) && o->cmd != TCMD_ADD && o->cmd != TCMD_UPDATE)
+        return tcli_usage_err(err, "--signature-verification-key goes with -c add or -c update, not -c %s",
+                              tcli_cmd_name(o->cmd));
     if (o->file && o->keyfile)
         return tcli_usage_err(err, "-f/--file and -k/--key cannot be used together (-f makes a fresh key)");
     if (o->payload && !o->keyfile)
@@ -349,7 +362,27 @@ int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err)
             o->runtime_policy_checksum = a;
             break;
         case O_RPSIGKEY:
-            return tcli_usage_err(err, "signed runtime policies (--runtime-policy-sig-key) are not supported");
+            if (check_nonempty(a, "--runtime-policy-sig-key", err) < 0)
+                return -1;
+            o->runtime_policy_key = a;
+            break;
+        case O_SIGKEY:
+        case O_SIGKEYURL: {
+            bool url = c == O_SIGKEYURL;
+            const char *opt = url ? "--signature-verification-key-url" : "--signature-verification-key";
+            size_t *n = url ? &o->nsig_key_urls : &o->nsig_keys;
+            if (check_nonempty(a, opt, err) < 0)
+                return -1;
+            if (url && strncmp(a, "http://", 7) != 0 && strncmp(a, "https://", 8) != 0)
+                return tcli_usage_err(err, "%s: only http:// and https:// URLs are fetched: '%.100s'", opt, a);
+            if (*n >= TCLI_MAX_SIG_KEYS)
+                return tcli_usage_err(err, "%s: at most %d keys", opt, TCLI_MAX_SIG_KEYS);
+            (url ? o->sig_key_urls : o->sig_keys)[(*n)++] = a;
+            break;
+        }
+        case O_SIGKEYSIG:
+            return tcli_usage_err(err, "GPG-signed IMA signature keys (--signature-verification-key-sig*) are not "
+                                  "supported; sign the runtime policy instead (sign-policy)");
         case O_RPURL:
         case O_ALURL:
             return tcli_usage_err(err, "downloading a policy (%s) is not supported; download it and give the file",

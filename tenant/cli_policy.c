@@ -10,7 +10,9 @@
 #include "b64.h"
 #include "buf.h"
 #include "cli.h"
+#include "dsse.h"
 #include "policy.h"
+#include "policy_sig.h"
 
 static int read_file(const char *path, const char *what, qbuf *b, qerr *err)
 {
@@ -79,11 +81,38 @@ static int from_allowlist(const char *allow, const char *excl, tcli_policy *p, q
     return 0;
 }
 
-static int from_runtime_policy(const char *path, const char *checksum, tcli_policy *p, qerr *err)
+/* A DSSE envelope, or any policy when a key is given, is checked before it is sent (as
+ * keylime_tenant does): the key goes to the verifier base64-encoded as runtime_policy_key. The
+ * payload is what gets validated; the file is sent as written. */
+static int check_signature(const char *path, const qbuf *b, const char *keyfile, tcli_policy *p, qpsig_result *r,
+                           qerr *err)
+{
+    qbuf k;
+    qbuf_init(&k, 0);
+    if (keyfile && read_file(keyfile, "runtime policy key", &k, err) < 0)
+        return -1;
+    bool env = qdsse_is_envelope((const char *)b->data, b->len);
+    int code = qpsig_check((const char *)b->data, b->len, keyfile ? k.data : NULL, keyfile ? k.len : 0,
+                           env || keyfile, r);
+    if (code == 0 && keyfile && !(p->key_b64 = qb64_encode_alloc(k.data, k.len)))
+        code = qerr_setc(err, TCLI_EFAIL, "out of memory");
+    qbuf_free(&k);
+    if (code < 0)
+        return -1;
+    if (code != 0)
+        return qerr_setc(err, TCLI_EUSAGE, "runtime policy %s: %s%s", path, r->message,
+                         code == 401 && !keyfile ? " (give the key with --runtime-policy-sig-key)" : "");
+    p->is_signed = r->is_signed;
+    return 0;
+}
+
+static int from_runtime_policy(const char *path, const char *checksum, const char *keyfile, tcli_policy *p,
+                               qerr *err)
 {
     qbuf b;
     if (read_file(path, "runtime policy", &b, err) < 0)
         return -1;
+
     if (checksum) {
         char sum[65];
         qpolicy_checksum((const char *)b.data, b.len, sum);
@@ -93,7 +122,15 @@ static int from_runtime_policy(const char *path, const char *checksum, tcli_poli
                              "is %s", path, sum);
         }
     }
-    qpolicy *pol = qpolicy_from_json((const char *)b.data, b.len, path, err);
+    qpsig_result sig;
+    memset(&sig, 0, sizeof sig);
+    if (check_signature(path, &b, keyfile, p, &sig, err) < 0) {
+        qpsig_result_clear(&sig);
+        qbuf_free(&b);
+        return -1;
+    }
+    qpolicy *pol = qpolicy_from_json(sig.payload, sig.payload_len, path, err);
+    qpsig_result_clear(&sig);
     if (!pol) {
         qbuf_free(&b);
         return file_error(err, "runtime policy", path);
@@ -119,13 +156,17 @@ int tcli_policy_load(const tcli_conf *c, const tcli_opts *o, tcli_policy *p, qer
     if (c->allowlist)
         rc = from_allowlist(c->allowlist, c->exclude, p, err);
     else if (o->runtime_policy)
-        rc = from_runtime_policy(o->runtime_policy, o->runtime_policy_checksum, p, err);
+        rc = from_runtime_policy(o->runtime_policy, o->runtime_policy_checksum, o->runtime_policy_key, p, err);
     /* A policy with no digests checks nothing: an empty file is a mistake until said otherwise. */
     if (rc == 0 && p->present && p->paths == 0 && !o->allow_empty) {
         tcli_policy_free(p);
         return qerr_setc(err, TCLI_EUSAGE, "%s %s has no entries, so nothing would be checked; give --allow-empty "
                          "to send it anyway", what, file);
     }
+    if (rc == 0)
+        rc = tcli_ima_keys_load(o, &p->ima_keys, err);
+    if (rc < 0)
+        tcli_policy_free(p);
     return rc;
 }
 
@@ -134,5 +175,7 @@ void tcli_policy_free(tcli_policy *p)
     if (!p)
         return;
     free(p->b64);
+    free(p->key_b64);
+    free(p->ima_keys);
     memset(p, 0, sizeof *p);
 }

@@ -23,7 +23,7 @@ static int upload(tcli_ctx *x, const char *method, const char *path, const char 
     cJSON *body = cJSON_CreateObject();
     if (!tpm || !body || !cJSON_AddStringToObject(body, "tpm_policy", tpm) ||
         !cJSON_AddStringToObject(body, "runtime_policy", pol.b64) ||
-        !cJSON_AddStringToObject(body, "runtime_policy_key", "")) {
+        !cJSON_AddStringToObject(body, "runtime_policy_key", pol.key_b64 ? pol.key_b64 : "")) {
         cJSON_free(tpm);
         cJSON_Delete(body);
         tcli_policy_free(&pol);

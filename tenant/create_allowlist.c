@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "allowlist_build.h"
+#include "allowlist_compat.h"
 #include "hex.h"
 #include "policy.h"
 #include "tenant.h"
@@ -48,6 +49,13 @@ static void usage(FILE *f)
         "      --boot-aggregate HEX  the boot_aggregate digest\n"
         "      --jobs N           hashing threads (default: the number of online CPUs)\n"
         "  -h, --help             this text\n"
+        "\n"
+        "create_allowlist.sh / create_runtime_policy.sh syntax is accepted too: -h ALG or -a/--algo ALG\n"
+        "with ALG sha1sum, sha256sum, sha384sum or sha512sum (or sha1, ...), -o/--output_file FILE,\n"
+        "-x/--ramdisk-location DIR (its initr* images), -y/--boot_aggregate-location FILE (an IMA log),\n"
+        "-z/--rootfs-location DIR, -s/--skip-path LIST (comma-separated); 'none' skips that input.\n"
+        "Given in that syntax with no input, the script's defaults apply: --rootfs /, the images\n"
+        "/boot/initr*, and boot_aggregate from the live IMA log when it can be read.\n"
         "\n"
         "Files that cannot be read are reported on stderr and left out. Exit status: 0 on success,\n"
         "2 on an error (missing rootfs, unreadable or corrupt initramfs, bad digest, bad option).\n");
@@ -195,7 +203,22 @@ out:
     return json;
 }
 
+static int create_allowlist(int argc, char **argv);
+
 int tenant_create_allowlist(int argc, char **argv)
+{
+    qal_compat c;
+    qerr e = { 0 };
+    if (qal_compat_args(argc, argv, &c, &e) < 0) {
+        qal_compat_free(&c);
+        return fail("%s", e.msg);
+    }
+    int rc = create_allowlist((int)c.argc, c.argv);
+    qal_compat_free(&c);
+    return rc;
+}
+
+static int create_allowlist(int argc, char **argv)
 {
     enum { O_JSON = 256, O_INITRAMFS, O_ROOTFS, O_SKIP, O_ALG, O_IMALOG, O_AGG, O_JOBS,
            O_ANYOWNER, O_CROSS };

@@ -17,6 +17,14 @@ int main(int argc, char **argv)
             return tenant_create_allowlist(argc - 1, argv + 1);
         if (strcmp(argv[1], "check-log") == 0)
             return tenant_check_log(argc - 1, argv + 1);
+        if (strcmp(argv[1], "sign-policy") == 0)
+            return tenant_sign_policy(argc - 1, argv + 1);
+        if (strcmp(argv[1], "verify-policy") == 0)
+            return tenant_verify_policy(argc - 1, argv + 1);
+        if (strcmp(argv[1], "diff-policy") == 0)
+            return tenant_diff_policy(argc - 1, argv + 1);
+        if (strcmp(argv[1], "create-policy") == 0)
+            return tenant_create_policy(argc - 1, argv + 1);
         if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
             usage(stdout);
             return 0;

@@ -1,6 +1,7 @@
 /* api.c — the verifier API's route table, /version and the helpers its handlers share; see api.h
  * and api_int.h. */
 #include "api_int.h"
+#include "policy_signature.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -173,10 +174,12 @@ void vapi_store_error(qhttp_req *r, const char *what, const qerr *e)
 void vapi_policy_in_free(vapi_policy_in *p)
 {
     free(p->text);
+    free(p->sign_key);
     p->text = NULL;
+    p->sign_key = NULL;
 }
 
-int vapi_policy_decode(qhttp_req *r, const vapi_ctx *c, const char *b64, vapi_policy_in *out)
+int vapi_policy_decode(qhttp_req *r, const vapi_ctx *c, const char *b64, const char *key_b64, vapi_policy_in *out)
 {
     memset(out, 0, sizeof(*out));
     if (!b64 || !*b64) {
@@ -207,7 +210,23 @@ int vapi_policy_decode(qhttp_req *r, const vapi_ctx *c, const char *b64, vapi_po
         return -1;
     }
     qerr e = {0};
-    qpolicy *p = qpolicy_from_json(out->text, out->len, "runtime_policy", &e);
+    qpsig_result sig;
+    int code = b64 && *b64 ? vpsig_check_upload(out->text, out->len, key_b64, c->cfg->require_policy_signatures, &sig)
+                           : qpsig_check(out->text, out->len, NULL, 0, false, &sig);
+    if (code != 0) {
+        vapi_policy_in_free(out);
+        qhttp_reply_error(r, code, "%s", sig.message);
+        qpsig_result_clear(&sig);
+        return -1;
+    }
+    if (sig.is_signed && !(out->sign_key = strdup(key_b64))) {
+        qpsig_result_clear(&sig);
+        vapi_policy_in_free(out);
+        qhttp_reply_error(r, 500, "Out of memory");
+        return -1;
+    }
+    qpolicy *p = qpolicy_from_json(sig.payload, sig.payload_len, "runtime_policy", &e);
+    qpsig_result_clear(&sig);
     if (!p) {
         vapi_policy_in_free(out);
         if (strncmp(e.msg, RUNTIME_PREFIX, strlen(RUNTIME_PREFIX)) == 0)
@@ -222,13 +241,13 @@ int vapi_policy_decode(qhttp_req *r, const vapi_ctx *c, const char *b64, vapi_po
     return 0;
 }
 
-int vapi_reject_policy_key(qhttp_req *r, const cJSON *body)
+int vapi_policy_key(qhttp_req *r, const cJSON *body, const char **key)
 {
-    const cJSON *k = cJSON_GetObjectItemCaseSensitive(body, "runtime_policy_key");
-    if (!k || cJSON_IsNull(k) || (cJSON_IsString(k) && !k->valuestring[0]))
-        return 0;
-    qhttp_reply_error(r, 400, "Signed runtime policies (runtime_policy_key) are not supported by this verifier");
-    return -1;
+    if (vapi_opt_str(r, body, "runtime_policy_key", VPSIG_MAX_KEY_B64, key) < 0)
+        return -1;
+    if (*key && !**key)
+        *key = NULL;
+    return 0;
 }
 
 static void h_version(qhttp_req *r, void *ctx)

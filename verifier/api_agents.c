@@ -264,11 +264,11 @@ static int check_mb(qhttp_req *r, const cJSON *body)
 static int resolve_policy(qhttp_req *r, vapi_ctx *c, const cJSON *body, const char *id, long *policy_id,
                           char created[VSTORE_ID_MAX])
 {
-    const char *name, *b64;
+    const char *name, *b64, *key;
     qerr e = {0};
     created[0] = '\0';
     if (vapi_opt_str(r, body, "runtime_policy_name", VSTORE_ID_MAX - 1, &name) < 0 ||
-        vapi_opt_str(r, body, "runtime_policy", SIZE_MAX, &b64) < 0 || vapi_reject_policy_key(r, body) < 0)
+        vapi_opt_str(r, body, "runtime_policy", SIZE_MAX, &b64) < 0 || vapi_policy_key(r, body, &key) < 0)
         return -1;
     if (name && !*name)
         name = NULL;
@@ -294,9 +294,10 @@ static int resolve_policy(qhttp_req *r, vapi_ctx *c, const cJSON *body, const ch
     }
     const char *store_name = name ? name : id;
     vapi_policy_in in;
-    if (vapi_policy_decode(r, c, b64, &in) < 0)
+    if (vapi_policy_decode(r, c, b64, key, &in) < 0)
         return -1;
-    int rc = vstore_policy_put(c->store, store_name, in.text, in.checksum, in.generator, NULL, false, policy_id, &e);
+    int rc = vstore_policy_put_signed(c->store, store_name, in.text, in.checksum, in.generator, NULL, in.sign_key,
+                                      false, policy_id, &e);
     vapi_policy_in_free(&in);
     if (rc < 0) {
         vapi_store_error(r, "cannot store runtime policy", &e);

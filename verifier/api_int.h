@@ -43,12 +43,15 @@ typedef struct vapi_policy_in {
     size_t len;
     char checksum[65];
     int generator;
+    char *sign_key;        /* the base64 key a signed policy verified with (malloc'd), or NULL */
 } vapi_policy_in;
-/* Decode and validate b64 (NULL or "" → Keylime's empty policy). Replies 400 on error. */
-int vapi_policy_decode(qhttp_req *r, const vapi_ctx *c, const char *b64, vapi_policy_in *out);
+/* Decode and validate b64 (NULL or "" → Keylime's empty policy), checking a DSSE signature with
+ * key_b64 (the request's runtime_policy_key; may be NULL) as policy_signature.h says. Replies
+ * 400/401 on error. text is what is stored (the envelope of a signed policy). */
+int vapi_policy_decode(qhttp_req *r, const vapi_ctx *c, const char *b64, const char *key_b64, vapi_policy_in *out);
 void vapi_policy_in_free(vapi_policy_in *p);
-/* A non-empty runtime_policy_key asks for signed-policy checks, which are not supported (400). */
-int vapi_reject_policy_key(qhttp_req *r, const cJSON *body);
+/* The request's runtime_policy_key (base64 text) into *key (NULL when absent or ""). */
+int vapi_policy_key(qhttp_req *r, const cJSON *body, const char **key);
 
 /* The status object of one agent (keylime-formats §5.2 plus Quince's fields). */
 cJSON *vapi_status(const vapi_ctx *c, const vagent *a, qerr *err);

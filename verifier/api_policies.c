@@ -68,7 +68,8 @@ static void policy_store(qhttp_req *r, vapi_ctx *c, bool replace)
     if (vapi_policy_name(r, name) < 0)
         return;
     const cJSON *body = vapi_body_object(r);
-    if (!body || vapi_reject_policy_key(r, body) < 0)
+    const char *key = NULL;
+    if (!body || vapi_policy_key(r, body, &key) < 0)
         return;
     const char *b64;
     if (vapi_opt_str(r, body, "runtime_policy", SIZE_MAX, &b64) < 0)
@@ -81,12 +82,13 @@ static void policy_store(qhttp_req *r, vapi_ctx *c, bool replace)
     if (vapi_json_text(r, body, "tpm_policy", false, &tpm_policy) < 0)
         return;
     vapi_policy_in in;
-    if (vapi_policy_decode(r, c, b64, &in) < 0) {
+    if (vapi_policy_decode(r, c, b64, key, &in) < 0) {
         free(tpm_policy);
         return;
     }
     long id = 0;
-    int rc = vstore_policy_put(c->store, name, in.text, in.checksum, in.generator, tpm_policy, replace, &id, &e);
+    int rc = vstore_policy_put_signed(c->store, name, in.text, in.checksum, in.generator, tpm_policy, in.sign_key,
+                                      replace, &id, &e);
     vapi_policy_in_free(&in);
     free(tpm_policy);
     if (rc < 0) {
@@ -102,7 +104,8 @@ static void policy_store(qhttp_req *r, vapi_ctx *c, bool replace)
     }
     if (replace && c->poller)
         vpoller_policy_changed(c->poller, id);
-    qlog(QLOG_INFO, VAPI_LOG, "runtime policy %s %s", name, replace ? "updated" : "added");
+    qlog(QLOG_INFO, VAPI_LOG, "runtime policy %s %s%s", name, replace ? "updated" : "added",
+         key ? " (DSSE signature verified)" : "");
     qhttp_reply(r, 201, NULL);
 }
 

@@ -1,5 +1,6 @@
 /* policy_cache.c — parsed runtime policies by checksum, shared between workers (policy_cache.h). */
 #include "policy_cache.h"
+#include "policy_signature.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -243,10 +244,22 @@ static bool insert(vpolicy_cache *c, vpolicy_ref *e)
 
 /* ---- lookups ---------------------------------------------------------------------------- */
 
+static qpolicy *parse_text(const vpolicy *vp, const char *b, size_t len, qerr *err);
+
+/* A signed body is verified again with its stored key before it is parsed. */
 static qpolicy *parse_body(const vpolicy *vp, qerr *err)
 {
-    const char *b = vp->body ? vp->body : "";
-    size_t len = strlen(b);
+    size_t len = 0;
+    char *text = vpsig_stored_payload(vp, &len, err);
+    if (!text)
+        return NULL;
+    qpolicy *p = parse_text(vp, text, len, err);
+    free(text);
+    return p;
+}
+
+static qpolicy *parse_text(const vpolicy *vp, const char *b, size_t len, qerr *err)
+{
     size_t i = 0;
     while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
         i++;

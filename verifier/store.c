@@ -67,6 +67,8 @@ static const char *const migrations[] = {
     "  path TEXT NOT NULL, event_id TEXT NOT NULL, reason TEXT NOT NULL,"
     "  time INTEGER NOT NULL,"
     "  PRIMARY KEY (agent_id, seq));",
+    /* 2: the key a signed (DSSE) runtime policy was checked with, base64 as the API received it */
+    "ALTER TABLE policies ADD COLUMN sign_key TEXT;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

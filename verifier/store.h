@@ -62,6 +62,7 @@ typedef struct vpolicy {
     char *body;            /* runtime policy JSON text as stored */
     char *tpm_policy;      /* JSON text or NULL */
     int generator;
+    char *sign_key;        /* base64 key a signed (DSSE) body was checked with, or NULL */
 } vpolicy;
 void vpolicy_free(vpolicy *p);
 /* Create (replace=false; 0 if the name exists → returns 0 and does nothing) or replace
@@ -69,6 +70,10 @@ void vpolicy_free(vpolicy *p);
  * checksum and shared between names. *id gets the policy id. */
 int vstore_policy_put(vstore *s, const char *name, const char *body, const char *checksum, int generator,
                       const char *tpm_policy, bool replace, long *id, qerr *err);
+/* The same, remembering the key (base64, may be NULL) a signed body was checked with, so it is
+ * checked again whenever the policy is loaded. */
+int vstore_policy_put_signed(vstore *s, const char *name, const char *body, const char *checksum, int generator,
+                             const char *tpm_policy, const char *sign_key, bool replace, long *id, qerr *err);
 int vstore_policy_get(vstore *s, const char *name, vpolicy *out, qerr *err);
 int vstore_policy_get_by_id(vstore *s, long id, vpolicy *out, qerr *err);
 /* 1 deleted; 0 absent; -1 with err->code 409 and "Can't delete allowlist as it's currently in use

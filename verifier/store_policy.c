@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define POLICY_COLUMNS \
-    "SELECT p.id, p.name, b.checksum, b.body, p.tpm_policy, p.generator" \
+    "SELECT p.id, p.name, b.checksum, b.body, p.tpm_policy, p.generator, p.sign_key" \
     " FROM policies p JOIN policy_bodies b ON b.id = p.body_id"
 
 const vstore_sql vstore_policy_sql[] = {
@@ -18,8 +18,8 @@ const vstore_sql vstore_policy_sql[] = {
     { ST_POL_BODY_ADD, "INSERT INTO policy_bodies (checksum, body) VALUES (?1, ?2)" },
     { ST_POL_BODY_GC,
       "DELETE FROM policy_bodies WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM policies WHERE body_id = ?1)" },
-    { ST_POL_ADD, "INSERT INTO policies (name, body_id, tpm_policy, generator) VALUES (?1, ?2, ?3, ?4)" },
-    { ST_POL_UPDATE, "UPDATE policies SET body_id = ?2, tpm_policy = ?3, generator = ?4 WHERE id = ?1" },
+    { ST_POL_ADD, "INSERT INTO policies (name, body_id, tpm_policy, generator, sign_key) VALUES (?1, ?2, ?3, ?4, ?5)" },
+    { ST_POL_UPDATE, "UPDATE policies SET body_id = ?2, tpm_policy = ?3, generator = ?4, sign_key = ?5 WHERE id = ?1" },
     { ST_POL_USER, "SELECT agent_id FROM agents WHERE policy_id = ?1 ORDER BY agent_id LIMIT 1" },
     { ST_POL_DELETE, "DELETE FROM policies WHERE id = ?1" },
     { ST_POL_LIST, "SELECT name FROM policies ORDER BY name" },
@@ -32,6 +32,7 @@ void vpolicy_free(vpolicy *p)
         return;
     free(p->body);
     free(p->tpm_policy);
+    free(p->sign_key);
     memset(p, 0, sizeof *p);
 }
 
@@ -108,7 +109,7 @@ static int body_gc(vstore *s, int64_t bid, qerr *err)
 
 /* Inserts (pid == 0) or updates the name row. */
 static int write_name(vstore *s, int64_t pid, const char *name, int64_t bid, const char *tpm_policy,
-                      int generator, qerr *err)
+                      int generator, const char *sign_key, qerr *err)
 {
     sqlite3_stmt *st = s->st[pid ? ST_POL_UPDATE : ST_POL_ADD];
     vbind b;
@@ -120,6 +121,7 @@ static int write_name(vstore *s, int64_t pid, const char *name, int64_t bid, con
     vb_i64(&b, bid);
     vb_text(&b, tpm_policy);
     vb_i64(&b, generator);
+    vb_text(&b, sign_key);
     if (b.rc != SQLITE_OK) {
         vstore_dberr(s, err, "saving runtime policy");
         vstore_done(st);
@@ -130,7 +132,7 @@ static int write_name(vstore *s, int64_t pid, const char *name, int64_t bid, con
 
 /* vstore_policy_put with the lock held. */
 static int put_locked(vstore *s, const char *name, const char *body, const char *checksum, int generator,
-                      const char *tpm_policy, bool replace, long *id, qerr *err)
+                      const char *tpm_policy, const char *sign_key, bool replace, long *id, qerr *err)
 {
     int64_t pid = 0, old_bid = 0, bid = 0;
     if (vstore_begin(s, err) != 0)
@@ -143,7 +145,7 @@ static int put_locked(vstore *s, const char *name, const char *body, const char 
         return 0;
     }
     if (body_id_for(s, checksum, body, &bid, err) != 0 ||
-        write_name(s, replace ? pid : 0, name, bid, tpm_policy, generator, err) != 0)
+        write_name(s, replace ? pid : 0, name, bid, tpm_policy, generator, sign_key, err) != 0)
         goto fail;
     if (!replace)
         pid = (int64_t)sqlite3_last_insert_rowid(s->db);
@@ -162,6 +164,12 @@ fail:
 int vstore_policy_put(vstore *s, const char *name, const char *body, const char *checksum, int generator,
                       const char *tpm_policy, bool replace, long *id, qerr *err)
 {
+    return vstore_policy_put_signed(s, name, body, checksum, generator, tpm_policy, NULL, replace, id, err);
+}
+
+int vstore_policy_put_signed(vstore *s, const char *name, const char *body, const char *checksum, int generator,
+                             const char *tpm_policy, const char *sign_key, bool replace, long *id, qerr *err)
+{
     if (vstore_check_id(name, "runtime policy name", err) != 0)
         return -1;
     if (!body)
@@ -169,7 +177,7 @@ int vstore_policy_put(vstore *s, const char *name, const char *body, const char 
     if (!checksum || !checksum[0] || strnlen(checksum, 65) > 64)
         return qerr_setc(err, 400, "runtime policy checksum is missing or longer than 64 characters");
     vstore_lock(s);
-    int ret = put_locked(s, name, body, checksum, generator, tpm_policy, replace, id, err);
+    int ret = put_locked(s, name, body, checksum, generator, tpm_policy, sign_key, replace, id, err);
     vstore_unlock(s);
     return ret;
 }
@@ -197,6 +205,7 @@ static int get_policy(vstore *s, enum vstmt which, const char *name, long id, vp
         out->body = vc_strdup(&c);
         out->tpm_policy = vc_strdup(&c);
         out->generator = (int)vc_i64(&c);
+        out->sign_key = vc_strdup(&c);
         if (c.oom || !out->body) {
             vpolicy_free(out);
             ret = qerr_set(err, "out of memory (reading runtime policy)");

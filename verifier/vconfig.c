@@ -137,6 +137,7 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
         qconfig_long(c, V, "request_timeout_ms", 30000, 100, 3600000, &o->request_timeout_ms, err) < 0 ||
         qconfig_long(c, V, "max_upload_size", 104857600L, 1024, 1L << 30, &o->max_upload_size, err) < 0 ||
         qconfig_long(c, V, "num_workers", 0, 0, 1024, &workers, err) < 0 ||
+        qconfig_bool(c, V, "require_allow_list_signatures", false, &o->require_policy_signatures, err) < 0 ||
         alg_list(c, "accept_tpm_hash_algs", "sha512, sha384, sha256", hash_names, o->accept_tpm_hash_algs,
                  sizeof o->accept_tpm_hash_algs, err) < 0 ||
         alg_list(c, "accept_tpm_encryption_algs", "ecc, rsa", enc_names, o->accept_tpm_encryption_algs,
@@ -235,6 +236,8 @@ const char *vconfig_help(void)
            "    request_timeout_ms          time allowed for one quote request (30000)\n"
            "    max_upload_size             largest API request body in bytes (104857600)\n"
            "    ima_violations              pass or fail: IMA violation entries (pass)\n"
+           "    require_allow_list_signatures  refuse runtime policies that are not DSSE-signed\n"
+           "                                (400) or whose signature fails (401) (false)\n"
            "    num_workers                 attestation worker threads, 0 = one per core (0)\n"
            "    accept_tpm_hash_algs        default when an add request has none (sha512, sha384, sha256)\n"
            "    accept_tpm_encryption_algs  default when an add request has none (ecc, rsa)\n"

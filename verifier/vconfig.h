@@ -27,6 +27,7 @@ typedef struct vconfig {
     long request_timeout_ms;              /* per quote request; 30000 */
     long max_upload_size;                 /* largest API request body; 104857600 */
     bool violations_fail;                 /* ima_violations = fail */
+    bool require_policy_signatures;       /* require_allow_list_signatures; false */
     long num_workers;                     /* 0 = number of cores */
     /* Defaults for an add request that omits them, as JSON array text, e.g. ["sha256"]. */
     char accept_tpm_hash_algs[VCONFIG_ALGS];

@@ -265,7 +265,10 @@ static void test_option_errors(void **state)
     refused("certificate packages (--cert) are not supported", "--cert", "default", NULL);
     refused("certificate packages (--include) are not supported", "--include", "d", NULL);
     refused("measured boot", "--mb-policy", "x", NULL);
-    refused("signed runtime policies", "--runtime-policy-sig-key", "k.pem", NULL);
+    refused("--runtime-policy-sig-key needs --runtime-policy", "--runtime-policy-sig-key", "k.pem", NULL);
+    refused("only http:// and https:// URLs", "--signature-verification-key-url", "file:///etc/k.pem", NULL);
+    refused("goes with -c add or -c update", "-c", "status", "--signature-verification-key", "k.pem", NULL);
+    refused("GPG-signed IMA signature keys", "--signature-verification-key-sig", "k.sig", NULL);
     refused("not supported", "--runtime-policy-url", "http://x", NULL);
     refused("unknown option '--bogus'", "--bogus", NULL);
     refused("unknown option '-x'", "-x", NULL);

@@ -418,8 +418,8 @@ static void test_add_errors(void **state)
         {"{\"supported_version\": \"two\"}", "supported_version must look like \"2.2\""},
         {"{\"mb_policy\": \"{}\"}", "Measured boot policies are not supported by this verifier"},
         {"{\"ima_sign_verification_keys\": \"{]\"}", NULL},
-        {"{\"runtime_policy_key\": \"a2V5\"}",
-         "Signed runtime policies (runtime_policy_key) are not supported by this verifier"},
+        {"{\"runtime_policy\": \"e30=\", \"runtime_policy_key\": \"a2V5\"}", "Runtime policy is not signed!"},
+        {"{\"runtime_policy_key\": 5}", "runtime_policy_key must be a string"},
         {"{\"cloudagent_ip\": 7}", "cloudagent_ip must be a string"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
