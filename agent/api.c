@@ -345,6 +345,7 @@ size_t agent_api_routes(agent_ctx *a, qhttp_route *routes, size_t cap)
         {"POST", "/v{ver}/keys/ukey", agent_h_ukey, a},
         {"POST", "/v{ver}/keys/vkey", agent_h_vkey, a},
         {"GET", "/v{ver}/keys/verify", agent_h_verify, a},
+        {"POST", "/v{ver}/notifications/revocation", agent_h_revocation, a},
     };
     size_t n = sizeof(all) / sizeof(all[0]);
     if (n > cap)

@@ -15,7 +15,9 @@ static const qconfig_key agent_keys[] = {
     {"secure_dir", 0}, {"secure_size", 0}, {"payload_script", 0},
     {"enable_insecure_payload", 0}, {"extract_payload_zip", 0}, {"max_payload_size", 0},
     {"trusted_client_ca", 0}, {"insecure", 0}, {"log_format", 0},
-    {"metrics_listen", 0},
+    {"metrics_listen", 0}, {"revocation_cert", 0}, {"revocation_actions", 0},
+    {"revocation_actions_dir", 0}, {"allow_payload_revocation_actions", 0},
+    {"revocation_action_timeout_ms", 0},
     {NULL, 0},
 };
 
