@@ -3,7 +3,7 @@
 #   make test       sanitised build (ASan+UBSan) into build/san, then all tests
 #   make bench      throughput figures (release build)
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
-#   make demo       end-to-end demo on a software TPM
+#   make demo       end-to-end demo on a software TPM (DEMO_ARGS=--no-web: without the web page)
 #   make deps       install the Debian packages the build and tests need (only if missing)
 
 VERSION      := 0.1.0
@@ -62,6 +62,9 @@ all: $(BINS) $(TOOL_BINS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c $< -o $@
+
+# The web page's static files are assembled into this object (.incbin).
+$(BUILD)/obj/tenant/webapp_assets.o: $(wildcard tenant/web/*)
 
 $(LIBQ): $(call obj,$(COMMON_SRC))
 	@rm -f $@; ar rcs $@ $^
@@ -129,7 +132,7 @@ fuzz: deps
 
 demo: deps
 	$(MAKE) --no-print-directory all
-	@packaging/demo/run.sh $(BUILD)
+	@packaging/demo/run.sh $(BUILD) $(DEMO_ARGS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/quince

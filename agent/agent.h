@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include "agent_config.h"
 #include "ima_ml.h"
+#include "mb_log.h"
 #include "payload_key.h"
 #include "tpm.h"
 
@@ -22,6 +23,7 @@ typedef struct agent_ctx {
     qtpm *tpm;
     agent_payload_key payload;
     agent_ima_ml *ima;              /* NULL when the list could not be opened */
+    agent_mb_log *mb;               /* NULL when the UEFI event log could not be opened */
     struct agent_keys *keys;        /* U/V halves and K (payload delivery); NULL when disabled */
     pthread_mutex_t lock;           /* one quote (+ list read) at a time */
     uint64_t boottime;              /* seconds since the epoch at boot */

@@ -46,6 +46,8 @@ int agent_config_load(const qconfig *c, agent_config *o, qerr *err)
         copy_str(c, "tpm_signing_alg", "", o->tpm_signing_alg, sizeof o->tpm_signing_alg, err) < 0 ||
         copy_str(c, "ima_ml_path", "/sys/kernel/security/ima/ascii_runtime_measurements", o->ima_ml_path,
                  sizeof o->ima_ml_path, err) < 0 ||
+        copy_str(c, "measuredboot_ml_path", "/sys/kernel/security/tpm0/binary_bios_measurements",
+                 o->measuredboot_ml_path, sizeof o->measuredboot_ml_path, err) < 0 ||
         copy_str(c, "state_dir", "/var/lib/quince/agent", o->state_dir, sizeof o->state_dir, err) < 0 ||
         copy_str(c, "run_as", "", o->run_as, sizeof o->run_as, err) < 0 ||
         qconfig_long(c, S, "tpm_timeout_ms", 10000, 100, 600000, &o->tpm_timeout_ms, err) < 0 ||
@@ -152,6 +154,8 @@ const char *agent_config_help(void)
         "  tpm_encryption_alg      EK/AK key type: rsa|ecc [rsa]\n"
         "  tpm_signing_alg         AK scheme: rsassa (rsa) | ecdsa (ecc) [follows the key type]\n"
         "  ima_ml_path             IMA ASCII list [/sys/kernel/security/ima/ascii_runtime_measurements]\n"
+        "  measuredboot_ml_path    UEFI event log, sent as mb_measurement_list when a quote's mask\n"
+        "                          holds PCR 0 [/sys/kernel/security/tpm0/binary_bios_measurements]\n"
         "  state_dir               AK, uuid and other state [/var/lib/quince/agent]\n"
         "  run_as                  user[:group] to drop to after opening the list and the TPM [keep]\n"
         "  tpm_timeout_ms          bound on each TPM command [10000]\n"

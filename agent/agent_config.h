@@ -27,6 +27,7 @@ typedef struct agent_config {
     char tpm_encryption_alg[16];    /* "rsa" or "ecc" */
     char tpm_signing_alg[16];       /* "rsassa" or "ecdsa" */
     char ima_ml_path[AGENT_PATH];
+    char measuredboot_ml_path[AGENT_PATH];  /* UEFI event log, served when PCR 0 is quoted */
     char state_dir[AGENT_PATH];
     char run_as[AGENT_STR];         /* "user[:group]" or "" */
     long tpm_timeout_ms;            /* bound on every TPM command */

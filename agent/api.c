@@ -314,6 +314,14 @@ static void h_integrity(qhttp_req *r, void *ctx)
     add_common(a, res, quote, minor, strcmp(partial, "0") == 0);
     free(quote);
     cJSON_AddNumberToObject(res, "boottime", (double)a->boottime);
+    if ((mask & 1u) && a->mb) {
+        /* As Keylime's agents: the whole UEFI event log when PCR 0 is quoted. */
+        qerr me;
+        char *mb = agent_mb_log_b64(a->mb, &me);
+        if (!mb || !cJSON_AddStringToObject(res, "mb_measurement_list", mb))
+            qlog(QLOG_ERROR, "agent", "quote without mb_measurement_list: %s", mb ? "out of memory" : me.msg);
+        free(mb);
+    }
     if (!have_list) {
         qhttp_reply(r, 200, res);
     } else {

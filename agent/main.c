@@ -18,6 +18,7 @@
 #include "http_server.h"
 #include "identity.h"
 #include "ima_emulator.h"
+#include "mb_emulator.h"
 #include "log.h"
 #include "payload_setup.h"
 #include "privdrop.h"
@@ -31,6 +32,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: quince-agent [--config FILE] [--check-config] [--help] [--version]\n"
             "       quince-agent ima-emulator [options]   (see 'quince-agent ima-emulator --help')\n"
+            "       quince-agent mb-emulator --log FILE   (see 'quince-agent mb-emulator --help')\n"
             "\n"
             "The Quince agent: creates the TPM's EK and AK, registers with the registrar, and serves\n"
             "quotes of PCR 10 with the IMA measurement list (Keylime agent API v2.1-2.6). It opens a\n"
@@ -77,6 +79,9 @@ static int run(agent_ctx *a)
     a->ima = agent_ima_ml_open(a->cfg.ima_ml_path, &e);
     if (!a->ima)
         qlog(QLOG_WARNING, "agent", "%s; quotes will carry no measurement list", e.msg);
+    a->mb = agent_mb_log_open(a->cfg.measuredboot_ml_path, &e);
+    if (!a->mb)
+        qlog(QLOG_WARNING, "agent", "%s; quotes of PCR 0 will carry no mb_measurement_list", e.msg);
 
     qtpm_opts to = {.tcti = a->cfg.tcti, .timeout_ms = (unsigned)a->cfg.tpm_timeout_ms,
                     .ek_handle = a->cfg.ek_handle, .ek_type = QTPM_KEY_RSA2048};
@@ -173,6 +178,8 @@ int main(int argc, char **argv)
 {
     /* tpm2-tss prints its own ERROR lines for TPM errors we report (decoded) ourselves. */
     setenv("TSS2_LOG", "all+NONE", 0);
+    if (argc >= 2 && strcmp(argv[1], "mb-emulator") == 0)
+        return agent_mb_emulator_main(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "ima-emulator") == 0)
         return agent_ima_emulator_main(argc - 1, argv + 1);
 
@@ -220,6 +227,7 @@ int main(int argc, char **argv)
 
     agent_payload_teardown(&a);        /* the runner stops, keys are cleansed, a tmpfs it mounted goes */
     agent_ima_ml_close(a.ima);
+    agent_mb_log_close(a.mb);
     agent_payload_key_free(&a.payload);
     agent_tls_free(&a, &g_mtls);
     qtpm_free(a.tpm);

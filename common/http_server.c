@@ -17,7 +17,7 @@
 #include "buf.h"
 #include "log.h"
 
-#define MAX_HEADERS 4
+#define MAX_HEADERS 8
 #define DN_MAX 512
 #define PEM_MAX (1u << 20)
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"

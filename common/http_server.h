@@ -96,7 +96,7 @@ void qhttp_reply_status(qhttp_req *r, int status, const char *status_text, cJSON
 void qhttp_reply_error(qhttp_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A non-envelope body (copied), e.g. text/html. */
 void qhttp_reply_raw(qhttp_req *r, int status, const char *content_type, const void *body, size_t len);
-/* An extra response header (copied; up to 4 per reply). Returns 0 or -1. */
+/* An extra response header (copied; up to 8 per reply). Returns 0 or -1. */
 int qhttp_reply_header(qhttp_req *r, const char *name, const char *value);
 
 /* ---- streamed replies ---------------------------------------------------------------------- */

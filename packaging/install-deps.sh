@@ -15,7 +15,8 @@ PACKAGES=(
   libcmocka-dev
   clang libclang-rt-14-dev
   swtpm swtpm-tools tpm2-tools ima-evm-utils
-  cpio zstd gzip xz-utils sqlite3 curl jq valgrind procps iproute2 python3 openssl
+  cpio zstd gzip xz-utils sqlite3 curl jq valgrind procps iproute2 python3 openssl python3-yaml
+  chromium chromium-driver python3-selenium
 )
 
 usage() {

@@ -16,7 +16,7 @@ void tenant_cli_usage(FILE *f)
 {
     fprintf(f,
         "usage: quince-tenant [-c COMMAND] [options]      (keylime_tenant's command line)\n"
-        "       quince-tenant create-allowlist|create-policy|sign-policy|verify-policy|diff-policy|check-log ...\n"
+        "       quince-tenant TOOL [options]                  (a local tool or the web page, below)\n"
         "\n"
         "Local tools (no verifier needed):\n"
         "  create-allowlist   write an allowlist or runtime policy from a root file system\n"
@@ -28,6 +28,13 @@ void tenant_cli_usage(FILE *f)
         "  sign-policy        sign a runtime policy (a DSSE envelope, as keylime-policy sign)\n"
         "  verify-policy      check a signed runtime policy with a key\n"
         "  diff-policy        the paths one policy adds, removes or changes compared to another\n"
+        "  create-mb-policy   write a measured-boot reference state from a known-good UEFI event\n"
+        "                     log (as keylime-policy create measured-boot; 'create-mb-policy --help')\n"
+        "  check-mb-log       judge a UEFI event log against a measured-boot reference state\n"
+        "\n"
+        "The web page:\n"
+        "  webapp             serve the operator's web page over HTTPS: agents, failures, policy\n"
+        "                     uploads ('webapp --help')\n"
         "\n"
         "Commands (-c, default add):\n"
         "  add                 check the agent's identity (registrar record, identity quote signed\n"

@@ -157,14 +157,15 @@ int tcli_policy_load(const tcli_conf *c, const tcli_opts *o, tcli_policy *p, qer
         rc = from_allowlist(c->allowlist, c->exclude, p, err);
     else if (o->runtime_policy)
         rc = from_runtime_policy(o->runtime_policy, o->runtime_policy_checksum, o->runtime_policy_key, p, err);
-    /* A policy with no digests checks nothing: an empty file is a mistake until said otherwise. */
-    if (rc == 0 && p->present && p->paths == 0 && !o->allow_empty) {
+    if (rc == 0)
+        rc = tcli_ima_keys_load(o, &p->ima_keys, err);
+    /* A policy with no digests and no signature keys checks nothing: an empty file is a mistake
+     * until said otherwise. */
+    if (rc == 0 && p->present && p->paths == 0 && !p->ima_keys && !o->allow_empty) {
         tcli_policy_free(p);
         return qerr_setc(err, TCLI_EUSAGE, "%s %s has no entries, so nothing would be checked; give --allow-empty "
                          "to send it anyway", what, file);
     }
-    if (rc == 0)
-        rc = tcli_ima_keys_load(o, &p->ima_keys, err);
     if (rc < 0)
         tcli_policy_free(p);
     return rc;

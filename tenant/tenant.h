@@ -14,4 +14,10 @@ int tenant_diff_policy(int argc, char **argv);
 /* quince-tenant create-policy [options]      (tenant/create_policy.c) */
 int tenant_create_policy(int argc, char **argv);
 
+/* quince-tenant create-mb-policy [options]  (tenant/create_mb_policy.c): 0 written, 1 unusable log, 2 bad input */
+int tenant_create_mb_policy(int argc, char **argv);
+
+/* quince-tenant check-mb-log [options]     (tenant/check_mb_log.c): 0 pass, 1 fail, 2 unusable input */
+int tenant_check_mb_log(int argc, char **argv);
+
 #endif

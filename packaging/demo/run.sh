@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The end-to-end demonstration of runtime integrity monitoring on a software TPM.
-#   packaging/demo/run.sh BUILD_DIR        (make demo runs it after building)
+#   packaging/demo/run.sh BUILD_DIR [--no-web]   (make demo runs it after building;
+#                                                  make demo DEMO_ARGS=--no-web)
 # It starts, in a private demo directory, a swtpm with an EK certificate, quince-verifier
 # (registrar + verifier, SQLite), quince-agent and its ima-emulator on a measurement list written
 # from real files of this machine; builds an allowlist from the same files with
@@ -12,9 +13,18 @@
 # Every link runs mutually authenticated TLS: the verifier makes its CA in the demo directory on
 # first start, the agent is given that CA (trusted_client_ca), registers its own certificate, and
 # the verifier and the tenant pin it.
+# When its input is a terminal it ends with the web page (quince-tenant webapp): it prints the
+# URL and the one-time login token and keeps the page up until Enter is pressed. --no-web skips
+# that; without a terminal it never waits.
 # Every process it started is stopped by PID at the end, whatever happens.
 set -u
 BUILD=$(cd "${1:-build}" && pwd)
+WEB=1
+case ${2:-} in
+  "") ;;
+  --no-web) WEB=0 ;;
+  *) echo "usage: $0 BUILD_DIR [--no-web]" >&2; exit 2 ;;
+esac
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 AGENT=$BUILD/quince-agent VERIFIER=$BUILD/quince-verifier TENANT=$BUILD/quince-tenant
 GEN=$BUILD/tests/tools/ima_gen
@@ -190,5 +200,26 @@ grep -h "File not found in allowlist\|IMA ERRORS\|failed, stopping polling" "$DE
 say "10. What the operator sees: quince-tenant -c status"
 "$TENANT" -c status -u "$UUID"
 grep -q "stopping polling" "$DEMO/verifier.log" || { echo "demo: the verifier did not catch the script"; exit 1; }
+
+if [ "$WEB" = 1 ] && [ -t 0 ]; then
+  say "11. The web page: quince-tenant webapp"
+  WEB_PORT=8443
+  python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",8443))' 2>/dev/null || WEB_PORT=$(free_port)
+  "$TENANT" webapp --port "$WEB_PORT" >"$DEMO/webapp.out" 2>"$DEMO/webapp.log" &
+  PIDS+=($!)
+  for _ in $(seq 100); do grep -q "log in at" "$DEMO/webapp.out" && break; sleep 0.1; done
+  if grep -q "log in at" "$DEMO/webapp.out"; then
+    cat "$DEMO/webapp.out"
+    echo "The page's certificate is signed by the verifier's CA: trust $DEMO/tls/cacert.pem in the"
+    echo "browser, or accept the warning. The token works once; the session cookie keeps you logged in."
+    echo "From another machine: ssh -L $WEB_PORT:127.0.0.1:$WEB_PORT this-machine, then open the URL there."
+    read -r -p "Press Enter to stop the demo. " _
+  else
+    echo "demo: the web page did not start:"; tail -3 "$DEMO/webapp.log"
+  fi
+elif [ "$WEB" = 1 ]; then
+  echo
+  echo "demo: (no terminal: the web page step is skipped; see quince-tenant webapp --help)"
+fi
 echo
 echo "demo: done."

@@ -11,7 +11,7 @@ REPLAY=$TOOLS/eventlog_replay
 DATA=$QUINCE_ROOT/tests/data/eventlogs
 
 if ! command -v tpm2_eventlog >/dev/null; then
-  echo "SKIP: tpm2_eventlog not installed (packaging/install-deps.sh installs tpm2-tools)"; exit 0
+  fail "tools present" "tpm2_eventlog not installed (packaging/install-deps.sh installs tpm2-tools)"; exit 1
 fi
 
 # tpm2_eventlog's YAML: "- EventNum:"/"  PCRIndex:" lines per event, then "pcrs:" with
