@@ -69,8 +69,18 @@ static int fail(const char *what, const qerr *e)
     return 1;
 }
 
+/* Milliseconds since t0 (CLOCK_MONOTONIC); start-up steps log how long they took, so a slow
+ * TPM or a starved machine shows in the log instead of as silence. */
+static long ms_since(const struct timespec *t0)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long)(t.tv_sec - t0->tv_sec) * 1000L + (t.tv_nsec - t0->tv_nsec) / 1000000L;
+}
+
 static int run(agent_ctx *a)
 {
+    struct timespec t0;
     qerr e;
     if (agent_state_dir_ensure(a->cfg.state_dir, &e) < 0)
         return fail("state directory", &e);
@@ -113,11 +123,16 @@ static int run(agent_ctx *a)
     qtpm_ak_params ap = {.type = strcmp(a->cfg.tpm_encryption_alg, "ecc") == 0 ? QTPM_KEY_ECC_P256 : QTPM_KEY_RSA2048,
                          .hash = a->cfg.tpm_hash_alg};
     bool created = false;
+    qlog(QLOG_INFO, "agent", "loading or creating the AK (%s) in the TPM (TCTI \"%s\", %ld ms per command at most)",
+         ap.type == QTPM_KEY_ECC_P256 ? "ECC P-256" : "RSA 2048", a->cfg.tcti, (long)a->cfg.tpm_timeout_ms);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (qtpm_ak_ensure(a->tpm, ak_path, &ap, &created, &e) < 0)
         return fail("AK", &e);
-    qlog(QLOG_INFO, "agent", "%s AK %s", created ? "created a new" : "reusing the", ak_path);
+    qlog(QLOG_INFO, "agent", "%s AK %s (%ld ms)", created ? "created a new" : "reusing the", ak_path, ms_since(&t0));
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     if (agent_payload_key_generate(&a->payload, &e) < 0)
         return fail("payload key", &e);
+    qlog(QLOG_INFO, "agent", "generated the RSA-2048 payload key (%ld ms)", ms_since(&t0));
     if (a->cfg.tpm_release)
         qtpm_close(a->tpm);
     /* The secure directory (a tmpfs, mounted here when the agent may) and the U/V key store:

@@ -217,6 +217,7 @@ int agent_register(agent_ctx *a, qerr *err)
     long delay = a->cfg.registrar_retry_ms;
     long tries = 0;
     int k;
+    qlog(QLOG_INFO, "agent", "registering agent %s with the registrar at %s", a->uuid, base);
     for (;;) {
         k = attempt(a, c, base, body, err);
         if (k != TRY_RETRY)

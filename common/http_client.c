@@ -1,5 +1,6 @@
 /* http_client.c — libcurl easy-interface wrapper for JSON REST calls (see http_client.h). */
 #include "http_client.h"
+#include "curl_conf.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -93,36 +94,20 @@ qhttp_client *qhttp_client_new(const qhttp_client_opts *o, qerr *err)
         return NULL;
     }
 
-    CURL *e = c->h;
-    CURLcode rc = CURLE_OK;
-#define SET(opt, val) do { if (rc == CURLE_OK) rc = curl_easy_setopt(e, opt, val); } while (0)
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_ERRORBUFFER, c->err);
-    SET(CURLOPT_HTTPHEADER, c->headers);
-    SET(CURLOPT_WRITEFUNCTION, on_data);
-    SET(CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
-    SET(CURLOPT_TIMEOUT_MS, c->timeout_ms);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)c->max);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
-    SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, o->no_verify_host ? 0L : 2L);
-    if (o->ca_pem) {
-        struct curl_blob blob = { .data = (void *)o->ca_pem, .len = strlen(o->ca_pem), .flags = CURL_BLOB_COPY };
-        SET(CURLOPT_CAINFO_BLOB, &blob);
-    } else if (o->ca_file) {
-        SET(CURLOPT_CAINFO, o->ca_file);
-    }
-    if (o->cert_file)
-        SET(CURLOPT_SSLCERT, o->cert_file);
-    if (o->key_file)
-        SET(CURLOPT_SSLKEY, o->key_file);
-    if (o->pinned_pubkey)
-        SET(CURLOPT_PINNEDPUBLICKEY, o->pinned_pubkey);
-#undef SET
-    if (rc != CURLE_OK) {
-        qerr_set(err, "libcurl option rejected: %s", curl_easy_strerror(rc));
+    qcurl_conf cc = {
+        .connect_timeout_ms = c->connect_ms,
+        .timeout_ms = c->timeout_ms,
+        .max_filesize = (curl_off_t)c->max,
+        .errbuf = c->err,
+        .write_fn = on_data,
+        .ca_pem = o->ca_pem,
+        .ca_file = o->ca_file,
+        .cert_file = o->cert_file,
+        .key_file = o->key_file,
+        .pinned_pubkey = o->pinned_pubkey,
+        .no_verify_host = o->no_verify_host,
+    };
+    if (qcurl_configure(c->h, &cc, err) < 0 || QCURL_SET(c->h, CURLOPT_HTTPHEADER, c->headers, err) < 0) {
         qhttp_client_free(c);
         return NULL;
     }

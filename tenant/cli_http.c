@@ -81,7 +81,8 @@ static int negotiate(tcli_ctx *x, tcli_server s, qerr *err)
             return qerr_setc(err, TCLI_EFAIL, "the %s at %s speaks no API version this tenant speaks (%d.0 to %d.%d)",
                              name, x->where[s], API_MAJOR, API_MAJOR, TCLI_API_MINOR_MAX);
         snprintf(x->ver[s], sizeof x->ver[s], "%d.%d", API_MAJOR, best);
-        qlog(QLOG_INFO, "tenant", "%s at %s: API %s, the newest version both sides list", name, x->where[s],
+        /* A clean negotiation is no news (debug); every guess below is said on stderr. */
+        qlog(QLOG_DEBUG, "tenant", "%s at %s: API %s, the newest version both sides list", name, x->where[s],
              x->ver[s]);
         return 0;
     }

@@ -5,8 +5,9 @@
  * Contract:
  * - Modules: webapp.c (options, certificate, start-up), webapp_auth.c (login token, sessions,
  *   CSRF, security headers), webapp_util.c (HTML escaping, forms, page frame, tenant contexts),
- *   webapp_api.c (JSON for the page's scripts), webapp_pages.c (server-side pages and forms),
- *   webapp_upload.c (policy upload and assignment), webapp_assets.c (the compiled-in static files).
+ *   webapp_api.c (JSON for the page's scripts), webapp_pages.c (an agent's page, its actions, the
+ *   add form), webapp_policies.c (policy list, page, delete), webapp_upload.c (policy upload and
+ *   assignment), webapp_assets.c (the compiled-in static files in tenant/web/).
  * - Every handler runs on one of the HTTP server's worker threads; shared state (sessions, the
  *   login token) is behind wapp.mu, and every request to the verifier or registrar uses its own
  *   tcli_ctx and HTTP client (wapp_ctx_open), so handlers never share a curl handle.

@@ -525,13 +525,7 @@ static void wait_idle(vapi_ctx *c, const char *id)
     if (!c->poller)
         return;
     vpoller_agent_stopped(c->poller, id);
-    long waited = 0;
-    const struct timespec step = {0, 10 * 1000000L};
-    while (vpoller_agent_busy(c->poller, id) && waited < c->cfg->request_timeout_ms) {
-        nanosleep(&step, NULL);
-        waited += 10;
-    }
-    if (vpoller_agent_busy(c->poller, id))
+    if (!vpoller_agent_wait_idle(c->poller, id, c->cfg->request_timeout_ms))
         qlog(QLOG_WARNING, VAPI_LOG, "agent %s: deleting while a round is still in flight", id);
 }
 

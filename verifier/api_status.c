@@ -131,6 +131,13 @@ cJSON *vapi_status(const vapi_ctx *c, const vagent *a, qerr *err)
     vops_last_error(c->ops, a->agent_id, last_err, sizeof last_err);
     add_str_or_null(o, "last_error", last_err[0] ? last_err : NULL);
     cJSON_AddNumberToObject(o, "next_ima_ml_entry", (double)st->next_ima_ml_entry);
+    /* This verifier process's counters (0 when it does not poll the agent): tests and operators
+     * wait for rounds instead of time. */
+    uint64_t rounds = 0, requests = 0;
+    if (c->poller)
+        vpoller_agent_counts(c->poller, a->agent_id, &rounds, &requests);
+    cJSON_AddNumberToObject(o, "rounds_completed", (double)rounds);
+    cJSON_AddNumberToObject(o, "requests_sent", (double)requests);
     if (have_pol > 0)
         vpolicy_free(&pol);
     if (vstore_failures_get(c->store, a->agent_id, add_failure, fails, err) < 0) {

@@ -49,6 +49,8 @@ void vattest_mem_clear(vattest_mem *m)
     qak_free(&m->ak);
     free(m->pubkey);
     cJSON_Delete(m->tpm_policy);
+    for (int i = 0; i < 3; i++)
+        cJSON_Delete(m->accept[i]);
     qkeyring_free(m->keyring);
     memset(m, 0, sizeof *m);
 }
@@ -152,24 +154,21 @@ static void on_ima_failure(void *ctx, const qima_failure *f)
            f->message);
 }
 
-static void set_failed(vagent_state *st, vattest_outcome oc, const char *event_id)
+static void set_failed(vagent_state *st, const char *event_id)
 {
-    st->operational_state = oc == VATTEST_FAILED ? VSTATE_FAILED : VSTATE_INVALID_QUOTE;
     st->severity_level = VATTEST_SEVERITY_MAX;
     snprintf(st->last_event_id, sizeof st->last_event_id, "%s", event_id);
 }
 
 void vattest_fail(vattest_out *out, const vagent *a, int64_t now, vattest_outcome oc, const char *event_id,
-                  const char *reason, bool log)
+                  const char *reason)
 {
     memset(out, 0, sizeof *out);
     out->st = a->st;
     out->st.learned_ima_keyrings = NULL;
     out->outcome = oc;
     record(out, now, NULL, 0, UINT64_MAX, "", 0, event_id, reason);
-    set_failed(&out->st, oc, event_id);
-    if (log)
-        qlog(QLOG_ERROR, MOD, "agent %s failed, stopping polling", a->agent_id);
+    set_failed(&out->st, event_id);
 }
 
 /* ---- small helpers -------------------------------------------------------------------------- */
@@ -185,11 +184,10 @@ const char *vattest_enc_norm(const char *s)
     return s;
 }
 
-/* Is alg in the JSON array text (or the defaults when there is no array)? */
-static bool accepted(const char *list, const char *const *defaults, const char *alg, bool enc)
+/* Is alg in the parsed JSON array (or the defaults when there is no array)? */
+static bool accepted(const cJSON *arr, const char *const *defaults, const char *alg, bool enc)
 {
     const char *want = enc ? vattest_enc_norm(alg) : alg;
-    cJSON *arr = list ? cJSON_Parse(list) : NULL;
     bool ok = false;
     if (cJSON_IsArray(arr)) {
         const cJSON *it;
@@ -205,7 +203,6 @@ static bool accepted(const char *list, const char *const *defaults, const char *
             if (strcmp(defaults[i], want) == 0)
                 ok = true;
     }
-    cJSON_Delete(arr);
     return ok;
 }
 
@@ -587,6 +584,13 @@ static void load_agent_mem(vattest_ctx *c, const vagent *ag, vattest_mem *mem)
         mem->tpm_policy_parsed = true;
         mem->tpm_policy = ag->tpm_policy ? cJSON_Parse(ag->tpm_policy) : NULL;
     }
+    if (!mem->accept_parsed) {
+        mem->accept_parsed = true;
+        const char *lists[3] = { ag->accept_tpm_hash_algs, ag->accept_tpm_encryption_algs,
+                                 ag->accept_tpm_signing_algs };
+        for (int i = 0; i < 3; i++)
+            mem->accept[i] = lists[i] ? cJSON_Parse(lists[i]) : NULL;
+    }
     if (!mem->keyring_parsed) {
         mem->keyring_parsed = true;
         const char *k = ag->ima_sign_verification_keys;
@@ -626,17 +630,18 @@ vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem 
     snprintf(out->enc_alg, sizeof out->enc_alg, "%s", a.enc_alg);
     snprintf(out->sign_alg, sizeof out->sign_alg, "%s", a.sign_alg);
 
-    /* 2. algorithms */
+    /* 2. algorithms (the record's lists, tpm_policy and keyring are parsed once per record) */
+    load_agent_mem(c, ag, mem);
     oc = VATTEST_INVALID_QUOTE;
-    if (qhash_from_name(a.hash_alg, &bank) < 0 || !accepted(ag->accept_tpm_hash_algs, def_hash, a.hash_alg, false)) {
+    if (qhash_from_name(a.hash_alg, &bank) < 0 || !accepted(mem->accept[0], def_hash, a.hash_alg, false)) {
         add(c, "qoute_validation.invalid_hash_alg", "TPM hash algorithm %s is not accepted", a.hash_alg);
         goto done;
     }
-    if (!accepted(ag->accept_tpm_encryption_algs, def_enc, a.enc_alg, true)) {
+    if (!accepted(mem->accept[1], def_enc, a.enc_alg, true)) {
         add(c, "qoute_validation.invalid_enc_alg", "TPM encryption algorithm %s is not accepted", a.enc_alg);
         goto done;
     }
-    if (!accepted(ag->accept_tpm_signing_algs, def_sign, a.sign_alg, false)) {
+    if (!accepted(mem->accept[2], def_sign, a.sign_alg, false)) {
         add(c, "qoute_validation.invalid_sign_alg", "TPM signing algorithm %s is not accepted", a.sign_alg);
         goto done;
     }
@@ -686,7 +691,6 @@ vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem 
     }
 
     /* 5. PCR 16 */
-    load_agent_mem(c, ag, mem);
     const char *pk = a.pubkey ? a.pubkey : mem->pubkey;
     if (!pk) {
         add(c, "qoute_validation.no_pubkey", "the agent sent no public key and none is cached");
@@ -760,9 +764,7 @@ done:
     if (oc == VATTEST_INVALID_QUOTE || oc == VATTEST_FAILED) {
         free(out->st.learned_ima_keyrings);
         out->st.learned_ima_keyrings = NULL;
-        set_failed(&out->st, oc, c->first_event[0] ? c->first_event : "internal.verifier.exception");
-        if (c->o.log)
-            qlog(QLOG_ERROR, MOD, "agent %s failed, stopping polling", ag->agent_id);
+        set_failed(&out->st, c->first_event[0] ? c->first_event : "internal.verifier.exception");
     }
     c->out = NULL;
     return oc;

@@ -43,14 +43,14 @@
  *  Quote-level failures (1-4, invalid_ima_entry_nb) end the round at once; PCR and IMA failures
  *  are all collected. Failure records (entry, path, event id, reason, time) are kept for the
  *  first VATTEST_MAX_FAILURES events; total_failures counts all.
- *  On failure the outcome is VATTEST_INVALID_QUOTE or VATTEST_FAILED, st.operational_state,
- *  st.severity_level (the maximum label, Keylime's default severity policy) and
- *  st.last_event_id (the first event) are set, and "agent <uuid> failed, stopping polling" is
- *  logged (module "verifier"). The engine logs "File not found in allowlist: ..." and
- *  "IMA ERRORS: ..." (module "ima") when opts.log is set.
+ *  On failure the outcome is VATTEST_INVALID_QUOTE or VATTEST_FAILED, and st.severity_level
+ *  (the maximum label, Keylime's default severity policy) and st.last_event_id (the first
+ *  event) are set. The engine logs "File not found in allowlist: ..." and "IMA ERRORS: ..."
+ *  (module "ima") when opts.log is set.
  *  On pass: attestation_count + 1, last_successful_attestation = now, clock info and boot time
- *  stored. last_received_quote = now for every outcome. operational_state is left to the poller
- *  on pass and reboot.
+ *  stored. last_received_quote = now for every outcome.
+ *  attest.c only judges: it never sets st.operational_state nor logs a state change; the
+ *  poller hands the outcome to the round machine (round.h), which does both.
  *
  * Learned IMA keyrings (keys from ima-buf entries, keylime-formats §3.1) follow the IMA state:
  * a replay that resumes from the stored state first imports agent->st.learned_ima_keyrings into
@@ -81,7 +81,9 @@
 #define VATTEST_NONCE_LEN    24         /* characters from [A-Za-z0-9]: ~142 bits */
 #define VATTEST_DEFAULT_MASK 0x400u
 
-/* Per-agent memory kept by the poller between rounds (never persisted). Zero-initialise. */
+/* Per-agent memory kept by the poller between rounds (never persisted); what is parsed from
+ * the agent record (AK, tpm_policy, accept lists, keyring) is parsed once per record: the poller
+ * clears it when a new record arrives. Zero-initialise. */
 typedef struct vattest_mem {
     qak ak;
     bool ak_loaded;
@@ -90,6 +92,8 @@ typedef struct vattest_mem {
     uint64_t prev_match, prev_lines;
     bool tpm_policy_parsed;
     cJSON *tpm_policy;              /* parsed vagent.tpm_policy (NULL: none) */
+    bool accept_parsed;             /* the record's accept_tpm_{hash,encryption,signing}_algs */
+    cJSON *accept[3];               /* parsed once (NULL: the defaults) */
     bool keyring_parsed;
     qkeyring *keyring;              /* parsed ima_sign_verification_keys (NULL: none) */
 } vattest_mem;
@@ -137,11 +141,11 @@ void vattest_out_free(vattest_out *o);
 /* ---- helpers shared with the poller ------------------------------------------------------ */
 
 /* A round that failed outside the checks (communication, internal): out starts from a->st
- * (last_received_quote untouched), gets one record (entry UINT64_MAX, path "") and the failure
- * fields; oc is VATTEST_FAILED or VATTEST_INVALID_QUOTE. Logs "agent <uuid> failed, stopping
- * polling" when log is set. out must be zeroed or freed before. */
+ * (last_received_quote untouched; learned_ima_keyrings NULL), gets one record (entry
+ * UINT64_MAX, path "") and the failure fields; oc is VATTEST_FAILED or VATTEST_INVALID_QUOTE.
+ * out must be zeroed or freed before. */
 void vattest_fail(vattest_out *out, const vagent *a, int64_t now, vattest_outcome oc, const char *event_id,
-                  const char *reason, bool log);
+                  const char *reason);
 
 /* The request mask: tpm_policy's "mask" (default 0x400) OR its listed PCRs, plus PCR 10 when the
  * agent has a runtime policy. Unparsable text → the default. */

@@ -25,13 +25,18 @@
  *   pinned client. 200 → GET_QUOTE; no answer or 408/500/599 → PROVIDE_V_RETRY with the same
  *   back-off and max_retries, then FAILED (internal.verifier.not_reachable); any other status →
  *   FAILED (internal.verifier.no_v). An agent whose quotes fail never gets V; V is never logged.
- * - vpoller_stop finishes in-flight work, commits and returns (SIGTERM path). */
+ * - vpoller_stop finishes in-flight work, commits and returns (SIGTERM path).
+ * The pieces: poller.c (event loop, commands), poll_agent.c (one agent's requests and results),
+ * round.c (the state machine, docs/verifier-rounds.md), agent_client.c (curl), attest_pool.c
+ * (workers), state_writer.c (the single writer and the round hook), provide_v.c, sched.c. */
 #ifndef QUINCE_VERIFIER_POLLER_H
 #define QUINCE_VERIFIER_POLLER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "err.h"
+#include "round.h"
 #include "store.h"
 
 typedef struct vpoller_opts {
@@ -51,6 +56,11 @@ typedef struct vpoller_opts {
      * only with allow_plain_http, else it fails at once (internal.verifier.no_quote). */
     const char *tls_cert_file, *tls_key_file;
     bool allow_plain_http;
+    /* The round hook (state_writer.h): called on the writer's thread after each round's result
+     * was committed, with the agent id, the old and new operational_state, the first failure
+     * and the agent's counters. NULL: none. Notifications and metrics attach here. */
+    void (*on_round)(void *ctx, const vround_report *report);
+    void *on_round_ctx;
 } vpoller_opts;
 
 typedef struct vpoller vpoller;
@@ -62,8 +72,14 @@ void vpoller_agent_added(vpoller *p, const char *agent_id);        /* state STAR
 void vpoller_agent_reactivated(vpoller *p, const char *agent_id);  /* state START again */
 void vpoller_agent_stopped(vpoller *p, const char *agent_id);      /* TENANT_FAILED: stop polling */
 void vpoller_agent_removed(vpoller *p, const char *agent_id);      /* forget it (after delete) */
-/* true while a request or a check for the agent is in flight (DELETE answers 202 then). */
+/* true while a request or a check for the agent is in flight. */
 bool vpoller_agent_busy(vpoller *p, const char *agent_id);
+/* Blocks (on a condition variable, no polling) until the agent has no request or check in
+ * flight, or timeout_ms passed; true when idle. */
+bool vpoller_agent_wait_idle(vpoller *p, const char *agent_id, long timeout_ms);
+/* The agent's counters since this verifier started: rounds completed (a request's outcome was
+ * judged: quote checked, V delivered, or a failure) and requests sent. false: not known. */
+bool vpoller_agent_counts(vpoller *p, const char *agent_id, uint64_t *rounds, uint64_t *requests);
 /* The policy cache is shared with the API: drop a policy whose text changed. */
 void vpoller_policy_changed(vpoller *p, long policy_id);
 

@@ -130,6 +130,13 @@ typedef struct vagent {
     vagent_state st;
 } vagent;
 void vagent_free(vagent *a);
+/* Ownership of a state's one owned pointer (learned_ima_keyrings): _copy makes dst a deep copy
+ * (dst is overwritten, not freed: clear it first; 0, or -1 out of memory with dst cleared),
+ * _move hands src's text to dst (dst cleared first, src's pointer NULL after), _clear frees it
+ * and zeroes the state (pcr10_alg QHASH_NONE). */
+int vagent_state_copy(vagent_state *dst, const vagent_state *src);
+void vagent_state_move(vagent_state *dst, vagent_state *src);
+void vagent_state_clear(vagent_state *st);
 
 /* Insert a new agent: 1 added, 0 if the id exists (caller answers 409), -1 on error (e.g. a
  * policy_id that does not exist). policy_id 0 = none. */
@@ -140,6 +147,18 @@ int vstore_agent_delete(vstore *s, const char *agent_id, qerr *err);   /* also i
  * Agents no longer in the store are skipped. */
 int vstore_state_save_batch(vstore *s, const vagent_state *const *states, size_t n, qerr *err);
 int vstore_set_state(vstore *s, const char *agent_id, int operational_state, qerr *err); /* 1 set, 0 absent */
+/* One round's writes: its state, the quoted algorithms when they changed, its failure records
+ * when it failed (they replace the earlier ones). */
+typedef struct vstore_round {
+    const vagent_state *st;                  /* st->agent_id names the agent */
+    const char *hash_alg, *enc_alg, *sign_alg;   /* all non-NULL: record them */
+    bool set_failures;
+    const struct vfailure *failures;
+    size_t nfailures;
+} vstore_round;
+/* Saves each round whole, all of them in one transaction (all or nothing): 0 or -1. Agents no
+ * longer in the store are skipped. */
+int vstore_round_save_batch(vstore *s, const vstore_round *const *rounds, size_t n, qerr *err);
 /* Record the quoted algorithms (first quote). 1 set, 0 absent. */
 int vstore_agent_set_algs(vstore *s, const char *agent_id, const char *hash_alg, const char *enc_alg,
                           const char *sign_alg, qerr *err);

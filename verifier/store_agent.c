@@ -261,33 +261,116 @@ int vstore_agent_delete(vstore *s, const char *agent_id, qerr *err)
     return vstore_write_by_id(s, ST_AG_DELETE, agent_id, false, 0, "deleting agent", err);
 }
 
+int vagent_state_copy(vagent_state *dst, const vagent_state *src)
+{
+    *dst = *src;
+    dst->learned_ima_keyrings = NULL;
+    if (src->learned_ima_keyrings && !(dst->learned_ima_keyrings = strdup(src->learned_ima_keyrings))) {
+        vagent_state_clear(dst);
+        return -1;
+    }
+    return 0;
+}
+
+void vagent_state_move(vagent_state *dst, vagent_state *src)
+{
+    if (dst == src)
+        return;
+    free(dst->learned_ima_keyrings);
+    *dst = *src;
+    src->learned_ima_keyrings = NULL;
+}
+
+void vagent_state_clear(vagent_state *st)
+{
+    free(st->learned_ima_keyrings);
+    memset(st, 0, sizeof *st);
+    st->pcr10_alg = QHASH_NONE;
+}
+
+/* One agent's state row (lock held, inside a transaction): 1 saved, 0 agent gone, -1. */
+static int save_one_locked(vstore *s, const vagent_state *state, qerr *err)
+{
+    sqlite3_stmt *st = s->st[ST_AG_SAVE_STATE];
+    vbind b;
+    vb_init(&b, st);
+    bind_state(&b, state);
+    vb_text(&b, state->agent_id);
+    char what[VSTORE_ID_MAX + 32];
+    snprintf(what, sizeof what, "saving the state of agent %s", state->agent_id);
+    if (b.rc != SQLITE_OK) {
+        int rc = vstore_dberr(s, err, what);
+        vstore_done(st);
+        return rc;
+    }
+    return vstore_step_write(s, st, what, err);
+}
+
+static int algs_locked(vstore *s, const char *agent_id, const char *hash_alg, const char *enc_alg,
+                       const char *sign_alg, qerr *err)
+{
+    sqlite3_stmt *st = s->st[ST_AG_SET_ALGS];
+    vbind b;
+    vb_init(&b, st);
+    vb_text(&b, agent_id);
+    vb_text(&b, hash_alg);
+    vb_text(&b, enc_alg);
+    vb_text(&b, sign_alg);
+    if (b.rc != SQLITE_OK) {
+        int rc = vstore_dberr(s, err, "saving agent algorithms");
+        vstore_done(st);
+        return rc;
+    }
+    return vstore_step_write(s, st, "saving agent algorithms", err);
+}
+
 /* vstore_state_save_batch with the lock held. */
 static int save_locked(vstore *s, const vagent_state *const *states, size_t n, qerr *err)
 {
     if (vstore_begin(s, err) != 0)
         return -1;
-    sqlite3_stmt *st = s->st[ST_AG_SAVE_STATE];
     for (size_t i = 0; i < n; i++) {
-        vbind b;
-        vb_init(&b, st);
-        bind_state(&b, states[i]);
-        vb_text(&b, states[i]->agent_id);
-        char what[VSTORE_ID_MAX + 32];
-        snprintf(what, sizeof what, "saving the state of agent %s", states[i]->agent_id);
-        int rc;
-        if (b.rc != SQLITE_OK) {
-            rc = vstore_dberr(s, err, what);
-            vstore_done(st);
-        } else {
-            rc = vstore_step_write(s, st, what, err);
+        /* 0: the agent was deleted meanwhile; nothing to save */
+        if (save_one_locked(s, states[i], err) < 0) {
+            vstore_rollback(s);
+            return -1;
         }
+    }
+    return vstore_commit(s, err);
+}
+
+static int round_locked(vstore *s, const vstore_round *const *rounds, size_t n, qerr *err)
+{
+    if (vstore_begin(s, err) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const vstore_round *r = rounds[i];
+        const char *id = r->st->agent_id;
+        int rc = save_one_locked(s, r->st, err);
+        if (rc > 0 && r->hash_alg && r->enc_alg && r->sign_alg)
+            rc = algs_locked(s, id, r->hash_alg, r->enc_alg, r->sign_alg, err);
+        if (rc > 0 && r->set_failures)
+            rc = vstore_failures_put_locked(s, id, r->failures, r->nfailures, err);
         if (rc < 0) {
             vstore_rollback(s);
             return -1;
         }
-        /* rc == 0: the agent was deleted meanwhile; nothing to save */
     }
     return vstore_commit(s, err);
+}
+
+int vstore_round_save_batch(vstore *s, const vstore_round *const *rounds, size_t n, qerr *err)
+{
+    if (n == 0)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!rounds[i] || !rounds[i]->st || vstore_check_id(rounds[i]->st->agent_id, "agent id", err) != 0 ||
+            check_state(rounds[i]->st, rounds[i]->st->agent_id, err) != 0)
+            return rounds[i] && rounds[i]->st ? -1 : qerr_setc(err, 400, "a round without a state");
+    vstore_lock(s);
+    int ret = round_locked(s, rounds, n, err);
+    vstore_unlock(s);
+    return ret;
 }
 
 int vstore_state_save_batch(vstore *s, const vagent_state *const *states, size_t n, qerr *err)
@@ -316,20 +399,7 @@ int vstore_agent_set_algs(vstore *s, const char *agent_id, const char *hash_alg,
     if (vstore_check_id(agent_id, "agent id", err) != 0)
         return -1;
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[ST_AG_SET_ALGS];
-    vbind b;
-    vb_init(&b, st);
-    vb_text(&b, agent_id);
-    vb_text(&b, hash_alg);
-    vb_text(&b, enc_alg);
-    vb_text(&b, sign_alg);
-    int ret;
-    if (b.rc != SQLITE_OK) {
-        ret = vstore_dberr(s, err, "saving agent algorithms");
-        vstore_done(st);
-    } else {
-        ret = vstore_step_write(s, st, "saving agent algorithms", err);
-    }
+    int ret = algs_locked(s, agent_id, hash_alg, enc_alg, sign_alg, err);
     vstore_unlock(s);
     return ret;
 }

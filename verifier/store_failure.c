@@ -39,13 +39,11 @@ static int agent_exists(vstore *s, const char *agent_id, qerr *err)
     return ret;
 }
 
-static int set_locked(vstore *s, const char *agent_id, const vfailure *f, size_t n, qerr *err)
+int vstore_failures_put_locked(vstore *s, const char *agent_id, const vfailure *f, size_t n, qerr *err)
 {
-    if (vstore_begin(s, err) != 0)
-        return -1;
     int ret = agent_exists(s, agent_id, err);
     if (ret <= 0)
-        goto done;     /* an agent deleted meanwhile has nothing to record */
+        return ret;    /* an agent deleted meanwhile has nothing to record */
     sqlite3_stmt *st = s->st[ST_FAIL_CLEAR];
     vbind b;
     vb_init(&b, st);
@@ -68,12 +66,19 @@ static int set_locked(vstore *s, const char *agent_id, const vfailure *f, size_t
             ret = vstore_step_write(s, st, "saving failure records", err);
         }
     }
-    if (ret < 0)
-        goto done;
+    return ret < 0 ? -1 : 1;
+}
+
+static int set_locked(vstore *s, const char *agent_id, const vfailure *f, size_t n, qerr *err)
+{
+    if (vstore_begin(s, err) != 0)
+        return -1;
+    int ret = vstore_failures_put_locked(s, agent_id, f, n, err);
+    if (ret < 0) {
+        vstore_rollback(s);
+        return -1;
+    }
     return vstore_commit(s, err);
-done:
-    vstore_rollback(s);
-    return ret < 0 ? -1 : 0;
 }
 
 int vstore_failures_set(vstore *s, const char *agent_id, const vfailure *f, size_t n, qerr *err)

@@ -66,6 +66,10 @@ int vstore_step_write(vstore *s, sqlite3_stmt *st, const char *what, qerr *err);
 int vstore_write_by_id(vstore *s, enum vstmt id, const char *agent_id, bool with_int, int64_t v,
                        const char *what, qerr *err);
 
+/* With the lock held and inside a transaction (store_failure.c): replace the agent's failure
+ * records. 1 written, 0 the agent is gone, -1. */
+int vstore_failures_put_locked(vstore *s, const char *agent_id, const vfailure *f, size_t n, qerr *err);
+
 /* Checks an agent id / policy name: non-NULL, 1..VSTORE_ID_MAX-1 bytes. 0 or -1 (code 400). */
 int vstore_check_id(const char *id, const char *what, qerr *err);
 

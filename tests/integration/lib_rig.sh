@@ -139,7 +139,7 @@ start_agent() {
     echo "ima_ml_path = $list"
     echo "state_dir = $QUINCE_TMP/$name/state"
     echo "tpm_release = true"
-    echo "tpm_timeout_ms = ${AGENT_TPM_TIMEOUT_MS:-3000}"
+    echo "tpm_timeout_ms = ${AGENT_TPM_TIMEOUT_MS:-10000}"   # the agent's default: creating the AK on a busy swtpm can take seconds
     echo "registrar_retry_ms = 100"
     echo "registrar_retry_max_ms = 500"
     echo "trusted_client_ca = $TLS_DIR/cacert.pem"

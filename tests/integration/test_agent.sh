@@ -183,7 +183,7 @@ LEFT=$(TPM2TOOLS_TCTI="$TCTI_tpm" tpm2_getcap handles-transient 2>/dev/null | gr
 [ "$LEFT" -gt 0 ] && pass "a leftover transient object is in the TPM" || fail "a leftover transient object is in the TPM"
 
 # ---- a TPM that stops answering -------------------------------------------------------------------------
-start_agent a1 "$UUID" "$TCTI_tpm" "$LIST"
+AGENT_TPM_TIMEOUT_MS=3000 start_agent a1 "$UUID" "$TCTI_tpm" "$LIST"
 AG=$(AG_URL a1)
 wait_http "$AG/version" 30
 NOW_LEFT=$(TPM2TOOLS_TCTI="$TCTI_tpm" tpm2_getcap handles-transient 2>/dev/null | grep -c 0x)

@@ -64,6 +64,13 @@ start_webapp() {   # start_webapp OUT ERR [options]: sets WEB_PID
   RIG_PIDS+=("$WEB_PID")
 }
 
+# Bad options and a missing CA: one line, exit 2, nothing served.
+expect_rc "unknown option: exit 2" 2 "$TENANT" webapp --bogus
+expect_grep "unknown option: one line" "unknown option '--bogus'" "$LAST_OUT"
+expect_rc "--cert without --key: exit 2" 2 "$TENANT" webapp --cert "$W/x.pem"
+expect_rc "no CA: exit 2" 2 env QUINCE_TENANT_TLS_DIR="$W/none" "$TENANT" webapp --config "$W/empty.conf" --port 0
+expect_grep "no CA: names the file" "$W/none/cacert.pem" "$LAST_OUT"
+
 # Binding beyond loopback needs --listen (there is no other way to set it) and warns.
 start_webapp "$W/wide.out" "$W/wide.err" --listen 0.0.0.0 --port 0
 if rig_wait_log 30 "$W/wide.out" "log in at" && grep -q "warning: serving on 0.0.0.0, not on loopback" "$W/wide.err"; then

@@ -1,0 +1,40 @@
+/* curl_conf.h — the one place where a libcurl easy handle gets its transport and TLS options,
+ * shared by the REST client (http_client.c) and the verifier's agent client (agent_client.c).
+ *
+ * Contract: qcurl_configure sets, and checks every result of: no signals, the error buffer, the
+ * write callback, connect/total timeouts, the answer size bound, http/https only, no redirects,
+ * TLS 1.2 or later with the peer verified (against ca_pem, else ca_file, else the system store;
+ * with ca_pem the system's CA directory is not consulted), optional client certificate/key and
+ * pinned public key, host name check unless no_verify_host. 0, or -1 with "libcurl option
+ * <name> rejected: <reason>". */
+#ifndef QUINCE_CURL_CONF_H
+#define QUINCE_CURL_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <curl/curl.h>
+#include "err.h"
+
+typedef struct qcurl_conf {
+    long connect_timeout_ms;
+    long timeout_ms;
+    curl_off_t max_filesize;          /* 0: none (the write callback may bound it) */
+    char *errbuf;                     /* CURL_ERROR_SIZE bytes, or NULL */
+    size_t (*write_fn)(char *ptr, size_t size, size_t nmemb, void *ud);
+    void *write_data;                 /* NULL: set per request */
+    const char *ca_pem;               /* trust anchors as PEM text (copied), or NULL */
+    const char *ca_file;
+    const char *cert_file, *key_file;
+    const char *pinned_pubkey;        /* CURLOPT_PINNEDPUBLICKEY syntax, or NULL */
+    bool no_verify_host;
+    bool tcp_keepalive;
+} qcurl_conf;
+
+int qcurl_configure(CURL *e, const qcurl_conf *c, qerr *err);
+
+/* curl_easy_setopt with its result turned into a message: 0 or -1 ("libcurl option <what>
+ * rejected: <reason>"). */
+#define QCURL_SET(e, opt, val, err) qcurl_check(curl_easy_setopt((e), opt, (val)), #opt, (err))
+int qcurl_check(CURLcode rc, const char *what, qerr *err);
+
+#endif

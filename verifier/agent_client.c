@@ -1,0 +1,229 @@
+/* agent_client.c — one agent's HTTP client (agent_client.h). */
+#include "agent_client.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cjson/cJSON.h>
+
+#include "curl_conf.h"
+#include "tls_pin.h"
+
+#define DEFAULT_VERSION "2.1"
+#define URL_MAX 512
+
+static bool use_tls(const vagent *rec)
+{
+    return qtls_is_cert_pem(rec->mtls_cert);
+}
+
+int vac_target_ok(const vac_opts *o, const vagent *rec, char *why, size_t cap)
+{
+    if (!rec->ip || !*rec->ip || rec->port <= 0 || rec->port > 65535) {
+        snprintf(why, cap, "the agent has no contact address");
+        return -1;
+    }
+    if (!use_tls(rec) && !o->allow_plain_http) {
+        snprintf(why, cap, "mTLS certificate for agent is required! (it registered mtls_cert \"%.40s\"; plain HTTP "
+                 "only with [verifier] allow_agent_plain_http or insecure)", rec->mtls_cert ? rec->mtls_cert : "null");
+        return -1;
+    }
+    return 0;
+}
+
+static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    vac *c = ud;
+    size_t n = size * nmemb;
+    if (c->resp.max && c->resp.len + n > c->resp.max) {
+        c->too_big = true;
+        return 0;
+    }
+    if (qbuf_append(&c->resp, ptr, n) < 0)
+        return 0;
+    return n;
+}
+
+/* A handle for this agent: pinned to its registered certificate when it has one. */
+static int setup(vac *c, const vac_opts *o, const vagent *rec, bool *fatal, char *why, size_t cap)
+{
+    if (c->easy)
+        return 0;
+    CURL *e = curl_easy_init();
+    if (!e) {
+        snprintf(why, cap, "cannot create a request");
+        return -1;
+    }
+    char pin[QTLS_PIN_MAX];
+    bool tls = use_tls(rec);
+    qerr err = { 0 };
+    if (tls && qtls_pin_sha256(rec->mtls_cert, pin, sizeof pin, &err) < 0) {
+        snprintf(why, cap, "the agent's registered certificate cannot be used: %.300s", err.msg);
+        *fatal = true;
+        curl_easy_cleanup(e);
+        return -1;
+    }
+    c->curl_err[0] = '\0';
+    qcurl_conf cc = {
+        .connect_timeout_ms = o->request_timeout_ms < 10000 ? o->request_timeout_ms : 10000L,
+        .timeout_ms = o->request_timeout_ms,
+        .errbuf = c->curl_err,
+        .write_fn = on_data,
+        .write_data = c,
+        .tcp_keepalive = true,
+    };
+    if (tls) {
+        cc.ca_pem = rec->mtls_cert;
+        cc.pinned_pubkey = pin;
+        cc.no_verify_host = true;
+        cc.cert_file = o->tls_cert_file;
+        cc.key_file = o->tls_key_file;
+    }
+    if (qcurl_configure(e, &cc, &err) < 0) {
+        snprintf(why, cap, "%.400s", err.msg);
+        *fatal = true;            /* the same options would be rejected again */
+        curl_easy_cleanup(e);
+        return -1;
+    }
+    c->easy = e;
+    qbuf_init(&c->resp, (size_t)o->max_response_bytes);
+    return 0;
+}
+
+/* "http(s)://host:port/v<ver>" into out; -1 when it does not fit. */
+static int base_url(const vagent *rec, char *out, size_t cap)
+{
+    bool v6 = strchr(rec->ip, ':') != NULL;
+    const char *ver = rec->supported_version && *rec->supported_version ? rec->supported_version : DEFAULT_VERSION;
+    int n = snprintf(out, cap, "%s://%s%s%s:%ld/v%s", use_tls(rec) ? "https" : "http", v6 ? "[" : "", rec->ip,
+                     v6 ? "]" : "", rec->port, ver);
+    return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+static void arm(vac *c, void *priv, bool vkey)
+{
+    qbuf_reset(&c->resp);
+    c->too_big = false;
+    c->curl_err[0] = '\0';
+    c->vkey = vkey;
+    (void)priv;
+}
+
+int vac_quote(vac *c, const vac_opts *o, const vagent *rec, void *priv, const char *nonce, uint32_t mask,
+              bool partial0, uint64_t entry, bool *fatal, char *why, size_t cap)
+{
+    *fatal = false;
+    if (setup(c, o, rec, fatal, why, cap) < 0)
+        return -1;
+    char base[URL_MAX], url[URL_MAX];
+    int n = base_url(rec, base, sizeof base) < 0 ? -1
+            : snprintf(url, sizeof url, "%s/quotes/integrity?nonce=%s&mask=0x%x&partial=%d&ima_ml_entry=%" PRIu64,
+                       base, nonce, mask, partial0 ? 0 : 1, entry);
+    if (n < 0 || (size_t)n >= sizeof url) {
+        snprintf(why, cap, "the agent's address is too long");
+        *fatal = true;
+        return -1;
+    }
+    qerr err = { 0 };
+    if (QCURL_SET(c->easy, CURLOPT_HTTPGET, 1L, &err) < 0 ||          /* back from a vkey POST */
+        QCURL_SET(c->easy, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL, &err) < 0 ||
+        QCURL_SET(c->easy, CURLOPT_URL, url, &err) < 0 || QCURL_SET(c->easy, CURLOPT_PRIVATE, priv, &err) < 0) {
+        snprintf(why, cap, "%.400s", err.msg);
+        return -1;
+    }
+    arm(c, priv, false);
+    return 0;
+}
+
+int vac_vkey(vac *c, const vac_opts *o, const vagent *rec, void *priv, const char *body, bool *fatal, char *why,
+             size_t cap)
+{
+    *fatal = false;
+    if (setup(c, o, rec, fatal, why, cap) < 0)
+        return -1;
+    char base[URL_MAX], url[URL_MAX];
+    int n = base_url(rec, base, sizeof base) < 0 ? -1 : snprintf(url, sizeof url, "%s/keys/vkey", base);
+    if (n < 0 || (size_t)n >= sizeof url) {
+        snprintf(why, cap, "the agent's address is too long");
+        *fatal = true;
+        return -1;
+    }
+    qerr err = { 0 };
+    if (QCURL_SET(c->easy, CURLOPT_URL, url, &err) < 0 ||
+        QCURL_SET(c->easy, CURLOPT_HTTPHEADER, o->json_hdr, &err) < 0 ||
+        QCURL_SET(c->easy, CURLOPT_POSTFIELDSIZE, -1L, &err) < 0 ||
+        QCURL_SET(c->easy, CURLOPT_COPYPOSTFIELDS, body, &err) < 0 ||      /* copied: POST from here on */
+        QCURL_SET(c->easy, CURLOPT_PRIVATE, priv, &err) < 0) {
+        snprintf(why, cap, "%.400s", err.msg);
+        return -1;
+    }
+    arm(c, priv, true);
+    return 0;
+}
+
+void vac_finish(vac *c, CURLcode rc, long status, long max_bytes, vac_result *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *fatal_id = c->vkey ? "internal.verifier.no_v" : "internal.verifier.no_quote";
+    if (c->too_big) {
+        out->kind = VAC_FATAL;
+        out->event_id = c->vkey ? fatal_id : "qoute_validation.invalid_data";
+        snprintf(out->why, sizeof out->why, "answer over %ld bytes", max_bytes);
+        return;
+    }
+    if (rc != CURLE_OK) {
+        const char *detail = c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc);
+        out->kind = VAC_RETRY;
+        if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
+            snprintf(out->why, sizeof out->why, "the agent's TLS certificate did not match the certificate it "
+                     "registered (another machine may hold its address): %s", detail);
+        else if (rc == CURLE_SSL_CONNECT_ERROR)
+            snprintf(out->why, sizeof out->why, "TLS handshake with the agent failed: %s", detail);
+        else
+            snprintf(out->why, sizeof out->why, "%s", detail);
+        return;
+    }
+    if (status == 408 || status == 500 || status == 599) {
+        out->kind = VAC_RETRY;
+        snprintf(out->why, sizeof out->why, "HTTP %ld", status);
+        return;
+    }
+    if (status == 200) {
+        out->kind = VAC_ANSWER;
+        return;
+    }
+    out->kind = VAC_FATAL;
+    out->event_id = fatal_id;
+    if (c->vkey) {
+        cJSON *j = cJSON_ParseWithLength((const char *)c->resp.data, c->resp.len);
+        const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+        snprintf(out->why, sizeof out->why, "the agent refused V: HTTP %ld%s%.200s", status,
+                 cJSON_IsString(st) ? ": " : "", cJSON_IsString(st) ? st->valuestring : "");
+        cJSON_Delete(j);
+    } else {
+        snprintf(out->why, sizeof out->why, "the agent answered HTTP %ld to the quote request", status);
+    }
+}
+
+char *vac_take_body(vac *c, size_t *len)
+{
+    char *body = (char *)c->resp.data;
+    *len = c->resp.len;
+    c->resp.data = NULL;
+    c->resp.len = c->resp.cap = 0;
+    if (!body) {
+        body = strdup("");
+        *len = 0;
+    }
+    return body;
+}
+
+void vac_free(vac *c)
+{
+    if (c->easy)
+        curl_easy_cleanup(c->easy);
+    c->easy = NULL;
+    c->vkey = false;
+    qbuf_free(&c->resp);
+}

@@ -1,0 +1,68 @@
+/* agent_client.h — the verifier's HTTP client towards one agent (libcurl easy handle, driven
+ * by the poller's multi handle): set-up through the shared configurator (curl_conf.h, every
+ * option's result checked), the agent's certificate pinned, the request URLs, and turning a
+ * finished transfer (curl code + HTTP status) into what the round machine needs to know.
+ *
+ * Contract:
+ * - An agent that registered a certificate (mtls_cert PEM) is reached over https with that
+ *   certificate as the only trust anchor and its public key pinned; the host name is not
+ *   checked (the pin is stronger; addresses change behind NAT). The verifier's client
+ *   certificate and key are presented. One that registered none is reached over plain HTTP
+ *   only with allow_plain_http (else vac_target_ok fails: internal.verifier.no_quote).
+ * - Answers are bounded by max_response_bytes (the transfer is aborted beyond it).
+ * - vac_finish: 200 → VAC_ANSWER; no answer, 408, 500, 599 → VAC_RETRY; anything else
+ *   → VAC_FATAL with the event id (quote: internal.verifier.no_quote, or
+ *   qoute_validation.invalid_data for an answer over the bound; V: internal.verifier.no_v).
+ *   A peer whose certificate is not the pinned one is VAC_RETRY, with "the agent's TLS
+ *   certificate did not match the certificate it registered" in the reason. */
+#ifndef QUINCE_VERIFIER_AGENT_CLIENT_H
+#define QUINCE_VERIFIER_AGENT_CLIENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <curl/curl.h>
+
+#include "buf.h"
+#include "err.h"
+#include "store.h"
+
+typedef struct vac_opts {
+    long request_timeout_ms;
+    long max_response_bytes;
+    const char *tls_cert_file, *tls_key_file;   /* the verifier's client certificate */
+    bool allow_plain_http;
+    struct curl_slist *json_hdr;                /* "Content-Type: application/json" (shared) */
+} vac_opts;
+
+typedef struct vac {
+    CURL *easy;                   /* NULL until the first request */
+    qbuf resp;
+    bool too_big;
+    bool vkey;                    /* the request in flight is POST /keys/vkey */
+    char curl_err[CURL_ERROR_SIZE];
+} vac;
+
+typedef enum { VAC_ANSWER = 1, VAC_RETRY, VAC_FATAL } vac_kind;
+
+typedef struct vac_result {
+    vac_kind kind;
+    const char *event_id;         /* VAC_FATAL */
+    char why[QERR_MSG_MAX];
+} vac_result;
+
+/* Can the agent be polled at all (contact address, mTLS or allowed plain HTTP)? 0, or -1 with
+ * the reason in why. */
+int vac_target_ok(const vac_opts *o, const vagent *rec, char *why, size_t cap);
+/* Set up the quote request (GET /v<ver>/quotes/integrity?...) or V's (POST /v<ver>/keys/vkey
+ * with body); priv is stored as CURLOPT_PRIVATE. 0; -1 with why set and *fatal telling whether
+ * a retry could help (a certificate or address that cannot be used: no). */
+int vac_quote(vac *c, const vac_opts *o, const vagent *rec, void *priv, const char *nonce, uint32_t mask,
+              bool partial0, uint64_t entry, bool *fatal, char *why, size_t cap);
+int vac_vkey(vac *c, const vac_opts *o, const vagent *rec, void *priv, const char *body, bool *fatal, char *why,
+             size_t cap);
+void vac_finish(vac *c, CURLcode rc, long status, long max_bytes, vac_result *out);
+/* The answer body (NUL-terminated, may be empty) moves to the caller (free()). */
+char *vac_take_body(vac *c, size_t *len);
+void vac_free(vac *c);            /* the handle must not be in a multi handle */
+
+#endif
