@@ -81,6 +81,8 @@ static int run(const vconfig *cfg, vstore *store)
     }
     vpoller_opts po;
     vconfig_poller_opts(cfg, &po);
+    po.on_round = vops_on_round_report;
+    po.on_round_ctx = &ops;
     vpoller *poller = vpoller_start(&po, store, &e);
     if (!poller) {
         qlog(QLOG_CRITICAL, LOGM, "cannot start the attestation loop: %s", e.msg);

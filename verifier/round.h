@@ -90,6 +90,7 @@ typedef struct vround_report {
     uint64_t attestation_count;   /* the saved state's */
     uint64_t rounds;              /* rounds completed by this verifier process */
     uint64_t requests;            /* requests sent to the agent by this verifier process */
+    const char *why;              /* the error of a communication event (a retry's cause), or NULL */
 } vround_report;
 
 #endif

@@ -64,6 +64,7 @@ static void report(vwriter *w, vresult *const *batch, size_t n)
             .attestation_count = r->st.attestation_count,
             .rounds = r->rounds,
             .requests = r->requests,
+            .why = r->why[0] ? r->why : NULL,
         };
         w->hook(w->hook_ctx, &rep);
     }

@@ -39,6 +39,7 @@ typedef struct vresult {
     bool set_algs;
     char algs[3][16];             /* hash, encryption, signing */
     uint64_t rounds, requests;    /* the agent's counters after this round */
+    char why[256];                /* a communication event's error ("" = none), for the hook */
     int state;                    /* VRES_SET_STATE */
     struct vresult *next;
 } vresult;
