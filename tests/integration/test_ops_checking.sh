@@ -96,7 +96,7 @@ kill "$apid"
 ok=0
 for _ in $(seq 150); do
   out=$(T -c status -u "$UUID" 2>&1)
-  grep -q "Get Quote (retry), [0-9]* of 200, last error" <<<"$out" && { ok=1; break; }
+  grep -Eq "Get Quote \(retry\), [0-9]+ of 200, last error .*(refused|connect)" <<<"$out" && { ok=1; break; }
   sleep 0.2
 done
 [ $ok = 1 ] && pass "status of an agent in retry: 'Get Quote (retry), N of 200, last error ...'" || fail "retry status" "$out"
