@@ -54,6 +54,7 @@ static const qconfig_key tenant_keys[] = {
 static const qconfig_key revocations_keys[] = {
     {"enabled_revocation_notifications", 0}, {"webhook_url", 0}, {"webhook_ca_cert", 0},
     {"webhook_max_retries", 0}, {"webhook_retry_interval_ms", 0}, {"webhook_timeout_ms", 0},
+    {"signing_key", 0},
     {NULL, 0},
 };
 

@@ -15,7 +15,8 @@ int vops_start(vops *o, const vconfig *cfg, vstore *store, qerr *err)
         return qerr_set(err, "out of memory");
     pthread_mutex_init(&o->lock, NULL);
     o->lock_ready = true;
-    o->revoc = vrevoc_start(&cfg->revocations, store, &e);
+    o->revoc = vrevoc_start(&cfg->revocations, store, cfg->client_cert, cfg->client_key, cfg->allow_agent_plain_http,
+                            &e);
     if (!o->revoc && e.msg[0]) {
         qerr_set(err, "revocation notifications: %s", e.msg);
         vops_stop(o);

@@ -4,10 +4,11 @@
 # (unzipped/RevocationNotifier-cert.crt), it runs the payload's action_list and the configured
 # revocation_actions (each with the message file, each killed after revocation_action_timeout_ms);
 # an unsigned, forged or tampered message, or one before any certificate exists, is refused and
-# runs nothing.
+# runs nothing. Then the verifier itself ([revocations] enabled_revocation_notifications =
+# ["agent"], signing_key) sends the signed message to this agent when another agent fails.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/lib_rig.sh"
-for t in swtpm curl python3 openssl jq; do
+for t in swtpm curl python3 openssl jq sqlite3; do
   command -v "$t" >/dev/null || { echo "SKIP: $t not installed"; exit 0; }
 done
 UUID=d432fbb3-d2f1-4a97-9ef7-75bd81c00014
@@ -38,6 +39,9 @@ with zipfile.ZipFile("payload.zip", "w", zipfile.ZIP_DEFLATED) as z:
 PY
 
 export QUOTE_INTERVAL=0.3
+VERIFIER_EXTRA="[revocations]
+enabled_revocation_notifications = ['agent']
+signing_key = $W/rkey.pem"
 export AGENT_TPM_TIMEOUT_MS=${AGENT_TPM_TIMEOUT_MS:-30000}
 start_swtpm tpm ekcert
 emulate "$TCTI_tpm" "$LIST" || fail "emulator replays the list"
@@ -95,3 +99,25 @@ st=$(post "$GOOD")
 expect_grep "slow action killed after the time limit" "revocation action $W/actions/slow.sh failed: payload script slow.sh ran longer than 500 ms and was killed" "$(cat "$ALOG")"
 expect_grep "verified revocation logged" "agent $UUID: revocation of agent other-agent (ima.file_not_found) received and verified" "$(cat "$ALOG")"
 ls "$SEC"/revocation-* >/dev/null 2>&1 && fail "message file removed after the actions" || pass "message file removed after the actions"
+
+# ---- the verifier sends it: another agent fails IMA, this one runs its actions -----------------------
+rm -f "$MARK"
+"$TOOLS/ima_gen" --out-dir "$QUINCE_TMP/other" --entries 4 --seed 11 >/dev/null 2>&1 || fail "ima_gen other"
+FUUID=d432fbb3-d2f1-4a97-9ef7-75bd81c0f013
+"$TOOLS/fake_agent" --mode good --ima-log "$QUINCE_TMP/other/ascii_runtime_measurements" --ak-out f.ak \
+  --tls-ca "$TLS_DIR/cacert.pem" --cert-out f.crt >f.port 2>f.log &
+RIG_PIDS+=("$!")
+for _ in $(seq 100); do [ -s f.port ] && [ -s f.ak ] && break; sleep 0.1; done
+FPORT=$(head -1 f.port)
+sqlite3 -cmd ".timeout 5000" "$QUINCE_TMP/verifier/db.sqlite" \
+  "INSERT OR REPLACE INTO registrar(agent_id, aik_tpm, mtls_cert, ip, port, regcount, active)
+   VALUES ('$FUUID', '$(tr -d '\n' <f.ak)', '$(cat f.crt)', '127.0.0.1', $FPORT, 1, 1);" || fail "fake agent registered"
+jq -n --arg p "$(base64 -w0 "$IMA/runtime_policy.json")" '{tpm_policy: "{\"mask\": \"0x400\"}", metadata: "{}",
+  ima_sign_verification_keys: "", revocation_key: "", mb_policy_name: "", mb_policy: "", runtime_policy: $p, v: null}' >add.json
+st=$(vcurl -o add.out -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @add.json \
+  "$CV_URL/v2.1/agents/$FUUID")
+[ "$st" = 200 ] && pass "a second (fake) agent added" || fail "second agent added" "$st $(cat add.out)"
+for _ in $(seq 300); do [ -s "$MARK" ] && break; sleep 0.1; done
+[ -s "$MARK" ] && [ "$(jq -r .agent_id "$MARK")" = "$FUUID" ] && pass "the verifier's signed revocation reached the other agent and ran its action" \
+  || fail "verifier revocation to the other agent" "$(grep -i revocation "$QUINCE_TMP/verifier.log" | tail -3)"
+expect_grep "the verifier logs the delivery" "agent $UUID: revocation of agent $FUUID delivered" "$(cat "$QUINCE_TMP/verifier.log")"
