@@ -90,7 +90,6 @@ typedef struct vattest_mem {
     char *pubkey;                   /* payload key PEM from the last partial=0 answer */
     bool progress_set;              /* quote-progress memory (keylime-formats §4.3) */
     uint64_t prev_match, prev_lines;
-    uint64_t good_total;            /* IMA entries that passed since the replay began (entry 0) */
     bool tpm_policy_parsed;
     cJSON *tpm_policy;              /* parsed vagent.tpm_policy (NULL: none) */
     bool accept_parsed;             /* the record's accept_tpm_{hash,encryption,signing}_algs */

@@ -69,6 +69,8 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (agent_id, seq));",
     /* 2: the key a signed (DSSE) runtime policy was checked with, base64 as the API received it */
     "ALTER TABLE policies ADD COLUMN sign_key TEXT;",
+    /* 3: IMA entries that passed since the replay began (the running "good" of the counts line) */
+    "ALTER TABLE agents ADD COLUMN ima_good_total INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

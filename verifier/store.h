@@ -108,6 +108,7 @@ typedef struct vagent_state {
     int severity_level;                /* -1 = none */
     char last_event_id[128];           /* "" = none */
     char *learned_ima_keyrings;        /* JSON text or NULL (owned) */
+    uint64_t ima_good_total;           /* IMA entries that passed among the first next_ima_ml_entry */
 } vagent_state;
 
 typedef struct vagent {

@@ -73,6 +73,8 @@ rig_fake grow good --ima-log "$QUINCE_TMP/grow.txt" || fail start_grow "fake age
 rig_register "$GROW" "$QUINCE_TMP/grow.ak" "$FAKE_PORT"
 [ "$(rig_add "$GROW" "$IMA/runtime_policy.json")" = 200 ] || fail add_grow "$(cat "$QUINCE_TMP/add.out")"
 rig_wait 60 "agent_id = '$GROW' AND next_ima_ml_entry = 12" && pass "grow agent: 12 entries verified" || fail "grow agent verified" "$(rig_field "$GROW" next_ima_ml_entry)"
+rig_wait 30 "agent_id = '$GROW' AND ima_good_total = 12" && pass "the running good count is stored with the agent" \
+  || fail "good count stored" "$(rig_field "$GROW" ima_good_total)"
 tail -1 "$OTHER/ascii_runtime_measurements" >>"$QUINCE_TMP/grow.txt"   # not boot_aggregate
 rig_wait 60 "agent_id = '$GROW' AND operational_state = 9" && pass "grow agent fails on the new entry" || fail "grow agent fails" "state $(rig_state "$GROW")"
 expect_grep "IMA lines name the agent" "quince.ima - WARNING - agent $GROW: File not found in allowlist" "$(cat "$RIG_VLOG")"

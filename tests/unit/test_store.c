@@ -150,7 +150,7 @@ static void test_open_modes(void **state)
     mode_t old = umask(0);    /* the modes must not depend on the umask */
     vstore *s = open_ok(path);
     umask(old);
-    assert_int_equal(vstore_schema_version(s), 2);
+    assert_int_equal(vstore_schema_version(s), 3);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
@@ -164,7 +164,7 @@ static void test_open_modes(void **state)
     snprintf(wal, sizeof wal, "%s-wal", path);    /* SQLite gives the WAL file the database's mode */
     assert_int_equal(stat(wal, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 2);
+    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 3);
     assert_int_equal(query_long(path, "SELECT count(*) FROM schema_version", NULL), 1);
     assert_int_equal(query_long(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode", NULL), 1);
     vstore_close(s);
@@ -181,11 +181,11 @@ static void test_open_fixes_mode(void **state)
     struct stat sb;
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(vstore_schema_version(s), 2);
+    assert_int_equal(vstore_schema_version(s), 3);
     vstore_close(s);
-    /* reopening an existing, migrated database keeps version 2 and one version row */
+    /* reopening an existing, migrated database keeps version 3 and one version row */
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 2);
+    assert_int_equal(vstore_schema_version(s), 3);
     vstore_close(s);
     assert_int_equal(query_long(f->path, "SELECT count(*) FROM schema_version", NULL), 1);
 }
@@ -1067,7 +1067,7 @@ static void test_reopen_keeps_data(void **state)
     vstore_close(s);
 
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 2);
+    assert_int_equal(vstore_schema_version(s), 3);
     vagent g;
     assert_int_equal(vstore_agent_get(s, "kept", &g, &e), 1);
     assert_int_equal(g.policy_id, pid);
