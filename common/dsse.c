@@ -45,6 +45,9 @@ bool qdsse_is_envelope(const char *text, size_t len)
         i++;
     if (i == len || text[i] != '{')
         return false;
+    /* A plain policy is usually large and holds no "payload" key: skip the full parse. */
+    if (!memmem(text, len, "\"payload\"", 9))
+        return false;
     cJSON *j = cJSON_ParseWithLength(text, len);
     bool r = j && cJSON_IsObject(j) && truthy(cJSON_GetObjectItemCaseSensitive(j, "payload"));
     cJSON_Delete(j);

@@ -140,14 +140,7 @@ rig_wait() {
 }
 
 # rig_wait_log SECONDS FILE PATTERN : waits until FILE contains the fixed string PATTERN.
-rig_wait_log() {
-  local i
-  for i in $(seq $(($1 * 10))); do
-    grep -qF -- "$3" "$2" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
+rig_wait_log() { wait_line "$@"; }   # lib.sh
 
 # rig_request_line NAME N : the N-th quote request line of a fake agent's log.
 rig_request_line() {

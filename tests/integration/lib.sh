@@ -19,3 +19,12 @@ expect_rc() {
 expect_grep() {
   if printf '%s' "$3" | grep -qF -- "$2"; then pass "$1"; else fail "$1" "missing '$2'"; fi
 }
+# wait_line SECONDS FILE PATTERN : waits (polling every 0.1 s) until FILE holds the fixed string
+# PATTERN; returns 1 when SECONDS pass first. The bound only stops a test that would hang.
+wait_line() {
+  local end=$(( $(date +%s%N) / 1000000 + $1 * 1000 ))
+  until grep -qF -- "$3" "$2" 2>/dev/null; do
+    [ $(( $(date +%s%N) / 1000000 )) -ge "$end" ] && return 1
+    sleep 0.1
+  done
+}

@@ -23,8 +23,7 @@ REG=$REG_URL     # the registrar's TLS port: show/list/delete are served there o
 # ---- a registrar that is down: the agent retries and says so --------------------------------------
 SAVED_REG=$REG_PORT; REG_PORT=$(free_port)
 start_agent a1 "$UUID" "$TCTI_tpm" "$LIST"
-sleep 1.5
-if grep -q "retrying in" "$QUINCE_TMP/a1/agent.log"; then pass "agent retries an unreachable registrar"; else fail "agent retries an unreachable registrar" "$(tail -3 "$QUINCE_TMP/a1/agent.log")"; fi
+if wait_line 60 "$QUINCE_TMP/a1/agent.log" "retrying in"; then pass "agent retries an unreachable registrar"; else fail "agent retries an unreachable registrar" "$(tail -3 "$QUINCE_TMP/a1/agent.log")"; fi
 kill "$AGENT_PID_a1"; wait "$AGENT_PID_a1" 2>/dev/null
 REG_PORT=$SAVED_REG
 
