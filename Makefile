@@ -5,6 +5,8 @@
 #   make fuzz       libFuzzer targets (clang), FUZZ_SECONDS each (default 60)
 #   make demo       end-to-end demo on a software TPM (DEMO_ARGS=--no-web: without the web page)
 #   make deps       install the Debian packages the build and tests need (only if missing)
+#   make install    programs, config, systemd units, man pages, state directory (PREFIX, DESTDIR)
+#   make deb        Debian packages (debhelper) into build/deb/
 
 VERSION      := 0.1.0
 BUILD        ?= build
@@ -12,6 +14,11 @@ SAN          ?= 0
 CC           ?= cc
 PREFIX       ?= /usr/local
 DESTDIR      ?=
+BINDIR       ?= $(PREFIX)/bin
+MANDIR       ?= $(PREFIX)/share/man
+UNITDIR      ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR   ?= /etc
+STATEDIR     ?= /var/lib/quince
 FUZZ_SECONDS ?= 60
 
 PKGS := openssl libcjson libpcre2-8 libcurl sqlite3 libmicrohttpd gnutls \
@@ -54,14 +61,14 @@ BENCH_BINS:= $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 nomain = $(filter-out %/main.o,$(call obj,$(1)))
 
-.PHONY: all deps test unit integration bench fuzz demo install clean check-deps tools
+.PHONY: all deps test unit integration bench fuzz demo install man deb clean check-deps tools
 .DEFAULT_GOAL := all
 
 all: $(BINS) $(TOOL_BINS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(CMOCKA_CFLAGS) -MMD -MP -c $< -o $@
 
 # The web page's static files are assembled into this object (.incbin).
 $(BUILD)/obj/tenant/webapp_assets.o: $(wildcard tenant/web/*)
@@ -134,10 +141,48 @@ demo: deps
 	$(MAKE) --no-print-directory all
 	@packaging/demo/run.sh $(BUILD) $(DEMO_ARGS)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)/etc/quince
-	install -m 0755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	test -e $(DESTDIR)/etc/quince/quince.conf || install -m 0644 packaging/quince.conf $(DESTDIR)/etc/quince/quince.conf
+# ---- installing ---------------------------------------------------------------------------
+# Man pages from the programs' own --help (help2man): they cannot drift from the code.
+MANPAGES := $(BUILD)/man/quince-agent.8 $(BUILD)/man/quince-verifier.8 $(BUILD)/man/quince-tenant.1
+UNITS    := $(wildcard packaging/systemd/*.service)
+
+man: $(MANPAGES)
+$(BUILD)/man/quince-agent.8: $(BUILD)/quince-agent
+	@mkdir -p $(dir $@)
+	help2man --no-info --section 8 --name "Quince remote-attestation agent" --output $@ $<
+$(BUILD)/man/quince-verifier.8: $(BUILD)/quince-verifier
+	@mkdir -p $(dir $@)
+	help2man --no-info --section 8 --name "Quince verifier and registrar" --output $@ $<
+$(BUILD)/man/quince-tenant.1: $(BUILD)/quince-tenant
+	@mkdir -p $(dir $@)
+	help2man --no-info --section 1 --name "manage agents of a Quince or Keylime verifier" --output $@ $<
+
+install: $(BINS) $(MANPAGES)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/quince $(DESTDIR)$(UNITDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -d -m 0700 $(DESTDIR)$(STATEDIR)
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	# The units name the binaries where this install puts them.
+	for u in $(UNITS); do \
+	    sed -e 's|/usr/local/bin/|$(BINDIR)/|g' $$u >$(DESTDIR)$(UNITDIR)/$${u##*/} && \
+	    chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; \
+	done
+	install -m 0644 $(BUILD)/man/quince-tenant.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 0644 $(BUILD)/man/quince-agent.8 $(BUILD)/man/quince-verifier.8 $(DESTDIR)$(MANDIR)/man8/
+	test -e $(DESTDIR)$(SYSCONFDIR)/quince/quince.conf || \
+	    install -m 0644 packaging/quince.conf $(DESTDIR)$(SYSCONFDIR)/quince/quince.conf
+
+# Debian packages: a clean copy of the tree with packaging/debian as its debian/, built by
+# dpkg-buildpackage (a release build with dpkg-buildflags' hardening flags); the .debs land in
+# DEBDIR (build/deb).
+DEBDIR ?= build/deb
+deb:
+	rm -rf $(DEBDIR) && mkdir -p $(DEBDIR)/quince-$(VERSION)
+	tar --exclude=./build --exclude=./.git -cf - . | tar -xf - -C $(DEBDIR)/quince-$(VERSION)
+	rm -rf $(DEBDIR)/quince-$(VERSION)/debian
+	cp -r packaging/debian $(DEBDIR)/quince-$(VERSION)/debian
+	cd $(DEBDIR)/quince-$(VERSION) && dpkg-buildpackage -us -uc -b
+	@ls $(DEBDIR)/*.deb
 
 clean:
 	rm -rf build

@@ -288,14 +288,14 @@ static void h_integrity(qhttp_req *r, void *ctx)
     }
 
     int64_t t0 = now_us(), tpm_us;
-    uint64_t start = 0, end = 0, used = 0, total = 0;
-    bool have_list = false;
+    uint64_t start = 0, end = 0, used = 0;
+    bool have_list = false, more = false;
     pthread_mutex_lock(&a->lock);
     char *quote = quote_locked(a, nonce, mask, &tpm_us, &e);
     /* The list is read after the quote: it may hold entries PCR 10 does not cover yet, never fewer. */
     if (quote && a->ima) {
         qerr le;
-        if (agent_ima_ml_range(a->ima, entry, (size_t)a->cfg.max_ima_bytes, &start, &end, &used, &total, &le) == 0)
+        if (agent_ima_ml_piece(a->ima, entry, (size_t)a->cfg.max_ima_bytes, &start, &end, &used, &more, &le) == 0)
             have_list = true;
         else {
             qlog(QLOG_ERROR, "agent", "cannot serve the IMA measurement list: %s", le.msg);
@@ -326,6 +326,10 @@ static void h_integrity(qhttp_req *r, void *ctx)
         qhttp_reply(r, 200, res);
     } else {
         cJSON_AddNumberToObject(res, "ima_measurement_list_entry", (double)used);
+        /* A list longer than max_ima_bytes goes out in pieces: this tells the verifier to ask for
+         * the rest from the entry after this piece (Keylime's agents send the whole rest). */
+        if (more)
+            cJSON_AddBoolToObject(res, "ima_measurement_list_more", 1);
         list_src *ls = end > start ? malloc(sizeof(*ls)) : NULL;
         if (ls) {
             *ls = (list_src){a->ima, start, end};

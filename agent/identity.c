@@ -32,6 +32,10 @@ int agent_state_dir_ensure(const char *dir, qerr *err)
     struct stat st;
     if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode))
         return qerr_set(err, "state_dir %s is not a directory", path);
+    /* It holds the AK blob, the uuid and the mTLS key: nobody else may replace them. */
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return qerr_set(err, "state_dir %s is writable by group or others (mode %04o): chmod go-w it", path,
+                        (unsigned)(st.st_mode & 07777));
     return 0;
 }
 

@@ -94,14 +94,15 @@ static void forget_beyond(agent_ima_ml *m, uint64_t offset)
 /* Count complete lines from `from` to EOF. Sets *nth_off to the offset just after `nth` lines
  * (UINT64_MAX if the list has fewer), *total to the number of complete lines, and *end_off to the
  * offset just after the last complete line. Checkpoints are remembered along the way. */
-static int scan(agent_ima_ml *m, checkpoint from, uint64_t nth, uint64_t *nth_off, uint64_t *total,
-                uint64_t *end_off, qerr *err)
+static int scan(agent_ima_ml *m, checkpoint from, uint64_t nth, uint64_t cut_bytes, uint64_t *nth_off,
+                uint64_t *total, uint64_t *end_off, qerr *err)
 {
     char block[READ_BLOCK];
     uint64_t entry = from.entry, off = from.offset, last_nl = from.offset;
     uint64_t next_cp = entry + 4096;
     *nth_off = (entry == nth) ? off : UINT64_MAX;
-    for (;;) {
+    bool cut = false;
+    for (; !cut;) {
         ssize_t n = pread(m->fd, block, sizeof(block), (off_t)off);
         if (n < 0) {
             if (errno == EINTR)
@@ -113,7 +114,12 @@ static int scan(agent_ima_ml *m, checkpoint from, uint64_t nth, uint64_t *nth_of
         const char *p = block, *end = block + n;
         const char *nl;
         while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
-            last_nl = off + (uint64_t)(nl - block) + 1;
+            uint64_t at = off + (uint64_t)(nl - block) + 1;
+            if (*nth_off != UINT64_MAX && at - *nth_off > cut_bytes && last_nl > *nth_off) {
+                cut = true;    /* the piece is full: stop after the last entry that fits */
+                break;
+            }
+            last_nl = at;
             entry++;
             if (entry == nth)
                 *nth_off = last_nl;
@@ -151,6 +157,47 @@ static int copy_range(agent_ima_ml *m, uint64_t lo, uint64_t hi, size_t max_byte
     return 0;
 }
 
+int agent_ima_ml_piece(agent_ima_ml *m, uint64_t nth, size_t max_bytes, uint64_t *start, uint64_t *end,
+                       uint64_t *entry_used, bool *more, qerr *err)
+{
+    uint64_t nth_off, total, end_off;
+    checkpoint from = best_checkpoint(m, nth);
+    if (from.offset > 0) {
+        char c = 0;
+        if (pread(m->fd, &c, 1, (off_t)(from.offset - 1)) != 1 || c != '\n') {
+            m->ncp = 0;
+            from = (checkpoint){0, 0};
+        }
+    }
+    if (scan(m, from, nth, max_bytes, &nth_off, &total, &end_off, err) < 0)
+        return -1;
+    if (nth_off == UINT64_MAX) {
+        forget_beyond(m, 0);
+        nth = 0;
+        if (scan(m, (checkpoint){0, 0}, 0, max_bytes, &nth_off, &total, &end_off, err) < 0)
+            return -1;
+    }
+    if (end_off - nth_off > max_bytes)     /* one entry alone is larger than a piece */
+        return qerr_set(err, "IMA measurement list entry %llu alone is %llu bytes, over the limit of %zu bytes "
+                        "(max_ima_bytes)", (unsigned long long)nth, (unsigned long long)(end_off - nth_off), max_bytes);
+    remember(m, total, end_off);
+    /* More complete entries after the piece? One byte more than the piece tells. */
+    char c;
+    *more = agent_ima_ml_pread(m, &c, 1, end_off) == 1 && end_off > nth_off;
+    if (*more) {
+        /* only a complete line counts: look for its newline */
+        uint64_t dummy_off, dummy_total, eol;
+        checkpoint here = {total, end_off};
+        if (scan(m, here, total, 0, &dummy_off, &dummy_total, &eol, err) < 0)
+            return -1;
+        *more = eol > end_off;
+    }
+    *start = nth_off;
+    *end = end_off;
+    *entry_used = nth;
+    return 0;
+}
+
 int agent_ima_ml_range(agent_ima_ml *m, uint64_t nth, size_t max_bytes, uint64_t *start, uint64_t *end,
                        uint64_t *entry_used, uint64_t *num_entries, qerr *err)
 {
@@ -165,13 +212,13 @@ int agent_ima_ml_range(agent_ima_ml *m, uint64_t nth, size_t max_bytes, uint64_t
             from = (checkpoint){0, 0};
         }
     }
-    if (scan(m, from, nth, &nth_off, &total, &end_off, err) < 0)
+    if (scan(m, from, nth, UINT64_MAX, &nth_off, &total, &end_off, err) < 0)
         return -1;
     if (nth_off == UINT64_MAX) {
         /* Fewer entries than asked for: the list restarted (reboot) or shrank. Start at 0. */
         forget_beyond(m, 0);
         nth = 0;
-        if (scan(m, (checkpoint){0, 0}, 0, &nth_off, &total, &end_off, err) < 0)
+        if (scan(m, (checkpoint){0, 0}, 0, UINT64_MAX, &nth_off, &total, &end_off, err) < 0)
             return -1;
     }
     if (end_off - nth_off > max_bytes)

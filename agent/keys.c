@@ -248,14 +248,14 @@ int agent_keys_ukey(agent_keys *ks, const cJSON *body, qerr *err)
             ks->nu--;
         }
         if (ks->nu >= AGENT_KEYS_MAX_U) {
-            rc = qerr_setc(err, 400, "too many U halves are waiting for their V (%d); refusing this one",
-                           AGENT_KEYS_MAX_U);
-            ukey_clear(&e);
-        } else {
-            ks->u[ks->nu++] = e;                     /* the entry (and its payload) moves in */
-            OPENSSL_cleanse(&e, sizeof e);
-            qlog(QLOG_INFO, MOD, "U half received; %zu waiting for a V", ks->nu);
+            /* Refusing would let a few junk posts block every later delivery until a restart;
+             * the oldest unmatched U is the least likely to meet its V. */
+            qlog(QLOG_WARNING, MOD, "%d U halves are waiting for their V; dropping the oldest", AGENT_KEYS_MAX_U);
+            drop_u_through(ks, 0);
         }
+        ks->u[ks->nu++] = e;                         /* the entry (and its payload) moves in */
+        OPENSSL_cleanse(&e, sizeof e);
+        qlog(QLOG_INFO, MOD, "U half received; %zu waiting for a V", ks->nu);
     }
     pthread_mutex_unlock(&ks->lock);
     OPENSSL_cleanse(k, sizeof k);

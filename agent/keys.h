@@ -9,9 +9,10 @@
  *   U decrypts with the payload key to 16 or 32 bytes; auth_tag is 96 hex characters; the payload
  *   text is at most max_payload_size characters (keylime_tenant's limit, which applies to the same
  *   base64 text) and decodes to at least 32 bytes. The entry is kept until a V matches it.
- *   At most AGENT_KEYS_MAX_U entries wait for their V: one more is refused with 400 "too many U
- *   halves are waiting for their V ..." (nothing is dropped silently, so a flood cannot push out
- *   a legitimate U). A ukey whose auth_tag equals a waiting entry's replaces that entry (a resent
+ *   At most AGENT_KEYS_MAX_U entries wait for their V: one more evicts the oldest waiting entry
+ *   (logged), so junk posts (random auth_tags, which any client holding a certificate can send)
+ *   cannot block a later delivery; a real U is lost only if AGENT_KEYS_MAX_U more arrive before
+ *   its V. A ukey whose auth_tag equals a waiting entry's replaces that entry (a resent
  *   U). Entries leave the set when they match, and a match also drops every older waiting entry
  *   (superseded), so repeated `-c update` (delete + add with a new U) never fills the set.
  *   Memory is thus bounded by AGENT_KEYS_MAX_U decoded payloads (about 8 x 0.75 MiB by default).

@@ -15,6 +15,7 @@
 #include "config.h"
 #include "config_check.h"
 #include "daemon.h"
+#include "fd_budget.h"
 #include "http_server.h"
 #include "identity.h"
 #include "ima_emulator.h"
@@ -167,6 +168,8 @@ static int run(agent_ctx *a)
     size_t nr = agent_api_routes(a, routes, 16);
     qhttp_server_opts so = {.ip = a->cfg.ip, .port = (uint16_t)a->cfg.port, .log_module = "agent",
                             .max_body = (size_t)a->cfg.max_payload_size + 64 * 1024, .threads = 2};
+    long was = 0, nofile = qfd_raise_nofile(&was);
+    so.conn_limit = qfd_conn_limit(nofile, QFD_BASE_RESERVE, 50);
     agent_tls_server_opts(a, &so);
     if (a->cfg.metrics_listen[0] && !(a->metrics = agent_metrics_start(a->cfg.metrics_listen, &e)))
         return fail("metrics", &e);
@@ -178,6 +181,9 @@ static int run(agent_ctx *a)
     }
     qlog(QLOG_INFO, "agent", "agent %s serving the Keylime agent API on %s:%u (%s)", a->uuid, a->cfg.ip,
          qhttp_server_port(srv), a->cfg.insecure ? "plain HTTP, INSECURE" : "mTLS, clients of trusted_client_ca");
+    qlog(QLOG_INFO, "agent", "at most %u connections, %u per client address, request headers within %u s "
+         "(file descriptor limit %ld, was %ld)", so.conn_limit, QHTTP_DEFAULT_PER_IP, QHTTP_DEFAULT_HEADER_TIMEOUT,
+         nofile, was);
     while (!g_stop) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);

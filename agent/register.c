@@ -93,7 +93,8 @@ static int classify(const qhttp_result *res, const char *what, qerr *err)
         return TRY_FATAL;
     }
     qerr_set(err, "registrar answered %s with %s", what, d);
-    return res->status >= 500 ? TRY_RETRY : TRY_FATAL;
+    /* 429: the registrar's per-address rate limit, 503: its cap on pending registrations. */
+    return res->status >= 500 || res->status == 429 ? TRY_RETRY : TRY_FATAL;
 }
 
 /* One attempt of the whole exchange. */
@@ -157,6 +158,11 @@ static int attempt(agent_ctx *a, qhttp_client *c, const char *base, const cJSON 
         return TRY_RETRY;
     }
     k = classify(&res, "the activation", err);
+    /* A wrong tag or an unknown agent here means the challenge changed or expired between the
+     * two steps (another registration under this uuid, e.g. a replay of our public one): a new
+     * registration gets a new challenge. The registrar never drops an active record for it. */
+    if (k == TRY_FATAL && (res.status == 400 || res.status == 404))
+        k = TRY_RETRY;
     qhttp_result_free(&res);
     return k;
 }

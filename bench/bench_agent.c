@@ -9,10 +9,15 @@
  *       the lines of this run are matched by nonce. Prints medians of the end-to-end time, of
  *       the agent's TPM time and of their difference (the agent's own time per quote: HTTP,
  *       parsing, quote encoding, JSON, loopback and this client included), and, with the PIDs,
- *       the CPU time per quote of the agent and of the TPM process (/proc/PID/stat).
+ *       the CPU time per quote of the agent and of the TPM process (/proc/PID/stat). With
+ *       BENCH_FRESH=1 in the environment every quote uses a new connection (a full TLS handshake
+ *       each time, as Python Keylime's verifier does) instead of one kept-alive connection.
  *   bench_agent fetch BASE_URL ENTRY
  *       One integrity quote with partial=0 from ENTRY; checks that the reply parses and prints
  *       "entries=<lines in the list part> next=<ENTRY used + lines> bytes=<body> ms=<time>".
+ *   bench_agent fetch-all BASE_URL
+ *       The whole list from entry 0 piece by piece, following "ima_measurement_list_more" as the
+ *       verifier does; prints "pieces=<n> entries=<n> bytes=<all bodies> max_body=<largest> ms=<time>".
  * An https BASE_URL (the agent serves mTLS) uses BENCH_TLS_CA (the agent's own certificate, the
  * only trust anchor), BENCH_TLS_CERT and BENCH_TLS_KEY (a client certificate of the verifier's CA)
  * from the environment; the host name is not checked (the agent's certificate is pinned). */
@@ -189,6 +194,12 @@ static int quotes(int argc, char **argv)
         return 1;
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 30000L);
     tls_setup(c);
+    const char *fresh = getenv("BENCH_FRESH");
+    if (fresh && strcmp(fresh, "1") == 0) {
+        /* a client that opens a new connection, with a full TLS handshake, for every quote */
+        curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+    }
     unsigned run = (unsigned)(now_us() % 100000);
     char url[1024];
     int64_t cpu_a0 = 0, cpu_t0 = 0, t_start = 0;
@@ -305,6 +316,65 @@ static int fetch(int argc, char **argv)
     return rc;
 }
 
+/* Follow the pieces of the list from entry 0 (ima_measurement_list_more) as the verifier does. */
+static int fetch_all(int argc, char **argv)
+{
+    if (argc < 3) {
+        fprintf(stderr, "usage: bench_agent fetch-all BASE_URL\n");
+        return 2;
+    }
+    CURL *c = curl_easy_init();
+    body b = {0};
+    if (!c)
+        return 1;
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 120000L);
+    tls_setup(c);
+    char url[1024];
+    double next = 0;
+    size_t pieces = 0, bytes = 0, max_body = 0, entries = 0;
+    int64_t t0 = now_us();
+    int rc = 1;
+    for (;;) {
+        snprintf(url, sizeof url, "%s/v2.6/quotes/integrity?nonce=bfall%zu&mask=0x400&partial=%d&ima_ml_entry=%.0f",
+                 argv[2], pieces, pieces ? 1 : 0, next);
+        long st = get(c, url, &b);
+        cJSON *j = st == 200 ? cJSON_ParseWithLength(b.p, b.len) : NULL;
+        const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "results");
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(r, "ima_measurement_list");
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(r, "ima_measurement_list_entry");
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(r, "ima_measurement_list_more");
+        if (!cJSON_IsString(l) || !cJSON_IsNumber(e) || e->valuedouble != next) {
+            fprintf(stderr, "bench_agent: fetch-all: piece %zu: status %ld, no list or wrong entry\n", pieces, st);
+            cJSON_Delete(j);
+            break;
+        }
+        size_t lines = 0;
+        for (const char *p = l->valuestring; (p = strchr(p, '\n')) != NULL; p++)
+            lines++;
+        pieces++;
+        bytes += b.len;
+        entries += lines;
+        if (b.len > max_body)
+            max_body = b.len;
+        next += (double)lines;
+        bool more = cJSON_IsTrue(m);
+        cJSON_Delete(j);
+        if (!more) {
+            rc = 0;
+            break;
+        }
+        if (lines == 0) {
+            fprintf(stderr, "bench_agent: fetch-all: \"more\" with an empty piece\n");
+            break;
+        }
+    }
+    printf("pieces=%zu entries=%zu bytes=%zu max_body=%zu ms=%.1f\n", pieces, entries, bytes, max_body,
+           (double)(now_us() - t0) / 1000.0);
+    free(b.p);
+    curl_easy_cleanup(c);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -313,6 +383,8 @@ int main(int argc, char **argv)
         rc = quotes(argc, argv);
     else if (argc >= 2 && strcmp(argv[1], "fetch") == 0)
         rc = fetch(argc, argv);
+    else if (argc >= 2 && strcmp(argv[1], "fetch-all") == 0)
+        rc = fetch_all(argc, argv);
     else
         fprintf(stderr, "usage: bench_agent quotes|fetch ... (see the top of bench/bench_agent.c)\n");
     curl_global_cleanup();

@@ -9,7 +9,7 @@
 # mTLS, as in production: bench_agent presents the tenant's certificate of the verifier's CA and
 # trusts the agent's own certificate (BENCH_TLS_*), so the figures include TLS.
 #
-# (a) The agent's own time per quote beyond the TPM's (target <= 0.5 ms), with an ECC P-256 and
+# (a) The agent's own time per quote beyond the TPM's (target <= 0.3 ms), with an ECC P-256 and
 #     an RSA-2048 AK. The agent runs with log_level = debug (QUINCE_AGENT_LOG_LEVEL), where it
 #     logs per request "timing <kind> nonce=<n> tpm_us=<t> handler_us=<h>": t is the wall time in
 #     its TPM calls (PCR 16 reset + extend, PCR_Read, AK load, Quote, flushes, ESAPI and TCTI
@@ -19,7 +19,9 @@
 #     partial=1&ima_ml_entry=<end of list>, as a steady attestation round does. The TPM
 #     connection is kept open (tpm_release = false): no ima-emulator shares the swtpm here.
 #     Also shown: the non-TPM part of the handler alone, and CPU time per quote of the agent and
-#     of swtpm (/proc/PID/stat, clock-tick resolution).
+#     of swtpm (/proc/PID/stat, clock-tick resolution). Then the CPU per identity quote when
+#     the client opens a new connection (full TLS handshake) for every quote, as Python
+#     Keylime's verifier does.
 # (b) RssAnon of the agent (/proc/PID/status; target <= 5 MB) after start-up, after serving the
 #     whole 100,000-entry list from entry 0 three times, and after incremental rounds (a few
 #     entries appended, then fetched from the last entry).
@@ -89,12 +91,19 @@ run_agent() { # NAME UUID ALG: start, time quotes, then memory
   for kind in identity integrity; do
     out=$("$BA" quotes "$kind" "$ag" "$N" "$log" "$end" "$pid" "$TPM_PID" 2>&1) \
       || { echo "  $alg AK, $kind: failed: $(printf '%s' "$out" | tail -2 | tr '\n' ' ')"; continue; }
-    printf '  %-3s AK, %-9s quote: agent overhead median %s ms (p90 %s, min %s) | end to end %s ms, TPM %s ms | in-handler non-TPM %s ms | CPU/quote agent %s ms, swtpm %s ms   [target <= 0.5 ms]\n' \
+    printf '  %-3s AK, %-9s quote: agent overhead median %s ms (p90 %s, min %s) | end to end %s ms, TPM %s ms | in-handler non-TPM %s ms | CPU/quote agent %s ms, swtpm %s ms   [target <= 0.3 ms]\n' \
       "$alg" "$kind" "$(ms "$(field overhead_med_us "$out")")" "$(ms "$(field overhead_p90_us "$out")")" \
       "$(ms "$(field overhead_min_us "$out")")" "$(ms "$(field wall_med_us "$out")")" \
       "$(ms "$(field tpm_med_us "$out")")" "$(ms "$(field handler_non_tpm_med_us "$out")")" \
       "$(ms "$(field agent_cpu_us_per_quote "$out")")" "$(ms "$(field tpm_cpu_us_per_quote "$out")")"
   done
+  # The same with a new connection and TLS handshake per quote (Python Keylime's verifier does that).
+  out=$(BENCH_FRESH=1 "$BA" quotes identity "$ag" "$N" "$log" "$end" "$pid" "$TPM_PID" 2>&1) \
+    || echo "  $alg AK, fresh connections: failed: $(printf '%s' "$out" | tail -2 | tr '\n' ' ')"
+  [ -n "$(field agent_cpu_us_per_quote "$out")" ] && \
+    printf '  %-3s AK, identity quote, new TLS connection per quote: CPU/quote agent %s ms, swtpm %s ms | end to end %s ms, TPM %s ms\n' \
+      "$alg" "$(ms "$(field agent_cpu_us_per_quote "$out")")" "$(ms "$(field tpm_cpu_us_per_quote "$out")")" \
+      "$(ms "$(field wall_med_us "$out")")" "$(ms "$(field tpm_med_us "$out")")"
 
   # Memory: whole list from entry 0, three times; then incremental rounds.
   local i f next full_ms="" bytes=""
@@ -124,6 +133,27 @@ run_agent() { # NAME UUID ALG: start, time quotes, then memory
   wait "$pid" 2>/dev/null
 }
 
+# (c) With BENCH_AGENT_BIG=1: a list of about 100 MB served in pieces of max_ima_bytes = 4 MiB,
+#     fetched piece by piece from entry 0; the agent's RssAnon before and after.
+big_list() {
+  local n=${BENCH_AGENT_BIG_ENTRIES:-700000} d=$WORK/big
+  mkdir -p "$d"
+  "$TOOLS/ima_gen" --out-dir "$d" --entries "$n" --seed 9 >/dev/null 2>&1 || { echo "  big list: ima_gen failed"; return; }
+  start_agent abig d432fbb3-d2f1-4a97-9ef7-75bd81c0b003 "$TCTI_tpm" "$d/ascii_runtime_measurements" \
+    "tpm_encryption_alg = ecc" "tpm_signing_alg = ecdsa" "max_ima_bytes = 4194304"
+  local pid port; pid=$AGENT_PID_abig; port=$AGENT_PORT_abig
+  wait_http "https://127.0.0.1:$port/version" 60 || { echo "  big list: the agent did not come up"; return; }
+  export BENCH_TLS_CA=$WORK/abig/state/mtls-cert.pem BENCH_TLS_CERT=$TLS_DIR/tenant-cert.pem \
+    BENCH_TLS_KEY=$TLS_DIR/tenant-key.pem
+  local rss0 out; rss0=$(status_kib "$pid" RssAnon)
+  out=$("$BA" fetch-all "https://127.0.0.1:$port" 2>&1) || { echo "  big list: failed: $out"; return; }
+  printf '  %s-byte list (%s entries) in pieces of 4 MiB: %s pieces, largest answer %s bytes, %s ms | agent RssAnon %s KiB before, %s KiB after (VmHWM %s KiB)\n' \
+    "$(stat -c %s "$d/ascii_runtime_measurements")" "$(field entries "$out")" "$(field pieces "$out")" \
+    "$(field max_body "$out")" "$(field ms "$out")" "$rss0" "$(status_kib "$pid" RssAnon)" "$(status_kib "$pid" VmHWM)"
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+
 # Entries appended in the incremental rounds (other lines of the same kind).
 EXTRA=$WORK/extra/ascii_runtime_measurements
 mkdir -p "$WORK/extra"
@@ -132,4 +162,5 @@ cp "$LIST" "$WORK/list.orig"
 run_agent aecc d432fbb3-d2f1-4a97-9ef7-75bd81c0b001 ecc
 cp "$WORK/list.orig" "$LIST"
 run_agent arsa d432fbb3-d2f1-4a97-9ef7-75bd81c0b002 rsa
+[ "${BENCH_AGENT_BIG:-0}" = 1 ] && big_list
 exit 0

@@ -31,12 +31,14 @@ static const qconfig_key verifier_keys[] = {
     {"server_cert", 0}, {"server_key", 0}, {"trusted_client_ca", 0}, {"client_cert", 0},
     {"client_key", 0}, {"insecure", 0}, {"allow_agent_plain_http", 0}, {"log_format", 0},
     {"metrics_listen", 0}, {"require_allow_list_signatures", 0},
+    {"registrar_url", 0}, {"registrar_ca_cert", 0},
     {NULL, 0},
 };
 
 static const qconfig_key registrar_keys[] = {
     {"ip", 0}, {"port", 0}, {"tls_port", 0}, {"tpm_cert_store", 0}, {"require_ek_cert", 0},
-    {"log_level", 0},
+    {"log_level", 0}, {"max_pending_registrations", 0}, {"pending_max_age", 0},
+    {"max_failed_activations", 0}, {"registrations_per_minute", 0},
     {NULL, 0},
 };
 

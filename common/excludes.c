@@ -20,6 +20,7 @@ struct qexcludes {
     pcre2_code **codes;  /* compiled parts, matched in order */
     bool *jit;           /* part i is JIT-compiled */
     size_t ncodes, capcodes;
+    pcre2_match_context *mctx;   /* the match/depth/heap limits; read-only while matching */
 };
 
 struct qexcludes_md {
@@ -46,6 +47,7 @@ void qexcludes_free(qexcludes *x)
     if (!x)
         return;
     qx_free_codes(x);
+    pcre2_match_context_free(x->mctx);
     free(x->arena);
     free(x->off);
     free(x->len);
@@ -123,6 +125,66 @@ static int qx_compile_range(qexcludes *x, size_t a, size_t b, const char *src, q
                     x->arena + x->off[a], (const char *)msg);
 }
 
+/* A match context with the given limits; NULL when out of memory. */
+static pcre2_match_context *qx_limits(uint32_t match_limit)
+{
+    pcre2_match_context *m = pcre2_match_context_create(NULL);
+    if (m) {
+        pcre2_set_match_limit(m, match_limit);
+        pcre2_set_depth_limit(m, QEXCL_DEPTH_LIMIT);
+        pcre2_set_heap_limit(m, QEXCL_HEAP_LIMIT_KIB);
+    }
+    return m;
+}
+
+static bool qx_limit_rc(int rc)
+{
+    return rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT;
+}
+
+/* PCRE2 cannot tell from a compiled pattern whether it backtracks exponentially, but it can tell
+ * when a match runs out of its limit. Probe the pattern with strings that defeat nested
+ * quantifiers: runs of each literal character it contains (and of all of them in turn), alone and
+ * after the pattern's literal prefix, then a byte no pattern expects. Quantified classes (\d+)+
+ * are not probed; the match limit bounds them at run time. Returns 0, or -1 when a probe hit the
+ * limit. */
+static int qx_probe(const pcre2_code *c, const char *p, size_t len, pcre2_match_context *mctx,
+                    pcre2_match_data *md)
+{
+    unsigned char lits[8];
+    size_t nl = 0;
+    for (size_t i = 0; i < len && nl < sizeof lits; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        bool lit = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                   ch == '/' || ch == '-' || ch == '_';
+        if (i > 0 && p[i - 1] == '\\')
+            lit = false;     /* \d, \w, \s ... are classes, not the letter */
+        if (lit && !memchr(lits, ch, nl))
+            lits[nl++] = ch;
+    }
+    /* The literal prefix ("/opt/" of "/opt/(a|aa)+$"), so that the runs reach the quantifiers. */
+    size_t i0 = (len > 0 && p[0] == '^') ? 1 : 0, pl = 0;
+    while (i0 + pl < len && pl < QEXCL_PROBE_RUN && !strchr("\\^$.|?*+()[]{}", p[i0 + pl]))
+        pl++;
+    char probe[2 * QEXCL_PROBE_RUN + 1];
+    for (int with_prefix = 0; with_prefix <= (pl > 0); with_prefix++) {
+        size_t o = 0;
+        if (with_prefix) {
+            memcpy(probe, p + i0, pl);
+            o = pl;
+        }
+        for (size_t k = 0; k <= nl; k++) {
+            for (size_t i = 0; i < QEXCL_PROBE_RUN; i++)
+                probe[o + i] = (char)(k < nl ? lits[k] : (nl ? lits[i % nl] : 'a'));
+            probe[o + QEXCL_PROBE_RUN] = '\x01';
+            int rc = pcre2_match(c, (PCRE2_SPTR)probe, o + QEXCL_PROBE_RUN + 1, 0, PCRE2_ANCHORED, md, mctx);
+            if (qx_limit_rc(rc))
+                return -1;
+        }
+    }
+    return 0;
+}
+
 /* Validate each pattern alone, copy them into one arena, then compile the alternation. */
 static qexcludes *qx_build(const qx_pat *pats, size_t n, const char *src, qerr *err)
 {
@@ -132,17 +194,25 @@ static qexcludes *qx_build(const qx_pat *pats, size_t n, const char *src, qerr *
         return NULL;
     }
     size_t bytes = 0;
+    pcre2_match_context *probe_ctx = qx_limits(QEXCL_MATCH_BASE);
+    pcre2_match_data *probe_md = pcre2_match_data_create(1, NULL);
+    if (!probe_ctx || !probe_md) {
+        pcre2_match_context_free(probe_ctx);
+        pcre2_match_data_free(probe_md);
+        qerr_set(err, "out of memory");
+        return NULL;
+    }
     for (size_t i = 0; i < n; i++) {
         const qx_pat *pt = &pats[i];
         if (pt->len > QEXCL_MAX_PATTERN) {
             qerr_set(err, "%s:%u: exclude regex longer than %u bytes", qx_src(src), pt->line,
                      (unsigned)QEXCL_MAX_PATTERN);
-            return NULL;
+            goto fail;
         }
         if (memchr(pt->p, '\0', pt->len)) {
             qerr_set(err, "%s:%u: invalid exclude regex: contains a NUL byte", qx_src(src),
                      pt->line);
-            return NULL;
+            goto fail;
         }
         int ec = 0;
         PCRE2_SIZE eoff = 0;
@@ -152,13 +222,32 @@ static qexcludes *qx_build(const qx_pat *pats, size_t n, const char *src, qerr *
             pcre2_get_error_message(ec, msg, sizeof msg);
             qerr_set(err, "%s:%u: invalid exclude regex '%.*s': %s", qx_src(src), pt->line,
                      (int)pt->len, pt->p, (const char *)msg);
-            return NULL;
+            goto fail;
         }
+        int probe = qx_probe(c, pt->p, pt->len, probe_ctx, probe_md);
         pcre2_code_free(c);
+        if (probe < 0) {
+            qerr_set(err, "%s:%u: exclude regex '%.*s' refused: it backtracks catastrophically (a test path "
+                     "exceeded PCRE2's match limit of %u); rewrite nested quantifiers such as (a+)+",
+                     qx_src(src), pt->line, (int)pt->len, pt->p, (unsigned)QEXCL_MATCH_BASE);
+            goto fail;
+        }
         bytes += pt->len + 1;
     }
+    pcre2_match_context_free(probe_ctx);
+    pcre2_match_data_free(probe_md);
+    probe_ctx = NULL;
+    probe_md = NULL;
     qexcludes *x = calloc(1, sizeof *x);
     if (!x) {
+        qerr_set(err, "out of memory");
+        return NULL;
+    }
+    /* The limit grows with the list: an anchored alternation of n patterns tries each once. */
+    uint64_t lim = QEXCL_MATCH_BASE + (uint64_t)QEXCL_MATCH_PER_PATTERN * n;
+    x->mctx = qx_limits(lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim);
+    if (!x->mctx) {
+        qexcludes_free(x);
         qerr_set(err, "out of memory");
         return NULL;
     }
@@ -184,6 +273,10 @@ static qexcludes *qx_build(const qx_pat *pats, size_t n, const char *src, qerr *
         return NULL;
     }
     return x;
+fail:
+    pcre2_match_context_free(probe_ctx);
+    pcre2_match_data_free(probe_md);
+    return NULL;
 }
 
 qexcludes *qexcludes_compile(const char *const *patterns, size_t n, const unsigned *lines,
@@ -280,20 +373,28 @@ void qexcludes_md_free(qexcludes_md *md)
     free(md);
 }
 
-bool qexcludes_match(const qexcludes *x, qexcludes_md *md, const char *name, size_t len)
+int qexcludes_match_rc(const qexcludes *x, qexcludes_md *md, const char *name, size_t len)
 {
     if (!x || x->ncodes == 0 || !name)
-        return false;
+        return 0;
     pcre2_match_data *m = md ? md->md : pcre2_match_data_create(1, NULL);
     if (!m)
-        return false;
-    bool hit = false;
-    for (size_t i = 0; i < x->ncodes && !hit; i++) {
-        int rc = x->jit[i] ? pcre2_jit_match(x->codes[i], (PCRE2_SPTR)name, len, 0, 0, m, NULL)
-                           : pcre2_match(x->codes[i], (PCRE2_SPTR)name, len, 0, 0, m, NULL);
-        hit = rc >= 0;   /* 0 = matched, ovector too small for all groups */
+        return -1;
+    int out = 0;
+    for (size_t i = 0; i < x->ncodes && out == 0; i++) {
+        int rc = x->jit[i] ? pcre2_jit_match(x->codes[i], (PCRE2_SPTR)name, len, 0, 0, m, x->mctx)
+                           : pcre2_match(x->codes[i], (PCRE2_SPTR)name, len, 0, 0, m, x->mctx);
+        if (rc >= 0)
+            out = 1;     /* 0 = matched, ovector too small for all groups */
+        else if (rc != PCRE2_ERROR_NOMATCH)
+            out = -1;    /* a limit (or another error): not known to be excluded */
     }
     if (!md)
         pcre2_match_data_free(m);
-    return hit;
+    return out;
+}
+
+bool qexcludes_match(const qexcludes *x, qexcludes_md *md, const char *name, size_t len)
+{
+    return qexcludes_match_rc(x, md, name, len) == 1;
 }

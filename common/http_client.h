@@ -17,7 +17,9 @@
  *   server verified against ca_file (or the system store), optional client cert/key and a
  *   pinned server public key (curl's CURLOPT_PINNEDPUBLICKEY syntax: a PEM/DER file or
  *   "sha256//<base64>;..."). verify_host = false skips only the host name check (agents whose
- *   certificate names are not their address). */
+ *   certificate names are not their address). The server's certificate must be meant for
+ *   servers: an extended key usage without serverAuth fails the handshake (OpenSSL's purpose
+ *   check for TLS clients, on by default in libcurl's OpenSSL backend; tests/unit/test_http.c). */
 #ifndef QUINCE_HTTP_CLIENT_H
 #define QUINCE_HTTP_CLIENT_H
 

@@ -1,5 +1,6 @@
-/* http_server.c — libmicrohttpd wrapper: routes, Keylime envelope, body limits, TLS client
- * certificates (see http_server.h). */
+/* http_server.c — libmicrohttpd wrapper: routes, Keylime envelope, body limits, connection
+ * limits (see http_server.h). The client-certificate check is in http_peer_cert.c, the
+ * per-connection deadline in http_guard.c, streamed JSON envelopes in http_json_stream.c. */
 #include "http_server.h"
 
 #include <arpa/inet.h>
@@ -10,15 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "buf.h"
+#include "http_guard.h"
+#include "http_peer_cert.h"
 #include "log.h"
 
 #define MAX_HEADERS 8
-#define DN_MAX 512
+#define DN_MAX QHTTP_DN_MAX
 #define PEM_MAX (1u << 20)
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
@@ -38,6 +42,9 @@ typedef struct route {
 
 struct qhttp_server {
     struct MHD_Daemon *d;
+    qhttp_guard *guard;
+    unsigned long limit_hits;    /* refused connections not yet logged */
+    time_t limit_logged;         /* when the last "refused" line was logged */
     route *routes;
     size_t nroutes;
     size_t max_body;
@@ -239,134 +246,6 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
     return MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
-size_t qhttp_json_escape(const char *in, size_t in_len, char *out, size_t cap, size_t *used)
-{
-    static const char hex[] = "0123456789abcdef";
-    const unsigned char *p = (const unsigned char *)in;
-    size_t i = 0, o = 0;
-    while (i < in_len && o < cap) {
-        /* A run of bytes printed as they are. */
-        size_t run = 0, lim = in_len - i < cap - o ? in_len - i : cap - o;
-        while (run < lim && p[i + run] > 31 && p[i + run] != '"' && p[i + run] != '\\')
-            run++;
-        if (run) {
-            memcpy(out + o, p + i, run);
-            i += run;
-            o += run;
-            continue;
-        }
-        if (i == in_len)
-            break;
-        unsigned char c = p[i];
-        char e = c == '"' ? '"' : c == '\\' ? '\\' : c == '\b' ? 'b' : c == '\f' ? 'f'
-               : c == '\n' ? 'n' : c == '\r' ? 'r' : c == '\t' ? 't' : 0;
-        if (e) {
-            if (cap - o < 2)
-                break;
-            out[o++] = '\\';
-            out[o++] = e;
-        } else if (c <= 31) {
-            if (cap - o < 6)
-                break;
-            memcpy(out + o, "\\u00", 4);
-            out[o + 4] = hex[c >> 4];
-            out[o + 5] = hex[c & 15];
-            o += 6;
-        } else {
-            break; /* not reached: a plain byte that did not fit (o == cap) */
-        }
-        i++;
-    }
-    if (used)
-        *used = i;
-    return o;
-}
-
-/* A JSON envelope streamed as prefix + escaped source + suffix. */
-#define JS_RAW (QHTTP_STREAM_BLOCK / 4)
-typedef struct jstream {
-    char *prefix;            /* envelope up to and including the member's opening quote */
-    size_t prefix_len;
-    qhttp_read_fn src;
-    void *ctx;
-    qhttp_free_fn free_ctx;
-    uint64_t src_len, src_pos;
-    int phase;               /* 0 prefix, 1 member value, 2 suffix, 3 done */
-    size_t off;              /* position inside the prefix or the suffix */
-    char pend[8];            /* one escape that did not fit the caller's buffer */
-    size_t pend_len, pend_off;
-    size_t raw_pos, raw_len;
-    char raw[JS_RAW];
-} jstream;
-
-static const char js_suffix[] = "\"}}";
-
-static void jstream_free(void *cls)
-{
-    jstream *js = cls;
-    if (!js)
-        return;
-    if (js->free_ctx)
-        js->free_ctx(js->ctx);
-    free(js->prefix);
-    free(js);
-}
-
-static size_t copy_part(const char *from, size_t len, size_t *off, char *buf, size_t room)
-{
-    size_t n = len - *off < room ? len - *off : room;
-    memcpy(buf, from + *off, n);
-    *off += n;
-    return n;
-}
-
-static long jstream_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-    (void)pos;
-    jstream *js = cls;
-    size_t w = 0;
-    while (w < max && js->phase < 3) {
-        if (js->phase == 0) {
-            w += copy_part(js->prefix, js->prefix_len, &js->off, buf + w, max - w);
-            if (js->off == js->prefix_len)
-                js->phase = 1;
-        } else if (js->phase == 1) {
-            if (js->pend_off < js->pend_len) {
-                w += copy_part(js->pend, js->pend_len, &js->pend_off, buf + w, max - w);
-                continue;
-            }
-            if (js->raw_pos == js->raw_len) {
-                if (js->src_pos == js->src_len) {
-                    js->phase = 2;
-                    js->off = 0;
-                    continue;
-                }
-                size_t want = js->src_len - js->src_pos < JS_RAW ? (size_t)(js->src_len - js->src_pos) : JS_RAW;
-                long n = js->src(js->ctx, js->src_pos, js->raw, want);
-                if (n <= 0 || (size_t)n > want)
-                    return QHTTP_STREAM_ERROR; /* early end or error: never close the JSON */
-                js->raw_pos = 0;
-                js->raw_len = (size_t)n;
-                js->src_pos += (uint64_t)n;
-            }
-            size_t used = 0;
-            w += qhttp_json_escape(js->raw + js->raw_pos, js->raw_len - js->raw_pos, buf + w, max - w, &used);
-            js->raw_pos += used;
-            if (used == 0 && w < max) {
-                /* The next escape does not fit: keep it and send it in pieces. */
-                js->pend_len = qhttp_json_escape(js->raw + js->raw_pos, 1, js->pend, sizeof js->pend, &used);
-                js->pend_off = 0;
-                js->raw_pos += used;
-            }
-        } else {
-            w += copy_part(js_suffix, sizeof js_suffix - 1, &js->off, buf + w, max - w);
-            if (js->off == sizeof js_suffix - 1)
-                js->phase = 3;
-        }
-    }
-    return w ? (long)w : QHTTP_STREAM_END;
-}
-
 /* ---- replies ------------------------------------------------------------------------------ */
 
 const char *qhttp_status_text(int status)
@@ -494,54 +373,6 @@ void qhttp_reply_stream(qhttp_req *r, int status, const char *content_type, uint
     r->ctype = r->ctype_buf;
 }
 
-void qhttp_reply_json_stream(qhttp_req *r, int status, cJSON *results, const char *name, uint64_t src_len,
-                             qhttp_read_fn src, void *ctx, qhttp_free_fn free_ctx)
-{
-    if (status < 100 || status > 599)
-        status = 500;
-    jstream *js = calloc(1, sizeof *js);
-    cJSON *env = cJSON_CreateObject();
-    if (!results)
-        results = cJSON_CreateObject();
-    char *s = NULL;
-    if (js && env && results && name && src && cJSON_AddNumberToObject(env, "code", status) &&
-        cJSON_AddStringToObject(env, "status", qhttp_status_text(status))) {
-        cJSON_AddItemToObject(env, "results", results);
-        results = NULL;
-        s = cJSON_PrintUnformatted(env);
-    }
-    cJSON_Delete(results);
-    cJSON_Delete(env);
-    size_t len = s ? strlen(s) : 0, nlen = name ? strlen(name) : 0;
-    /* s ends with the "}}" closing results and the envelope; the member goes before them. */
-    if (js && s && len >= 4 && strcmp(s + len - 2, "}}") == 0 && (js->prefix = malloc(len + 6 * nlen + 8))) {
-        bool empty = s[len - 3] == '{';
-        memcpy(js->prefix, s, len - 2);
-        size_t o = len - 2;
-        if (!empty)
-            js->prefix[o++] = ',';
-        js->prefix[o++] = '"';
-        o += qhttp_json_escape(name, nlen, js->prefix + o, 6 * nlen, NULL);
-        memcpy(js->prefix + o, "\":\"", 3);
-        js->prefix_len = o + 3;
-        js->src = src;
-        js->ctx = ctx;
-        js->free_ctx = free_ctx;
-        js->src_len = src_len;
-        cJSON_free(s);
-        qhttp_reply_stream(r, status, "application/json", QHTTP_SIZE_UNKNOWN, jstream_read, js, jstream_free);
-        return;
-    }
-    cJSON_free(s);
-    if (js)
-        free(js->prefix);
-    free(js);
-    if (free_ctx)
-        free_ctx(ctx);
-    if (r)
-        qhttp_reply_error(r, 500, (src && name) ? "Out of memory" : "Internal Server Error");
-}
-
 int qhttp_reply_header(qhttp_req *r, const char *name, const char *value)
 {
     if (!r || !name || !value || r->nhdr == MAX_HEADERS)
@@ -657,66 +488,57 @@ const cJSON *qhttp_req_json(qhttp_req *r, qerr *err)
     return r->json;
 }
 
-/* ---- TLS client certificate --------------------------------------------------------------- */
+/* ---- per-connection state --------------------------------------------------------------- */
 
-/* 0 when the peer presented a certificate that verifies against the CA; fills r->dn. */
-static int check_client_cert(qhttp_req *r, char *why, size_t cap)
+static qhttp_conn *conn_of(const qhttp_req *r)
 {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-    if (!ci || !ci->tls_session) {
-        snprintf(why, cap, "no TLS session");
-        return -1;
-    }
-    gnutls_session_t s = (gnutls_session_t)ci->tls_session;
-    unsigned n = 0;
-    const gnutls_datum_t *certs = gnutls_certificate_get_peers(s, &n);
-    if (!certs || n == 0) {
-        snprintf(why, cap, "no client certificate");
-        return -1;
-    }
-    unsigned status = 0;
-    int rc = gnutls_certificate_verify_peers2(s, &status);
-    if (rc < 0 || status != 0) {
-        gnutls_datum_t out = { NULL, 0 };
-        if (rc >= 0 &&
-            gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509, &out, 0) == 0) {
-            snprintf(why, cap, "client certificate rejected: %s", (const char *)out.data);
-            gnutls_free(out.data);
-            size_t wl = strlen(why);
-            while (wl > 0 && why[wl - 1] == ' ')
-                why[--wl] = '\0';
-        } else {
-            snprintf(why, cap, "client certificate rejected: %s", gnutls_strerror(rc));
-        }
-        return -1;
-    }
-    gnutls_x509_crt_t crt;
-    if (gnutls_x509_crt_init(&crt) == 0) {
-        gnutls_datum_t dn = { NULL, 0 };
-        if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) == 0 &&
-            gnutls_x509_crt_get_dn3(crt, &dn, 0) == 0) {
-            snprintf(r->dn, sizeof r->dn, "%.*s", (int)dn.size, (const char *)dn.data);
-            r->has_dn = true;
-            gnutls_free(dn.data);
-        }
-        gnutls_x509_crt_deinit(crt);
-    }
-    return 0;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci ? ci->socket_context : NULL;
 }
 
 /* ---- MHD callbacks ------------------------------------------------------------------------ */
 
+/* URL unescaping as libmicrohttpd's own, except that "%00" stays as its three characters: a
+ * decoded NUL would cut the path short ("/agents/abc%00def" would reach the handler as
+ * "/agents/abc"), so the id arrives whole and fails the handler's check with 400. The result
+ * is never longer than the input, so it is written in place. */
+static size_t unescape_keep_nul(void *cls, struct MHD_Connection *c, char *val)
+{
+    (void)cls;
+    (void)c;
+    char *out = val;
+    const char *in = val;
+    for (;;) {
+        const char *nul = strstr(in, "%00");
+        size_t len = nul ? (size_t)(nul - in) : strlen(in);
+        memmove(out, in, len);
+        out[len] = '\0';
+        out += MHD_http_unescape(out);
+        if (!nul)
+            break;
+        memcpy(out, "%00", 3);
+        out += 3;
+        in = nul + 3;
+    }
+    *out = '\0';
+    return (size_t)(out - val);
+}
+
+static void addr_text(const struct sockaddr *sa, char *out, size_t cap)
+{
+    snprintf(out, cap, "?");
+    if (!sa)
+        return;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, (socklen_t)cap);
+}
+
 static void peer_text(qhttp_req *r)
 {
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    snprintf(r->peer, sizeof r->peer, "?");
-    if (!ci || !ci->client_addr)
-        return;
-    const struct sockaddr *sa = ci->client_addr;
-    if (sa->sa_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, r->peer, sizeof r->peer);
-    else if (sa->sa_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, r->peer, sizeof r->peer);
+    addr_text(ci ? ci->client_addr : NULL, r->peer, sizeof r->peer);
 }
 
 /* First call for a request: decide everything that does not need the body. Returns true when a
@@ -733,9 +555,9 @@ static bool first_call(qhttp_req *r, const char *url)
     snprintf(r->path, sizeof r->path, "%s", url);
     if (srv->require_cert) {
         char why[256];
-        if (check_client_cert(r, why, sizeof why) < 0) {
+        if (qhttp_peer_cert_check(r->conn, conn_of(r), r->dn, sizeof r->dn, &r->has_dn, why, sizeof why) < 0) {
             qlog(QLOG_WARNING, srv->module, "%s %s from %s refused: %s", r->method, r->path, r->peer, why);
-            qhttp_reply_error(r, 401, "Unauthorized: %s", why);
+            qhttp_reply_error(r, 403, "Forbidden: %s", why);    /* Keylime's code */
             return true;
         }
     }
@@ -794,6 +616,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->method = method;
         qbuf_init(&r->body, srv->max_body);
         *con_cls = r;
+        qhttp_guard_headers_done(srv->guard, conn_of(r));
         if (first_call(r, url ? url : "/"))
             return queue_reply(r);
         return MHD_YES;
@@ -823,9 +646,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
+    qhttp_server *srv = cls;
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    qhttp_guard_request_done(srv->guard, ci ? ci->socket_context : NULL);
     qhttp_req *r = *con_cls;
     if (!r)
         return;
@@ -840,6 +664,23 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    qhttp_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fi = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        const union MHD_ConnectionInfo *ai = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        char peer[INET6_ADDRSTRLEN];
+        addr_text(ai ? ai->client_addr : NULL, peer, sizeof peer);
+        /* NULL (out of memory): the connection is served unguarded, without the cache */
+        *socket_context = qhttp_guard_open(srv->guard, fi ? fi->connect_fd : -1, peer);
+    } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        qhttp_guard_close(srv->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
     qhttp_server *srv = cls;
@@ -848,6 +689,24 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(msg);
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
+    /* Clients that close or talk nonsense are no news; a connection flood would make one message
+     * per connection: the rest are at most MHD_LOG_BURST per minute, then a count. */
+    if (strstr(msg, "is closed when") || strstr(msg, "closed by remote side") ||
+        strstr(msg, "out of context") || strstr(msg, "connection limit")) {
+        qlog(QLOG_DEBUG, srv->module, "libmicrohttpd: %s", msg);
+        if (!strstr(msg, "connection limit"))
+            return;
+        time_t now = qhttp_mono_s();
+        unsigned long hits = __atomic_add_fetch(&srv->limit_hits, 1, __ATOMIC_RELAXED);
+        time_t last = __atomic_load_n(&srv->limit_logged, __ATOMIC_RELAXED);
+        if (last && now - last < 60)
+            return;
+        __atomic_store_n(&srv->limit_logged, now ? now : 1, __ATOMIC_RELAXED);
+        __atomic_store_n(&srv->limit_hits, 0, __ATOMIC_RELAXED);
+        qlog(QLOG_WARNING, srv->module, "connection refused: the limit of connections in all or from one address "
+             "is reached (%lu refused since the last such message; at most one a minute)", hits);
+        return;
+    }
     qlog(QLOG_WARNING, srv->module, "libmicrohttpd: %s", msg);
 }
 
@@ -873,10 +732,12 @@ static char *load_pem(const char *pem, const char *file, const char *what, qerr 
     return (char *)b.data; /* NUL-terminated, owned by the caller */
 }
 
+/* After MHD_stop_daemon (the guard outlives every connection). */
 static void server_free(qhttp_server *s)
 {
     if (!s)
         return;
+    qhttp_guard_stop(s->guard);
     for (size_t i = 0; i < s->nroutes; i++)
         route_free(&s->routes[i]);
     free(s->routes);
@@ -963,7 +824,12 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
         server_free(s);
         return NULL;
     }
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    /* poll(), not epoll: libmicrohttpd 0.9.75's epoll mode keeps a TLS connection whose
+     * handshake is waiting for the client (gnutls_handshake → GNUTLS_E_AGAIN) on its ready list,
+     * so the worker spins on epoll_wait(timeout 0) + recv → EAGAIN until the handshake completes
+     * or the connection times out. poll() asks the connection what it waits for on every turn.
+     * Its cost grows with the connections per worker, which the connection limit bounds. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (s->tls)
@@ -975,20 +841,32 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads ? o->threads : 4, NULL };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT, o->conn_limit ? o->conn_limit : 512, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
+                                         o->conn_limit ? o->conn_limit : QHTTP_DEFAULT_CONN_LIMIT, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
                                          o->conn_timeout_s ? o->conn_timeout_s : 30, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, NULL };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_keep_nul, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, s };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)on_connection, s };
+    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+                                         o->per_ip_limit ? o->per_ip_limit : QHTTP_DEFAULT_PER_IP, NULL };
     if (s->tls) {
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert };
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, s->key };
         opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES };
         if (s->ca)
             opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, s->ca };
+
     }
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 
+    s->guard = qhttp_guard_start(o->header_timeout_s ? o->header_timeout_s : QHTTP_DEFAULT_HEADER_TIMEOUT, s->module,
+                                 err);
+    if (!s->guard) {
+        server_free(s);
+        return NULL;
+    }
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!s->d) {
         char addr[INET6_ADDRSTRLEN] = "?";

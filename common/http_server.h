@@ -1,11 +1,16 @@
 /* http_server.h — a small REST server over libmicrohttpd with Keylime's JSON envelope.
  *
  * Contract:
- * - Threads: MHD's internal epoll polling with a fixed pool of `threads` workers
- *   (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL + MHD_OPTION_THREAD_POOL_SIZE). Thread count
- *   stays bounded whatever the number of clients, epoll scales to many keep-alive connections,
- *   and a handler that blocks (TPM, SQLite) holds up only its own worker. Handlers therefore run
- *   concurrently on several threads and must be thread-safe.
+ * - Threads: MHD's internal poll() polling with a fixed pool of `threads` workers
+ *   (MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL + MHD_OPTION_THREAD_POOL_SIZE). Thread count
+ *   stays bounded whatever the number of clients, and a handler that blocks (TPM, SQLite) holds
+ *   up only its own worker. Handlers therefore run concurrently on several threads and must be
+ *   thread-safe. Not epoll: libmicrohttpd 0.9.75 spins in epoll mode while a TLS client is slow
+ *   to finish its handshake (see http_server.c).
+ * - A TLS client certificate is verified once per connection (and again after 60 s or when the
+ *   peer's certificate changes), not once per request: a kept-alive client costs no public-key
+ *   operation per request. It must verify against the CA and carry extended key usage
+ *   clientAuth (or no extended key usage at all): a server's certificate is refused (401).
  * - Routes: method + pattern. A pattern is '/'-separated segments; a segment is a literal or a
  *   literal prefix followed by one "{name}" that captures the (non-empty) rest of the segment,
  *   e.g. "/v{ver}/quotes/integrity", "/agents/{id}". One trailing '/' in the URL is ignored.
@@ -18,7 +23,13 @@
  *   reason phrase.
  * - TLS (optional): server cert/key (+ CA to request client certificates) in PEM, given in
  *   memory or as files; TLS 1.2+ only. With require_client_cert, every request whose peer did
- *   not present a certificate that verifies against the CA gets 401 before routing.
+ *   not present a certificate that verifies against the CA gets 403 before routing (Keylime's
+ *   code for it).
+ * - Slow or idle clients (slowloris): at most per_ip_limit connections from one address (more are
+ *   refused at accept), conn_limit in all, and a connection that has not delivered a complete
+ *   header block header_timeout_s after it opened (or after its previous request) is closed
+ *   (http_guard.h), however slowly it trickles bytes. conn_timeout_s closes connections idle
+ *   in any phase (TLS handshake, body, reply).
  * - Errors from libmicrohttpd go to qlog (module log_module). Library code never exits. */
 #ifndef QUINCE_HTTP_SERVER_H
 #define QUINCE_HTTP_SERVER_H
@@ -35,6 +46,9 @@
 #define QHTTP_MAX_PARAMS     8
 #define QHTTP_MAX_PATH       1024     /* longer URLs → 414 */
 #define QHTTP_DEFAULT_BODY   (1u << 20)
+#define QHTTP_DEFAULT_CONN_LIMIT     512
+#define QHTTP_DEFAULT_PER_IP         64
+#define QHTTP_DEFAULT_HEADER_TIMEOUT 15
 
 typedef struct qhttp_server qhttp_server;
 typedef struct qhttp_req qhttp_req;    /* one request and its reply; valid during the handler */
@@ -53,8 +67,11 @@ typedef struct qhttp_server_opts {
     uint16_t port;            /* 0 → ephemeral, see qhttp_server_port */
     size_t max_body;          /* 0 → QHTTP_DEFAULT_BODY */
     unsigned threads;         /* worker pool size; 0 → 4 */
-    unsigned conn_limit;      /* 0 → 512 */
+    unsigned conn_limit;      /* connections at once; 0 → QHTTP_DEFAULT_CONN_LIMIT (see fd_budget.h) */
+    unsigned per_ip_limit;    /* connections at once from one client address; 0 → QHTTP_DEFAULT_PER_IP */
     unsigned conn_timeout_s;  /* idle timeout; 0 → 30 */
+    unsigned header_timeout_s;/* a request's headers must be complete this long after the connection
+                                 opened or its previous request ended; 0 → QHTTP_DEFAULT_HEADER_TIMEOUT */
     const char *log_module;   /* NULL → "http" */
     /* TLS: PEM text, or a file read at start when the *_pem field is NULL. */
     const char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;

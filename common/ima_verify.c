@@ -76,6 +76,7 @@ struct qima_verifier {
 
     /* the round */
     bool active, internal_error, skipping, have_start, check_pcr, matched;
+    bool piece;                 /* this round's list is a piece: more entries follow it */
     qima_state start;
     uint8_t quoted[QHASH_MAX_SIZE];
     size_t quoted_len;
@@ -181,6 +182,7 @@ int qima_verifier_begin(qima_verifier *v, const qima_state *start, const uint8_t
     if (quoted_pcr)
         memcpy(v->quoted, quoted_pcr, quoted_len);
     v->matched = false;
+    v->piece = false;
     v->match_line = 0;
     v->good_at_match = 0;
     v->raw = v->failures = 0;
@@ -245,7 +247,13 @@ static int name_int(size_t n)
 
 static bool is_excluded(qima_verifier *v, const qima_entry *e)
 {
-    return v->excl && qexcludes_match(v->excl, v->xmd, e->name, e->name_len);
+    if (!v->excl)
+        return false;
+    int rc = qexcludes_match_rc(v->excl, v->xmd, e->name, e->name_len);
+    if (rc < 0 && v->o.log)     /* fail closed: judged by the policy, and say why */
+        qlog(QLOG_WARNING, "ima", "exclude patterns could not be matched against %.*s (PCRE2 match limit "
+             "reached); the entry is judged by the policy as if not excluded", name_int(e->name_len), e->name);
+    return rc == 1;
 }
 
 /* Keylime's ima-ng procedure against one table. Returns the number of failures (0 or 1). */
@@ -522,6 +530,14 @@ long qima_verifier_feed(qima_verifier *v, const char *data, size_t len)
     return (long)off;
 }
 
+int qima_verifier_set_piece(qima_verifier *v, bool more)
+{
+    if (!v || !v->active)
+        return -1;
+    v->piece = more;
+    return 0;
+}
+
 int qima_verifier_finish(qima_verifier *v, qima_result *res)
 {
     if (!v || !res || !v->active)
@@ -531,7 +547,9 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res)
         return -1;
     memset(res, 0, sizeof *res);
 
-    if (v->check_pcr && !v->matched) {
+    /* A piece that has not reached the quoted value yet is not a mismatch: the rest follows. */
+    bool pending = v->check_pcr && !v->matched && v->piece && v->raw > 0;   /* an empty piece is no progress */
+    if (v->check_pcr && !v->matched && !pending) {
         char hex[2 * QHASH_MAX_SIZE + 1];
         qhex_encode(v->quoted, v->quoted_len, hex);
         fail(v, QIMA_FAIL_PCR_MISMATCH, UINT64_MAX, NULL, 0, QLOG_ERROR,
@@ -539,7 +557,7 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res)
     }
 
     qima_state next = v->start;
-    if (!v->check_pcr) {
+    if (!v->check_pcr || pending) {
         next.next_entry = v->start.next_entry + v->raw;
         next.pcr = v->running;
         next.good_total = v->start.good_total + v->counts.good;
@@ -577,6 +595,7 @@ int qima_verifier_finish(qima_verifier *v, qima_result *res)
     res->passed = v->failures == 0;
     res->pcr_checked = v->check_pcr;
     res->pcr_matched = v->matched;
+    res->pending = pending;
     res->match_line = v->match_line;
     res->raw_lines = v->raw;
     res->failures = v->failures;

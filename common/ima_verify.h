@@ -102,6 +102,8 @@ typedef struct qima_result {
     uint64_t failures;          /* total failure events */
     qima_counts counts;
     qpcr final_pcr;             /* running value after all lines */
+    bool pending;               /* a piece (qima_verifier_set_piece) that did not reach the quoted
+                                   PCR: no mismatch, next is after all lines, fetch the rest */
     qima_state next;            /* state to keep: at the match point when a PCR was checked,
                                    else after all lines */
 } qima_result;
@@ -115,6 +117,12 @@ int qima_verifier_begin(qima_verifier *v, const qima_state *start, const uint8_t
                         size_t quoted_len, qerr *err);
 /* Feed bytes; returns the number of bytes consumed (complete lines only), or -1. */
 long qima_verifier_feed(qima_verifier *v, const char *data, size_t len);
+/* Between begin() and finish(): this round's list is a piece and more entries follow it (the
+ * agent said "ima_measurement_list_more"). Then a replay that does not reach the quoted PCR is not
+ * ima.pcr_mismatch: finish() sets res->pending, and res->next is the state after all the piece's
+ * lines (quote-progress memory unchanged), from which the next round continues. Every line is
+ * still judged; a match inside the piece is handled as usual. */
+int qima_verifier_set_piece(qima_verifier *v, bool more);
 /* End the round: PCR check, quote-progress (when start state was given), summary log line
  * "IMA ERRORS: template-hash <n> fnf <n> hash <n> good <n>" when any entry failed. */
 int qima_verifier_finish(qima_verifier *v, qima_result *res);

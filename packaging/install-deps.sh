@@ -17,6 +17,7 @@ PACKAGES=(
   swtpm swtpm-tools tpm2-tools ima-evm-utils
   cpio zstd gzip xz-utils sqlite3 curl jq valgrind procps iproute2 python3 openssl python3-yaml
   chromium chromium-driver python3-selenium
+  debhelper dpkg-dev lintian help2man
 )
 
 usage() {

@@ -44,7 +44,7 @@ int vapi_normalise_id(const char *in, char out[VSTORE_ID_MAX], qerr *err)
 int vapi_check_version(qhttp_req *r)
 {
     if (!vapi_version_supported(qhttp_req_param(r, "ver"))) {
-        qhttp_reply_error(r, 400, "API Version not supported");
+        qhttp_reply_error(r, 404, "API Version not supported");   /* Keylime's code */
         return -1;
     }
     return 0;

@@ -1,6 +1,7 @@
 /* api_agents.c — /v{v}/agents: list, status, add, delete, reactivate, stop (keylime-formats §5.2).
  * Agent ids are lower-cased by vapi_agent_id before anything else (see api.h). */
 #include "api_int.h"
+#include "api_validate.h"
 #include "tls_pin.h"
 
 #include <ctype.h>
@@ -126,7 +127,8 @@ static int get_port(qhttp_req *r, const cJSON *body, const char *key, long def, 
     if (!m || cJSON_IsNull(m) || (cJSON_IsString(m) && !m->valuestring[0]))
         return 0;
     long v = -1;
-    if (cJSON_IsNumber(m) && m->valuedouble == (double)(long)m->valuedouble) {
+    if (cJSON_IsNumber(m) && m->valuedouble >= 1 && m->valuedouble <= 65535 &&
+        m->valuedouble == (double)(long)m->valuedouble) {
         v = (long)m->valuedouble;
     } else if (cJSON_IsString(m)) {
         char *end;
@@ -156,14 +158,13 @@ static int get_alg_list(qhttp_req *r, const cJSON *body, const char *key, const 
     cJSON *parsed = NULL;
     if (cJSON_IsString(m))
         m = parsed = cJSON_Parse(m->valuestring);
-    bool ok = cJSON_IsArray(m);
-    for (const cJSON *it = ok ? m->child : NULL; it && ok; it = it->next)
-        ok = cJSON_IsString(it) && strlen(it->valuestring) < 32;
+    qerr e = {0};
+    bool ok = vapi_check_algs(key, m, &e) == 0;
     if (ok)
         *out = cJSON_PrintUnformatted(m);
     cJSON_Delete(parsed);
     if (!ok) {
-        qhttp_reply_error(r, 400, "%s must be a list of algorithm names", key);
+        qhttp_reply_error(r, 400, "%s", e.msg);
         return -1;
     }
 done:
@@ -324,21 +325,17 @@ static int read_agent_fields(qhttp_req *r, vapi_ctx *c, const cJSON *body, const
         return -1;
     if (!a->meta_data && !(a->meta_data = strdup("{}")))
         goto oom;
-    if (a->tpm_policy) {
-        cJSON *tp = cJSON_Parse(a->tpm_policy);
-        const cJSON *mask = cJSON_GetObjectItemCaseSensitive(tp, "mask");
-        bool ok = !mask || cJSON_IsString(mask);
-        cJSON_Delete(tp);
-        if (!ok) {
-            qhttp_reply_error(r, 400, "tpm_policy: mask must be a string such as \"0x400\"");
-            return -1;
-        }
+    qerr ve = {0};
+    if ((a->tpm_policy && vapi_check_tpm_policy(a->tpm_policy, &ve) < 0) ||
+        vapi_check_metadata(a->meta_data, &ve) < 0) {
+        qhttp_reply_error(r, 400, "%s", ve.msg);
+        return -1;
     }
-    if (vapi_opt_str(r, body, "ima_sign_verification_keys", SIZE_MAX, &s) < 0 || check_keyring(r, s) < 0)
+    if (vapi_opt_str(r, body, "ima_sign_verification_keys", VAPI_KEYS_MAX, &s) < 0 || check_keyring(r, s) < 0)
         return -1;
     if (s && *s && !(a->ima_sign_verification_keys = strdup(s)))
         goto oom;
-    if (vapi_opt_str(r, body, "revocation_key", SIZE_MAX, &s) < 0 || check_mb(r, body) < 0)
+    if (vapi_opt_str(r, body, "revocation_key", VAPI_TEXT_MAX, &s) < 0 || check_mb(r, body) < 0)
         return -1;
 
     if (vapi_opt_str(r, body, "v", 128, &s) < 0 || check_v(r, s) < 0)
@@ -348,6 +345,10 @@ static int read_agent_fields(qhttp_req *r, vapi_ctx *c, const cJSON *body, const
 
     if (vapi_opt_str(r, body, "cloudagent_ip", MAX_FIELD, &s) < 0)
         return -1;
+    if (s && *s && vapi_check_host("cloudagent_ip", s, &ve) < 0) {
+        qhttp_reply_error(r, 400, "%s", ve.msg);
+        return -1;
+    }
     if (!s || !*s)
         s = reg->ip;
     if (!s || !*s) {
@@ -368,6 +369,10 @@ static int read_agent_fields(qhttp_req *r, vapi_ctx *c, const cJSON *body, const
 
     if (vapi_opt_str(r, body, "verifier_ip", MAX_FIELD, &s) < 0)
         return -1;
+    if (s && *s && vapi_check_host("verifier_ip", s, &ve) < 0) {
+        qhttp_reply_error(r, 400, "%s", ve.msg);
+        return -1;
+    }
     if (!(a->verifier_ip = strdup(s && *s ? s : c->cfg->ip)))
         goto oom;
     if (get_port(r, body, "verifier_port", c->cfg->port, &a->verifier_port) < 0)
@@ -406,7 +411,7 @@ static int read_agent_fields(qhttp_req *r, vapi_ctx *c, const cJSON *body, const
     }
 
     /* The AK is the one the registrar bound to the EK, never the request's. */
-    if (vapi_opt_str(r, body, "ak_tpm", SIZE_MAX, &s) < 0)
+    if (vapi_opt_str(r, body, "ak_tpm", VAPI_TEXT_MAX, &s) < 0)
         return -1;
     if (s && *s && strcmp(s, reg->aik_tpm) != 0)
         qlog(QLOG_WARNING, VAPI_LOG, "agent %s: ak_tpm in the add request differs from the registrar's; "
@@ -444,7 +449,12 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
 
     vreg_agent reg;
     memset(&reg, 0, sizeof reg);
-    int rc = vstore_reg_get(c->store, id, &reg, &e);
+    int rc = vapi_registrar_get(c, id, &reg, &e);
+    if (rc < 0 && c->cfg->registrar_url[0]) {
+        qlog(QLOG_ERROR, VAPI_LOG, "agent %s not added: %s", id, e.msg);
+        qhttp_reply_error(r, 502, "cannot read agent %s from the registrar: %s", id, e.msg);
+        return;
+    }
     if (rc < 0) {
         vapi_store_error(r, "cannot read the registrar record", &e);
         return;
@@ -561,8 +571,21 @@ void vapi_h_agent_reactivate(qhttp_req *r, void *ctx)
     vapi_ctx *c = ctx;
     char id[VSTORE_ID_MAX];
     qerr e = {0};
-    if (vapi_agent_id(r, id) < 0 || agent_exists(r, c, id) <= 0)
+    if (vapi_agent_id(r, id) < 0)
         return;
+    vagent a;
+    memset(&a, 0, sizeof a);
+    int rc = vstore_agent_get(c->store, id, &a, &e);
+    if (rc > 0)
+        vagent_free(&a);
+    if (rc == 0) {
+        qhttp_reply_error(r, 400, "agent id not found");   /* Keylime answers an unknown id here with 400 */
+        return;
+    }
+    if (rc < 0) {
+        vapi_store_error(r, "cannot read agent", &e);
+        return;
+    }
     if (vstore_set_state(c->store, id, VSTATE_START, &e) < 0) {
         vapi_store_error(r, "cannot reactivate agent", &e);
         return;

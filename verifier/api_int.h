@@ -17,7 +17,7 @@
     "\"keyrings\": {}, \"ima\": {\"ignored_keyrings\": [], \"log_hash_alg\": \"sha1\", \"dm_policy\": null}, " \
     "\"ima-buf\": {}, \"verification-keys\": \"\"}"
 
-/* The path's {ver} must be supported (400 "API Version not supported"). */
+/* The path's {ver} must be supported (404 "API Version not supported", as Keylime). */
 int vapi_check_version(qhttp_req *r);
 /* Version check, then the {id} parameter validated and lower-cased into id. */
 int vapi_agent_id(qhttp_req *r, char id[VSTORE_ID_MAX]);
@@ -52,6 +52,10 @@ int vapi_policy_decode(qhttp_req *r, const vapi_ctx *c, const char *b64, const c
 void vapi_policy_in_free(vapi_policy_in *p);
 /* The request's runtime_policy_key (base64 text) into *key (NULL when absent or ""). */
 int vapi_policy_key(qhttp_req *r, const cJSON *body, const char **key);
+
+/* The registrar record of an agent: from the external registrar when [verifier] registrar_url
+ * is set (registrar_client.h), else from this verifier's own store. 1 found, 0 unknown, -1 error. */
+int vapi_registrar_get(const vapi_ctx *c, const char *id, vreg_agent *out, qerr *err);
 
 /* The status object of one agent (keylime-formats §5.2 plus Quince's fields). */
 cJSON *vapi_status(const vapi_ctx *c, const vagent *a, qerr *err);

@@ -121,8 +121,8 @@ cJSON *vapi_status(const vapi_ctx *c, const vagent *a, qerr *err)
     cJSON_AddStringToObject(o, "attestation_status", attestation_status(st->operational_state));
     snprintf(buf, sizeof buf, "%gs", c->cfg->quote_interval);
     cJSON_AddStringToObject(o, "attestation_period", buf);
-    /* The longest a healthy agent goes between two quotes: one period plus one request. */
-    snprintf(buf, sizeof buf, "%gs", c->cfg->quote_interval + (double)c->cfg->request_timeout_ms / 1000.0);
+    /* Keylime's meaning: five quote intervals. */
+    snprintf(buf, sizeof buf, "%gs", c->cfg->quote_interval * 5.0);
     cJSON_AddStringToObject(o, "maximum_attestation_interval", buf);
     cJSON_AddNumberToObject(o, "consecutive_failures", st->consecutive_failures);
     /* Quince: how many retries an agent gets, and why it is retrying now (null when not). */

@@ -133,6 +133,11 @@ typedef struct vattest_out {
     uint64_t total_failures;
     char hash_alg[16], enc_alg[16], sign_alg[16];   /* as quoted ("" when absent/invalid) */
     bool pubkey_changed;            /* a partial=0 answer brought a different key */
+    bool ima_pending;               /* PASS on a piece of the list ("ima_measurement_list_more")
+                                       that did not reach the quoted PCR 10 yet: st holds the
+                                       state after the piece; ask again from
+                                       st.next_ima_ml_entry at once. Not counted as an
+                                       attestation (count and last success unchanged). */
 } vattest_out;
 
 vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem *mem, vattest_out *out);

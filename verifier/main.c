@@ -13,6 +13,7 @@
 #include "ca_cmd.h"
 #include "config.h"
 #include "config_check.h"
+#include "fd_budget.h"
 #include "http_server.h"
 #include "log.h"
 #include "poller.h"
@@ -24,6 +25,8 @@
 #include "daemon.h"
 
 #define LOGM "verifier"
+/* Outgoing connections the poller may hold at once (its MAX_INFLIGHT). */
+#define POLL_FD_RESERVE 1024L
 
 static volatile sig_atomic_t g_stop;
 
@@ -51,12 +54,12 @@ static void usage(FILE *f)
 
 /* tls NULL: plain HTTP. */
 static qhttp_server *start_server(const char *what, const char *ip, long port, size_t max_body, unsigned threads,
-                                  const char *module, const qhttp_route *routes, size_t n, const vconfig *tls,
-                                  const char *note)
+                                  unsigned conn_limit, const char *module, const qhttp_route *routes, size_t n,
+                                  const vconfig *tls, const char *note)
 {
     qerr e = {0};
     qhttp_server_opts so = {.ip = ip, .port = (uint16_t)port, .max_body = max_body, .threads = threads,
-                            .log_module = module};
+                            .conn_limit = conn_limit, .log_module = module};
     if (tls) {
         so.tls_cert_file = tls->server_cert;
         so.tls_key_file = tls->server_key;
@@ -66,8 +69,11 @@ static qhttp_server *start_server(const char *what, const char *ip, long port, s
     qhttp_server *s = qhttp_server_start(&so, routes, n, &e);
     if (!s)
         qlog(QLOG_CRITICAL, LOGM, "cannot start the %s on %s:%ld: %s", what, ip, port, e.msg);
-    else
+    else {
         qlog(QLOG_INFO, LOGM, "%s listening on %s:%u (%s)", what, ip, qhttp_server_port(s), note);
+        qlog(QLOG_INFO, LOGM, "%s: at most %u connections, %u per client address, request headers within %u s",
+             what, conn_limit, QHTTP_DEFAULT_PER_IP, QHTTP_DEFAULT_HEADER_TIMEOUT);
+    }
     return s;
 }
 
@@ -89,11 +95,21 @@ static int run(const vconfig *cfg, vstore *store)
         vops_stop(&ops);
         return 1;
     }
+    /* Owned here; both registrar contexts borrow it, so one address has one budget. */
+    reg_rate *rate = reg_rate_new(cfg->reg_limits.registrations_per_minute);
     registrar_ctx rc = {.store = store,
                         .tpm_cert_store = cfg->tpm_cert_store[0] ? cfg->tpm_cert_store : NULL,
                         .require_ek_cert = cfg->require_ek_cert,
                         .plain_only = !cfg->insecure,
-                        .tls_port = cfg->registrar_tls_port};
+                        .tls_port = cfg->registrar_tls_port,
+                        .limits = &cfg->reg_limits,
+                        .rate = rate};
+    if (!rate) {
+        qlog(QLOG_CRITICAL, LOGM, "out of memory");
+        vpoller_stop(poller);
+        vops_stop(&ops);
+        return 1;
+    }
     registrar_ctx rc_tls = rc;
     rc_tls.plain_only = false;
     vapi_ctx ac = {.store = store, .poller = poller, .cfg = cfg, .ops = &ops};
@@ -105,23 +121,35 @@ static int run(const vconfig *cfg, vstore *store)
         qlog(QLOG_CRITICAL, LOGM, "internal error: no routes");
         vpoller_stop(poller);
         vops_stop(&ops);
+        reg_rate_free(rate);
         return 1;
     }
+
+    /* Connection limits from the descriptors there are, after those the poller's outgoing
+     * connections may need: API clients can never take the descriptors polling uses. */
+    long was = 0, nofile = qfd_raise_nofile(&was);
+    long reserve = QFD_BASE_RESERVE + POLL_FD_RESERVE;
+    unsigned lim_api = qfd_conn_limit(nofile, reserve, 50), lim_reg = qfd_conn_limit(nofile, reserve, 30),
+             lim_reg_tls = qfd_conn_limit(nofile, reserve, 20);
+    qlog(nofile - reserve < 3 * (long)QFD_MIN_CONN ? QLOG_WARNING : QLOG_INFO, LOGM,
+         "file descriptors: limit %ld (soft limit was %ld), %ld kept for the database, logs and polling; "
+         "connection limits: verifier API %u, registrar %u, registrar TLS %u", nofile, was, reserve, lim_api,
+         lim_reg, lim_reg_tls);
 
     int status = 1;
     const vconfig *tls = cfg->insecure ? NULL : cfg;
     qhttp_server *reg_tls = tls ? start_server("registrar TLS API", cfg->registrar_ip, cfg->registrar_tls_port,
-                                               REGISTRAR_MAX_BODY, 2, "registrar", rtroutes, nrt, tls, "mTLS")
+                                               REGISTRAR_MAX_BODY, 2, lim_reg_tls, "registrar", rtroutes, nrt, tls, "mTLS")
                                 : NULL;
     if (reg_tls)
         rc.tls_port = qhttp_server_port(reg_tls);   /* the bound port, for the plain port's 403 text */
     qhttp_server *reg = reg_tls || !tls ? start_server("registrar API", cfg->registrar_ip, cfg->registrar_port,
-                                                       REGISTRAR_MAX_BODY, 2, "registrar", rroutes, nr, NULL,
+                                                       REGISTRAR_MAX_BODY, 2, lim_reg, "registrar", rroutes, nr, NULL,
                                                        tls ? "plain HTTP: registration and activation only"
                                                            : "plain HTTP, INSECURE")
                                         : NULL;
     qhttp_server *api = reg
-                            ? start_server("verifier API", cfg->ip, cfg->port, (size_t)cfg->max_upload_size, 4, LOGM,
+                            ? start_server("verifier API", cfg->ip, cfg->port, (size_t)cfg->max_upload_size, 4, lim_api, LOGM,
                                            vroutes, nv, tls, tls ? "mTLS" : "plain HTTP, INSECURE")
                             : NULL;
     if (reg && api) {
@@ -138,6 +166,7 @@ static int run(const vconfig *cfg, vstore *store)
     qhttp_server_stop(reg);
     vpoller_stop(poller);
     vops_stop(&ops);
+    reg_rate_free(rate);
     return status;
 }
 

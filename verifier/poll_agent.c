@@ -339,7 +339,8 @@ void vpoll_apply_result(vpoller *p, vjob *j)
     switch (j->out.outcome) {
     case VATTEST_PASS:
         ev.kind = VRE_QUOTE_PASS;
-        ev.give_v = vprov_needed(&a->v, a->rec.v, a->mem.pubkey);
+        ev.more = j->out.ima_pending;     /* V only once the whole list has been attested */
+        ev.give_v = !ev.more && vprov_needed(&a->v, a->rec.v, a->mem.pubkey);
         ev.elapsed = vpoll_mono() - a->started;
         break;
     case VATTEST_REBOOT:

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -58,7 +59,7 @@ static bool version_ok(qhttp_req *r)
     for (size_t i = 0; v && i < NVERSIONS; i++)
         if (strcmp(v, g_versions[i]) == 0)
             return true;
-    qhttp_reply_error(r, 400, "API Version not supported");
+    qhttp_reply_error(r, 404, "API Version not supported");   /* Keylime's code */
     return false;
 }
 
@@ -409,6 +410,7 @@ static bool differs(const char *a, const char *b)
     return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
 }
 
+
 /* ---- handlers --------------------------------------------------------------------------------- */
 
 static void h_version(qhttp_req *r, void *ctx)
@@ -431,11 +433,117 @@ static void refuse(qhttp_req *r, int status, const char *id, const qerr *e)
         qhttp_reply_error(r, status, "%s", e->msg);
 }
 
+static const reg_limits g_default_limits = REG_LIMITS_DEFAULT;
+
+static const reg_limits *limits(const registrar_ctx *c)
+{
+    return c->limits ? c->limits : &g_default_limits;
+}
+
+/* Registrations per client address: true (429 sent) when over the rate. */
+static bool rate_limited(qhttp_req *r, const registrar_ctx *c, const char *id)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long after = 0;
+    if (reg_rate_take(c->rate, qhttp_req_peer(r), (double)ts.tv_sec + ts.tv_nsec / 1e9, &after))
+        return false;
+    qlog(QLOG_WARNING, MOD, "registration of agent %s from %s refused (429): more than %ld registrations a minute "
+         "from that address", id, qhttp_req_peer(r), limits(c)->registrations_per_minute);
+    qhttp_reply_error(r, 429, "Too many registrations from %s; try again in %ld s", qhttp_req_peer(r),
+                      after > 0 ? after : 1);
+    return true;
+}
+
+/* Expire pending registrations past pending_max_age. Caller holds g_lock. 0 or -1 (e set). */
+static int expire_pending(const registrar_ctx *c, qerr *e)
+{
+    long age = limits(c)->pending_max_age, n = 0;
+    if (age <= 0)
+        return 0;
+    if (vstore_reg_expire(c->store, (int64_t)time(NULL) - age, &n, e) < 0)
+        return -1;
+    if (n > 0)
+        qlog(QLOG_INFO, MOD, "%ld pending registration(s) older than %ld s expired", n, age);
+    return 0;
+}
+
+/* Store a checked registration under g_lock (registrar.h: re-registration rules, limits). 0, or
+ * -1 with the reply sent. */
+static int save_registration(qhttp_req *r, const registrar_ctx *c, const char *id, const reg_input *in,
+                             const char *key)
+{
+    qerr e = { 0 };
+    pthread_mutex_lock(&g_lock);
+    vreg_agent a;
+    int rc = expire_pending(c, &e) < 0 ? -1 : vstore_reg_get(c->store, id, &a, &e);
+    if (rc < 0) {
+        pthread_mutex_unlock(&g_lock);
+        store_error(r, id, &e);
+        return -1;
+    }
+    bool exists = rc == 1;
+    if (exists) {
+        char changed[64] = "";
+        if (differs(a.ek_tpm, in->ek_b64))
+            strcat(changed, "ek_tpm");
+        if (differs(a.ekcert, in->ekcert))
+            strcat(strcat(changed, changed[0] ? ", " : ""), "ekcert");
+        if (differs(a.aik_tpm, in->ak_b64))
+            strcat(strcat(changed, changed[0] ? ", " : ""), "aik_tpm");
+        if (changed[0]) {
+            pthread_mutex_unlock(&g_lock);
+            vreg_agent_free(&a);
+            qerr_set(&e, "Agent '%s' is already registered with a different TPM identity (changed: %s); "
+                         "delete the registration before registering this TPM under the id", id, changed);
+            refuse(r, 403, id, &e);
+            return -1;
+        }
+    } else {
+        memcpy(a.agent_id, id, sizeof a.agent_id);
+        if (!(a.ek_tpm = strdup(in->ek_b64)) || !(a.aik_tpm = strdup(in->ak_b64)) ||
+            (in->ekcert && !(a.ekcert = strdup(in->ekcert))))
+            rc = qerr_set(&e, "out of memory");
+    }
+    long pending = 0, max = limits(c)->max_pending;
+    if (rc >= 0 && max > 0 && regpol_adds_pending(&a, exists) &&
+        (rc = vstore_reg_count_pending(c->store, &pending, &e)) == 0 && pending >= max) {
+        pthread_mutex_unlock(&g_lock);
+        vreg_agent_free(&a);
+        qlog(QLOG_WARNING, MOD, "registration of agent %s from %s refused (503): %ld registrations await "
+             "activation, the limit ([registrar] max_pending_registrations)", id, qhttp_req_peer(r), pending);
+        qhttp_reply_error(r, 503, "Too many pending registrations (%ld); try again later", pending);
+        return -1;
+    }
+    bool was_active = exists && a.active;
+    if (rc < 0 ||
+        (rc = regpol_register(&a, exists, in->mtls_cert, in->ip, in->port, key, (int64_t)time(NULL))) < 0 ||
+        (rc = vstore_reg_put(c->store, &a, &e)) < 0) {
+        pthread_mutex_unlock(&g_lock);
+        if (!e.msg[0])
+            qerr_set(&e, "out of memory");
+        store_error(r, id, &e);
+        vreg_agent_free(&a);
+        return -1;
+    }
+    pthread_mutex_unlock(&g_lock);
+    if (was_active)
+        qlog(QLOG_INFO, MOD, "agent %s registered again (contact %s:%ld); the active registration stays in use "
+             "until the new credential challenge is answered", id, in->ip ? in->ip : "-", in->port);
+    else
+        qlog(QLOG_INFO, MOD, "agent %s registered (regcount %ld, %s EK%s, contact %s:%ld); credential challenge "
+             "issued", id, a.regcount, in->ek.publicArea.type == TPM2_ALG_RSA ? "RSA" : "ECC",
+             in->ekcert ? " with certificate" : " without certificate", in->ip ? in->ip : "-", in->port);
+    vreg_agent_free(&a);
+    return 0;
+}
+
+
 static void h_register(qhttp_req *r, void *ctx)
 {
     registrar_ctx *c = ctx;
     char id[VSTORE_ID_MAX];
-    if (!version_ok(r) || agent_id(r, INVALID, id, NULL) < 0)
+    if (!version_ok(r) || agent_id(r, INVALID, id, NULL) < 0 || rate_limited(r, c, id))
         return;
     qerr e = { 0 };
     reg_input in = { 0 };
@@ -476,40 +584,8 @@ static void h_register(qhttp_req *r, void *ctx)
         goto out;
     }
 
-    pthread_mutex_lock(&g_lock);
-    vreg_agent old;
-    long regcount = 0;
-    rc = vstore_reg_get(c->store, id, &old, &e);
-    if (rc == 1) {
-        char changed[64] = "";
-        if (differs(old.ek_tpm, in.ek_b64))
-            strcat(changed, "ek_tpm");
-        if (differs(old.ekcert, in.ekcert))
-            strcat(strcat(changed, changed[0] ? ", " : ""), "ekcert");
-        if (differs(old.aik_tpm, in.ak_b64))
-            strcat(strcat(changed, changed[0] ? ", " : ""), "aik_tpm");
-        regcount = old.regcount;
-        vreg_agent_free(&old);
-        if (changed[0]) {
-            pthread_mutex_unlock(&g_lock);
-            qerr_set(&e, "Agent '%s' is already registered with a different TPM identity (changed: %s); "
-                         "delete the registration before registering this TPM under the id", id, changed);
-            refuse(r, 403, id, &e);
-            goto out;
-        }
-    }
-    vreg_agent a = { .ek_tpm = in.ek_b64, .ekcert = in.ekcert, .aik_tpm = in.ak_b64, .mtls_cert = in.mtls_cert,
-                     .ip = in.ip, .port = in.port, .regcount = regcount + 1, .active = false, .key = key };
-    memcpy(a.agent_id, id, sizeof a.agent_id);
-    if (rc < 0 || vstore_reg_put(c->store, &a, &e) < 0) {
-        pthread_mutex_unlock(&g_lock);
-        store_error(r, id, &e);
+    if (save_registration(r, c, id, &in, key) < 0)
         goto out;
-    }
-    pthread_mutex_unlock(&g_lock);
-    qlog(QLOG_INFO, MOD, "agent %s registered (regcount %ld, %s EK%s, contact %s:%ld); credential challenge issued",
-         id, a.regcount, in.ek.publicArea.type == TPM2_ALG_RSA ? "RSA" : "ECC",
-         in.ekcert ? " with certificate" : " without certificate", in.ip ? in.ip : "-", in.port);
     cJSON *res = cJSON_CreateObject();
     cJSON_AddStringToObject(res, "blob", blob_b64);
     qhttp_reply(r, 200, res);
@@ -538,7 +614,7 @@ static void h_activate(qhttp_req *r, void *ctx)
     }
     pthread_mutex_lock(&g_lock);
     vreg_agent a;
-    int rc = vstore_reg_get(c->store, id, &a, &e);
+    int rc = expire_pending(c, &e) < 0 ? -1 : vstore_reg_get(c->store, id, &a, &e);
     if (rc <= 0) {
         pthread_mutex_unlock(&g_lock);
         if (rc < 0) {
@@ -549,30 +625,40 @@ static void h_activate(qhttp_req *r, void *ctx)
         }
         return;
     }
-    const char *t = tag->valuestring;
-    bool ok = a.key && qcred_auth_tag_ok(a.key, strlen(a.key), raw, t, strlen(t));
-    vreg_agent_free(&a);
-    if (!ok) {
+    const char *t = tag->valuestring, *key = regpol_key(&a);
+    bool ok = key && qcred_auth_tag_ok(key, strlen(key), raw, t, strlen(t));
+    long max = limits(c)->max_failed_activations;
+    regact act = regpol_activate(&a, ok, max);
+    long failed = a.failed_activations;
+    if (act == REGACT_FAILED_DELETE)
         rc = vstore_reg_delete(c->store, id, &e);
-        pthread_mutex_unlock(&g_lock);
-        printable(t, p, sizeof p);
-        if (rc < 0) {
-            store_error(r, id, &e);
-            return;
-        }
-        qlog(QLOG_WARNING, MOD, "activation of agent %s refused: wrong auth tag; its registration is deleted", id);
-        qhttp_reply_error(r, 400, "Auth tag '%s' for agent '%s' does not match expected value. The agent has been "
-                                  "deleted from database, and a restart of it will be required", p, id);
-        return;
-    }
-    rc = vstore_reg_set_active(c->store, id, true, &e);
+    else if (act != REGACT_ALREADY_ACTIVE && act != REGACT_FAILED_IGNORED)
+        rc = vstore_reg_put(c->store, &a, &e);
     pthread_mutex_unlock(&g_lock);
+    vreg_agent_free(&a);
     if (rc < 0) {
         store_error(r, id, &e);
         return;
     }
-    qlog(QLOG_INFO, MOD, "agent %s activated", id);
-    qhttp_reply(r, 200, NULL);
+    if (ok) {
+        qlog(QLOG_INFO, MOD, "agent %s %s from %s", id,
+             act == REGACT_PROMOTED    ? "activated: its new registration replaces the previous one"
+             : act == REGACT_ACTIVATED ? "activated"
+                                       : "activation repeated (already active; nothing changed)",
+             qhttp_req_peer(r));
+        qhttp_reply(r, 200, NULL);
+        return;
+    }
+    static const char *const what[] = {
+        [REGACT_FAILED_COUNTED] = "the pending registration stays until the limit of failed activations",
+        [REGACT_FAILED_DROPPED] = "the pending re-registration is dropped; the active registration is unchanged",
+        [REGACT_FAILED_DELETE] = "the registration, never activated, is deleted; the agent must register again",
+        [REGACT_FAILED_IGNORED] = "the active registration is unchanged",
+    };
+    qlog(QLOG_WARNING, MOD, "activation of agent %s from %s refused: wrong auth tag (%ld of %ld for the pending "
+         "challenge); %s", id, qhttp_req_peer(r), failed, max, what[act]);
+    qhttp_reply_error(r, 400, "Auth tag '%s' for agent '%s' does not match expected value. %c%s", printable(t, p, sizeof p),
+                      id, what[act][0] - ('a' - 'A'), what[act] + 1);
 }
 
 static int add_id(void *ctx, const char *id)

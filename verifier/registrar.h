@@ -9,7 +9,7 @@
  *                                             regcount}; 404 while unknown or not yet activated
  *   DELETE /v{v}/agents/{id}                 200 / 404
  * Keylime's v3.0 shapes (POST /v3.0/agents with the id in the body) are not served, so 3.0 is
- * not advertised; any version outside the list gets 400 "API Version not supported".
+ * not advertised; any version outside the list gets 404 "API Version not supported" (as Keylime).
  *
  * Contract:
  * - Agent ids: Keylime's [\w.-]+ taken as ASCII [A-Za-z0-9_.-], 1..VSTORE_ID_MAX-1 characters
@@ -26,11 +26,20 @@
  *   set (every certificate in it is a trust anchor), and required when require_ek_cert;
  *   mtls_cert absent, null, "disabled" or a PEM certificate; ip absent, null or an address/host
  *   name; port absent, null, or 1..65535 as a number or a digit string.
+ * - Limits (registrar_policy.h, checked before anything is parsed or stored): 429 "Too many
+ *   registrations from <address>" past registrations_per_minute; 503 when max_pending pending
+ *   registrations exist; pending registrations older than pending_max_age are expired first.
  * - Re-registration of a known id with a different ek_tpm, ekcert or aik_tpm is 403 naming the
- *   changed fields (delete the registration first). Otherwise regcount += 1, active = false, a
- *   fresh challenge: the store keeps key = base64(challenge).
- * - Activation: a wrong auth_tag is 400 "Auth tag '<tag>' for agent '<id>' does not match expected
- *   value. ..." and deletes the record; a right one sets active = true.
+ *   changed fields: the first EK bound to an id stays bound until the record is deleted on the
+ *   TLS port. Otherwise a fresh challenge is issued. A never-activated record takes the new data
+ *   (regcount += 1, key = base64(challenge)). An active record stays active and unchanged, in use
+ *   by the verifier and tenant; the new mtls_cert, ip, port and challenge wait beside it
+ *   (pending_*) until activated, which proves possession of the EK and AK.
+ * - Activation answers the pending challenge when there is one, else the record's. Right: the
+ *   record becomes active, or the pending data replace the active data (regcount += 1). Wrong:
+ *   400 "Auth tag '<tag>' for agent '<id>' does not match expected value. ..."; an active record is
+ *   never deleted or changed; a pending challenge is dropped after max_failed_activations wrong
+ *   tags (a never-activated record is then deleted).
  * - Stored values are canonical: ek_tpm/aik_tpm re-marshalled base64, ekcert base64 DER.
  * - Every registration, activation, refusal and deletion is logged (module "registrar").
  * - Ports: see registrar_ctx.plain_only. Start one server per port, each with its own context.
@@ -43,6 +52,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include "http_server.h"
+#include "registrar_policy.h"
 #include "store.h"
 
 #define REGISTRAR_DEFAULT_PORT    8890
@@ -61,6 +71,9 @@ typedef struct registrar_ctx {
      * (the TLS port, or [verifier] insecure). */
     bool plain_only;
     long tls_port;                /* named in the 403 message */
+    const reg_limits *limits;     /* NULL: REG_LIMITS_DEFAULT */
+    reg_rate *rate;               /* registrations per client address; NULL: no limit. Share one
+                                     between the plain and TLS contexts. */
 } registrar_ctx;
 
 /* Fill out (capacity cap >= REGISTRAR_NUM_ROUTES) with the routes bound to c; returns the count,

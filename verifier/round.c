@@ -79,6 +79,13 @@ void vround_step(const vround_cfg *cfg, const vround_st *in_, const vround_event
     case VRE_QUOTE_PASS:
         o->st.retries = 0;
         o->st.partial0 = false;
+        if (ev->more) {
+            /* A piece of a long list: not attested yet; the rest is asked for at once. */
+            o->st.state = in->state == VSTATE_GET_QUOTE_RETRY ? VSTATE_GET_QUOTE : in->state;
+            o->delay = 0;
+            o->save = true;
+            break;
+        }
         o->st.state = ev->give_v ? VSTATE_PROVIDE_V : VSTATE_GET_QUOTE;
         o->delay = ev->give_v ? 0 : cfg->quote_interval - ev->elapsed;     /* V goes at once */
         if (o->delay < 0)
@@ -163,7 +170,9 @@ void vround_log(const char *id, const vround_cfg *cfg, const vround_st *in, cons
     const char *reason = why && *why ? why : "no reason given";
     switch (ev->kind) {
     case VRE_QUOTE_PASS:
-        if (in->state != VSTATE_GET_QUOTE || ev->give_v)
+        if (ev->more)
+            qlog(QLOG_DEBUG, MOD, "agent %s: a piece of the measurement list checked, asking for the rest", id);
+        else if (in->state != VSTATE_GET_QUOTE || ev->give_v)
             qlog(QLOG_INFO, MOD, "agent %s attested (%s)", id, vstate_name(out->st.state));
         break;
     case VRE_COMM_FAIL:

@@ -54,6 +54,8 @@ typedef struct vround_st {
 typedef struct vround_event {
     vround_ev kind;
     bool give_v;                  /* VRE_QUOTE_PASS */
+    bool more;                    /* VRE_QUOTE_PASS on a piece of the IMA list that did not reach
+                                     PCR 10 yet (vattest_out.ima_pending): ask for the rest at once */
     bool invalid_quote;           /* VRE_QUOTE_FAIL */
     double elapsed;               /* VRE_QUOTE_PASS: seconds since the request started */
 } vround_event;

@@ -69,7 +69,17 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (agent_id, seq));",
     /* 2: the key a signed (DSSE) runtime policy was checked with, base64 as the API received it */
     "ALTER TABLE policies ADD COLUMN sign_key TEXT;",
-    /* 3: IMA entries that passed since the replay began (the running "good" of the counts line) */
+    /* 3: registrar records carry their pending state: when registered (for expiry), failed
+     * activations, and a re-registration's new contact data and challenge beside the active
+     * record until it is activated */
+    "ALTER TABLE registrar ADD COLUMN registered_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE registrar ADD COLUMN failed_activations INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE registrar ADD COLUMN pending_mtls_cert TEXT;"
+    "ALTER TABLE registrar ADD COLUMN pending_ip TEXT;"
+    "ALTER TABLE registrar ADD COLUMN pending_port INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE registrar ADD COLUMN pending_key TEXT;"
+    "CREATE INDEX registrar_pending ON registrar(registered_at) WHERE active = 0 OR pending_key IS NOT NULL;",
+    /* 4: IMA entries that passed since the replay began (the running "good" of the counts line) */
     "ALTER TABLE agents ADD COLUMN ima_good_total INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -378,6 +388,11 @@ static int prepare_file(const char *path, qerr *err)
             *slash = '\0';
         if (make_dirs(dir, err) != 0)
             return -1;
+        /* Anyone who can write the directory can swap the database or plant its -wal/-shm. */
+        struct stat db;
+        if (stat(dir, &db) == 0 && (db.st_mode & (S_IWGRP | S_IWOTH)))
+            return qerr_set(err, "database directory %s is writable by group or others (mode %04o): chmod go-w it, "
+                                 "or give the database a directory of its own", dir, (unsigned)(db.st_mode & 07777));
     }
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)

@@ -42,6 +42,13 @@ typedef struct vreg_agent {
     long regcount;
     bool active;
     char *key;             /* base64 of the credential challenge (the auth_tag key) */
+    int64_t registered_at; /* epoch seconds of the last registration (pending expiry) */
+    long failed_activations;   /* wrong auth_tags against the pending challenge */
+    /* A re-registration of an active agent, kept beside the active record until activated
+     * (pending_key non-NULL); the active fields above stay in use meanwhile. */
+    char *pending_mtls_cert, *pending_ip;
+    long pending_port;
+    char *pending_key;
 } vreg_agent;
 void vreg_agent_free(vreg_agent *a);
 int vstore_reg_get(vstore *s, const char *agent_id, vreg_agent *out, qerr *err);
@@ -53,6 +60,12 @@ int vstore_reg_delete(vstore *s, const char *agent_id, qerr *err);     /* 1 dele
  * first and fn runs without the store lock, so it may call the store (same for every *_list and
  * vstore_failures_get). */
 int vstore_reg_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), void *ctx, qerr *err);
+/* Pending registrations (never activated, or a re-registration awaiting activation): *n. 0 or -1. */
+int vstore_reg_count_pending(vstore *s, long *n, qerr *err);
+/* Expire pending registrations made before `before` (epoch seconds): never-activated records are
+ * deleted, an active record's pending re-registration is cleared. One transaction; *n (may be
+ * NULL) gets the number of records touched. 0 or -1. */
+int vstore_reg_expire(vstore *s, int64_t before, long *n, qerr *err);
 
 /* ---- runtime policies (stored once by checksum, named, shared) ------------------------------ */
 typedef struct vpolicy {

@@ -152,7 +152,12 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
         qconfig_bool(c, V, "insecure", false, &o->insecure, err) < 0 ||
         copy_str(c, R, "tpm_cert_store", "", o->tpm_cert_store, sizeof o->tpm_cert_store, err) < 0 ||
         /* EK certificates are not required yet: software TPMs and many VMs have none. */
-        qconfig_bool(c, R, "require_ek_cert", false, &o->require_ek_cert, err) < 0)
+        qconfig_bool(c, R, "require_ek_cert", false, &o->require_ek_cert, err) < 0 ||
+        qconfig_long(c, R, "max_pending_registrations", 1000, 0, 1000000, &o->reg_limits.max_pending, err) < 0 ||
+        qconfig_long(c, R, "pending_max_age", 600, 0, 86400 * 30, &o->reg_limits.pending_max_age, err) < 0 ||
+        qconfig_long(c, R, "max_failed_activations", 3, 1, 1000, &o->reg_limits.max_failed_activations, err) < 0 ||
+        qconfig_long(c, R, "registrations_per_minute", 60, 0, 1000000, &o->reg_limits.registrations_per_minute,
+                     err) < 0)
         return -1;
     o->num_workers = workers;
 
@@ -172,6 +177,20 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
         tls_file(c, "client_cert", o->tls_dir, QTLS_F_CLIENT_CERT, o->client_cert, &o->tls_generated, err) < 0 ||
         tls_file(c, "client_key", o->tls_dir, QTLS_F_CLIENT_KEY, o->client_key, &o->tls_generated, err) < 0)
         return -1;
+    if (copy_str(c, V, "registrar_url", "", o->registrar_url, sizeof o->registrar_url, err) < 0 ||
+        copy_str(c, V, "registrar_ca_cert", o->trusted_client_ca, o->registrar_ca_cert, sizeof o->registrar_ca_cert,
+                 err) < 0)
+        return -1;
+    size_t ul = strlen(o->registrar_url);
+    while (ul > 0 && o->registrar_url[ul - 1] == '/')
+        o->registrar_url[--ul] = '\0';
+    if (ul && strncmp(o->registrar_url, "https://", 8) != 0 &&
+        !(o->insecure && strncmp(o->registrar_url, "http://", 7) == 0))
+        return qerr_set(err, "[verifier] registrar_url: '%s' must be an https:// URL (http:// only with insecure)",
+                        o->registrar_url);
+    if (ul && (strchr(o->registrar_url + 8, '/') || strchr(o->registrar_url, '?')))
+        return qerr_set(err, "[verifier] registrar_url: '%s' must be scheme://host:port without a path",
+                        o->registrar_url);
     if (!o->tls_dir[0] && o->tls_generated)
         return qerr_set(err, "[verifier] tls_dir: a directory is required unless server_cert, server_key, "
                              "trusted_client_ca, client_cert and client_key are all set");
@@ -251,6 +270,9 @@ const char *vconfig_help(void)
            "    client_cert, client_key     presented to agents (tls_dir/client-cert.pem, client-key.pem)\n"
            "    insecure                    plain HTTP, no client certificates: debugging only (false)\n"
            "    allow_agent_plain_http      poll agents registered without a certificate (insecure)\n"
+           "    registrar_url               an external Keylime-compatible registrar to read agent records\n"
+           "                                from, https://host:port (none: this daemon's own registrar)\n"
+           "    registrar_ca_cert           the external registrar's CA (trusted_client_ca)\n"
            "    metrics_listen              ip:port serving Prometheus GET /metrics, plain HTTP (off)\n"
            "  [revocations]\n"
            "    enabled_revocation_notifications  [\"webhook\", \"agent\"]: where failures go (none)\n"
@@ -264,5 +286,9 @@ const char *vconfig_help(void)
            "    tls_port                    mTLS port: everything, incl. show, list, delete (8891)\n"
            "    tpm_cert_store              CA certificates for EK certificates (none)\n"
            "    require_ek_cert             refuse agents without a valid EK certificate (false)\n"
+           "    max_pending_registrations   registrations awaiting activation, 0 = no cap (1000)\n"
+           "    pending_max_age             seconds before an unactivated registration expires, 0 = never (600)\n"
+           "    max_failed_activations      wrong auth tags before a pending challenge is dropped (3)\n"
+           "    registrations_per_minute    per client address, 0 = no limit (60)\n"
            "    log_level                   as above; the daemon logs at the more verbose of the two (info)\n";
 }

@@ -9,6 +9,7 @@
 #include "err.h"
 #include "log.h"
 #include "poller.h"
+#include "registrar_policy.h"
 #include "revocation_notify.h"
 
 #define VCONFIG_STR  256
@@ -48,6 +49,11 @@ typedef struct vconfig {
     bool insecure;                        /* plain HTTP servers, no client certificates (debug) */
     bool allow_agent_plain_http;          /* poll agents registered with mtls_cert "disabled";
                                              default: insecure */
+    /* An external Keylime-compatible registrar (registrar_client.h): agent records are read from
+     * it instead of this daemon's own registrar. "" = the own one. https (mTLS with client_cert)
+     * unless insecure; its certificate checked against registrar_ca_cert (trusted_client_ca). */
+    char registrar_url[VCONFIG_PATH];
+    char registrar_ca_cert[VCONFIG_PATH];
     char metrics_listen[VCONFIG_STR];     /* "ip:port" of GET /metrics; "" = off */
     vrevoc_config revocations;            /* [revocations] */
     /* [registrar] */
@@ -56,6 +62,8 @@ typedef struct vconfig {
     long registrar_tls_port;              /* 8891: everything, mTLS */
     char tpm_cert_store[VCONFIG_PATH];    /* EK CA certificates (directory or file); "" = none */
     bool require_ek_cert;                 /* false for now */
+    reg_limits reg_limits;                /* max_pending_registrations, pending_max_age,
+                                             max_failed_activations, registrations_per_minute */
 } vconfig;
 
 /* Fill *out from the [verifier] and [registrar] sections (env overrides apply through qconfig). */

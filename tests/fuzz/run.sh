@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds and runs the libFuzzer targets.
-#   tests/fuzz/run.sh [SECONDS]    (default 60 per target; `make fuzz` passes $(FUZZ_SECONDS))
-# common/*.c and every tests/fuzz/fuzz_*.c are compiled with clang -fsanitize=fuzzer,address,
+#   tests/fuzz/run.sh [SECONDS [TARGET...]]  (default 60 per target; `make fuzz` passes $(FUZZ_SECONDS))
+#   FUZZ_RUNS=N in the environment also stops each target after N executions (whichever first).
+# common/*.c, verifier/*.c (but main.c) and every tests/fuzz/fuzz_*.c are compiled with clang -fsanitize=fuzzer,address,
 # undefined and the project's warning flags into build/fuzz/. Each target runs for SECONDS on a
 # fresh copy of tests/fuzz/corpus/<target>/ (new inputs stay in build/fuzz/corpus/<target>/;
 # crash inputs go to build/fuzz/artifacts/). LeakSanitizer is on; tests/lsan.supp only names
@@ -29,10 +30,12 @@ mkdir -p "$OUT/obj" "$OUT/corpus" "$OUT/artifacts" "$OUT/logs"
 cd "$ROOT" || exit 2
 
 # The library: coverage instrumentation without libFuzzer's main.
+# The verifier's objects too (without its main): fuzz_agent_answer drives its round.
 objs=()
-for src in common/*.c; do
-  obj=$OUT/obj/$(basename "$src" .c).o
-  if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find common -name '*.h' -newer "$obj" | head -1)" ]; then
+for src in common/*.c verifier/*.c; do
+  [ "$src" = verifier/main.c ] && continue
+  obj=$OUT/obj/$(dirname "$src")-$(basename "$src" .c).o
+  if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ -n "$(find common verifier -name '*.h' -newer "$obj" | head -1)" ]; then
     # shellcheck disable=SC2086
     $CC $CFLAGS -fsanitize=fuzzer-no-link,$SAN -c "$src" -o "$obj" || { echo "fuzz: building $src failed" >&2; exit 2; }
   fi
@@ -41,13 +44,17 @@ done
 rm -f "$OUT/libquince-fuzz.a"
 ar rcs "$OUT/libquince-fuzz.a" "${objs[@]}" || exit 2
 
+export TSS2_LOG=${TSS2_LOG:-all+NONE}   # tss2-mu would log every malformed input
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$ROOT/tests/lsan.supp:print_suppressions=0}
 
 failed=0
+shift 2>/dev/null
+targets=("$@")
 for src in tests/fuzz/fuzz_*.c; do
   name=$(basename "$src" .c)
+  if [ ${#targets[@]} -gt 0 ] && [[ " ${targets[*]} " != *" $name "* ]]; then continue; fi
   bin=$OUT/$name
   # shellcheck disable=SC2086
   if ! $CC $CFLAGS -fsanitize=fuzzer,$SAN "$src" -o "$bin" "$OUT/libquince-fuzz.a" $PKG_LIBS -lm; then
@@ -57,7 +64,8 @@ for src in tests/fuzz/fuzz_*.c; do
   rm -rf "$corpus"; mkdir -p "$corpus"
   if [ -d "tests/fuzz/corpus/$name" ]; then cp -r "tests/fuzz/corpus/$name/." "$corpus/"; fi
   log=$OUT/logs/$name.log
-  "$bin" -max_total_time="$SECS" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
+  # shellcheck disable=SC2086
+  "$bin" -max_total_time="$SECS" ${FUZZ_RUNS:+-runs=$FUZZ_RUNS} -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 \
          -artifact_prefix="$OUT/artifacts/$name-" "$corpus" >"$log" 2>&1
   rc=$?
   runs=$(grep -oE '^Done [0-9]+ runs' "$log" | tail -1 | grep -oE '[0-9]+')

@@ -89,25 +89,25 @@ expect_grep "ca list checks the certificates" "tenant-cert.pem" "$out"
 "$VERIFIER" ca --dir "$T/otherca" init >/dev/null 2>&1 && pass "quince-verifier ca --dir init (another CA)" || fail "ca init"
 
 # ---- 3. clients without a certificate of the CA: refused before any handler -------------------------
-[ "$(st "$CV_URL/v2.6/agents/" --cacert "$TLS_DIR/cacert.pem")" = 401 ] && expect_grep "verifier API without a client certificate: 401" \
-  "Unauthorized: no client certificate" "$(status_text)" || fail "verifier API without a client certificate: 401" "$(cat "$T/body")"
+[ "$(st "$CV_URL/v2.6/agents/" --cacert "$TLS_DIR/cacert.pem")" = 403 ] && expect_grep "verifier API without a client certificate: 403" \
+  "Forbidden: no client certificate" "$(status_text)" || fail "verifier API without a client certificate: 403" "$(cat "$T/body")"
 c=$(st "$CV_URL/v2.6/agents/" --cacert "$TLS_DIR/cacert.pem" --cert "$T/otherca/tenant-cert.pem" --key "$T/otherca/tenant-key.pem")
-if [ "$c" = 401 ] && grep -q "client certificate rejected" "$T/body"; then pass "verifier API with another CA's certificate: 401 ($(status_text))"
+if [ "$c" = 403 ] && grep -q "client certificate rejected" "$T/body"; then pass "verifier API with another CA's certificate: 403 ($(status_text))"
 elif [ "$c" = 000 ]; then pass "verifier API with another CA's certificate: handshake refused"
 else fail "verifier API with another CA's certificate" "$c $(cat "$T/body")"; fi
 "$TOOLS/tls_tool" leaf --ca-dir "$TLS_DIR" --cn old-tenant --eku client --expired --cert "$T/expired-cert.pem" --key "$T/expired-key.pem" \
   || fail "tls_tool: expired certificate"
 c=$(st "$CV_URL/v2.6/agents/" --cacert "$TLS_DIR/cacert.pem" --cert "$T/expired-cert.pem" --key "$T/expired-key.pem")
-[ "$c" = 401 ] && grep -qi "expired" "$T/body" && pass "verifier API with an expired certificate: 401 ($(status_text))" \
+[ "$c" = 403 ] && grep -qi "expired" "$T/body" && pass "verifier API with an expired certificate: 403 ($(status_text))" \
   || fail "verifier API with an expired certificate" "$c $(cat "$T/body")"
-[ "$(st "$REG_URL/v2.6/agents" --cacert "$TLS_DIR/cacert.pem")" = 401 ] && pass "registrar TLS port without a client certificate: 401" \
-  || fail "registrar TLS port without a client certificate: 401"
+[ "$(st "$REG_URL/v2.6/agents" --cacert "$TLS_DIR/cacert.pem")" = 403 ] && pass "registrar TLS port without a client certificate: 403" \
+  || fail "registrar TLS port without a client certificate: 403"
 c=$(st "$(AG_URL a1)/version" --cacert "$T/a1/state/mtls-cert.pem")
-[ "$c" = 401 ] && pass "agent without a client certificate: 401" || fail "agent without a client certificate: 401" "$c"
+[ "$c" = 403 ] && pass "agent without a client certificate: 403" || fail "agent without a client certificate: 403" "$c"
 c=$(st "$(AG_URL a1)/version" --cacert "$T/a1/state/mtls-cert.pem" --cert "$T/otherca/tenant-cert.pem" --key "$T/otherca/tenant-key.pem")
-{ [ "$c" = 401 ] || [ "$c" = 000 ]; } && pass "agent with another CA's certificate: refused ($c)" || fail "agent with another CA's certificate" "$c"
+{ [ "$c" = 403 ] || [ "$c" = 000 ]; } && pass "agent with another CA's certificate: refused ($c)" || fail "agent with another CA's certificate" "$c"
 out=$(QUINCE_TENANT_CLIENT_CERT=$T/expired-cert.pem QUINCE_TENANT_CLIENT_KEY=$T/expired-key.pem Q -c cvlist 2>&1); rc=$?
-[ $rc = 1 ] && expect_grep "tenant with an expired certificate: the verifier's 401" "401" "$out" || fail "tenant with an expired certificate" "exit $rc: $out"
+[ $rc = 1 ] && expect_grep "tenant with an expired certificate: the verifier's 403" "403" "$out" || fail "tenant with an expired certificate" "exit $rc: $out"
 
 # ---- 4. a server with a wrong name: refused by the client ------------------------------------------
 "$TOOLS/tls_tool" leaf --ca-dir "$TLS_DIR" --cn wrong.example --eku server --san wrong.example \

@@ -386,7 +386,7 @@ st=$(api POST "/v2.6/agents/$UG" -H 'Content-Type: application/json' --data-bina
   || fail "an add with an invalid exclude regex → 400" "HTTP $st $(body_status)"
 [ "$(api GET "/v2.6/agents/$UX")" = 404 ] && pass "unknown agent: GET → 404" || fail "unknown agent: GET → 404"
 [ "$(api DELETE "/v2.6/agents/$UX")" = 404 ] && pass "unknown agent: DELETE → 404" || fail "unknown agent: DELETE → 404"
-[ "$(api PUT "/v2.6/agents/$UX/reactivate")" = 404 ] && pass "unknown agent: reactivate → 404" || fail "unknown agent: reactivate → 404"
+[ "$(api PUT "/v2.6/agents/$UX/reactivate")" = 400 ] && pass "unknown agent: reactivate → 400 (Keylime's code)" || fail "unknown agent: reactivate → 400"
 st=$(api POST "/v2.6/agents/$UX" -H 'Content-Type: application/json' --data-binary @"$T/add-$U1.json")
 [ "$st" = 404 ] && pass "adding an agent the registrar does not know → 404" || fail "adding an unregistered agent → 404" "HTTP $st $(body_status)"
 st=$(api POST "/v2.6/agents/$U1" -H 'Content-Type: application/json' --data-binary @"$T/add-$U1.json")

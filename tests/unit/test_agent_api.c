@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../agent/agent_config.h"
@@ -130,6 +131,11 @@ static void test_uuid(void **state)
     snprintf(sub, sizeof sub, "%s/a/b", dir);
     qerr e;
     assert_int_equal(agent_state_dir_ensure(sub, &e), 0);
+    /* A state_dir others can write is refused (issue 11, item 10). */
+    assert_int_equal(chmod(sub, 0777), 0);
+    assert_int_equal(agent_state_dir_ensure(sub, &e), -1);
+    assert_non_null(strstr(e.msg, "writable by group or others (mode 0777)"));
+    assert_int_equal(chmod(sub, 0700), 0);
     char u1[64], u2[64];
     assert_int_equal(agent_uuid_resolve("generate", sub, NULL, u1, sizeof u1, &e), 0);
     assert_int_equal(strlen(u1), 36);

@@ -316,6 +316,37 @@ static void test_lagging_once_passes(void **state)
     assert_int_equal(f->ag.st.next_ima_ml_entry, 3);
 }
 
+/* A list in pieces (the agent's max_ima_bytes): the first answer carries lines 0-1 of 3 and
+ * "ima_measurement_list_more"; the quote covers all 3. The round passes as pending (state after
+ * the piece, nothing counted), the next asks from entry 2 and completes the attestation. Without
+ * "more" the same piece is a PCR mismatch. */
+static void test_list_in_pieces(void **state)
+{
+    fx *f = *state;
+    char piece[1024] = "";
+    strcat(piece, f->lines[0]);
+    strcat(piece, f->lines[1]);
+    ans a = first();
+    a.list_override = piece;
+    cJSON *r = answer(f, &a);
+    cJSON_AddTrueToObject(r, "ima_measurement_list_more");
+    assert_int_equal(round_with(f, r, 0), VATTEST_PASS);
+    assert_true(f->out.ima_pending);
+    assert_int_equal(f->out.nfailures, 0);
+    assert_int_equal(f->ag.st.next_ima_ml_entry, 2);
+    assert_int_equal(f->ag.st.attestation_count, 0);
+    a = next(2);
+    assert_int_equal(run(f, &a, 2), VATTEST_PASS);
+    assert_false(f->out.ima_pending);
+    assert_int_equal(f->ag.st.next_ima_ml_entry, 3);
+    assert_int_equal(f->ag.st.attestation_count, 1);
+    /* the same piece from entry 0 without "more": a mismatch */
+    a = first();
+    a.list_override = piece;
+    assert_int_equal(run(f, &a, 0), VATTEST_INVALID_QUOTE);
+    assert_true(has_event(f, "ima.pcr_mismatch"));
+}
+
 static void test_last_line_without_newline(void **state)
 {
     fx *f = *state;
@@ -1140,6 +1171,7 @@ int main(void)
         T(test_incremental),
         T(test_lagging_once_passes),
         T(test_last_line_without_newline),
+        T(test_list_in_pieces),
         T(test_alg_aliases),
         T(test_default_alg_lists),
         T(test_tpm_policy_pass),

@@ -164,9 +164,40 @@ static void test_many_patterns(void **state)
     qexcludes_free(x);
 }
 
+/* Catastrophic backtracking: "^(a+)+$" is refused when the list is compiled (a probe of a's
+ * hits the match limit), with a reason naming the line; a pattern that slips past the probes
+ * (the run must follow a prefix) still cannot cost more than the match limit on a crafted path,
+ * and such a path counts as not excluded (fail closed), told apart by qexcludes_match_rc. */
+static void test_pathological_patterns(void **state)
+{
+    (void)state;
+    qerr e = { 0 };
+    const char *text = "/usr/bin/ok\n^(a+)+$\n";
+    assert_null(qexcludes_parse(text, strlen(text), "ex.txt", &e));
+    assert_non_null(strstr(e.msg, "ex.txt:2: exclude regex '^(a+)+$' refused: it backtracks catastrophically"));
+    const char *alt = "/opt/(a|aa)+$\n";     /* also exponential, behind a prefix the probes include */
+    assert_null(qexcludes_parse(alt, strlen(alt), "ex.txt", &e));
+    assert_non_null(strstr(e.msg, "backtracks catastrophically"));
+
+    qexcludes *x = parse_ok("^/x/(\\d+)+$\n/tmp/\n");
+    qexcludes_md *md = qexcludes_md_new();
+    assert_non_null(md);
+    assert_int_equal(qexcludes_match_rc(x, md, "/x/1234", 7), 1);
+    assert_int_equal(qexcludes_match_rc(x, md, "/usr/bin/ls", 11), 0);
+    assert_int_equal(qexcludes_match_rc(x, md, "/tmp/z", 6), 1);
+    char crafted[64];
+    snprintf(crafted, sizeof crafted, "/x/%s!", "1111111111111111111111111111111111111111");
+    assert_int_equal(qexcludes_match_rc(x, md, crafted, strlen(crafted)), -1);
+    assert_false(qexcludes_match(x, md, crafted, strlen(crafted)));   /* fail closed */
+    assert_int_equal(qexcludes_match_rc(x, md, "/tmp/z", 6), 1);      /* the match data is reusable */
+    qexcludes_md_free(md);
+    qexcludes_free(x);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pathological_patterns),
         cmocka_unit_test(test_anchored_start_not_end),
         cmocka_unit_test(test_dollar_exact),
         cmocka_unit_test(test_wildcards_and_alternation),

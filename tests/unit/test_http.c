@@ -12,6 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -670,7 +676,8 @@ static void add_ext(X509 *crt, X509 *issuer, int nid, const char *value)
     X509_EXTENSION_free(ex);
 }
 
-static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, bool ca, long serial)
+static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *issuer_key, bool ca, long serial,
+                       const char *eku)
 {
     X509 *c = X509_new();
     assert_non_null(c);
@@ -690,7 +697,7 @@ static X509 *make_cert(const char *cn, EVP_PKEY *key, X509 *issuer, EVP_PKEY *is
     } else {
         add_ext(c, iss, NID_basic_constraints, "CA:FALSE");
         add_ext(c, iss, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
-        add_ext(c, iss, NID_ext_key_usage, "serverAuth,clientAuth");
+        add_ext(c, iss, NID_ext_key_usage, eku);
     }
     assert_true(X509_sign(c, issuer_key ? issuer_key : key, EVP_sha256()) > 0);
     return c;
@@ -728,10 +735,10 @@ static void make_pki(pki *p)
 #undef P
     EVP_PKEY *cak = new_key(), *sk = new_key(), *ck = new_key(), *rk = new_key();
     assert_non_null(cak);
-    X509 *ca = make_cert("Quince test CA", cak, NULL, NULL, true, 1);
-    X509 *sc = make_cert("server", sk, ca, cak, false, 2);
-    X509 *cc = make_cert("client", ck, ca, cak, false, 3);
-    X509 *rc = make_cert("rogue", rk, NULL, NULL, false, 4);
+    X509 *ca = make_cert("Quince test CA", cak, NULL, NULL, true, 1, NULL);
+    X509 *sc = make_cert("server", sk, ca, cak, false, 2, "serverAuth");
+    X509 *cc = make_cert("client", ck, ca, cak, false, 3, "clientAuth");
+    X509 *rc = make_cert("rogue", rk, NULL, NULL, false, 4, "serverAuth,clientAuth");
     p->ca_pem = write_pem(p->ca, ca, NULL);
     p->srv_cert_pem = write_pem(p->srv_cert, sc, NULL);
     p->srv_key_pem = write_pem(p->srv_key, NULL, sk);
@@ -788,24 +795,46 @@ static void test_mtls(void **state)
     qhttp_result_free(&r);
     qhttp_client_free(c);
 
-    /* no client certificate → 401 */
+    /* no client certificate → 403 (Keylime's code) */
     qhttp_client_opts nocert = { .ca_file = p.ca };
     c = qhttp_client_new(&nocert, &e);
     assert_int_equal(qhttp_get(c, u, &r, &e), 0);
-    assert_int_equal(r.status, 401);
+    assert_int_equal(r.status, 403);
     assert_non_null(strstr(r.status_text, "no client certificate"));
     qhttp_result_free(&r);
     qhttp_client_free(c);
 
-    /* self-signed rogue client certificate → refused (401 or a TLS alert) */
+    /* self-signed rogue client certificate → refused (403 or a TLS alert) */
     qhttp_client_opts rogue = { .ca_file = p.ca, .cert_file = p.rogue_cert, .key_file = p.rogue_key };
     c = qhttp_client_new(&rogue, &e);
     int rc = qhttp_get(c, u, &r, &e);
     if (rc == 0) {
-        assert_int_equal(r.status, 401);
+        assert_int_equal(r.status, 403);
         assert_non_null(strstr(r.status_text, "client certificate rejected"));
     }
     qhttp_result_free(&r);
+    qhttp_client_free(c);
+
+    /* the server's own certificate (extended key usage serverAuth only) as a client
+     * certificate → refused: it is not meant for clients */
+    qhttp_client_opts srvcert = { .ca_file = p.ca, .cert_file = p.srv_cert, .key_file = p.srv_key };
+    c = qhttp_client_new(&srvcert, &e);
+    assert_int_equal(qhttp_get(c, u, &r, &e), 0);
+    assert_int_equal(r.status, 401);
+    assert_non_null(strstr(r.status_text, "client certificate rejected"));
+    qhttp_result_free(&r);
+    qhttp_client_free(c);
+
+    /* a kept-alive connection reuses its verified certificate: many requests, each 200 with the DN */
+    c = qhttp_client_new(&co, &e);
+    assert_non_null(c);
+    for (int i = 0; i < 20; i++) {
+        if (qhttp_get(c, u, &r, &e) != 0)
+            fail_msg("mTLS request %d: %s", i, e.msg);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(res_str(&r, "dn"), "CN=client,O=Quince test");
+        qhttp_result_free(&r);
+    }
     qhttp_client_free(c);
 
     /* client that does not trust the server's CA */
@@ -833,7 +862,167 @@ static void test_mtls(void **state)
     qhttp_client_free(c);
 
     qhttp_server_stop(s);
+
+    /* a server whose certificate is for clients only (clientAuth) → the client refuses it */
+    qhttp_server_opts o2 = { .ip = "127.0.0.1", .tls_cert_file = p.cli_cert, .tls_key_file = p.cli_key,
+                             .tls_ca_file = p.ca, .require_client_cert = true };
+    s = qhttp_server_start(&o2, g_routes, NROUTES, &e);
+    if (!s)
+        fail_msg("TLS server with a client certificate: %s", e.msg);
+    snprintf(u, sizeof u, "https://127.0.0.1:%u/whoami", qhttp_server_port(s));
+    qhttp_client_opts nohost = { .ca_file = p.ca, .cert_file = p.cli_cert, .key_file = p.cli_key,
+                                 .no_verify_host = true };
+    c = qhttp_client_new(&nohost, &e);
+    assert_int_equal(qhttp_get(c, u, &r, &e), -1);
+    assert_non_null(strstr(e.msg, "TLS error"));
+    qhttp_result_free(&r);
+    qhttp_client_free(c);
+    qhttp_server_stop(s);
     free_pki(&p);
+}
+
+/* Process CPU time (all threads: the server runs in this process) in microseconds. */
+static long long cpu_us(void)
+{
+    struct rusage ru;
+    assert_int_equal(getrusage(RUSAGE_SELF, &ru), 0);
+    return (ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000LL + ru.ru_utime.tv_usec + ru.ru_stime.tv_usec;
+}
+
+static long long wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000LL + ts.tv_nsec / 1000;
+}
+
+static int raw_connect(uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* A client that starts a TLS handshake and stalls (one record header, then nothing) must not
+ * make the server spin: the server waits for it without using CPU until the connection timeout
+ * closes it. With libmicrohttpd's epoll mode a worker spun on epoll_wait + recv → EAGAIN for the
+ * whole time, burning a core; this waits for the server to close the socket (an event) and
+ * compares the process's CPU time with the time waited. */
+static void test_tls_stalled_handshake(void **state)
+{
+    (void)state;
+    pki p;
+    make_pki(&p);
+    qerr e = {0};
+    qhttp_server_opts o = { .ip = "127.0.0.1", .tls_cert_file = p.srv_cert, .tls_key_file = p.srv_key,
+                            .tls_ca_file = p.ca, .require_client_cert = true, .conn_timeout_s = 2 };
+    qhttp_server *s = qhttp_server_start(&o, g_routes, NROUTES, &e);
+    if (!s)
+        fail_msg("TLS server: %s", e.msg);
+    int fd = raw_connect(qhttp_server_port(s));
+    static const unsigned char hdr[] = { 0x16, 0x03, 0x01, 0x02, 0x00 }; /* handshake record, 512 bytes announced */
+    assert_int_equal(send(fd, hdr, sizeof hdr, 0), (ssize_t)sizeof hdr);
+    long long c0 = cpu_us(), w0 = wall_us();
+    char buf[256];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0)
+        ;                      /* an alert, then EOF when the server gives up on us */
+    long long cpu = cpu_us() - c0, wall = wall_us() - w0;
+    close(fd);
+    print_message("stalled handshake: closed by the server after %lld ms, %lld ms of CPU meanwhile\n",
+                  wall / 1000, cpu / 1000);
+    assert_true(wall >= 1000000);          /* it was the timeout that closed it */
+    assert_true(cpu * 4 < wall);           /* a spinning worker uses about all of it */
+    qhttp_server_stop(s);
+    free_pki(&p);
+}
+
+static int raw_connect_from(const char *src, uint16_t port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in from = { .sin_family = AF_INET };
+    assert_int_equal(inet_pton(AF_INET, src, &from.sin_addr), 1);
+    assert_int_equal(bind(fd, (struct sockaddr *)&from, sizeof from), 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    return fd;
+}
+
+/* Wait up to ms for fd to be readable; then read: >0 bytes, 0 EOF, -1 error/reset, -2 timeout. */
+static ssize_t wait_read(int fd, char *buf, size_t cap, int ms)
+{
+    struct pollfd p = { .fd = fd, .events = POLLIN };
+    int n = poll(&p, 1, ms);
+    if (n == 0)
+        return -2;
+    ssize_t r = recv(fd, buf, cap, 0);
+    return r < 0 ? -1 : r;
+}
+
+#define SLOW_CLIENTS 4
+
+/* Slowloris: clients that open connections and trickle their headers one byte at a time. At
+ * most per_ip_limit of them get a connection (more are closed at once), a client from another
+ * address is still served at once, and the trickling connections are closed when the header
+ * deadline passes, although each sends a byte every 200 ms (the idle timeout never fires). */
+static void test_slowloris(void **state)
+{
+    (void)state;
+    qerr e = {0};
+    qhttp_server_opts o = { .ip = "127.0.0.1", .per_ip_limit = SLOW_CLIENTS, .header_timeout_s = 2,
+                            .conn_timeout_s = 60 };
+    qhttp_server *s = qhttp_server_start(&o, g_routes, NROUTES, &e);
+    if (!s)
+        fail_msg("server: %s", e.msg);
+    uint16_t port = qhttp_server_port(s);
+    /* one more than the limit from 127.0.0.1: one of them is closed at accept */
+    int slow[SLOW_CLIENTS + 1];
+    for (int i = 0; i <= SLOW_CLIENTS; i++) {
+        slow[i] = raw_connect_from("127.0.0.1", port);
+        send(slow[i], "GET /version HTTP/1.1\r\n", 23, MSG_NOSIGNAL);
+    }
+    long long t0 = wall_us();
+    char buf[512];
+    /* another address: served at once */
+    int good = raw_connect_from("127.0.0.2", port);
+    const char req[] = "GET /version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    assert_int_equal(send(good, req, sizeof req - 1, 0), (ssize_t)(sizeof req - 1));
+    ssize_t n = wait_read(good, buf, sizeof buf - 1, 10000);
+    assert_true(n > 12);
+    buf[n] = '\0';
+    assert_non_null(strstr(buf, "HTTP/1.1 200"));
+    close(good);
+    /* trickle a byte every 200 ms until the server closes them all (bounded by 15 s) */
+    int open_n = SLOW_CLIENTS + 1;
+    long long closed_at[SLOW_CLIENTS + 1] = { 0 };
+    while (open_n > 0 && wall_us() - t0 < 15000000) {
+        for (int i = 0; i <= SLOW_CLIENTS; i++) {
+            if (closed_at[i])
+                continue;
+            n = wait_read(slow[i], buf, sizeof buf, 200 / (SLOW_CLIENTS + 1));
+            if (n == 0 || n == -1) {
+                closed_at[i] = wall_us() - t0;
+                open_n--;
+            } else if (n == -2) {
+                send(slow[i], "X", 1, MSG_NOSIGNAL);
+            }
+        }
+    }
+    assert_int_equal(open_n, 0);
+    int at_once = 0;
+    for (int i = 0; i <= SLOW_CLIENTS; i++) {
+        close(slow[i]);
+        print_message("trickling client %d closed by the server after %lld ms\n", i, closed_at[i] / 1000);
+        if (closed_at[i] < 1000000)
+            at_once++;       /* the one over the per-address limit */
+    }
+    assert_int_equal(at_once, 1);   /* the others lasted until the header deadline, not longer */
+    qhttp_server_stop(s);
 }
 
 /* ---- streamed replies ---------------------------------------------------------------------- */
@@ -1003,6 +1192,24 @@ static void test_stream_broken(void **state)
     assert_true(wait_freed(freed + 5));
 }
 
+/* "%00" in a path is not decoded to a NUL (which would cut "abc%00def" to "abc"): the handler
+ * gets the three characters and its id check refuses them. Other escapes still decode. */
+static void test_nul_in_path(void **state)
+{
+    fx *f = *state;
+    qhttp_result r;
+    qerr e = {0};
+    cJSON *b = cJSON_Parse("{}");
+    assert_int_equal(qhttp_post(f->cli, url(f, "/v2.2/agents/abc%00def"), b, &r, &e), 0);
+    assert_int_equal(r.status, 201);
+    assert_string_equal(res_str(&r, "id"), "abc%00def");
+    qhttp_result_free(&r);
+    assert_int_equal(qhttp_post(f->cli, url(f, "/v2.2/agents/a%41%00%00b%42%00"), b, &r, &e), 0);
+    assert_string_equal(res_str(&r, "id"), "aA%00%00bB%00");
+    qhttp_result_free(&r);
+    cJSON_Delete(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1010,6 +1217,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_found, setup, teardown),
         cmocka_unit_test_setup_teardown(test_method_not_allowed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_nul_in_path, setup, teardown),
         cmocka_unit_test_setup_teardown(test_content_type_only_with_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_body_too_large, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_reply_is_500, setup, teardown),
@@ -1020,6 +1228,8 @@ int main(void)
         cmocka_unit_test(test_bad_routes_and_addresses),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_mtls),
+        cmocka_unit_test(test_tls_stalled_handshake),
+        cmocka_unit_test(test_slowloris),
         cmocka_unit_test(test_json_escape),
         cmocka_unit_test_setup_teardown(test_stream_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stream_raw, setup, teardown),

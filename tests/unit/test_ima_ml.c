@@ -121,6 +121,68 @@ static void test_many_lines_and_limit(void **state)
     agent_ima_ml_close(m);
 }
 
+/* A list larger than max_bytes is served in pieces of complete entries, each at most max_bytes,
+ * with "more" until the last; following the pieces entry by entry gives back the whole list. An
+ * entry that alone exceeds the limit is a clear error; a last line still being written is left
+ * out. */
+static void test_pieces(void **state)
+{
+    (void)state;
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 60; i++)
+        fprintf(f, "10 %040d ima-ng sha256:%064d /usr/lib/some/longer/path/file%d\n", i, i, i);
+    fclose(f);
+    qerr e;
+    agent_ima_ml *m = agent_ima_ml_open(path, &e);
+    assert_non_null(m);
+    qbuf whole, got;
+    qbuf_init(&whole, 0);
+    qbuf_init(&got, 0);
+    assert_int_equal(qbuf_read_file(&whole, path, 1 << 20), 0);
+    uint64_t next = 0, start, end, used;
+    bool more = true;
+    int pieces = 0;
+    while (more) {
+        assert_int_equal(agent_ima_ml_piece(m, next, 4096, &start, &end, &used, &more, &e), 0);
+        assert_int_equal(used, next);
+        assert_true(end > start && end - start <= 4096);
+        char buf[4096];
+        assert_int_equal(agent_ima_ml_pread(m, buf, (size_t)(end - start), start), (long)(end - start));
+        assert_int_equal(buf[end - start - 1], '\n');
+        for (uint64_t i = 0; i < end - start; i++)
+            next += buf[i] == '\n';
+        assert_int_equal(qbuf_append(&got, buf, (size_t)(end - start)), 0);
+        pieces++;
+        assert_true(pieces < 100);
+    }
+    assert_int_equal(next, 60);
+    assert_true(pieces >= 3);
+    assert_int_equal(got.len, whole.len);
+    assert_memory_equal(got.data, whole.data, whole.len);
+    /* at the end: an empty piece, nothing more */
+    assert_int_equal(agent_ima_ml_piece(m, 60, 4096, &start, &end, &used, &more, &e), 0);
+    assert_true(end == start && !more && used == 60);
+    /* a line being written (no newline yet) is not served and is not "more" */
+    write_file("10 0000 ima-ng sha256:00 /partial", "a");
+    assert_int_equal(agent_ima_ml_piece(m, 59, 4096, &start, &end, &used, &more, &e), 0);
+    assert_true(!more && used == 59);
+    /* one entry over the limit */
+    char big[6000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    write_file("\n", "a");
+    f = fopen(path, "a");
+    assert_non_null(f);
+    fprintf(f, "10 00 ima-ng sha256:00 /%s\n", big);
+    fclose(f);
+    assert_int_equal(agent_ima_ml_piece(m, 61, 4096, &start, &end, &used, &more, &e), -1);
+    assert_non_null(strstr(e.msg, "alone is"));
+    qbuf_free(&whole);
+    qbuf_free(&got);
+    agent_ima_ml_close(m);
+}
+
 static void test_missing_file(void **state)
 {
     (void)state;
@@ -135,6 +197,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incremental, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reset_after_rewrite, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_lines_and_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pieces, setup, teardown),
         cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

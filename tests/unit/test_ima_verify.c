@@ -931,6 +931,81 @@ static void test_quote_progress(void **state)
     tl_free(&t);
 }
 
+/* A list in pieces (the agent's max_ima_bytes): 60 entries, the quote covering all of them, fed
+ * in pieces of 25, 25 and 10 entries with set_piece(more) on all but the last. The first two are
+ * pending (no mismatch), each continuing from the state after the previous piece; the last
+ * matches. Without set_piece the first piece is a mismatch, as before. A piece that matches
+ * inside is handled as usual, and a wrong entry in a piece still fails. */
+static void test_pieces(void **state)
+{
+    (void)state;
+    tlog t;
+    alist a;
+    tl_init(&t);
+    memset(&a, 0, sizeof a);
+    size_t cut[4] = { 0 };
+    for (int i = 0; i < 60; i++) {
+        char path[32];
+        snprintf(path, sizeof path, "/bin/q%d", i);
+        tl_ng(&t, path);
+        if (i != 55)
+            al_add(&a, path);
+        if (i == 24)
+            cut[1] = t.len;
+        if (i == 49)
+            cut[2] = t.len;
+    }
+    cut[3] = t.len;
+    qpolicy *p = al_policy(&a, NULL);
+    qima_opts o = base_opts;
+    o.policy = p;
+    frecs fr = { .n = 0 };
+    qima_verifier *v = newv(&o, &fr);
+    const uint8_t *all = t.snap[60].v[QHASH_SHA256];
+    qima_result r;
+    qerr err = { 0 };
+    qima_state st;
+    qima_state_init(&st, QHASH_SHA256);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(qima_verifier_begin(v, &st, all, 32, &err), 0);
+        assert_int_equal(qima_verifier_set_piece(v, k < 2), 0);
+        feed_all(v, t.text + cut[k], cut[k + 1] - cut[k], CHUNKS, 7u + (unsigned)k);
+        assert_int_equal(qima_verifier_finish(v, &r), 0);
+        if (k < 2) {
+            assert_true(r.passed);
+            assert_true(r.pending);
+            assert_false(r.pcr_matched);
+            assert_int_equal(r.next.next_entry, k == 0 ? 25 : 50);
+            assert_memory_equal(r.next.pcr.value, t.snap[k == 0 ? 25 : 50].v[QHASH_SHA256], 32);
+        } else {
+            assert_false(r.pending);
+            assert_true(r.pcr_matched);
+            assert_int_equal(r.next.next_entry, 60);
+            assert_false(r.passed);                  /* /bin/q55 is not in the allowlist */
+            assert_int_equal(count_kind(&fr, QIMA_FAIL_NOT_IN_ALLOWLIST), 1);
+            assert_int_equal(count_kind(&fr, QIMA_FAIL_PCR_MISMATCH), 0);
+        }
+        st = r.next;
+    }
+    /* Without set_piece, the first piece alone is a mismatch. */
+    fr.n = 0;
+    round_v(v, NULL, all, 32, t.text, cut[1], WHOLE, 0, &r);
+    assert_false(r.passed);
+    assert_false(r.pending);
+    assert_int_equal(count_kind(&fr, QIMA_FAIL_PCR_MISMATCH), 1);
+    /* A piece whose quote matches inside it: as usual (state at the match point). */
+    fr.n = 0;
+    assert_int_equal(qima_verifier_begin(v, NULL, t.snap[10].v[QHASH_SHA256], 32, &err), 0);
+    assert_int_equal(qima_verifier_set_piece(v, true), 0);
+    feed_all(v, t.text, cut[1], WHOLE, 0);
+    assert_int_equal(qima_verifier_finish(v, &r), 0);
+    assert_true(r.passed && r.pcr_matched && !r.pending);
+    assert_int_equal(r.next.next_entry, 10);
+    qima_verifier_free(v);
+    qpolicy_free(p);
+    tl_free(&t);
+}
+
 static void test_pcr_column(void **state)
 {
     (void)state;
@@ -1644,6 +1719,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good_list),
+        cmocka_unit_test(test_pieces),
         cmocka_unit_test(test_fnf_and_hash),
         cmocka_unit_test(test_template_hash),
         cmocka_unit_test(test_violations),

@@ -399,9 +399,9 @@ static void test_pinning_end_to_end(void **state)
     assert_int_equal(st, 200);
     /* a client without a certificate, or with the agent's own self-signed one: refused */
     st = poll_agent(s, a.cert_path, NULL, NULL, &e);
-    assert_int_equal(st, 401);
+    assert_int_equal(st, 403);
     st = poll_agent(s, a.cert_path, b.cert_path, b.key_path, &e);
-    assert_true(st == -1 || st == 401);
+    assert_true(st == -1 || st == 403);
     qhttp_server_stop(s);
 
     /* the impostor answers at the same address: the pinned client refuses it */

@@ -270,6 +270,7 @@ static void test_runtime_schema_errors(void **state)
     expect_err("excludes", "{}", "{} is not of type 'array' (at excludes)");
     expect_err("excludes", "[\"/ok\", 3]", "3 is not of type 'string' (at excludes[1])");
     expect_err("excludes", "[\"/ok\", \"/bad(\"]", "excludes:2: invalid exclude regex '/bad(': ");
+    expect_err("excludes", "[\"/ok\", \"^(a+)+$\"]", "excludes:2: exclude regex '^(a+)+$' refused: it backtracks catastrophically");
     expect_err("ima", "{\"log_hash_alg\": \"sha1\", \"dm_policy\": null}", "'ignored_keyrings' is a required property (at ima)");
     expect_err("ima", "{\"ignored_keyrings\": [], \"dm_policy\": null}", "'log_hash_alg' is a required property (at ima)");
     expect_err("ima", "{\"ignored_keyrings\": [], \"log_hash_alg\": \"sha1\"}", "'dm_policy' is a required property (at ima)");

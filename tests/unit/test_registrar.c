@@ -304,8 +304,9 @@ static long do_activate(const char *id, const char *method, const char *suffix, 
         vreg_agent a;
         qerr e = { 0 };
         assert_int_equal(vstore_reg_get(g_store, lid, &a, &e), 1);
-        assert_non_null(a.key);
-        assert_int_equal(qcred_auth_tag(a.key, strlen(a.key), id, t, &e), 0);
+        const char *key = regpol_key(&a);     /* the pending challenge when there is one */
+        assert_non_null(key);
+        assert_int_equal(qcred_auth_tag(key, strlen(key), id, t, &e), 0);
         vreg_agent_free(&a);
         tag = t;
     }
@@ -419,16 +420,16 @@ static void test_version(void **state)
     assert_int_equal(cJSON_GetArraySize(sv), 8);
     assert_string_equal(cJSON_GetArrayItem(sv, 0)->valuestring, "1.0");
     assert_string_equal(cJSON_GetArrayItem(sv, 7)->valuestring, "2.6");
-    /* Unsupported versions, on every route shape. */
-    assert_int_equal(call("GET", "/v3.0/agents/", NULL), 400);
+    /* Unsupported versions, on every route shape: 404, as Keylime. */
+    assert_int_equal(call("GET", "/v3.0/agents/", NULL), 404);
     assert_string_equal(g_msg, "API Version not supported");
-    assert_int_equal(call("GET", "/v2.7/agents/abc", NULL), 400);
+    assert_int_equal(call("GET", "/v2.7/agents/abc", NULL), 404);
     assert_string_equal(g_msg, "API Version not supported");
-    assert_int_equal(call("POST", "/vfoo/agents/abc", "{}"), 400);
+    assert_int_equal(call("POST", "/vfoo/agents/abc", "{}"), 404);
     assert_string_equal(g_msg, "API Version not supported");
-    assert_int_equal(call("PUT", "/v1/agents/abc/activate", "{}"), 400);
+    assert_int_equal(call("PUT", "/v1/agents/abc/activate", "{}"), 404);
     assert_string_equal(g_msg, "API Version not supported");
-    assert_int_equal(call("DELETE", "/v2.60/agents/abc", NULL), 400);
+    assert_int_equal(call("DELETE", "/v2.60/agents/abc", NULL), 404);
     /* Old versions are served. */
     assert_int_equal(call("GET", "/v1.0/agents/", NULL), 200);
     assert_int_equal(call("GET", "/v2.0/agents", NULL), 200);
@@ -475,10 +476,11 @@ static void test_flow(void **state)
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(g_res, "port")->valueint, 9002);
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(g_res, "regcount")->valueint, 1);
 
-    /* Re-registration with the same TPM: regcount 2, inactive until activated again (rust path). */
+    /* Re-registration with the same TPM: the active record stays in use (regcount 1) until the new
+     * challenge is answered; then regcount 2. */
     assert_int_equal(do_register(id, g_ek, NULL, g_ak), 200);
-    assert_int_equal(call("GET", path, NULL), 404);
-    MSG_HAS("has not been activated");
+    assert_int_equal(call("GET", path, NULL), 200);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(g_res, "regcount")->valueint, 1);
     assert_int_equal(do_activate(id, "PUT", "", NULL), 200);
     assert_int_equal(call("GET", path, NULL), 200);
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(g_res, "regcount")->valueint, 2);
@@ -509,10 +511,13 @@ static void test_case_normalised(void **state)
     assert_int_equal(call("GET", "/v2.6/agents/", NULL), 200);
     assert_true(has_uuid("abc-agent_1.x"));
     assert_false(has_uuid("ABC-Agent_1.x"));
-    /* Same agent under another spelling: same identity, so a re-registration. */
+    /* Same agent under another spelling: same identity, so a re-registration (pending beside the
+     * active record). */
     assert_int_equal(do_register("abc-agent_1.X", g_ek, NULL, g_ak), 200);
     assert_int_equal(reg_get("abc-agent_1.x", &a), 1);
-    assert_int_equal(a.regcount, 2);
+    assert_true(a.active);
+    assert_int_equal(a.regcount, 1);
+    assert_non_null(a.pending_key);
     vreg_agent_free(&a);
     assert_int_equal(call("DELETE", "/v2.6/agents/ABC-AGENT_1.X", NULL), 200);
 }
@@ -779,16 +784,25 @@ static void test_wrong_auth_tag(void **state)
     vreg_agent a;
     assert_int_equal(reg_get(id, &a), 1);
     vreg_agent_free(&a);
-    /* A tag over another id (same key) is wrong: 400 and the record is deleted. */
+    /* A tag over another id (same key) is wrong: 400; the never-activated record survives
+     * max_failed_activations - 1 wrong tags and is deleted at the last. */
     assert_int_equal(reg_get(id, &a), 1);
     char tag[QCRED_AUTH_TAG_HEX + 1];
     qerr e = { 0 };
     assert_int_equal(qcred_auth_tag(a.key, strlen(a.key), "tagged2", tag, &e), 0);
     vreg_agent_free(&a);
-    assert_int_equal(do_activate(id, "PUT", "/activate", tag), 400);
     char want[300];
     snprintf(want, sizeof want, "Auth tag '%s' for agent 'tagged' does not match expected value", tag);
-    MSG_HAS(want);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(do_activate(id, "PUT", "/activate", tag), 400);
+        MSG_HAS(want);
+        MSG_HAS("stays until the limit");
+        assert_int_equal(reg_get(id, &a), 1);
+        assert_int_equal(a.failed_activations, i);
+        vreg_agent_free(&a);
+    }
+    assert_int_equal(do_activate(id, "PUT", "/activate", tag), 400);
+    MSG_HAS("never activated, is deleted");
     assert_int_equal(reg_get(id, &a), 0);
     /* Unknown agent: 404. */
     assert_int_equal(do_activate(id, "PUT", "/activate", tag), 404);
@@ -797,7 +811,142 @@ static void test_wrong_auth_tag(void **state)
     assert_int_equal(do_register(id, g_ek, NULL, g_ak), 200);
     assert_int_equal(do_activate(id, "PUT", "", "zz\n\x01"), 400);
     MSG_HAS("Auth tag 'zz?" "?' for agent 'tagged'");
-    assert_int_equal(reg_get(id, &a), 0);
+    /* A right tag after wrong ones still activates, and resets the count. */
+    assert_int_equal(do_activate(id, "PUT", "", NULL), 200);
+    assert_int_equal(reg_get(id, &a), 1);
+    assert_true(a.active);
+    assert_int_equal(a.failed_activations, 0);
+    vreg_agent_free(&a);
+    assert_int_equal(call("DELETE", "/v2.6/agents/tagged", NULL), 200);
+}
+
+/* Issue 11, item 1: a wrong auth_tag on the plain port never deletes or changes an active
+ * registration, so no second TPM can take over its uuid; item 2: a replayed registration (EK, AK
+ * and EK certificate are public) changes nothing until its challenge is answered. */
+static void test_active_identity_kept(void **state)
+{
+    (void)state;
+    const char *id = "victim";
+    g_ctx.plain_only = true;
+    assert_int_equal(do_register(id, g_ek, NULL, g_ak), 200);
+    assert_int_equal(do_activate(id, "PUT", "/activate", NULL), 200);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(do_activate(id, "PUT", "/activate", "00"), 400);
+        MSG_HAS("The active registration is unchanged");
+    }
+    vreg_agent a;
+    assert_int_equal(reg_get(id, &a), 1);
+    assert_true(a.active);
+    assert_int_equal(a.port, 9002);
+    vreg_agent_free(&a);
+    /* Another TPM under the uuid: refused, as the first EK stays bound. */
+    assert_int_equal(do_register(id, g_ek2, NULL, g_ak2), 403);
+
+    /* Replay the public registration with another certificate and port. */
+    char *pem = NULL;
+    {
+        X509 *x = make_cert(g_ak2_key, g_ak2_key, NULL, "impostor", false);
+        BIO *bio = BIO_new(BIO_s_mem());
+        assert_int_equal(PEM_write_bio_X509(bio, x), 1);
+        char *p = NULL;
+        long n = BIO_get_mem_data(bio, &p);
+        pem = strndup(p, (size_t)n);
+        BIO_free(bio);
+        X509_free(x);
+    }
+    char *b = reg_body(g_ek, NULL, g_ak, pem, "127.0.0.9", 6666);
+    assert_int_equal(do_register_body(id, b), 200);
+    free(b);
+    g_ctx.plain_only = false;
+    assert_int_equal(call("GET", "/v2.6/agents/victim", NULL), 200);
+    assert_string_equal(res_str("mtls_cert"), "disabled");
+    assert_string_equal(res_str("ip"), "127.0.0.1");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(g_res, "port")->valueint, 9002);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(g_res, "regcount")->valueint, 1);
+    /* The replayer cannot answer the challenge: its pending data go after the failures, and the
+     * active record is still the same. */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(do_activate(id, "PUT", "/activate", "0123"), 400);
+    MSG_HAS("pending re-registration is dropped");
+    assert_int_equal(reg_get(id, &a), 1);
+    assert_true(a.active);
+    assert_null(a.pending_key);
+    assert_string_equal(a.mtls_cert, "disabled");
+    vreg_agent_free(&a);
+    /* The real agent (it holds the EK) answers its new challenge: the new data apply. */
+    b = reg_body(g_ek, NULL, g_ak, pem, "127.0.0.2", 7777);
+    assert_int_equal(do_register_body(id, b), 200);
+    free(b);
+    assert_int_equal(do_activate(id, "PUT", "/activate", NULL), 200);
+    assert_int_equal(call("GET", "/v2.6/agents/victim", NULL), 200);
+    assert_string_equal(res_str("mtls_cert"), pem);
+    assert_string_equal(res_str("ip"), "127.0.0.2");
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(g_res, "port")->valueint, 7777);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(g_res, "regcount")->valueint, 2);
+    free(pem);
+    assert_int_equal(call("DELETE", "/v2.6/agents/victim", NULL), 200);
+}
+
+/* Issue 11, item 4: pending registrations capped in number and age; registrations per address. */
+static void test_pending_limits(void **state)
+{
+    (void)state;
+    reg_limits lim = { .max_pending = 2, .pending_max_age = 600, .max_failed_activations = 3 };
+    g_ctx.limits = &lim;
+    assert_int_equal(do_register("p1", g_ek, NULL, g_ak), 200);
+    assert_int_equal(do_register("p2", g_ek, NULL, g_ak), 200);
+    assert_int_equal(do_register("p3", g_ek, NULL, g_ak), 503);
+    MSG_HAS("Too many pending registrations (2)");
+    vreg_agent a;
+    assert_int_equal(reg_get("p3", &a), 0);
+    /* Registering a pending id again does not add one. */
+    assert_int_equal(do_register("p2", g_ek, NULL, g_ak), 200);
+    /* Activation frees a place. */
+    assert_int_equal(do_activate("p1", "PUT", "/activate", NULL), 200);
+    assert_int_equal(do_register("p3", g_ek, NULL, g_ak), 200);
+    /* Full (p2, p3 pending): refused. */
+    assert_int_equal(do_register("p4", g_ek, NULL, g_ak), 503);
+    /* p2 made older than pending_max_age: the next registration expires it, then fits. */
+    qerr e = { 0 };
+    assert_int_equal(reg_get("p2", &a), 1);
+    a.registered_at -= 601;
+    assert_int_equal(vstore_reg_put(g_store, &a, &e), 0);
+    vreg_agent_free(&a);
+    assert_int_equal(do_register("p4", g_ek, NULL, g_ak), 200);
+    assert_int_equal(reg_get("p2", &a), 0);
+    /* An active record's stale re-registration is cleared; its active data stay. */
+    lim.max_pending = 10;
+    assert_int_equal(do_register("p1", g_ek, NULL, g_ak), 200);
+    assert_int_equal(reg_get("p1", &a), 1);
+    assert_non_null(a.pending_key);
+    a.registered_at -= 601;
+    assert_int_equal(vstore_reg_put(g_store, &a, &e), 0);
+    vreg_agent_free(&a);
+    assert_int_equal(do_register("p5", g_ek, NULL, g_ak), 200);
+    assert_int_equal(reg_get("p1", &a), 1);
+    assert_true(a.active);
+    assert_null(a.pending_key);
+    assert_int_equal(a.port, 9002);
+    vreg_agent_free(&a);
+    /* Per-address rate: 3 a minute, the 4th is 429 (before the body is even read). */
+    lim.max_pending = 0;
+    g_ctx.rate = reg_rate_new(3);
+    assert_non_null(g_ctx.rate);
+    assert_int_equal(do_register("r1", g_ek, NULL, g_ak), 200);
+    assert_int_equal(do_register("r2", g_ek, NULL, g_ak), 200);
+    assert_int_equal(call("POST", "/v2.6/agents/r3", "{}"), 400);
+    assert_int_equal(do_register("r4", g_ek, NULL, g_ak), 429);
+    MSG_HAS("Too many registrations from 127.0.0.1");
+    assert_int_equal(reg_get("r4", &a), 0);
+    reg_rate_free(g_ctx.rate);
+    g_ctx.rate = NULL;
+    g_ctx.limits = NULL;
+    const char *ids[] = { "p1", "p3", "p4", "p5", "r1", "r2" };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        char path[64];
+        snprintf(path, sizeof path, "/v2.6/agents/%s", ids[i]);
+        assert_int_equal(call("DELETE", path, NULL), 200);
+    }
 }
 
 /* The agent's own client (agent/register.c) with a real TPM against the registrar. */
@@ -896,6 +1045,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_ecc_ek, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_wrong_auth_tag, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_active_identity_kept, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_pending_limits, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_agent_e2e, test_setup, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -72,6 +72,33 @@ static void test_pass(void **state)
     assert_true(o.delay == 0);
 }
 
+/* A piece of a long IMA list: the state stays (START until the whole list is attested), the
+ * rest is asked for at once, the round is saved; no V yet. */
+static void test_pass_piece(void **state)
+{
+    (void)state;
+    vround_st in = polling(VSTATE_START);
+    in.partial0 = true;
+    vround_event ev = { .kind = VRE_QUOTE_PASS, .more = true, .elapsed = 0.1 };
+    vround_out o;
+    vround_step(&CFG, &in, &ev, &o);
+    assert_int_equal(o.st.state, VSTATE_START);
+    assert_false(o.st.partial0);
+    assert_true(o.delay == 0);
+    assert_true(o.save);
+    assert_false(o.failed);
+    ev.more = false;                    /* the last piece reaches PCR 10 */
+    vround_out d;
+    vround_step(&CFG, &o.st, &ev, &d);
+    assert_int_equal(d.st.state, VSTATE_GET_QUOTE);
+    assert_true(d.delay > 1.89 && d.delay < 1.91);   /* quote_interval - elapsed */
+    in = polling(VSTATE_GET_QUOTE_RETRY);
+    ev.more = true;
+    vround_step(&CFG, &in, &ev, &o);
+    assert_int_equal(o.st.state, VSTATE_GET_QUOTE);
+    assert_int_equal(o.st.retries, 0);
+}
+
 static void test_pass_gives_v(void **state)
 {
     (void)state;
@@ -277,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_activate),
         cmocka_unit_test(test_reactivate_after_stop),
         cmocka_unit_test(test_pass),
+        cmocka_unit_test(test_pass_piece),
         cmocka_unit_test(test_pass_gives_v),
         cmocka_unit_test(test_provide_v_retry_then_done),
         cmocka_unit_test(test_provide_v_gives_up),

@@ -150,7 +150,7 @@ static void test_open_modes(void **state)
     mode_t old = umask(0);    /* the modes must not depend on the umask */
     vstore *s = open_ok(path);
     umask(old);
-    assert_int_equal(vstore_schema_version(s), 3);
+    assert_int_equal(vstore_schema_version(s), 4);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
@@ -164,7 +164,7 @@ static void test_open_modes(void **state)
     snprintf(wal, sizeof wal, "%s-wal", path);    /* SQLite gives the WAL file the database's mode */
     assert_int_equal(stat(wal, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 3);
+    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 4);
     assert_int_equal(query_long(path, "SELECT count(*) FROM schema_version", NULL), 1);
     assert_int_equal(query_long(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode", NULL), 1);
     vstore_close(s);
@@ -181,11 +181,11 @@ static void test_open_fixes_mode(void **state)
     struct stat sb;
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(vstore_schema_version(s), 3);
+    assert_int_equal(vstore_schema_version(s), 4);
     vstore_close(s);
-    /* reopening an existing, migrated database keeps version 3 and one version row */
+    /* reopening an existing, migrated database keeps version 4 and one version row */
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 3);
+    assert_int_equal(vstore_schema_version(s), 4);
     vstore_close(s);
     assert_int_equal(query_long(f->path, "SELECT count(*) FROM schema_version", NULL), 1);
 }
@@ -1067,7 +1067,7 @@ static void test_reopen_keeps_data(void **state)
     vstore_close(s);
 
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 3);
+    assert_int_equal(vstore_schema_version(s), 4);
     vagent g;
     assert_int_equal(vstore_agent_get(s, "kept", &g, &e), 1);
     assert_int_equal(g.policy_id, pid);
@@ -1084,6 +1084,90 @@ static void test_reopen_keeps_data(void **state)
     vstore_close(NULL);
 }
 
+/* Registrar pending state (schema 3): the pending columns round-trip, are counted, expire; a
+ * version-2 database is migrated with its records kept. */
+static void test_registrar_pending(void **state)
+{
+    fx *f = *state;
+    /* Make a version-2 database: today's schema with migration 3 taken back. */
+    vstore_close(open_ok(f->path));
+    exec_other(f->path, "DROP INDEX registrar_pending;"
+                        "ALTER TABLE registrar DROP COLUMN registered_at;"
+                        "ALTER TABLE registrar DROP COLUMN failed_activations;"
+                        "ALTER TABLE registrar DROP COLUMN pending_mtls_cert;"
+                        "ALTER TABLE registrar DROP COLUMN pending_ip;"
+                        "ALTER TABLE registrar DROP COLUMN pending_port;"
+                        "ALTER TABLE registrar DROP COLUMN pending_key;"
+                        "UPDATE schema_version SET version = 2;"
+                        "INSERT INTO registrar (agent_id, aik_tpm, active, key) VALUES ('old', 'aik', 1, 'k');");
+    qerr e = { 0 };
+    vstore *s = open_ok(f->path);
+    assert_int_equal(vstore_schema_version(s), 4);
+    vreg_agent g;
+    assert_int_equal(vstore_reg_get(s, "old", &g, &e), 1);
+    assert_true(g.active);
+    assert_int_equal(g.registered_at, 0);
+    assert_null(g.pending_key);
+    vreg_agent_free(&g);
+
+    vreg_agent a = { .aik_tpm = "aik", .active = true, .key = "k1", .registered_at = 1000,
+                     .failed_activations = 2, .pending_mtls_cert = "PEM", .pending_ip = "10.0.0.2",
+                     .pending_port = 1234, .pending_key = "k2" };
+    snprintf(a.agent_id, sizeof a.agent_id, "rereg");
+    assert_int_equal(vstore_reg_put(s, &a, &e), 0);
+    vreg_agent n = { .aik_tpm = "aik", .key = "k3", .registered_at = 2000 };
+    snprintf(n.agent_id, sizeof n.agent_id, "new");
+    assert_int_equal(vstore_reg_put(s, &n, &e), 0);
+    assert_int_equal(vstore_reg_get(s, "rereg", &g, &e), 1);
+    assert_int_equal(g.registered_at, 1000);
+    assert_int_equal(g.failed_activations, 2);
+    assert_string_equal(g.pending_mtls_cert, "PEM");
+    assert_string_equal(g.pending_ip, "10.0.0.2");
+    assert_int_equal(g.pending_port, 1234);
+    assert_string_equal(g.pending_key, "k2");
+    vreg_agent_free(&g);
+    long cnt = 0;
+    assert_int_equal(vstore_reg_count_pending(s, &cnt, &e), 0);
+    assert_int_equal(cnt, 2);
+    /* Expire before 1500: only the re-registration's pending data go; "old" (active) stays. */
+    long touched = 0;
+    assert_int_equal(vstore_reg_expire(s, 1500, &touched, &e), 0);
+    assert_int_equal(touched, 1);
+    assert_int_equal(vstore_reg_get(s, "rereg", &g, &e), 1);
+    assert_true(g.active);
+    assert_string_equal(g.key, "k1");
+    assert_null(g.pending_key);
+    assert_null(g.pending_ip);
+    vreg_agent_free(&g);
+    assert_int_equal(vstore_reg_expire(s, 2500, &touched, &e), 0);
+    assert_int_equal(touched, 1);
+    assert_int_equal(vstore_reg_get(s, "new", &g, &e), 0);
+    assert_int_equal(vstore_reg_get(s, "old", &g, &e), 1);
+    vreg_agent_free(&g);
+    assert_int_equal(vstore_reg_count_pending(s, &cnt, &e), 0);
+    assert_int_equal(cnt, 0);
+    vstore_close(s);
+}
+
+/* Issue 11, item 10: a database directory writable by others is refused, like tls_dir. */
+static void test_world_writable_dir(void **state)
+{
+    fx *f = *state;
+    char dir[160], path[192];
+    snprintf(dir, sizeof dir, "%s/open", f->dir);
+    snprintf(path, sizeof path, "%s/q.sqlite", dir);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chmod(dir, 0777), 0);
+    qerr e = { 0 };
+    assert_null(vstore_open(path, &e));
+    assert_non_null(strstr(e.msg, "is writable by group or others (mode 0777): chmod go-w it"));
+    assert_int_equal(access(path, F_OK), -1);     /* nothing created */
+    assert_int_equal(chmod(dir, 0770), 0);
+    assert_null(vstore_open(path, &e));
+    assert_int_equal(chmod(dir, 0750), 0);
+    vstore_close(open_ok(path));
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -1093,8 +1177,10 @@ int main(void)
         T(test_open_fixes_mode),
         T(test_open_errors),
         T(test_readonly_dir),
+        T(test_world_writable_dir),
         T(test_reopen_keeps_data),
         T(test_registrar),
+        T(test_registrar_pending),
         T(test_policy_put_semantics),
         T(test_policy_body_shared),
         T(test_policy_delete_in_use),

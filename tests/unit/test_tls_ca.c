@@ -687,9 +687,9 @@ static void test_tls_end_to_end(void **state)
     assert_int_equal(st, 200);
     assert_string_equal(dn, "CN=quince-tenant,O=Quince");
 
-    /* no client certificate → 401 */
+    /* no client certificate → 403 */
     st = get(s, "https", NULL, NULL, false, &e, NULL, 0);
-    assert_int_equal(st, 401);
+    assert_int_equal(st, 403);
     assert_true(has(e.msg, "no client certificate"));
 
     /* a client certificate from another CA → refused */
@@ -697,8 +697,8 @@ static void test_tls_end_to_end(void **state)
     snprintf(other, sizeof other, "%s/otherca", g_tmp);
     assert_int_equal(qtls_ensure_ca_dir(other, NULL, NULL, NULL, NULL, &e), 0);
     st = get(s, "https", P(other, QTLS_F_CLIENT_CERT), P(other, QTLS_F_CLIENT_KEY), false, &e, NULL, 0);
-    assert_true(st == -1 || st == 401);
-    if (st == 401)
+    assert_true(st == -1 || st == 403);
+    if (st == 403)
         assert_true(has(e.msg, "client certificate rejected"));
 
     /* an expired client certificate from the right CA → refused */
@@ -713,8 +713,8 @@ static void test_tls_end_to_end(void **state)
     assert_int_equal(qtls_write_key(P(d, "exp-key.pem"), k, 0, &e), 0);
     X509_free(c);
     st = get(s, "https", P(d, "exp-cert.pem"), P(d, "exp-key.pem"), false, &e, NULL, 0);
-    assert_true(st == -1 || st == 401);
-    if (st == 401)
+    assert_true(st == -1 || st == 403);
+    if (st == 403)
         assert_true(has(e.msg, "expired"));
 
     /* plain HTTP to the TLS port: a clean error, and the server carries on */

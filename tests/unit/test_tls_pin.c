@@ -164,9 +164,9 @@ static void test_pinned_peer(void **state)
         fail_msg("pinned request: %s", e.msg);
     assert_int_equal(r.status, 200);
     qhttp_result_free(&r);
-    /* Without a client certificate: 401 from the agent. */
+    /* Without a client certificate: 403 from the agent. */
     assert_int_equal(get(url, ag.cert_pem, NULL, NULL, &r, &e), 0);
-    assert_int_equal(r.status, 401);
+    assert_int_equal(r.status, 403);
     qhttp_result_free(&r);
     /* Pinned to another certificate (a machine that took over the address): refused in the handshake. */
     assert_int_equal(get(url, other.cert_pem, cli_cert, cli_key, &r, &e), -1);

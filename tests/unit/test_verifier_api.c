@@ -274,10 +274,10 @@ static void test_version(void **state)
     for (const cJSON *it = sv->child; it; it = it->next)
         has26 |= strcmp(it->valuestring, "2.6") == 0;
     assert_true(has26);
-    assert_int_equal(req(f, "GET", "/v9.9/agents/", NULL), 400);
+    assert_int_equal(req(f, "GET", "/v9.9/agents/", NULL), 404);   /* Keylime's code */
     assert_string_equal(status_text(f), "API Version not supported");
     assert_int_equal(req(f, "GET", "/v2.6/agents/x", NULL), 404);
-    assert_int_equal(req(f, "GET", "/v3.0/allowlists/", NULL), 400);
+    assert_int_equal(req(f, "GET", "/v3.0/allowlists/", NULL), 404);
 }
 
 static void test_agent_lifecycle(void **state)
@@ -294,6 +294,8 @@ static void test_agent_lifecycle(void **state)
     assert_int_equal((int)cJSON_GetNumberValue(result(f, "has_mb_refstate")), 0);
     assert_string_equal(cJSON_GetStringValue(result(f, "attestation_status")), "PENDING");
     assert_string_equal(cJSON_GetStringValue(result(f, "attestation_period")), "0.5s");
+    /* Keylime's meaning: five quote intervals. */
+    assert_string_equal(cJSON_GetStringValue(result(f, "maximum_attestation_interval")), "2.5s");
     assert_string_equal(cJSON_GetStringValue(result(f, "verifier_id")), "default");
     assert_string_equal(cJSON_GetStringValue(result(f, "tpm_policy")), "{\"mask\": \"0x400\"}");
     assert_true(cJSON_IsNull(result(f, "severity_level")));
@@ -339,7 +341,7 @@ static void test_agent_lifecycle(void **state)
     assert_int_equal(req(f, "GET", "/v2.6/agents/agent-1", NULL), 200);
     assert_int_equal((int)cJSON_GetNumberValue(result(f, "operational_state")), VSTATE_START);
     assert_int_equal(req(f, "PUT", "/v2.6/agents/nobody/stop", NULL), 404);
-    assert_int_equal(req(f, "PUT", "/v2.6/agents/nobody/reactivate", NULL), 404);
+    assert_int_equal(req(f, "PUT", "/v2.6/agents/nobody/reactivate", NULL), 400);   /* Keylime's code */
 
     assert_int_equal(req(f, "DELETE", "/v2.6/agents/Agent-1", NULL), 200);
     assert_int_equal(req(f, "GET", "/v2.6/agents/agent-1", NULL), 404);
@@ -412,7 +414,7 @@ static void test_add_errors(void **state)
         {"{\"tpm_policy\": 5}", "tpm_policy must be a string holding a JSON object"},
         {"{\"tpm_policy\": \"[1]\"}", "tpm_policy must hold a JSON object"},
         {"{\"metadata\": \"not json\"}", "metadata must hold a JSON object"},
-        {"{\"accept_tpm_hash_algs\": \"sha256\"}", "accept_tpm_hash_algs must be a list of algorithm names"},
+        {"{\"accept_tpm_hash_algs\": \"sha256\"}", "accept_tpm_hash_algs must be a list of 1 to 16 algorithm names"},
         {"{\"accept_tpm_signing_algs\": [1]}", "accept_tpm_signing_algs must be a list of algorithm names"},
         {"{\"v\": \"AAAA\"}", "v must be the base64 of a 32-byte (or 16-byte) key half"},
         {"{\"supported_version\": \"two\"}", "supported_version must look like \"2.2\""},
@@ -421,6 +423,25 @@ static void test_add_errors(void **state)
         {"{\"runtime_policy\": \"e30=\", \"runtime_policy_key\": \"a2V5\"}", "Runtime policy is not signed!"},
         {"{\"runtime_policy_key\": 5}", "runtime_policy_key must be a string"},
         {"{\"cloudagent_ip\": 7}", "cloudagent_ip must be a string"},
+        /* Issue 11, item 8: every field has a type, range and size check. */
+        {"{\"cloudagent_ip\": \"127.0.0.1/evil#\"}", "cloudagent_ip must be an IP address or a host name"},
+        {"{\"cloudagent_ip\": \"a@127.0.0.1\"}", "cloudagent_ip must be an IP address or a host name"},
+        {"{\"cloudagent_ip\": \"127.0.0.1\\r\\nHost: x\"}", "cloudagent_ip must be an IP address or a host name"},
+        {"{\"cloudagent_ip\": \"[::1]\"}", "cloudagent_ip must be an IP address or a host name"},
+        {"{\"cloudagent_ip\": \"1.2.3.999\"}", "cloudagent_ip must be an IP address or a host name"},
+        {"{\"verifier_ip\": \"x y\"}", "verifier_ip must be an IP address or a host name"},
+        {"{\"cloudagent_port\": 0}", "cloudagent_port must be a port number (1..65535)"},
+        {"{\"cloudagent_port\": 1e300}", "cloudagent_port must be a port number (1..65535)"},
+        {"{\"cloudagent_port\": -1}", "cloudagent_port must be a port number (1..65535)"},
+        {"{\"tpm_policy\": \"{\\\"99\\\": \\\"00\\\"}\"}", "Invalid tpm policy pcr number: 99 (PCRs are 0 to 23)"},
+        {"{\"tpm_policy\": \"{\\\"-1\\\": \\\"00\\\"}\"}", "Invalid tpm policy pcr number: -1 (PCRs are 0 to 23)"},
+        {"{\"tpm_policy\": \"{\\\"mask\\\": \\\"0x1000000\\\"}\"}", "tpm_policy: mask 0x1000000 selects PCRs above 23"},
+        {"{\"tpm_policy\": \"{\\\"mask\\\": 1024}\"}", "tpm_policy: mask must be a string such as \"0x400\""},
+        {"{\"tpm_policy\": \"{\\\"15\\\": \\\"xyz\\\"}\"}", NULL},
+        {"{\"accept_tpm_hash_algs\": [\"md5\"]}",
+         "accept_tpm_hash_algs: unknown algorithm 'md5' (known: sha1, sha256, sha384, sha512, sm3_256)"},
+        {"{\"accept_tpm_encryption_algs\": [\"rsassa\"]}", NULL},
+        {"{\"accept_tpm_signing_algs\": []}", "accept_tpm_signing_algs must be a list of 1 to 16 algorithm names"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char *base = add_body(NULL, NULL, NULL, NULL);
@@ -438,6 +459,23 @@ static void test_add_errors(void **state)
         free(s);
         cJSON_Delete(o);
         cJSON_Delete(patch);
+    }
+    /* A long algorithm list is refused (this server's max_upload_size is 64 KiB; a 100k-item list
+     * and a 5 MB metadata are checked in test_api_validate). */
+    {
+        char *base = add_body(NULL, NULL, NULL, NULL);
+        cJSON *o = cJSON_Parse(base);
+        free(base);
+        cJSON *arr = cJSON_CreateArray();
+        for (int i = 0; i < 5000; i++)
+            cJSON_AddItemToArray(arr, cJSON_CreateString("sha256"));
+        cJSON_ReplaceItemInObjectCaseSensitive(o, "accept_tpm_hash_algs", arr);
+        char *s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        long st = req(f, "POST", "/v2.6/agents/agent-1", s);
+        free(s);
+        assert_int_equal(st, 400);
+        assert_string_equal(status_text(f), "accept_tpm_hash_algs must be a list of 1 to 16 algorithm names");
     }
     assert_int_equal(req(f, "GET", "/v2.6/agents/agent-1", NULL), 404);
     body = add_body(NULL, NULL, NULL, NULL);
@@ -737,6 +775,14 @@ static void test_config_values(void **state)
     assert_int_equal(load("[verifier]\nverifier_id = a b\n", &v, &e), -1);
     assert_int_equal(load("[registrar]\nrequire_ek_cert = true\n", &v, &e), -1);
     assert_int_equal(load("[verifier]\nmax_upload_size = 10\n", &v, &e), -1);
+    /* registrar_url: https only (http with insecure), no path; a trailing '/' is dropped. */
+    assert_int_equal(load("[verifier]\nregistrar_url = http://10.0.0.1:8891\n", &v, &e), -1);
+    assert_non_null(strstr(e.msg, "registrar_url"));
+    assert_int_equal(load("[verifier]\nregistrar_url = https://10.0.0.1:8891/v2.1\n", &v, &e), -1);
+    assert_int_equal(load("[verifier]\nregistrar_url = https://reg.example:8891/\n", &v, &e), 0);
+    assert_string_equal(v.registrar_url, "https://reg.example:8891");
+    assert_string_equal(v.registrar_ca_cert, v.trusted_client_ca);
+    assert_int_equal(load("[verifier]\ninsecure = true\nregistrar_url = http://10.0.0.1:8890\n", &v, &e), 0);
 }
 
 /* Environment overrides would change the configuration under test. */
