@@ -66,9 +66,11 @@ void agent_metrics_quote(agent_metrics *m, const char *kind, int64_t tpm_us, uin
 {
     if (!m)
         return;
-    qprom_counter_add(m->prom, "quince_agent_quotes_total", "Quotes served", "kind", kind, 1);
-    qprom_hist_observe(m->prom, "quince_agent_tpm_seconds", "TPM time per quote (PCR 16 binding, read, quote)",
-                       (double)tpm_us / 1e6);
+    if (kind) {
+        qprom_counter_add(m->prom, "quince_agent_quotes_total", "Quotes served", "kind", kind, 1);
+        qprom_hist_observe(m->prom, "quince_agent_tpm_seconds", "TPM time per quote (PCR 16 binding, read, quote)",
+                           (double)tpm_us / 1e6);
+    }
     if (entries)
         qprom_counter_add(m->prom, "quince_agent_ima_entries_served_total", "IMA measurement list entries sent", NULL,
                           NULL, (double)entries);
