@@ -1089,7 +1089,7 @@ static void test_reopen_keeps_data(void **state)
 static void test_registrar_pending(void **state)
 {
     fx *f = *state;
-    /* Make a version-2 database: today's schema with migration 3 taken back. */
+    /* Make a version-2 database: today's schema with migrations 3 and 4 taken back. */
     vstore_close(open_ok(f->path));
     exec_other(f->path, "DROP INDEX registrar_pending;"
                         "ALTER TABLE registrar DROP COLUMN registered_at;"
@@ -1098,6 +1098,7 @@ static void test_registrar_pending(void **state)
                         "ALTER TABLE registrar DROP COLUMN pending_ip;"
                         "ALTER TABLE registrar DROP COLUMN pending_port;"
                         "ALTER TABLE registrar DROP COLUMN pending_key;"
+                        "ALTER TABLE agents DROP COLUMN ima_good_total;"
                         "UPDATE schema_version SET version = 2;"
                         "INSERT INTO registrar (agent_id, aik_tpm, active, key) VALUES ('old', 'aik', 1, 'k');");
     qerr e = { 0 };
