@@ -22,7 +22,7 @@ STATEDIR     ?= /var/lib/quince
 FUZZ_SECONDS ?= 60
 
 PKGS := openssl libcjson libpcre2-8 libcurl sqlite3 libmicrohttpd gnutls \
-        tss2-esys tss2-tctildr tss2-mu tss2-rc libarchive
+        tss2-esys tss2-tctildr tss2-mu tss2-rc libarchive libpq
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
@@ -47,6 +47,7 @@ TENANT_SRC   := $(sort $(wildcard tenant/*.c))
 UNIT_SRC     := $(sort $(wildcard tests/unit/test_*.c))
 TOOLS_SRC    := $(sort $(wildcard tests/tools/*.c))
 BENCH_SRC    := $(sort $(wildcard bench/*.c))
+FLEET_SRC    := $(sort $(wildcard tests/tools/fleet/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -61,10 +62,12 @@ BENCH_BINS:= $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 nomain = $(filter-out %/main.o,$(call obj,$(1)))
 
-.PHONY: all deps test unit integration bench fuzz demo install man deb clean check-deps tools
+.PHONY: all deps test unit integration bench bench-fleet fuzz demo install man deb clean check-deps tools
 .DEFAULT_GOAL := all
 
-all: $(BINS) $(TOOL_BINS)
+FLEET_BIN := $(BUILD)/tests/tools/quince-fleet
+
+all: $(BINS) $(TOOL_BINS) $(FLEET_BIN)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -98,11 +101,16 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIBQ)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTENANT) $(LIBQ)
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBTENANT) $(LIBVERIF) $(LIBQ)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBTENANT) $(LIBQ) -Wl,--end-group $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $< -Wl,--start-group $(LIBTENANT) $(LIBVERIF) $(LIBQ) -Wl,--end-group $(LDLIBS)
 
-tools: $(TOOL_BINS)
+# The fleet simulator: one program in several files (tests/tools/fleet/fleet.h).
+$(FLEET_BIN): $(call obj,$(FLEET_SRC)) $(LIBQ)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+tools: $(TOOL_BINS) $(FLEET_BIN)
 
 # ---- dependencies -------------------------------------------------------------------------
 check-deps:
@@ -131,8 +139,13 @@ integration: deps
 
 bench: deps
 	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-tenant build/rel/quince-agent build/rel/quince-verifier build/rel/tests/tools/ima_gen \
-	    $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
+	    build/rel/tests/tools/quince-fleet $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
 	@bench/run.sh build/rel
+
+# The fleet figures alone (a release verifier and quince-fleet; a few minutes).
+bench-fleet: deps
+	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-verifier build/rel/tests/tools/quince-fleet
+	@bench/bench_fleet.sh build/rel
 
 fuzz: deps
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)

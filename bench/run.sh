@@ -10,7 +10,10 @@
 #   - quince-agent on a swtpm: its own time per quote beyond the TPM's, its CPU per quote with a
 #     new TLS connection per quote, and its private memory with a 100,000-entry list
 #     (bench/bench_agent.sh; skipped without swtpm or the binaries; BENCH_AGENT_BIG=1 adds a
-#     ~100 MB list served in 4 MiB pieces).
+#     ~100 MB list served in 4 MiB pieces);
+#   - state writes/s for 10,000 agents on SQLite and PostgreSQL, and PostgreSQL's WAL bytes
+#     (bench/bench_store.sh; PostgreSQL skipped when not installed);
+#   - the verifier holding a simulated fleet (bench/bench_fleet.sh, also `make bench-fleet`).
 set -u
 BUILD=$(cd "${1:?usage: bench/run.sh BUILD_DIR}" && pwd)
 BENCH="$BUILD/bench/bench_engine"
@@ -86,4 +89,11 @@ echo
 
 echo "== quince-agent on swtpm: own time per quote beyond the TPM's (target <= 0.3 ms), CPU per quote with a new TLS connection each, RssAnon with a 100,000-entry list (target <= 5 MB) =="
 "$(dirname "$0")/bench_agent.sh" "$BUILD"
+echo
+
+"$(dirname "$0")/bench_store.sh" "$BUILD"
+echo
+
+echo "== fleet: quince-verifier holding 1,000 and 10,000 simulated agents (quince-fleet), quote_interval 2 s =="
+"$(dirname "$0")/bench_fleet.sh" "$BUILD"
 exit 0

@@ -215,14 +215,15 @@ static int hmac2(qhash_alg alg, const uint8_t *key, size_t key_len, const uint8_
     return ok ? 0 : -1;
 }
 
-static int aes_cfb(unsigned bits, const uint8_t *key, const uint8_t *in, size_t n, uint8_t *out)
+/* enc = 1 encrypts, 0 decrypts. */
+static int aes_cfb(unsigned bits, int enc, const uint8_t *key, const uint8_t *in, size_t n, uint8_t *out)
 {
     static const uint8_t iv[16];
     EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, bits == 256 ? "AES-256-CFB" : "AES-128-CFB", NULL);
     EVP_CIPHER_CTX *cc = c ? EVP_CIPHER_CTX_new() : NULL;
     int l1 = 0, l2 = 0;
-    int ok = cc && EVP_EncryptInit_ex2(cc, c, key, iv, NULL) == 1 && EVP_EncryptUpdate(cc, out, &l1, in, (int)n) == 1 &&
-             EVP_EncryptFinal_ex(cc, out + l1, &l2) == 1 && (size_t)(l1 + l2) == n;
+    int ok = cc && EVP_CipherInit_ex2(cc, c, key, iv, enc, NULL) == 1 && EVP_CipherUpdate(cc, out, &l1, in, (int)n) == 1 &&
+             EVP_CipherFinal_ex(cc, out + l1, &l2) == 1 && (size_t)(l1 + l2) == n;
     EVP_CIPHER_CTX_free(cc);
     EVP_CIPHER_free(c);
     ERR_clear_error();
@@ -283,7 +284,7 @@ int qcred_make(const TPM2B_PUBLIC *ek, const uint8_t *name, size_t name_len, con
     uint8_t *integrity = w + 12, *enc = w + 12 + hs;
     put16(plain, cred_len);
     memcpy(plain + 2, cred, cred_len);
-    if (aes_cfb(bits, sym_key, plain, 2 + cred_len, enc) < 0) {
+    if (aes_cfb(bits, 1, sym_key, plain, 2 + cred_len, enc) < 0) {
         qerr_set(err, "AES-CFB encryption of the credential failed");
         goto out;
     }
@@ -294,6 +295,74 @@ int qcred_make(const TPM2B_PUBLIC *ek, const uint8_t *name, size_t name_len, con
     put16(w + 10 + id_len, secret_len);
     memcpy(w + 12 + id_len, secret, secret_len);
     *len = total;
+    rc = 0;
+out:
+    OPENSSL_cleanse(seed, sizeof seed);
+    OPENSSL_cleanse(sym_key, sizeof sym_key);
+    OPENSSL_cleanse(hmac_key, sizeof hmac_key);
+    OPENSSL_cleanse(plain, sizeof plain);
+    return rc;
+}
+
+/* ---- ActivateCredential in software (RSA EKs) -------------------------------------------------- */
+
+static size_t get16(const uint8_t *p)
+{
+    return (size_t)p[0] << 8 | p[1];
+}
+
+int qcred_activate_rsa(EVP_PKEY *ek, qhash_alg alg, unsigned sym_bits, const uint8_t *name, size_t name_len,
+                       const uint8_t *blob, size_t len, uint8_t *cred, size_t cap, size_t *cred_len, qerr *err)
+{
+    size_t hs = qhash_size(alg);
+    if (!ek || !name || !blob || !cred || !cred_len || !hs || (sym_bits != 128 && sym_bits != 256))
+        return qerr_set(err, "ActivateCredential: bad arguments");
+    if (len < 12 || get16(blob) != 0xBADC || get16(blob + 2) != 0xC0DE || get16(blob + 4) != 0 ||
+        get16(blob + 6) != QCRED_BLOB_VERSION)
+        return qerr_set(err, "credential blob: bad magic or version");
+    size_t id_len = get16(blob + 8);
+    if (10 + id_len + 2 > len || id_len < 2 + hs + 2 || get16(blob + 10) != hs)
+        return qerr_set(err, "credential blob: bad TPM2B_ID_OBJECT");
+    const uint8_t *integrity = blob + 12, *enc = blob + 12 + hs;
+    size_t enc_len = id_len - 2 - hs;
+    size_t secret_len = get16(blob + 10 + id_len);
+    const uint8_t *secret = blob + 12 + id_len;
+    if (12 + id_len + secret_len != len || enc_len > 2 + QHASH_MAX_SIZE)
+        return qerr_set(err, "credential blob: bad sizes");
+
+    uint8_t seed[512], sym_key[32], hmac_key[QHASH_MAX_SIZE], mac[QHASH_MAX_SIZE], plain[2 + QHASH_MAX_SIZE];
+    char label[] = "IDENTITY";
+    const char *md = md_name(alg);
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, OSSL_PKEY_RSA_PAD_MODE_OAEP, 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, (char *)md, 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, (char *)md, 0),
+        OSSL_PARAM_construct_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, label, sizeof label),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_pkey(NULL, ek, NULL);
+    size_t n = sizeof seed;
+    int ok = pc && EVP_PKEY_decrypt_init_ex(pc, p) == 1 && EVP_PKEY_decrypt(pc, seed, &n, secret, secret_len) == 1;
+    EVP_PKEY_CTX_free(pc);
+    ERR_clear_error();
+    int rc = -1;
+    if (!ok || n != hs) {
+        qerr_set(err, "the seed does not decrypt with the EK");
+        goto out;
+    }
+    if (qcred_kdfa(alg, seed, hs, "STORAGE", name, name_len, NULL, 0, sym_key, sym_bits / 8, err) < 0 ||
+        qcred_kdfa(alg, seed, hs, "INTEGRITY", NULL, 0, NULL, 0, hmac_key, hs, err) < 0)
+        goto out;
+    if (hmac2(alg, hmac_key, hs, enc, enc_len, name, name_len, mac, hs) < 0 || CRYPTO_memcmp(mac, integrity, hs) != 0) {
+        qerr_set(err, "credential integrity check failed (another object name or EK)");
+        goto out;
+    }
+    if (aes_cfb(sym_bits, 0, sym_key, enc, enc_len, plain) < 0 || get16(plain) != enc_len - 2 || enc_len - 2 > cap) {
+        qerr_set(err, "credential does not decrypt");
+        goto out;
+    }
+    memcpy(cred, plain + 2, enc_len - 2);
+    *cred_len = enc_len - 2;
     rc = 0;
 out:
     OPENSSL_cleanse(seed, sizeof seed);

@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdbool.h>
+#include <openssl/evp.h>
 #include <tss2/tss2_tpm2_types.h>
 
 #include "err.h"
@@ -47,6 +48,12 @@ int qcred_kdfa(qhash_alg alg, const uint8_t *key, size_t key_len, const char *la
  * tpm2-tools blob into blob (capacity cap, QCRED_BLOB_MAX is always enough), its size to *len. */
 int qcred_make(const TPM2B_PUBLIC *ek, const uint8_t *name, size_t name_len, const uint8_t *cred,
                size_t cred_len, uint8_t *blob, size_t cap, size_t *len, qerr *err);
+
+/* ActivateCredential in software, for simulated TPMs (tests, the fleet simulator): recovers the
+ * credential of a qcred_make blob with the RSA EK's private key, its nameAlg `alg` and AES key
+ * size sym_bits, for the object name it was made for; the integrity HMAC is checked first. */
+int qcred_activate_rsa(EVP_PKEY *ek, qhash_alg alg, unsigned sym_bits, const uint8_t *name, size_t name_len,
+                       const uint8_t *blob, size_t len, uint8_t *cred, size_t cap, size_t *cred_len, qerr *err);
 
 /* auth_tag over agent_id with the stored key text (base64 of the challenge) into out (NUL-ended). */
 int qcred_auth_tag(const char *key, size_t key_len, const char *agent_id, char out[QCRED_AUTH_TAG_HEX + 1],

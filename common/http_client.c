@@ -107,7 +107,10 @@ qhttp_client *qhttp_client_new(const qhttp_client_opts *o, qerr *err)
         .pinned_pubkey = o->pinned_pubkey,
         .no_verify_host = o->no_verify_host,
     };
-    if (qcurl_configure(c->h, &cc, err) < 0 || QCURL_SET(c->h, CURLOPT_HTTPHEADER, c->headers, err) < 0) {
+    char iface[80];
+    snprintf(iface, sizeof iface, "host!%s", o->local_ip ? o->local_ip : "");
+    if (qcurl_configure(c->h, &cc, err) < 0 || QCURL_SET(c->h, CURLOPT_HTTPHEADER, c->headers, err) < 0 ||
+        (o->local_ip && QCURL_SET(c->h, CURLOPT_INTERFACE, iface, err) < 0)) {
         qhttp_client_free(c);
         return NULL;
     }

@@ -44,6 +44,7 @@ typedef struct qhttp_client_opts {
     const char *key_file;       /* client key (PEM) */
     const char *pinned_pubkey;  /* see above; NULL: none */
     bool no_verify_host;        /* skip the host name check (chain still verified) */
+    const char *local_ip;       /* source address of the connections (numeric), NULL: any */
 } qhttp_client_opts;
 
 typedef struct qhttp_client qhttp_client;

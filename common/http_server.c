@@ -828,8 +828,11 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
      * handshake is waiting for the client (gnutls_handshake → GNUTLS_E_AGAIN) on its ready list,
      * so the worker spins on epoll_wait(timeout 0) + recv → EAGAIN until the handshake completes
      * or the connection times out. poll() asks the connection what it waits for on every turn.
-     * Its cost grows with the connections per worker, which the connection limit bounds. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+     * Its cost grows with the connections per worker, which the connection limit bounds.
+     * external_loop needs epoll (its fd is what the caller polls); the caller bounds the
+     * re-runs such a connection asks for (qhttp_server_run). */
+    unsigned flags = o->external_loop ? MHD_USE_EPOLL | MHD_USE_ERROR_LOG
+                                      : MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (s->tls)
@@ -840,7 +843,8 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
     /* The logger must come first so that option errors reach it too. */
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_log, s };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, &ss };
-    opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads ? o->threads : 4, NULL };
+    if (!o->external_loop)
+        opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE, o->threads ? o->threads : 4, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_LIMIT,
                                          o->conn_limit ? o->conn_limit : QHTTP_DEFAULT_CONN_LIMIT, NULL };
     opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
@@ -887,6 +891,22 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
 uint16_t qhttp_server_port(const qhttp_server *s)
 {
     return s ? s->port : 0;
+}
+
+int qhttp_server_poll_fd(const qhttp_server *s)
+{
+    const union MHD_DaemonInfo *di = s ? MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
+    return di ? di->epoll_fd : -1;
+}
+
+int qhttp_server_run(qhttp_server *s)
+{
+    if (!s || MHD_run(s->d) != MHD_YES)
+        return -1;
+    /* With epoll, MHD keeps connections that still have buffered work on its own list; its fd
+     * does not turn readable again for them, so the caller must run it again at once. */
+    MHD_UNSIGNED_LONG_LONG to = 1;
+    return MHD_get_timeout(s->d, &to) == MHD_YES && to == 0 ? 1 : 0;
 }
 
 bool qhttp_server_tls(const qhttp_server *s)

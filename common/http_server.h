@@ -10,7 +10,7 @@
  * - A TLS client certificate is verified once per connection (and again after 60 s or when the
  *   peer's certificate changes), not once per request: a kept-alive client costs no public-key
  *   operation per request. It must verify against the CA and carry extended key usage
- *   clientAuth (or no extended key usage at all): a server's certificate is refused (401).
+ *   clientAuth (or no extended key usage at all): a server's certificate is refused (403).
  * - Routes: method + pattern. A pattern is '/'-separated segments; a segment is a literal or a
  *   literal prefix followed by one "{name}" that captures the (non-empty) rest of the segment,
  *   e.g. "/v{ver}/quotes/integrity", "/agents/{id}". One trailing '/' in the URL is ignored.
@@ -77,6 +77,10 @@ typedef struct qhttp_server_opts {
     const char *tls_cert_pem, *tls_key_pem, *tls_ca_pem;
     const char *tls_cert_file, *tls_key_file, *tls_ca_file;
     bool require_client_cert; /* needs a CA */
+    /* No thread at all: the caller polls qhttp_server_poll_fd (an epoll fd, readable when the
+     * server has work) in its own loop and calls qhttp_server_run, on one thread. For programs
+     * that serve thousands of servers from one event loop (the fleet simulator). */
+    bool external_loop;
 } qhttp_server_opts;
 
 /* Start listening. Routes (and their strings) are copied. */
@@ -84,6 +88,11 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
                                  qerr *err);
 uint16_t qhttp_server_port(const qhttp_server *s);   /* the bound port */
 bool qhttp_server_tls(const qhttp_server *s);
+/* external_loop servers: the fd to poll for reading, and one round of work (accept, read,
+ * handlers, write, timeouts) without blocking. Returns 0, 1 when work is left that the fd will
+ * not signal (run again soon), or -1 when the server failed. */
+int qhttp_server_poll_fd(const qhttp_server *s);
+int qhttp_server_run(qhttp_server *s);
 /* Stop accepting, wait for running handlers, free everything. NULL is fine. */
 void qhttp_server_stop(qhttp_server *s);
 

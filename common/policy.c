@@ -278,6 +278,12 @@ bool qpolicy_keyring_ignored(const qpolicy *p, const char *name, size_t len)
     return false;
 }
 
+void qpolicy_prefetch(const qpolicy *p, qpol_table t, const char *name, size_t name_len)
+{
+    if (p && (int)t >= 0 && t < QPOL_NTABLES && name)
+        qpol_prefetch(p, t, qpol_hash(name, name_len));
+}
+
 qpol_result qpolicy_lookup(const qpolicy *p, qpol_table t, const char *name, size_t name_len,
                            const uint8_t *digest, size_t digest_len)
 {

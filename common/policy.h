@@ -56,6 +56,10 @@ size_t qpolicy_count(const qpolicy *p, qpol_table t);          /* number of path
  * hex string compare). */
 qpol_result qpolicy_lookup(const qpolicy *p, qpol_table t, const char *name, size_t name_len,
                            const uint8_t *digest, size_t digest_len);
+/* A hint, no effect on results: start loading the index slot a later qpolicy_lookup of name
+ * will read, so that a caller working through a list hides the memory latency of one lookup
+ * behind the work on the entry before it. */
+void qpolicy_prefetch(const qpolicy *p, qpol_table t, const char *name, size_t name_len);
 /* The accepted digests of a path as Python's list repr, e.g. "['ab12...', 'cd34...']", into out
  * (truncated with "..." if it does not fit). Returns the length written. */
 size_t qpolicy_expected_repr(const qpolicy *p, qpol_table t, const char *name, size_t name_len,

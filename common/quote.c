@@ -444,9 +444,14 @@ static EVP_PKEY *pkey_fromdata(const char *type, OSSL_PARAM_BLD *bld, qerr *err)
     OSSL_PARAM_free(params);
     if (!pkey)
         return NULL;
-    /* Full public-key validation (range, on-curve, ...). */
+    /* EC: the point is on the curve (the quick check; P-256 and P-384 have cofactor 1, so that
+     * also puts it in the prime-order group). RSA: rsa_pkey checked the size, the top bit, and
+     * checks an odd modulus and exponent; OpenSSL's full SP 800-56B check adds a primality test
+     * of n that costs ~6 ms a key (a registration parses the EK twice, a verifier loads AKs) and
+     * protects nothing here: trust in an EK or AK comes from the EK certificate and the
+     * credential activation, never from the form of the key. */
     ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-    if (!ctx || EVP_PKEY_public_check(ctx) != 1) {
+    if (!ctx || (strcmp(type, "RSA") != 0 && EVP_PKEY_public_check_quick(ctx) != 1)) {
         EVP_PKEY_free(pkey);
         pkey = NULL;
         qerr_set(err, "%s public key fails validation", type);
@@ -468,6 +473,10 @@ static EVP_PKEY *rsa_pkey(const TPMT_PUBLIC *p, qerr *err)
         return NULL;
     }
     uint32_t e = rp->exponent ? rp->exponent : 65537;
+    if ((n->buffer[n->size - 1] & 1) == 0 || (e & 1) == 0 || e < 3) {
+        qerr_set(err, "RSA public key fails validation (even modulus or bad exponent %u)", e);
+        return NULL;
+    }
     BIGNUM *bn = BN_bin2bn(n->buffer, n->size, NULL);
     BIGNUM *be = BN_new();
     OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();

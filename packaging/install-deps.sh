@@ -11,13 +11,14 @@ set -euo pipefail
 PACKAGES=(
   build-essential pkg-config
   libssl-dev libcjson-dev libpcre2-dev libcurl4-openssl-dev libsqlite3-dev
-  libmicrohttpd-dev libgnutls28-dev libtss2-dev libarchive-dev
+  libmicrohttpd-dev libgnutls28-dev libtss2-dev libarchive-dev libpq-dev
   libcmocka-dev
   clang libclang-rt-14-dev
   swtpm swtpm-tools tpm2-tools ima-evm-utils
   cpio zstd gzip xz-utils sqlite3 curl jq valgrind procps iproute2 python3 openssl python3-yaml
   chromium chromium-driver python3-selenium
   debhelper dpkg-dev lintian help2man
+  postgresql
 )
 
 usage() {

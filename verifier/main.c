@@ -19,6 +19,8 @@
 #include "poller.h"
 #include "registrar.h"
 #include "store.h"
+#include "store_pg.h"
+#include "store_url.h"
 #include "vconfig.h"
 #include "vtls.h"
 #include "ops_hooks.h"
@@ -291,6 +293,22 @@ int main(int argc, char **argv)
     if (cfg.allow_agent_plain_http)
         qlog(QLOG_WARNING, LOGM, "INSECURE: agents registered without an mTLS certificate are polled over plain "
                                  "HTTP (allow_agent_plain_http); for debugging only");
+    vdb_url db;
+    if (vdb_url_parse(cfg.database, &db, &e) < 0) {
+        fprintf(stderr, "quince-verifier: %s\n", e.msg);
+        return 2;
+    }
+    if (db.kind == VDB_PG) {
+        /* Checked before any TLS material is made, so a deployment learns what is wrong with
+         * the URL, the credentials or the schema; the store itself does not exist on
+         * PostgreSQL yet. */
+        int pg_version = 0;
+        if (vstore_pg_check(db.target, &pg_version, &e) == 0)
+            qerr_set(&e, "PostgreSQL: connected (schema %d), but this build cannot keep its store on "
+                         "PostgreSQL yet; use SQLite", pg_version);
+        fprintf(stderr, "quince-verifier: cannot use the database %s: %s\n", cfg.database, e.msg);
+        return 2;
+    }
     qtls_ca_report rep;
     if (vtls_prepare(&cfg, &rep, &e) < 0) {
         fprintf(stderr, "quince-verifier: TLS: %s\n", e.msg);
@@ -302,7 +320,7 @@ int main(int argc, char **argv)
     if (rep.warning[0])
         qlog(QLOG_WARNING, LOGM, "TLS: %s", rep.warning);
 
-    vstore *store = vstore_open(cfg.database, &e);
+    vstore *store = vstore_open(db.target, &e);
     if (!store) {
         fprintf(stderr, "quince-verifier: cannot use the database %s: %s\n", cfg.database, e.msg);
         return 2;
@@ -310,6 +328,7 @@ int main(int argc, char **argv)
     qlog(QLOG_INFO, LOGM, "Starting Quince verifier %s (configuration %s, database %s, schema %d)", QUINCE_VERSION,
          cfg_name, cfg.database, vstore_schema_version(store));
     int status = run(&cfg, store);
+    qlog(QLOG_INFO, LOGM, "store: %lu write transactions committed", vstore_commits(store));
     vstore_close(store);
     if (status == 0)
         qlog(QLOG_INFO, LOGM, "stopped");

@@ -131,8 +131,10 @@ int vstore_begin(vstore *s, qerr *err)
 
 int vstore_commit(vstore *s, qerr *err)
 {
-    if (step_simple(s, ST_COMMIT, "committing", err) == 0)
+    if (step_simple(s, ST_COMMIT, "committing", err) == 0) {
+        s->commits++;
         return 0;
+    }
     vstore_rollback(s);
     return -1;
 }
@@ -578,6 +580,14 @@ void vstore_close(vstore *s)
     sqlite3_close(s->db);
     pthread_mutex_destroy(&s->mu);
     free(s);
+}
+
+unsigned long vstore_commits(vstore *s)
+{
+    vstore_lock(s);
+    unsigned long n = s->commits;
+    vstore_unlock(s);
+    return n;
 }
 
 int vstore_schema_version(vstore *s)

@@ -28,6 +28,8 @@ typedef struct vstore vstore;
 
 vstore *vstore_open(const char *path, qerr *err);
 void vstore_close(vstore *s);
+/* Multi-statement write transactions committed since open (the state writer's batches). */
+unsigned long vstore_commits(vstore *s);
 int vstore_schema_version(vstore *s);
 
 /* ---- registrar ------------------------------------------------------------------------------ */

@@ -44,6 +44,7 @@ struct vstore {
     pthread_mutex_t mu;
     sqlite3_stmt *st[ST_COUNT];
     int version;
+    unsigned long commits;   /* BEGIN..COMMIT transactions committed (figures for the bench) */
 };
 
 void vstore_lock(vstore *s);

@@ -2,6 +2,7 @@
 #include "vconfig.h"
 #include "tls_ca.h"
 #include "vmetrics.h"
+#include "store_url.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -196,8 +197,9 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
                              "trusted_client_ca, client_cert and client_key are all set");
     if (!o->insecure && o->registrar_tls_port != 0 && o->registrar_tls_port == o->registrar_port)
         return qerr_set(err, "[registrar] tls_port %ld is the same as port (the plain-HTTP port)", o->registrar_tls_port);
-    if (!o->database[0])
-        return qerr_set(err, "[verifier] database: a file name is required");
+    vdb_url db;
+    if (vdb_url_parse(o->database, &db, err) < 0)
+        return -1;
     if (!valid_id(o->verifier_id))
         return qerr_set(err, "[verifier] verifier_id: '%s' is not valid (letters, digits, '_', '.', '-')",
                         o->verifier_id);
@@ -247,7 +249,8 @@ const char *vconfig_help(void)
            "  [verifier]\n"
            "    ip                          verifier API address (127.0.0.1)\n"
            "    port                        verifier API port (8881)\n"
-           "    database                    SQLite file (/var/lib/quince/verifier.sqlite)\n"
+           "    database                    SQLite file or sqlite:///path, or postgresql://user@host/db\n"
+           "                                (/var/lib/quince/verifier.sqlite)\n"
            "    quote_interval              seconds between two quotes of one agent, fractions allowed (2)\n"
            "    max_retries                 connection retries before an agent is FAILED (5)\n"
            "    retry_interval              retry delay in seconds, the base of the back-off (2)\n"

@@ -3,7 +3,7 @@
 #   free_port                 prints a free TCP port on 127.0.0.1
 #   start_swtpm NAME [ekcert] starts swtpm NAME (state in $QUINCE_TMP/NAME), sets TCTI_<NAME>
 #   start_verifier            writes $QUINCE_TMP/verifier.conf ([verifier] lines from $VERIFIER_EXTRA
-#                             added), starts quince-verifier (mTLS on: its CA
+#                             added; database = $DATABASE when set), starts quince-verifier (mTLS on: its CA
 #                             in $TLS_DIR; sets CV_PORT, REG_PORT (plain HTTP: register and activate
 #                             only), REG_TLS_PORT, and the base URLs CV_URL, REG_URL (TLS), REG_PLAIN_URL)
 #   start_agent NAME UUID TCTI LIST [extra conf lines...]   (trusted_client_ca = the verifier's CA;
@@ -95,7 +95,7 @@ start_verifier() {
 [verifier]
 ip = 127.0.0.1
 port = $CV_PORT
-database = $QUINCE_TMP/verifier/db.sqlite
+database = ${DATABASE:-$QUINCE_TMP/verifier/db.sqlite}
 tls_dir = $TLS_DIR
 quote_interval = ${QUOTE_INTERVAL:-0.5}
 retry_interval = 0.2

@@ -124,10 +124,9 @@ st=$(vcurl --max-time 10 -o /dev/null -w '%{http_code}' "$CV_URL/v2.6/agents/abc
 [ "$st" = 400 ] && pass "%00 in a verifier id → 400" || fail "%00 in a verifier id → 400" "HTTP $st"
 
 # ---- item 4: a registration flood from one address -----------------------------------------------
-# Bodies with a 16 KB certificate field (the maximum) under random ids.
+# The agent's public registration under random ids (each would be a new pending record).
 python3 - "$EK" "$AK" "$T/flood.json" <<'PY'
 import json, sys
-pem = "-----BEGIN CERTIFICATE-----\n" + ("A" * 64 + "\n") * 250 + "-----END CERTIFICATE-----\n"
 json.dump({"ek_tpm": sys.argv[1], "aik_tpm": sys.argv[2], "mtls_cert": "disabled", "ip": "127.0.0.1",
            "port": 9, "ekcert": None}, open(sys.argv[3], "w"))
 PY

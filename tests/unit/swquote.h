@@ -1,8 +1,8 @@
 /* swquote.h — test-only, header-only: quotes made and signed in software, the way a TPM would
- * (an RSA-2048 "AK" wrapped as TPM2B_PUBLIC, TPMS_ATTEST and TPMT_SIGNATURE marshalled with
+ * (an RSA-2048 or ECC P-256 "AK" wrapped as TPM2B_PUBLIC, TPMS_ATTEST and TPMT_SIGNATURE marshalled with
  * tss2-mu, the PCR blob from qpcrblob_build, the string from qquote_build), plus a software PCR
  * bank replaying IMA lines and the PCR 16 payload-key binding.
- * Shared by tests/unit/test_attest.c and tests/tools/fake_agent.c. Every function returns 0 / a
+ * Shared by tests/unit/test_attest.c, tests/tools/fake_agent.c and the fleet simulator. Every function returns 0 / a
  * pointer on success and -1 / NULL on failure; nothing here asserts or exits. */
 #ifndef QUINCE_TESTS_SWQUOTE_H
 #define QUINCE_TESTS_SWQUOTE_H
@@ -15,6 +15,7 @@
 #include <string.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <tss2/tss2_mu.h>
 
@@ -45,30 +46,46 @@ static inline void swq_key_free(swq_key *k)
     memset(k, 0, sizeof *k);
 }
 
-/* A fresh RSA-2048 AK with RSASSA-SHA256 as its scheme. */
-static inline int swq_key_new(swq_key *k)
+/* Wraps pkey (taken over, freed on failure too) as an AK: RSA-2048 with RSASSA-SHA256, or
+ * ECC P-256 with ECDSA-SHA256. */
+static inline int swq_key_from_pkey(swq_key *k, EVP_PKEY *pkey)
 {
     memset(k, 0, sizeof *k);
-    k->pkey = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
+    k->pkey = pkey;
     if (!k->pkey)
         return -1;
     TPM2B_PUBLIC pub;
     memset(&pub, 0, sizeof pub);
     TPMT_PUBLIC *p = &pub.publicArea;
-    p->type = TPM2_ALG_RSA;
     p->nameAlg = TPM2_ALG_SHA256;
     p->objectAttributes = SWQ_AK_ATTRS;
-    p->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-    p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
-    p->parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
-    p->parameters.rsaDetail.keyBits = 2048;
-    p->parameters.rsaDetail.exponent = 0;
-    BIGNUM *n = NULL;
-    if (EVP_PKEY_get_bn_param(k->pkey, OSSL_PKEY_PARAM_RSA_N, &n) != 1)
-        goto fail;
-    p->unique.rsa.size = 256;
-    int ok = BN_bn2binpad(n, p->unique.rsa.buffer, 256) == 256;
+    BIGNUM *n = NULL, *y = NULL;
+    int ok;
+    if (EVP_PKEY_is_a(pkey, "EC")) {
+        p->type = TPM2_ALG_ECC;
+        p->parameters.eccDetail.symmetric.algorithm = TPM2_ALG_NULL;
+        p->parameters.eccDetail.scheme.scheme = TPM2_ALG_ECDSA;
+        p->parameters.eccDetail.scheme.details.ecdsa.hashAlg = TPM2_ALG_SHA256;
+        p->parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+        p->parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+        p->unique.ecc.x.size = 32;
+        p->unique.ecc.y.size = 32;
+        ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, &n) == 1 &&
+             EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, &y) == 1 &&
+             BN_bn2binpad(n, p->unique.ecc.x.buffer, 32) == 32 && BN_bn2binpad(y, p->unique.ecc.y.buffer, 32) == 32;
+    } else {
+        p->type = TPM2_ALG_RSA;
+        p->parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+        p->parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
+        p->parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
+        p->parameters.rsaDetail.keyBits = 2048;
+        p->parameters.rsaDetail.exponent = 0;
+        p->unique.rsa.size = 256;
+        ok = EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_RSA_N, &n) == 1 &&
+             BN_bn2binpad(n, p->unique.rsa.buffer, 256) == 256;
+    }
     BN_free(n);
+    BN_free(y);
     if (!ok)
         goto fail;
     size_t off = 0;
@@ -82,6 +99,39 @@ static inline int swq_key_new(swq_key *k)
 fail:
     swq_key_free(k);
     return -1;
+}
+
+/* A fresh RSA-2048 AK with RSASSA-SHA256 as its scheme. */
+static inline int swq_key_new(swq_key *k)
+{
+    return swq_key_from_pkey(k, EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048));
+}
+
+/* The TPMT_SIGNATURE of a DER signature by key (RSASSA, or ECDSA with r and s 32 bytes wide). */
+static inline int swq_signature(const swq_key *key, qhash_alg bank, const uint8_t *der, size_t dlen,
+                                TPMT_SIGNATURE *sig)
+{
+    memset(sig, 0, sizeof *sig);
+    if (EVP_PKEY_is_a(key->pkey, "EC")) {
+        const uint8_t *q = der;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &q, (long)dlen);
+        int ok = es != NULL;
+        sig->sigAlg = TPM2_ALG_ECDSA;
+        sig->signature.ecdsa.hash = qhash_tpm_id(bank);
+        sig->signature.ecdsa.signatureR.size = 32;
+        sig->signature.ecdsa.signatureS.size = 32;
+        ok = ok && BN_bn2binpad(ECDSA_SIG_get0_r(es), sig->signature.ecdsa.signatureR.buffer, 32) == 32 &&
+             BN_bn2binpad(ECDSA_SIG_get0_s(es), sig->signature.ecdsa.signatureS.buffer, 32) == 32;
+        ECDSA_SIG_free(es);
+        return ok ? 0 : -1;
+    }
+    if (dlen > sizeof sig->signature.rsassa.sig.buffer)
+        return -1;
+    sig->sigAlg = TPM2_ALG_RSASSA;
+    sig->signature.rsassa.hash = qhash_tpm_id(bank);
+    sig->signature.rsassa.sig.size = (uint16_t)dlen;
+    memcpy(sig->signature.rsassa.sig.buffer, der, dlen);
+    return 0;
 }
 
 /* What a quote says. */
@@ -136,14 +186,9 @@ static inline char *swq_quote(const swq_spec *s)
     int ok = ctx && EVP_DigestSignInit(ctx, NULL, qhash_md(s->bank), NULL, s->key->pkey) == 1 &&
              EVP_DigestSign(ctx, der, &dlen, attest, alen) == 1;
     EVP_MD_CTX_free(ctx);
-    if (!ok || dlen > sizeof ((TPM2B_PUBLIC_KEY_RSA *)0)->buffer)
-        return NULL;
     TPMT_SIGNATURE sig;
-    memset(&sig, 0, sizeof sig);
-    sig.sigAlg = TPM2_ALG_RSASSA;
-    sig.signature.rsassa.hash = qhash_tpm_id(s->bank);
-    sig.signature.rsassa.sig.size = (uint16_t)dlen;
-    memcpy(sig.signature.rsassa.sig.buffer, der, dlen);
+    if (!ok || swq_signature(s->key, s->bank, der, dlen, &sig) < 0)
+        return NULL;
     uint8_t sigbuf[QQUOTE_SIG_MAX];
     size_t slen = 0;
     if (Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, sigbuf, sizeof sigbuf, &slen) != TSS2_RC_SUCCESS)

@@ -262,6 +262,22 @@ static void test_blob_software(void **state)
     software_activate(k, blob2, bl2, g_name, sizeof g_name, cred, &cl);
     assert_int_equal(cl, 3);
     assert_memory_equal(cred, "abc", 3);
+
+    /* The library's own software ActivateCredential (the fleet simulator's) agrees, and refuses
+     * a blob made for another name or with a flipped integrity byte. */
+    cl = 0;
+    if (qcred_activate_rsa(k, QHASH_SHA256, 128, g_name, sizeof g_name, blob, bl, cred, sizeof cred, &cl, &e) < 0)
+        fail_msg("activate: %s", e.msg);
+    assert_int_equal(cl, 32);
+    assert_memory_equal(cred, ch, 32);
+    uint8_t other[sizeof g_name];
+    memcpy(other, g_name, sizeof other);
+    other[sizeof other - 1] ^= 1;
+    assert_int_equal(qcred_activate_rsa(k, QHASH_SHA256, 128, other, sizeof other, blob, bl, cred, sizeof cred, &cl, &e), -1);
+    assert_non_null(strstr(e.msg, "integrity"));
+    blob[14] ^= 0x80;
+    assert_int_equal(qcred_activate_rsa(k, QHASH_SHA256, 128, g_name, sizeof g_name, blob, bl, cred, sizeof cred, &cl, &e), -1);
+    assert_int_equal(qcred_activate_rsa(k, QHASH_SHA256, 128, g_name, sizeof g_name, blob, 11, cred, sizeof cred, &cl, &e), -1);
     EVP_PKEY_free(k);
 }
 

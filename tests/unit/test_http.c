@@ -816,11 +816,11 @@ static void test_mtls(void **state)
     qhttp_client_free(c);
 
     /* the server's own certificate (extended key usage serverAuth only) as a client
-     * certificate → refused: it is not meant for clients */
+     * certificate → refused (403): it is not meant for clients */
     qhttp_client_opts srvcert = { .ca_file = p.ca, .cert_file = p.srv_cert, .key_file = p.srv_key };
     c = qhttp_client_new(&srvcert, &e);
     assert_int_equal(qhttp_get(c, u, &r, &e), 0);
-    assert_int_equal(r.status, 401);
+    assert_int_equal(r.status, 403);
     assert_non_null(strstr(r.status_text, "client certificate rejected"));
     qhttp_result_free(&r);
     qhttp_client_free(c);

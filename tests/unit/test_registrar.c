@@ -1012,6 +1012,92 @@ static void test_agent_e2e(void **state)
     assert_int_equal(call("DELETE", "/v2.6/agents/e2e-agent-0001", NULL), 200);
 }
 
+/* A registration replayed between the agent's register and activate steps replaces the pending
+ * challenge, so the agent's activation is refused (400). The agent registers again instead of
+ * giving up, and the active record is unchanged meanwhile. The replay is simulated in a wrapper
+ * of the activation handler that swaps the pending challenge once. */
+static qhttp_handler_fn g_activate_fn;
+static void *g_activate_ctx;
+static int g_races;
+
+static void h_racing_activate(qhttp_req *r, void *ctx)
+{
+    (void)ctx;
+    if (g_races > 0) {
+        g_races--;
+        vreg_agent a;
+        qerr e = { 0 };
+        if (vstore_reg_get(g_store, "race-agent", &a, &e) == 1 && a.pending_key) {
+            free(a.pending_key);
+            a.pending_key = strdup("cmVwbGF5ZWQtY2hhbGxlbmdlLXJlcGxheWVkLWNoYWxsZW5nZQ==");
+            vstore_reg_put(g_store, &a, &e);
+        }
+        vreg_agent_free(&a);
+    }
+    g_activate_fn(r, g_activate_ctx);
+}
+
+static void test_agent_activation_race(void **state)
+{
+    (void)state;
+    if (g_swtpm <= 0)
+        skip();
+    server_stop();
+    g_ctx = (registrar_ctx){ .store = g_store };
+    qhttp_route routes[REGISTRAR_NUM_ROUTES];
+    size_t n = registrar_routes(&g_ctx, routes, REGISTRAR_NUM_ROUTES);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(routes[i].method, "PUT") == 0 && strstr(routes[i].pattern, "/activate")) {
+            g_activate_fn = routes[i].fn;
+            g_activate_ctx = routes[i].ctx;
+            routes[i].fn = h_racing_activate;
+        }
+    qhttp_server_opts o = { .ip = "127.0.0.1", .max_body = REGISTRAR_MAX_BODY, .threads = 2 };
+    qerr e = { 0 };
+    g_srv = qhttp_server_start(&o, routes, n, &e);
+    assert_non_null(g_srv);
+    snprintf(g_base, sizeof g_base, "http://127.0.0.1:%u", qhttp_server_port(g_srv));
+
+    agent_ctx ag;
+    memset(&ag, 0, sizeof ag);
+    pthread_mutex_init(&ag.lock, NULL);
+    snprintf(ag.uuid, sizeof ag.uuid, "%s", "race-agent");
+    snprintf(ag.cfg.registrar_ip, sizeof ag.cfg.registrar_ip, "127.0.0.1");
+    ag.cfg.registrar_port = qhttp_server_port(g_srv);
+    snprintf(ag.cfg.contact_ip, sizeof ag.cfg.contact_ip, "127.0.0.1");
+    ag.cfg.contact_port = 9002;
+    ag.cfg.registrar_retry_ms = 10;
+    ag.cfg.registrar_retry_max_ms = 10;
+    ag.cfg.registrar_max_retries = 1;
+    qtpm_opts to = { .tcti = g_tcti };
+    ag.tpm = qtpm_new(&to, &e);
+    assert_non_null(ag.tpm);
+    char ak[128];
+    snprintf(ak, sizeof ak, "%s/ak-race.tpm", g_dir);
+    qtpm_ak_params ap = { .type = QTPM_KEY_RSA2048, .hash = QHASH_SHA256 };
+    if (qtpm_ak_ensure(ag.tpm, ak, &ap, NULL, &e) < 0)
+        fail_msg("AK: %s", e.msg);
+    g_races = 0;
+    if (agent_register(&ag, &e) < 0)
+        fail_msg("agent_register: %s", e.msg);
+    /* A restart whose first activation loses the race: the agent registers again and succeeds. */
+    ag.cfg.contact_port = 9003;
+    g_races = 1;
+    if (agent_register(&ag, &e) < 0)
+        fail_msg("agent_register after a replay: %s", e.msg);
+    assert_int_equal(g_races, 0);
+    vreg_agent a;
+    assert_int_equal(reg_get("race-agent", &a), 1);
+    assert_true(a.active);
+    assert_int_equal(a.port, 9003);
+    assert_int_equal(a.regcount, 2);
+    assert_null(a.pending_key);
+    vreg_agent_free(&a);
+    qtpm_free(ag.tpm);
+    pthread_mutex_destroy(&ag.lock);
+    assert_int_equal(call("DELETE", "/v2.6/agents/race-agent", NULL), 200);
+}
+
 /* The plain-HTTP port serves only version, register and activate; show, list and delete are
  * refused there with a message naming the TLS port. */
 static void test_plain_port(void **state)
@@ -1048,6 +1134,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_active_identity_kept, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_pending_limits, test_setup, test_teardown),
         cmocka_unit_test_setup_teardown(test_agent_e2e, test_setup, test_teardown),
+        cmocka_unit_test_setup_teardown(test_agent_activation_race, test_setup, test_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

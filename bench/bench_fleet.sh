@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Fleet figures (printed, never pass/fail); `make bench-fleet`, also called by bench/run.sh.
+#   bench/bench_fleet.sh BUILD_DIR
+# A release quince-verifier and quince-fleet on loopback (same network namespace, the same two
+# cores), quote_interval = 2. Scenarios: N = 1,000 and 10,000 agents with ECC AKs, and 1,000 with
+# RSA AKs (BENCH_FLEET_SIZES="1000:ecc 10000:ecc 1000:rsa" overrides). For each:
+#   - time to register + activate every agent (real protocol, software ActivateCredential) and
+#     to add every agent to the verifier (POST /agents with a named runtime policy) — API calls
+#     from 2 provisioning threads of the fleet, not one tenant process per agent;
+#   - after a warm-up of WARM s, a measurement window of WIN s: attestations/s (quotes the fleet
+#     served), the verifier's CPU µs per attestation (utime+stime from /proc/PID/stat over the
+#     window), the gap between an agent's successive quotes (p50/p99/max) and the largest lag
+#     behind the schedule (largest gap - quote_interval);
+#   - detection latency: the fleet appends an unlisted file to EVIL agents inside the window;
+#     the time from the append to the agent being Invalid Quote (9) in the store (polled every
+#     0.1 s, so +-0.1 s);
+#   - verifier RSS before any agent and at the end of the window (and per agent), SQLite file
+#     size (database + WAL), and the store's write transactions per second (BEGIN..COMMIT
+#     batches, which the verifier counts and logs on shutdown) from ready to stop.
+# Round latency inside the verifier (request sent -> state saved) is not visible from outside;
+# the fleet's gap figures bound it from above (gap = quote_interval + latency + scheduling).
+set -u
+BUILD=$(cd "${1:?usage: bench/bench_fleet.sh BUILD_DIR}" && pwd)
+SIZES=${BENCH_FLEET_SIZES:-"1000:ecc 10000:ecc 1000:rsa"}
+WARM=${BENCH_FLEET_WARM:-8}
+WIN=${BENCH_FLEET_WIN:-20}
+for b in quince-verifier tests/tools/quince-fleet; do
+  [ -x "$BUILD/$b" ] || { echo "  skipped: $BUILD/$b not built (run 'make bench-fleet')"; exit 0; }
+done
+for t in sqlite3 python3; do
+  command -v "$t" >/dev/null 2>&1 || { echo "  skipped: $t not installed"; exit 0; }
+done
+WORK=$(mktemp -d /tmp/quince-bench-fleet.XXXXXX)
+PIDS=()
+cleanup() {
+  local p
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
+  [ -n "${BENCH_FLEET_KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT
+TICK=$(getconf CLK_TCK)
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+rss_kib() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status" 2>/dev/null; }
+wait_line() { # FILE PATTERN SECS PID
+  local i
+  for i in $(seq $(($3 * 10))); do
+    grep -q -- "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$4" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+run() { # N AK [provision-only]
+  local n=$1 ak=$2 d="$WORK/$1-$2${3:+-p}" evil prov=${3:-}
+  # quince-fleet needs 3 descriptors an agent (listening socket, its server's epoll fd, the
+  # verifier's connection) + 1024; a hard RLIMIT_NOFILE it may not raise caps the fleet.
+  local hard max; hard=$(ulimit -Hn); max=$(( (hard - 1024) / 3 ))
+  if [ -z "$prov" ] && [ "$hard" != unlimited ] && [ "$n" -gt "$max" ]; then
+    echo "  N=$n $ak: the open-file limit here is $hard (hard, not raisable without CAP_SYS_RESOURCE): N=$n is"
+    echo "      provisioned without serving, then the rest runs with N=$max"
+    run "$n" "$ak" provision-only
+    n=$max
+  fi
+  evil=$(( n >= 10000 ? 10 : 3 ))
+  mkdir -p "$d"
+  local cv reg regtls
+  cv=$(free_port); reg=$(free_port); regtls=$(free_port)
+  cat >"$d/verifier.conf" <<CONF
+[verifier]
+ip = 127.0.0.1
+port = $cv
+database = $d/db.sqlite
+tls_dir = $d/tls
+quote_interval = 2
+retry_interval = 1
+max_retries = 5
+request_timeout_ms = 10000
+accept_tpm_hash_algs = sha256
+accept_tpm_signing_algs = rsassa, ecdsa
+log_level = info
+[registrar]
+ip = 127.0.0.1
+port = $reg
+tls_port = $regtls
+CONF
+  "$BUILD/quince-verifier" --config "$d/verifier.conf" >"$d/verifier.log" 2>&1 &
+  local vp=$!
+  PIDS+=("$vp")
+  local i
+  for i in $(seq 100); do
+    [ -s "$d/tls/tenant-key.pem" ] && curl -s -o /dev/null "http://127.0.0.1:$reg/version" && break
+    sleep 0.1
+  done
+  local rss0; rss0=$(rss_kib "$vp")
+  local base="127.$((RANDOM % 50 + 20)).0.1"
+  "$BUILD/tests/tools/quince-fleet" --agents "$n" --ak "$ak" --evil "$evil" --evil-at $((WARM + 3)) \
+    --new-entries-per-minute 6 --interval 2 --registrar "http://127.0.0.1:$reg" --verifier "https://127.0.0.1:$cv" \
+    --tls-dir "$d/tls" --out "$d/fleet" --base-ip "$base" --port "$(free_port)" --watch-pid "$vp" \
+    ${prov:+--provision-only} \
+    >"$d/fleet.out" 2>"$d/fleet.err" &
+  local fp=$!
+  PIDS+=("$fp")
+  if ! wait_line "$d/fleet.out" '^fleet: ready' 900 "$fp"; then
+    echo "  N=$n $ak: the fleet did not get ready: $(tail -2 "$d/fleet.err" | tr '\n' ' ')"
+    return
+  fi
+  local t_ready; t_ready=$(date +%s.%N)
+  if [ -n "$prov" ]; then
+    printf '  N=%-6s AK %-3s | %s (provisioning only)\n' "$n" "$ak" "$(grep '^fleet: registered' "$d/fleet.out" | sed 's/^fleet: //')"
+    kill "$vp" 2>/dev/null; wait "$vp" 2>/dev/null
+    return
+  fi
+  local prep regline
+  prep=$(grep -E 'primes|identities' "$d/fleet.err" | sed 's/^fleet: //' | tr '\n' ';')
+  regline=$(grep '^fleet: registered' "$d/fleet.out")
+  sleep "$WARM"
+  kill -USR1 "$fp"
+  local t0; t0=$(date +%s.%N)
+  # Detection: poll the store for the evil agents while the window runs.
+  local ids; ids=$(awk '/ evil/ {printf "%s\x27%s\x27", (n++ ? "," : ""), $1}' "$d/fleet/agents.txt")
+  local end; end=$(awk -v t="$t0" -v w="$WIN" 'BEGIN{printf "%.3f", t + w}')
+  : >"$d/caught"
+  while awk -v e="$end" -v now="$(date +%s.%N)" 'BEGIN{exit !(now < e)}'; do
+    sqlite3 -cmd ".timeout 2000" "$d/db.sqlite" "SELECT agent_id FROM agents WHERE agent_id IN ($ids) AND operational_state = 9;" 2>/dev/null |
+      while read -r id; do grep -q "$id" "$d/caught" || echo "$id $(date +%s%3N)" >>"$d/caught"; done
+    sleep 0.1
+  done
+  kill -USR1 "$fp"
+
+  local rss1; rss1=$(rss_kib "$vp")
+  for i in $(seq 100); do
+    [ "$(grep -c '^fleet: stats' "$d/fleet.out")" -ge 2 ] && break
+    sleep 0.1
+  done
+  local st; st=$(grep '^fleet: stats' "$d/fleet.out" | sed -n 2p)
+  local det
+  det=$(grep '^fleet: evil' "$d/fleet.out" | awk '{print $3, $4}' | sed 's/appended_ms=//' |
+        while read -r id ms; do c=$(awk -v i="$id" '$1 == i {print $2}' "$d/caught"); \
+          [ -n "$c" ] && echo $((c - ms)) || echo miss; done | sort -n | tr '\n' ' ')
+  local dbsz; dbsz=$(du -cb "$d"/db.sqlite* 2>/dev/null | tail -1 | cut -f1)
+  kill "$fp" 2>/dev/null; wait "$fp" 2>/dev/null
+  kill "$vp" 2>/dev/null; wait "$vp" 2>/dev/null
+  local t_stop; t_stop=$(date +%s.%N)
+  local tx; tx=$(grep -o 'store: [0-9]* write transactions' "$d/verifier.log" | awk '{print $2}')
+  printf '  N=%-6s AK %-3s | %s\n' "$n" "$ak" "${regline#fleet: }"
+  printf '      set-up: %s\n' "$prep"
+  local w q; w=$(field window_s "$st"); q=$(field quotes "$st")
+  awk -v q="$q" -v w="$w" -v c="$(field watched_cpu_s "$st")" -v us="$(field watched_us_per_quote "$st")" \
+      -v fc="$(field fleet_cpu_s "$st")" 'BEGIN{
+        printf "      window %.1f s: %.0f attestations/s; verifier CPU %.0f us/attestation (%.2f cores); fleet CPU %.2f cores\n",
+               w, q / w, us, c / w, fc / w }'
+  printf '      quote gaps: p50 %s ms, p99 %s ms, max %s ms; largest lag behind the 2 s schedule %s ms; agents silent in the window: %s (of which %s evil)\n' \
+    "$(field gap_p50_ms "$st")" "$(field gap_p99_ms "$st")" "$(field gap_max_ms "$st")" "$(field lag_max_ms "$st")" \
+    "$(field silent_agents "$st")" "$evil"
+  printf '      detection of the evil file (ms, each of %s agents): %s\n' "$evil" "$det"
+  awk -v a="$rss0" -v b="$rss1" -v n="$n" -v db="$dbsz" -v tx="${tx:-}" -v t="$(awk -v a="$t_ready" -v b="$t_stop" 'BEGIN{print b - a}')" 'BEGIN{
+        printf "      verifier RSS %.1f MiB before agents, %.1f MiB with them (%.1f KiB per agent); SQLite %.1f MiB%s\n",
+               a / 1024, b / 1024, (b - a) / n, db / 1048576,
+               tx == "" ? "" : sprintf("; %.1f write transactions/s (%s from ready to stop)", tx / t, tx) }'
+}
+
+echo "  (quote_interval 2 s, warm-up ${WARM} s, window ${WIN} s; both processes share the machine's $(nproc) cores)"
+for s in $SIZES; do
+  run "${s%%:*}" "${s##*:}"
+done
+exit 0
