@@ -33,6 +33,7 @@ typedef struct agent_ctx {
     const char *mtls_cert_pem;
     const char *mtls_key_pem;
     char *trusted_ca_pem;
+    struct agent_metrics *metrics;  /* [agent] metrics_listen; NULL: off */
 } agent_ctx;
 
 /* Seconds since the epoch at boot (from /proc/stat btime); 0 if unknown. */

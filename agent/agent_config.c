@@ -1,6 +1,7 @@
 /* agent_config.c — [agent] section parsing and validation; see agent_config.h. */
 #include "agent_config.h"
 #include "log.h"
+#include "prom.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -111,6 +112,23 @@ int agent_config_load(const qconfig *c, agent_config *o, qerr *err)
     }
     if (o->registrar_retry_max_ms < o->registrar_retry_ms)
         o->registrar_retry_max_ms = o->registrar_retry_ms;
+    if (copy_str(c, "metrics_listen", "", o->metrics_listen, sizeof o->metrics_listen, err) < 0 ||
+        copy_str(c, "revocation_cert", "default", o->revocation_cert, sizeof o->revocation_cert, err) < 0 ||
+        copy_str(c, "revocation_actions", "", o->revocation_actions, sizeof o->revocation_actions, err) < 0 ||
+        copy_str(c, "revocation_actions_dir", "/usr/libexec/quince", o->revocation_actions_dir,
+                 sizeof o->revocation_actions_dir, err) < 0 ||
+        qconfig_bool(c, S, "allow_payload_revocation_actions", true, &o->allow_payload_revocation_actions, err) < 0 ||
+        qconfig_long(c, S, "revocation_action_timeout_ms", 30000, 100, 3600000, &o->revocation_action_timeout_ms,
+                     err) < 0)
+        return -1;
+    if (o->metrics_listen[0]) {
+        char mip[AGENT_STR];
+        uint16_t mport;
+        if (qprom_parse_listen(o->metrics_listen, mip, sizeof mip, &mport, err) < 0) {
+            qerr_prefix(err, "[agent] metrics_listen");
+            return -1;
+        }
+    }
     const char *lf = qconfig_str(c, S, "log_format", "text");
     if (qlog_format_parse(lf, &o->log_format) < 0)
         return qerr_set(err, "[agent] log_format: '%s' is not text or json", lf);
@@ -147,6 +165,14 @@ const char *agent_config_help(void)
         "  registrar_retry_ms, registrar_retry_max_ms, registrar_max_retries\n"
         "                          registration back-off [1000, 60000, 0 = for ever]\n"
         "  log_level               debug|info|warning|error|critical [info]\n"
+        "  metrics_listen          ip:port serving Prometheus GET /metrics, plain HTTP [off]\n"
+        "  revocation_cert         certificate that signs revocation messages\n"
+        "                          [default = secure_dir/unzipped/RevocationNotifier-cert.crt]\n"
+        "  revocation_actions      actions (files in revocation_actions_dir) run on a verified\n"
+        "                          revocation, comma-separated [none]\n"
+        "  revocation_actions_dir  [/usr/libexec/quince]\n"
+        "  allow_payload_revocation_actions  also run the payload's unzipped/action_list [true]\n"
+        "  revocation_action_timeout_ms  each action is killed after this [30000]\n"
         "  log_format              text (Keylime's layout) or json (one object per line) [text]\n"
         "  max_payload_size        largest payload a tenant may deliver, 0 = no payloads [1048576]\n"
         "  secure_dir, secure_size tmpfs for the decrypted payload [state_dir/secure, 1048576]: the\n"

@@ -39,6 +39,13 @@ typedef struct agent_config {
     long registrar_max_retries;     /* 0 = retry for ever */
     char log_level[16];
     qlog_format log_format;         /* text or json */
+    char metrics_listen[AGENT_STR]; /* "ip:port" of GET /metrics; "" = off */
+    /* revocation notifications (revocation_actions.c) */
+    char revocation_cert[AGENT_PATH];        /* "default" = secure_dir/unzipped/RevocationNotifier-cert.crt */
+    char revocation_actions[AGENT_PATH];     /* names in revocation_actions_dir, comma-separated */
+    char revocation_actions_dir[AGENT_PATH];
+    bool allow_payload_revocation_actions;   /* also the payload's unzipped/action_list */
+    long revocation_action_timeout_ms;
     /* payload delivery (U/V keys) */
     char secure_dir[AGENT_PATH];    /* tmpfs for the decrypted payload (default state_dir/secure) */
     long secure_size;               /* tmpfs size in bytes when the agent mounts it */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "agent_metrics.h"
 #include "log.h"
 #include "quote.h"
 
@@ -220,6 +221,7 @@ static void h_identity(qhttp_req *r, void *ctx)
     free(quote);
     qhttp_reply(r, 200, res);
     log_timing("identity", nonce, t0, tpm_us, 0);
+    agent_metrics_quote(a->metrics, "identity", tpm_us, 0, 0);
 }
 
 /* The measurement list is not copied: the reply streams the byte range fixed right after the
@@ -228,6 +230,7 @@ static void h_identity(qhttp_req *r, void *ctx)
 typedef struct list_src {
     const agent_ima_ml *m;
     uint64_t start, end;
+    struct agent_metrics *metrics;  /* entries served are counted as they are sent (NULL: off) */
 } list_src;
 
 static long list_read(void *ctx, uint64_t pos, char *buf, size_t max)
@@ -251,6 +254,12 @@ static long list_read(void *ctx, uint64_t pos, char *buf, size_t max)
         qlog(QLOG_ERROR, "agent", "IMA measurement list %s changed while it was being sent; reply cut",
              agent_ima_ml_path(ls->m));
         return QHTTP_STREAM_ERROR;
+    }
+    if (ls->metrics) {
+        uint64_t lines = 0;      /* one entry per line; a count over the bytes already read */
+        for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + n - p))) != NULL; p++)
+            lines++;
+        agent_metrics_quote(ls->metrics, NULL, 0, lines, 0);
     }
     return n;
 }
@@ -330,7 +339,7 @@ static void h_integrity(qhttp_req *r, void *ctx)
             cJSON_AddBoolToObject(res, "ima_measurement_list_more", 1);
         list_src *ls = end > start ? malloc(sizeof(*ls)) : NULL;
         if (ls) {
-            *ls = (list_src){a->ima, start, end};
+            *ls = (list_src){a->ima, start, end, a->metrics};
             qhttp_reply_json_stream(r, 200, res, "ima_measurement_list", end - start, list_read, ls, free);
         } else if (end > start) {
             cJSON_Delete(res);
@@ -341,6 +350,7 @@ static void h_integrity(qhttp_req *r, void *ctx)
         }
     }
     log_timing("integrity", nonce, t0, tpm_us, end - start);
+    agent_metrics_quote(a->metrics, "integrity", tpm_us, 0, end - start);
 }
 
 size_t agent_api_routes(agent_ctx *a, qhttp_route *routes, size_t cap)
@@ -354,6 +364,7 @@ size_t agent_api_routes(agent_ctx *a, qhttp_route *routes, size_t cap)
         {"POST", "/v{ver}/keys/ukey", agent_h_ukey, a},
         {"POST", "/v{ver}/keys/vkey", agent_h_vkey, a},
         {"GET", "/v{ver}/keys/verify", agent_h_verify, a},
+        {"POST", "/v{ver}/notifications/revocation", agent_h_revocation, a},
     };
     size_t n = sizeof(all) / sizeof(all[0]);
     if (n > cap)

@@ -14,6 +14,8 @@ size_t agent_api_routes(agent_ctx *a, qhttp_route *routes, size_t cap);
 void agent_h_ukey(qhttp_req *r, void *ctx);
 void agent_h_vkey(qhttp_req *r, void *ctx);
 void agent_h_verify(qhttp_req *r, void *ctx);
+/* POST /v{ver}/notifications/revocation (revocation_actions.c). */
+void agent_h_revocation(qhttp_req *r, void *ctx);
 
 /* Parameter checks, exposed for unit tests. Each returns 0 or -1 with Keylime's message. */
 int agent_api_check_nonce(const char *nonce, qerr *err);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_metrics.h"
 #include "agent_tls.h"
 #include "api.h"
 #include "config.h"
@@ -170,9 +171,14 @@ static int run(agent_ctx *a)
     long was = 0, nofile = qfd_raise_nofile(&was);
     so.conn_limit = qfd_conn_limit(nofile, QFD_BASE_RESERVE, 50);
     agent_tls_server_opts(a, &so);
+    if (a->cfg.metrics_listen[0] && !(a->metrics = agent_metrics_start(a->cfg.metrics_listen, &e)))
+        return fail("metrics", &e);
     qhttp_server *srv = qhttp_server_start(&so, routes, nr, &e);
-    if (!srv)
+    if (!srv) {
+        agent_metrics_stop(a->metrics);
+        a->metrics = NULL;
         return fail("REST server", &e);
+    }
     qlog(QLOG_INFO, "agent", "agent %s serving the Keylime agent API on %s:%u (%s)", a->uuid, a->cfg.ip,
          qhttp_server_port(srv), a->cfg.insecure ? "plain HTTP, INSECURE" : "mTLS, clients of trusted_client_ca");
     qlog(QLOG_INFO, "agent", "at most %u connections, %u per client address, request headers within %u s "
@@ -184,6 +190,8 @@ static int run(agent_ctx *a)
     }
     qlog(QLOG_INFO, "agent", "stopping");
     qhttp_server_stop(srv);
+    agent_metrics_stop(a->metrics);
+    a->metrics = NULL;
     return 0;
 }
 

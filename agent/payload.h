@@ -80,6 +80,10 @@ int agent_payload_unzip(const uint8_t *zip, size_t n, const char *dest, size_t m
 /* Run dir/script (see above). 0 when it ran to its end (*exit_code = its exit status); -1 when
  * it could not start, was killed by a signal or ran out of time (then killed). */
 int agent_payload_run_script(const char *dir, const char *script, long timeout_ms, int *exit_code, qerr *err);
+/* The same for any plain file name in dir, with one optional argument (revocation actions get
+ * the path of the message file). */
+int agent_run_in_dir(const char *dir, const char *script, const char *arg, long timeout_ms, int *exit_code,
+                     qerr *err);
 
 /* The whole step, synchronously: check the secure directory, open the sealed payload with K,
  * unpack, run the script when allowed. 0 or -1 with a message. */

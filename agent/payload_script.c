@@ -46,6 +46,12 @@ static long long now_ms(void)
 
 int agent_payload_run_script(const char *dir, const char *script, long timeout_ms, int *exit_code, qerr *err)
 {
+    return agent_run_in_dir(dir, script, NULL, timeout_ms, exit_code, err);
+}
+
+int agent_run_in_dir(const char *dir, const char *script, const char *arg, long timeout_ms, int *exit_code,
+                     qerr *err)
+{
     if (!script || !plain_name(script) || strlen(script) > AGENT_PAYLOAD_SCRIPT_MAX)
         return qerr_set(err, "payload script name '%.64s' is not a plain file name", script ? script : "");
     if (timeout_ms <= 0)
@@ -68,8 +74,8 @@ int agent_payload_run_script(const char *dir, const char *script, long timeout_m
     char rel[AGENT_PAYLOAD_SCRIPT_MAX + 3];
     snprintf(rel, sizeof rel, "./%s", script);
     char sh[] = "/bin/sh";
-    char *argv_direct[] = {rel, NULL};
-    char *argv_sh[] = {sh, rel, NULL};
+    char *argv_direct[] = {rel, (char *)arg, NULL};      /* arg NULL ends the list early */
+    char *argv_sh[] = {sh, rel, (char *)arg, NULL};
     char env_path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
     char env_home[] = "HOME=/";
     char *envp[] = {env_path, env_home, NULL};

@@ -16,6 +16,9 @@ static const qconfig_key agent_keys[] = {
     {"secure_dir", 0}, {"secure_size", 0}, {"payload_script", 0},
     {"enable_insecure_payload", 0}, {"extract_payload_zip", 0}, {"max_payload_size", 0},
     {"trusted_client_ca", 0}, {"insecure", 0}, {"log_format", 0},
+    {"metrics_listen", 0}, {"revocation_cert", 0}, {"revocation_actions", 0},
+    {"revocation_actions_dir", 0}, {"allow_payload_revocation_actions", 0},
+    {"revocation_action_timeout_ms", 0},
     {NULL, 0},
 };
 
@@ -54,6 +57,7 @@ static const qconfig_key tenant_keys[] = {
 static const qconfig_key revocations_keys[] = {
     {"enabled_revocation_notifications", 0}, {"webhook_url", 0}, {"webhook_ca_cert", 0},
     {"webhook_max_retries", 0}, {"webhook_retry_interval_ms", 0}, {"webhook_timeout_ms", 0},
+    {"signing_key", 0},
     {NULL, 0},
 };
 

@@ -3,6 +3,7 @@
 #include "buf.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -204,4 +205,25 @@ char *qprom_render(qprom *p, size_t *len)
     }
     *len = b.len;
     return (char *)b.data;    /* the buffer's storage becomes the caller's */
+}
+
+int qprom_parse_listen(const char *listen, char *ip, size_t ipcap, uint16_t *port, qerr *err)
+{
+    const char *colon = strrchr(listen, ':');
+    if (!colon || colon == listen)
+        return qerr_set(err, "\"%s\" is not ip:port (e.g. 127.0.0.1:9464)", listen);
+    const char *h = listen;
+    size_t hl = (size_t)(colon - listen);
+    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    char *end;
+    long p = strtol(colon + 1, &end, 10);
+    if (hl == 0 || hl >= ipcap || !colon[1] || *end || p < 0 || p > 65535)
+        return qerr_set(err, "\"%s\" is not ip:port (e.g. 127.0.0.1:9464)", listen);
+    memcpy(ip, h, hl);
+    ip[hl] = '\0';
+    *port = (uint16_t)p;
+    return 0;
 }

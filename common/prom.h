@@ -8,6 +8,8 @@
 #define QUINCE_PROM_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include "err.h"
 
 #define QPROM_MAX_SERIES 512
 #define QPROM_LABEL_MAX  128
@@ -28,6 +30,8 @@ void qprom_gauge_set(qprom *p, const char *name, const char *help, const char *l
 void qprom_hist_observe(qprom *p, const char *name, const char *help, double seconds);
 /* Drop every series of a gauge family (before setting the current values again). */
 void qprom_gauge_reset(qprom *p, const char *name);
+/* "ip:port" or "[v6]:port" of a metrics listener (port 0 = ephemeral): 0, or -1 with the reason. */
+int qprom_parse_listen(const char *listen, char *ip, size_t ipcap, uint16_t *port, qerr *err);
 /* The text; caller frees. NULL when out of memory. */
 char *qprom_render(qprom *p, size_t *len);
 

@@ -472,6 +472,7 @@ static void reset_ima(vagent_state *st, vattest_mem *mem)
     memset(st->pcr10, 0, sizeof st->pcr10);
     mem->progress_set = false;
     mem->prev_match = mem->prev_lines = 0;
+    st->ima_good_total = 0;
 }
 
 /* Step 7. Returns the outcome so far (PASS when the replay ran, whatever it found). */
@@ -521,6 +522,7 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
     start.progress_set = mem->progress_set;
     start.prev_match = mem->prev_match;
     start.prev_lines = mem->prev_lines;
+    start.good_total = resume ? ag->st.ima_good_total : 0;
 
     qerr err = { 0 };
     const qkeyring *kr = mem->keyring;
@@ -550,6 +552,7 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
             goto out;
         }
     }
+    qima_verifier_set_agent(v, ag->agent_id);     /* a shared engine names this round's agent */
     if (qima_verifier_begin(v, &start, pcrs->value[10], qhash_size(bank), &err) < 0) {
         add(c, "internal.verifier.exception", "IMA engine: %s", err.msg);
         oc = VATTEST_FAILED;
@@ -583,6 +586,7 @@ static vattest_outcome check_ima(vattest_ctx *c, const vattest_in *in, vattest_m
         mem->progress_set = res.next.progress_set;
         mem->prev_match = res.next.prev_match;
         mem->prev_lines = res.next.prev_lines;
+        st->ima_good_total = res.next.good_total;
         free(st->learned_ima_keyrings);
         st->learned_ima_keyrings = qima_verifier_export_learned(v, &err);
         if (!st->learned_ima_keyrings) {

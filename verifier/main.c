@@ -79,12 +79,6 @@ static qhttp_server *start_server(const char *what, const char *ip, long port, s
     return s;
 }
 
-/* The poller's round hook (state_writer.h): committed rounds go to notifications and metrics. */
-static void on_round(void *ctx, const vround_report *r)
-{
-    vops_round(ctx, r->agent_id, r->old_state, r->new_state, r->event_id, r->reason);
-}
-
 static int run(const vconfig *cfg, vstore *store)
 {
     qerr e = {0};
@@ -95,7 +89,7 @@ static int run(const vconfig *cfg, vstore *store)
     }
     vpoller_opts po;
     vconfig_poller_opts(cfg, &po);
-    po.on_round = on_round;
+    po.on_round = vops_on_round_report;
     po.on_round_ctx = &ops;
     vpoller *poller = vpoller_start(&po, store, &e);
     if (!poller) {

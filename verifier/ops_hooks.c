@@ -1,5 +1,6 @@
 /* ops_hooks.c — see ops_hooks.h. */
 #include "ops_hooks.h"
+#include "round.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -14,7 +15,8 @@ int vops_start(vops *o, const vconfig *cfg, vstore *store, qerr *err)
         return qerr_set(err, "out of memory");
     pthread_mutex_init(&o->lock, NULL);
     o->lock_ready = true;
-    o->revoc = vrevoc_start(&cfg->revocations, store, &e);
+    o->revoc = vrevoc_start(&cfg->revocations, store, cfg->client_cert, cfg->client_key, cfg->allow_agent_plain_http,
+                            &e);
     if (!o->revoc && e.msg[0]) {
         qerr_set(err, "revocation notifications: %s", e.msg);
         vops_stop(o);
@@ -80,6 +82,12 @@ void vops_round(vops *o, const char *agent_id, int old_state, int new_state, con
     note_error(o, agent_id, new_state, reason);
     vmetrics_on_round(o->metrics, old_state, new_state, event_id);
     vrevoc_on_round(o->revoc, agent_id, old_state, new_state, event_id, reason);
+}
+
+void vops_on_round_report(void *ctx, const vround_report *r)
+{
+    /* A retry's cause is the communication error; a failure's is its first failure record. */
+    vops_round(ctx, r->agent_id, r->old_state, r->new_state, r->event_id, r->reason);
 }
 
 void vops_stop(vops *o)

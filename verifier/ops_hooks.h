@@ -33,6 +33,9 @@ int vops_start(vops *o, const vconfig *cfg, vstore *store, qerr *err);
 void vops_round(vops *o, const char *agent_id, int old_state, int new_state, const char *event_id,
                 const char *reason);
 void vops_stop(vops *o);
+/* The poller's round hook (poller.h on_round): ctx is the vops. */
+struct vround_report;
+void vops_on_round_report(void *ctx, const struct vround_report *r);
 /* The last error of an agent now retrying ("" when none known): for its status. */
 void vops_last_error(vops *o, const char *agent_id, char *out, size_t cap);
 

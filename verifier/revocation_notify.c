@@ -2,7 +2,11 @@
 #include "revocation_notify.h"
 #include "log.h"
 #include "revocation.h"
+#include "revocation_agents.h"
 #include "revocation_webhook.h"
+#include "buf.h"
+
+#include <openssl/crypto.h>
 
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +20,8 @@
 struct vrevoc {
     vstore *store;
     vwebhook *webhook;
+    vragents *agents;
+    char *key_pem;          /* signing key (owned, cleansed on stop) or NULL */
 };
 
 static int copy(const qconfig *c, const char *key, char *dst, size_t cap, qerr *err)
@@ -40,12 +46,14 @@ static int channels(const qconfig *c, vrevoc_config *o, qerr *err)
             break;
         if (n == 7 && strncmp(p, "webhook", 7) == 0)
             o->webhook = true;
-        else if ((n == 5 && strncmp(p, "agent", 5) == 0) || (n == 6 && strncmp(p, "zeromq", 6) == 0))
+        else if (n == 5 && strncmp(p, "agent", 5) == 0)
+            o->agents = true;
+        else if (n == 6 && strncmp(p, "zeromq", 6) == 0)
             return qerr_set(err, "[revocations] enabled_revocation_notifications: \"%.*s\" is not offered by this "
-                                 "verifier (use \"webhook\")", (int)n, p);
+                                 "verifier (use \"webhook\" or \"agent\")", (int)n, p);
         else
             return qerr_set(err, "[revocations] enabled_revocation_notifications: unknown channel \"%.*s\" "
-                                 "(webhook)", (int)(n > 40 ? 40 : n), p);
+                                 "(webhook, agent)", (int)(n > 40 ? 40 : n), p);
         p += n;
     }
     return 0;
@@ -56,6 +64,7 @@ int vrevoc_config_load(const qconfig *c, vrevoc_config *o, qerr *err)
     memset(o, 0, sizeof *o);
     if (channels(c, o, err) < 0 || copy(c, "webhook_url", o->webhook_url, sizeof o->webhook_url, err) < 0 ||
         copy(c, "webhook_ca_cert", o->webhook_ca_cert, sizeof o->webhook_ca_cert, err) < 0 ||
+        copy(c, "signing_key", o->signing_key, sizeof o->signing_key, err) < 0 ||
         qconfig_long(c, R, "webhook_max_retries", 3, 1, 100, &o->webhook_max_retries, err) < 0 ||
         qconfig_long(c, R, "webhook_retry_interval_ms", 1000, 10, 600000, &o->webhook_retry_interval_ms, err) < 0 ||
         qconfig_long(c, R, "webhook_timeout_ms", 5000, 100, 600000, &o->webhook_timeout_ms, err) < 0)
@@ -63,14 +72,29 @@ int vrevoc_config_load(const qconfig *c, vrevoc_config *o, qerr *err)
     if (o->webhook && !o->webhook_url[0])
         return qerr_set(err, "[revocations] webhook_url is required when \"webhook\" is in "
                              "enabled_revocation_notifications");
+    if (o->agents && !o->signing_key[0])
+        return qerr_set(err, "[revocations] signing_key is required with \"agent\" in "
+                             "enabled_revocation_notifications (agents refuse unsigned revocation messages)");
     if (o->webhook_url[0] && strncmp(o->webhook_url, "http://", 7) != 0 && strncmp(o->webhook_url, "https://", 8) != 0)
         return qerr_set(err, "[revocations] webhook_url: \"%s\" is not an http:// or https:// URL", o->webhook_url);
     return 0;
 }
 
-vrevoc *vrevoc_start(const vrevoc_config *cfg, vstore *store, qerr *err)
+static void vrevoc_free(vrevoc *n)
 {
-    if (!cfg || !cfg->webhook)
+    vwebhook_stop(n->webhook);
+    vragents_stop(n->agents);
+    if (n->key_pem) {
+        OPENSSL_cleanse(n->key_pem, strlen(n->key_pem));
+        free(n->key_pem);
+    }
+    free(n);
+}
+
+vrevoc *vrevoc_start(const vrevoc_config *cfg, vstore *store, const char *cert, const char *key,
+                     bool allow_plain_http, qerr *err)
+{
+    if (!cfg || (!cfg->webhook && !cfg->agents))
         return NULL;
     vrevoc *n = calloc(1, sizeof *n);
     if (!n) {
@@ -78,11 +102,41 @@ vrevoc *vrevoc_start(const vrevoc_config *cfg, vstore *store, qerr *err)
         return NULL;
     }
     n->store = store;
+    if (cfg->signing_key[0]) {
+        qbuf b;
+        qbuf_init(&b, 64 * 1024);
+        if (qbuf_read_file(&b, cfg->signing_key, 64 * 1024) < 0 || !qbuf_cstr(&b)) {
+            qbuf_free(&b);
+            qerr_set(err, "[revocations] signing_key %s cannot be read", cfg->signing_key);
+            free(n);
+            return NULL;
+        }
+        n->key_pem = (char *)b.data;
+        /* Sign once now: a key that cannot sign is a start-up error, not a silent unsigned event. */
+        char *probe = qrevoc_body("{}", n->key_pem, err);
+        if (!probe) {
+            qerr_prefix(err, "[revocations] signing_key %s", cfg->signing_key);
+            vrevoc_free(n);
+            return NULL;
+        }
+        free(probe);
+    }
+    if (cfg->agents) {
+        vragents_opts ao = {.store = store, .cert_file = cert, .key_file = key, .allow_plain_http = allow_plain_http,
+                            .timeout_ms = cfg->webhook_timeout_ms};
+        if (!(n->agents = vragents_start(&ao, err))) {
+            vrevoc_free(n);
+            return NULL;
+        }
+        qlog(QLOG_INFO, LOGM, "revocation notifications: the other agents (signed)");
+    }
+    if (!cfg->webhook)
+        return n;
     vwebhook_opts wo = {.url = cfg->webhook_url, .ca_file = cfg->webhook_ca_cert[0] ? cfg->webhook_ca_cert : NULL,
                         .attempts = (unsigned)cfg->webhook_max_retries, .retry_ms = cfg->webhook_retry_interval_ms,
                         .timeout_ms = cfg->webhook_timeout_ms};
     if (!(n->webhook = vwebhook_start(&wo, err))) {
-        free(n);
+        vrevoc_free(n);
         return NULL;
     }
     qlog(QLOG_INFO, LOGM, "revocation notifications: webhook %s", cfg->webhook_url);
@@ -147,11 +201,15 @@ void vrevoc_on_round(vrevoc *n, const char *agent_id, int old_state, int new_sta
                        .event_id = ff.have ? ff.event_id : event_id ? event_id : a.st.last_event_id,
                        .severity_label = severity_label(a.st.severity_level), .context = ctx};
     char *msg = qrevoc_msg_text(&ev, &e);
-    char *body = msg ? qrevoc_body(msg, NULL, &e) : NULL;
-    if (!body)
+    char *body = msg ? qrevoc_body(msg, n->key_pem, &e) : NULL;
+    if (!body) {
         qlog(QLOG_ERROR, LOGM, "agent %s: cannot build the revocation event: %s", agent_id, e.msg);
-    else if (n->webhook && vwebhook_post(n->webhook, agent_id, body) == 0)
-        qlog(QLOG_INFO, LOGM, "agent %s: revocation event %s queued for the webhook", agent_id, ev.event_id);
+    } else {
+        if (n->webhook && vwebhook_post(n->webhook, agent_id, body) == 0)
+            qlog(QLOG_INFO, LOGM, "agent %s: revocation event %s queued for the webhook", agent_id, ev.event_id);
+        if (n->agents && vragents_post(n->agents, agent_id, body) == 0)
+            qlog(QLOG_INFO, LOGM, "agent %s: revocation event %s queued for the other agents", agent_id, ev.event_id);
+    }
     free(body);
     free(msg);
     cJSON_Delete(ctx);
@@ -170,8 +228,6 @@ void vrevoc_stats(vrevoc *n, unsigned long long *sent, unsigned long long *faile
 
 void vrevoc_stop(vrevoc *n)
 {
-    if (!n)
-        return;
-    vwebhook_stop(n->webhook);
-    free(n);
+    if (n)
+        vrevoc_free(n);
 }

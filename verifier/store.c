@@ -88,6 +88,8 @@ static const char *const migrations[] = {
     "ALTER TABLE agents ADD COLUMN mb_policy_id INTEGER REFERENCES mbpolicies(id);"
     "ALTER TABLE agents ADD COLUMN mb_evaluated INTEGER NOT NULL DEFAULT 0;"
     "CREATE INDEX agents_mbpolicy ON agents(mb_policy_id);",
+    /* 5: IMA entries that passed since the replay began (the running "good" of the counts line) */
+    "ALTER TABLE agents ADD COLUMN ima_good_total INTEGER NOT NULL DEFAULT 0;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 

@@ -141,6 +141,7 @@ typedef struct vagent_state {
     char last_event_id[128];           /* "" = none */
     char *learned_ima_keyrings;        /* JSON text or NULL (owned) */
     bool mb_evaluated;                 /* the measured-boot reference passed since the last boot */
+    uint64_t ima_good_total;           /* IMA entries that passed among the first next_ima_ml_entry */
 } vagent_state;
 
 typedef struct vagent {

@@ -16,13 +16,13 @@
     "operational_state, next_ima_ml_entry, pcr10_alg, pcr10, boottime, tpm_clock, "       \
     "tpm_reset_count, tpm_restart_count, attestation_count, last_received_quote, "        \
     "last_successful_attestation, consecutive_failures, severity_level, last_event_id, "  \
-    "learned_ima_keyrings, mb_evaluated"
+    "learned_ima_keyrings, mb_evaluated, ima_good_total"
 
 const vstore_sql vstore_agent_sql[] = {
     { ST_AG_ADD,
       "INSERT INTO agents (" AGENT_COLS ", " STATE_COLS ") VALUES ("
       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "  /* 21 agent columns */
-      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"                   /* 16 state columns */
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"                /* 17 state columns */
       ") ON CONFLICT (agent_id) DO NOTHING" },
     { ST_AG_GET, "SELECT " AGENT_COLS ", " STATE_COLS ", m.name, m.mb_policy"
       " FROM agents LEFT JOIN mbpolicies m ON m.id = agents.mb_policy_id WHERE agent_id = ?1" },
@@ -31,7 +31,8 @@ const vstore_sql vstore_agent_sql[] = {
       "UPDATE agents SET operational_state = ?, next_ima_ml_entry = ?, pcr10_alg = ?, pcr10 = ?,"
       " boottime = ?, tpm_clock = ?, tpm_reset_count = ?, tpm_restart_count = ?, attestation_count = ?,"
       " last_received_quote = ?, last_successful_attestation = ?, consecutive_failures = ?,"
-      " severity_level = ?, last_event_id = ?, learned_ima_keyrings = ?, mb_evaluated = ? WHERE agent_id = ?" },
+      " severity_level = ?, last_event_id = ?, learned_ima_keyrings = ?, mb_evaluated = ?, ima_good_total = ?"
+      " WHERE agent_id = ?" },
     { ST_AG_SET_STATE, "UPDATE agents SET operational_state = ?2 WHERE agent_id = ?1" },
     { ST_AG_SET_ALGS, "UPDATE agents SET hash_alg = ?2, enc_alg = ?3, sign_alg = ?4 WHERE agent_id = ?1" },
     { ST_AG_LIST, "SELECT agent_id FROM agents ORDER BY agent_id" },
@@ -123,6 +124,7 @@ static void bind_state(vbind *b, const vagent_state *st)
     vb_text(b, st->last_event_id[0] ? st->last_event_id : NULL);
     vb_text(b, st->learned_ima_keyrings);
     vb_i64(b, st->mb_evaluated ? 1 : 0);
+    vb_u64(b, st->ima_good_total);
 }
 
 /* Reads the state columns; -1 (err set) when the stored pcr10 is not a valid bank value. */
@@ -156,6 +158,7 @@ static int read_state(vcol *c, vagent_state *st, qerr *err)
     vc_copy(c, st->last_event_id, sizeof st->last_event_id);
     st->learned_ima_keyrings = vc_strdup(c);
     st->mb_evaluated = vc_i64(c) != 0;
+    st->ima_good_total = vc_u64(c);
     return 0;
 }
 

@@ -21,22 +21,10 @@ struct vmetrics {
 
 int vmetrics_parse_listen(const char *listen, char *ip, size_t ipcap, uint16_t *port, qerr *err)
 {
-    const char *colon = strrchr(listen, ':');
-    if (!colon || colon == listen)
-        return qerr_set(err, "[verifier] metrics_listen: \"%s\" is not ip:port (e.g. 127.0.0.1:9464)", listen);
-    const char *h = listen;
-    size_t hl = (size_t)(colon - listen);
-    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
+    if (qprom_parse_listen(listen, ip, ipcap, port, err) < 0) {
+        qerr_prefix(err, "[verifier] metrics_listen");
+        return -1;
     }
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (hl == 0 || hl >= ipcap || !colon[1] || *end || p < 0 || p > 65535)
-        return qerr_set(err, "[verifier] metrics_listen: \"%s\" is not ip:port (e.g. 127.0.0.1:9464)", listen);
-    memcpy(ip, h, hl);
-    ip[hl] = '\0';
-    *port = (uint16_t)p;
     return 0;
 }
 

@@ -27,7 +27,8 @@ export AGENT_TPM_TIMEOUT_MS=${AGENT_TPM_TIMEOUT_MS:-30000}   # a loaded machine 
 start_swtpm tpm ekcert
 emulate "$TCTI_tpm" "$LIST" || fail "emulator replays the list"
 start_verifier || { fail "verifier starts" "$(tail -5 "$QUINCE_TMP/verifier.log")"; exit 0; }
-start_agent a1 "$UUID" "$TCTI_tpm" "$LIST"
+AMPORT=$(free_port)
+start_agent a1 "$UUID" "$TCTI_tpm" "$LIST" "metrics_listen = 127.0.0.1:$AMPORT"
 wait_http "$(AG_URL a1)/version" 30 || { fail "agent up" "$(tail -3 "$QUINCE_TMP/a1/agent.log")"; exit 0; }
 # Refusals made before any request (ports 1: nothing listens there).
 T0() { "$TENANT" -vp 1 -rp 1 "$@"; }
@@ -82,13 +83,20 @@ jq -e '.results | has("runtimepolicy names")' <<<"$out" >/dev/null && pass "--js
 out=$(T --json -c status -u nosuch-agent 2>/dev/null); rc=$?
 [ $rc = 1 ] && jq -e '.code == 404' <<<"$out" >/dev/null && pass "--json on an error: exit 1, the 404 answer" || fail "--json error" "rc $rc: $out"
 
+# The agent's metrics: quotes served, TPM time, IMA entries and bytes sent.
+m=$(curl -s "http://127.0.0.1:$AMPORT/metrics")
+grep -Eq '^quince_agent_quotes_total\{kind="integrity"\} [1-9]' <<<"$m" && pass "agent metrics: integrity quotes" || fail "agent metrics: quotes" "$(grep quotes <<<"$m")"
+grep -Eq '^quince_agent_quotes_total\{kind="identity"\} [1-9]' <<<"$m" && pass "agent metrics: identity quotes" || fail "agent metrics: identity" "$(grep quotes <<<"$m")"
+grep -Eq '^quince_agent_tpm_seconds_count [1-9]' <<<"$m" && pass "agent metrics: TPM latency histogram" || fail "agent metrics: tpm" "$(grep tpm <<<"$m")"
+grep -Eq '^quince_agent_ima_entries_served_total [1-9]' <<<"$m" && pass "agent metrics: IMA entries served" || fail "agent metrics: entries" "$(grep ima <<<"$m")"
+
 # An agent that stops answering is retried: status says so, with the count and the error.
 eval "apid=\$AGENT_PID_a1"
 kill "$apid"
 ok=0
 for _ in $(seq 150); do
   out=$(T -c status -u "$UUID" 2>&1)
-  grep -q "Get Quote (retry), [0-9]* of 200, last error" <<<"$out" && { ok=1; break; }
+  grep -Eq "Get Quote \(retry\), [0-9]+ of 200, last error .*(refused|connect)" <<<"$out" && { ok=1; break; }
   sleep 0.2
 done
 [ $ok = 1 ] && pass "status of an agent in retry: 'Get Quote (retry), N of 200, last error ...'" || fail "retry status" "$out"

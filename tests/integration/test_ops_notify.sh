@@ -66,6 +66,20 @@ rig_fake bad good --ima-log "$OTHER/ascii_runtime_measurements" || fail start_ba
 rig_register "$BAD" "$QUINCE_TMP/bad.ak" "$FAKE_PORT"
 [ "$(rig_add "$BAD" "$IMA/runtime_policy.json")" = 200 ] || fail add_bad "$(cat "$QUINCE_TMP/add.out")"
 
+# A third agent attests its 12 entries, then its list grows by one entry not in the policy.
+GROW=b0b0b0b0-0000-4000-8000-000000000003
+cp "$IMA/ascii_runtime_measurements" "$QUINCE_TMP/grow.txt"
+rig_fake grow good --ima-log "$QUINCE_TMP/grow.txt" || fail start_grow "fake agent did not start"
+rig_register "$GROW" "$QUINCE_TMP/grow.ak" "$FAKE_PORT"
+[ "$(rig_add "$GROW" "$IMA/runtime_policy.json")" = 200 ] || fail add_grow "$(cat "$QUINCE_TMP/add.out")"
+rig_wait 60 "agent_id = '$GROW' AND next_ima_ml_entry = 12" && pass "grow agent: 12 entries verified" || fail "grow agent verified" "$(rig_field "$GROW" next_ima_ml_entry)"
+rig_wait 30 "agent_id = '$GROW' AND ima_good_total = 12" && pass "the running good count is stored with the agent" \
+  || fail "good count stored" "$(rig_field "$GROW" ima_good_total)"
+tail -1 "$OTHER/ascii_runtime_measurements" >>"$QUINCE_TMP/grow.txt"   # not boot_aggregate
+rig_wait 60 "agent_id = '$GROW' AND operational_state = 9" && pass "grow agent fails on the new entry" || fail "grow agent fails" "state $(rig_state "$GROW")"
+expect_grep "IMA lines name the agent" "quince.ima - WARNING - agent $GROW: File not found in allowlist" "$(cat "$RIG_VLOG")"
+expect_grep "counts line: good is the running total since replay began" "quince.ima - ERROR - agent $GROW: IMA ERRORS: template-hash 0 fnf 1 hash 0 good 12" "$(cat "$RIG_VLOG")"
+
 rig_wait 60 "agent_id = '$BAD' AND operational_state = 9" && pass "bad agent: Invalid Quote" || fail "bad agent: Invalid Quote" "state $(rig_state "$BAD")"
 got=0
 for _ in $(seq 300); do grep -q "$BAD" "$QUINCE_TMP/hook.out" 2>/dev/null && { got=1; break; }; sleep 0.1; done
@@ -91,7 +105,7 @@ grep -q "agent $BAD: revocation webhook delivered" "$RIG_VLOG" && pass "delivery
 m=$(curl -s "http://127.0.0.1:$METRICS/metrics")
 expect_grep "metrics: build info" 'quince_build_info{version="' "$m"
 expect_grep "metrics: agents in Get Quote" 'quince_agents{state="Get Quote"} 1' "$m"
-expect_grep "metrics: agents in Invalid Quote" 'quince_agents{state="Invalid Quote"} 1' "$m"
+expect_grep "metrics: agents in Invalid Quote" 'quince_agents{state="Invalid Quote"} 2' "$m"
 expect_grep "metrics: failures by event id" 'quince_failures_total{event_id="ima.' "$m"
 grep -Eq '^quince_attestations_total [1-9]' <<<"$m" && pass "metrics: attestations counted" || fail "metrics: attestations" "$(grep attestations <<<"$m")"
 grep -Eq '^quince_revocation_webhook_sent_total [1-9]' <<<"$m" && pass "metrics: webhook sent" || fail "metrics: webhook sent" "$(grep webhook <<<"$m")"

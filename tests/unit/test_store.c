@@ -150,7 +150,7 @@ static void test_open_modes(void **state)
     mode_t old = umask(0);    /* the modes must not depend on the umask */
     vstore *s = open_ok(path);
     umask(old);
-    assert_int_equal(vstore_schema_version(s), 4);
+    assert_int_equal(vstore_schema_version(s), 5);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
@@ -181,11 +181,11 @@ static void test_open_fixes_mode(void **state)
     struct stat sb;
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(vstore_schema_version(s), 4);
+    assert_int_equal(vstore_schema_version(s), 5);
     vstore_close(s);
     /* reopening an existing, migrated database keeps version 4 and one version row */
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 4);
+    assert_int_equal(vstore_schema_version(s), 5);
     vstore_close(s);
     assert_int_equal(query_long(f->path, "SELECT count(*) FROM schema_version", NULL), 1);
 }
@@ -1126,7 +1126,7 @@ static void test_reopen_keeps_data(void **state)
     vstore_close(s);
 
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 4);
+    assert_int_equal(vstore_schema_version(s), 5);
     vagent g;
     assert_int_equal(vstore_agent_get(s, "kept", &g, &e), 1);
     assert_int_equal(g.policy_id, pid);
@@ -1148,7 +1148,7 @@ static void test_reopen_keeps_data(void **state)
 static void test_registrar_pending(void **state)
 {
     fx *f = *state;
-    /* Make a version-2 database: today's schema with migrations 4 and 3 taken back. */
+    /* Make a version-2 database: today's schema with migrations 5, 4 and 3 taken back. */
     vstore_close(open_ok(f->path));
     exec_other(f->path, "DROP INDEX agents_mbpolicy;"
                         "ALTER TABLE agents DROP COLUMN mb_policy_id;"
@@ -1161,11 +1161,12 @@ static void test_registrar_pending(void **state)
                         "ALTER TABLE registrar DROP COLUMN pending_ip;"
                         "ALTER TABLE registrar DROP COLUMN pending_port;"
                         "ALTER TABLE registrar DROP COLUMN pending_key;"
+                        "ALTER TABLE agents DROP COLUMN ima_good_total;"
                         "UPDATE schema_version SET version = 2;"
                         "INSERT INTO registrar (agent_id, aik_tpm, active, key) VALUES ('old', 'aik', 1, 'k');");
     qerr e = { 0 };
     vstore *s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 4);
+    assert_int_equal(vstore_schema_version(s), 5);
     vreg_agent g;
     assert_int_equal(vstore_reg_get(s, "old", &g, &e), 1);
     assert_true(g.active);
