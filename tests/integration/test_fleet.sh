@@ -57,8 +57,14 @@ done
 [ "$caught" = 3 ] && pass evil_agents_invalid_quote || fail evil_agents_invalid_quote "$caught of 3 caught"
 grep -q 'File not found in allowlist: /tmp/quince-fleet-evil' "$QUINCE_TMP/verifier.log" \
   && pass evil_file_named || fail evil_file_named "no 'File not found' line"
-grep -q '^fleet: reboot [1-9]' "$QUINCE_TMP/fleet.out" && pass reboots_happened \
-  || fail reboots_happened "$(grep reboot "$QUINCE_TMP/fleet.out")"
+# Reboots come on the fleet's own schedule, which need not precede the evil agents' capture.
+rebooted=0
+for _ in $(seq 600); do
+  grep -q '^fleet: reboot [1-9]' "$QUINCE_TMP/fleet.out" && { rebooted=1; break; }
+  kill -0 "$FLEET_PID" 2>/dev/null || break
+  sleep 0.1
+done
+[ "$rebooted" = 1 ] && pass reboots_happened || fail reboots_happened "$(grep reboot "$QUINCE_TMP/fleet.out")"
 
 # The good agents go on: each completes two more rounds after the last evil one was caught
 # (the reboots and the slow answers are behind them), and none has failed.
