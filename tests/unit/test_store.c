@@ -164,7 +164,7 @@ static void test_open_modes(void **state)
     snprintf(wal, sizeof wal, "%s-wal", path);    /* SQLite gives the WAL file the database's mode */
     assert_int_equal(stat(wal, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 4);
+    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 5);
     assert_int_equal(query_long(path, "SELECT count(*) FROM schema_version", NULL), 1);
     assert_int_equal(query_long(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode", NULL), 1);
     vstore_close(s);
@@ -183,7 +183,7 @@ static void test_open_fixes_mode(void **state)
     assert_int_equal(sb.st_mode & 07777, 0600);
     assert_int_equal(vstore_schema_version(s), 5);
     vstore_close(s);
-    /* reopening an existing, migrated database keeps version 4 and one version row */
+    /* reopening an existing, migrated database keeps version 5 and one version row */
     s = open_ok(f->path);
     assert_int_equal(vstore_schema_version(s), 5);
     vstore_close(s);
