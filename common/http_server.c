@@ -19,6 +19,7 @@
 #include "buf.h"
 #include "http_guard.h"
 #include "http_peer_cert.h"
+#include "http_route.h"
 #include "log.h"
 
 #define MAX_HEADERS 8
@@ -26,26 +27,12 @@
 #define PEM_MAX (1u << 20)
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
-typedef struct seg {
-    char *prefix;            /* literal text (whole segment when param is NULL) */
-    size_t plen;
-    char *param;             /* "{name}" capture of the rest of the segment, or NULL */
-} seg;
-
-typedef struct route {
-    char *method;
-    int nseg;
-    seg segs[QHTTP_MAX_SEGMENTS];
-    qhttp_handler_fn fn;
-    void *ctx;
-} route;
-
 struct qhttp_server {
     struct MHD_Daemon *d;
     qhttp_guard *guard;
     unsigned long limit_hits;    /* refused connections not yet logged */
     time_t limit_logged;         /* when the last "refused" line was logged */
-    route *routes;
+    qroute *routes;
     size_t nroutes;
     size_t max_body;
     uint16_t port;
@@ -60,13 +47,8 @@ struct qhttp_req {
     const char *method;
     char path[QHTTP_MAX_PATH + 1];
     /* routing */
-    char segbuf[QHTTP_MAX_PATH + 1];
-    int nsegs;
-    char *segs[QHTTP_MAX_SEGMENTS];
-    const route *rt;
-    int nparams;
-    const char *pname[QHTTP_MAX_PARAMS];
-    const char *pval[QHTTP_MAX_PARAMS];
+    qroute_path rp;
+    const qroute *rt;
     /* body */
     qbuf body;
     bool too_large;
@@ -87,117 +69,6 @@ struct qhttp_req {
     char *hname[MAX_HEADERS], *hval[MAX_HEADERS];
     struct stream *stream;   /* streamed body, until handed to MHD */
 };
-
-/* ---- route table -------------------------------------------------------------------------- */
-
-static void route_free(route *r)
-{
-    free(r->method);
-    for (int i = 0; i < r->nseg; i++) {
-        free(r->segs[i].prefix);
-        free(r->segs[i].param);
-    }
-}
-
-static int route_compile(route *r, const qhttp_route *in, qerr *err)
-{
-    memset(r, 0, sizeof *r);
-    const char *p = in->pattern;
-    if (!in->method || !in->method[0] || !p || p[0] != '/' || !in->fn)
-        return qerr_set(err, "route \"%s\": needs a method, a handler and a path starting with '/'",
-                        p ? p : "(null)");
-    r->method = strdup(in->method);
-    r->fn = in->fn;
-    r->ctx = in->ctx;
-    if (!r->method)
-        return qerr_set(err, "out of memory");
-    p++;
-    while (*p) {
-        const char *end = strchr(p, '/');
-        size_t n = end ? (size_t)(end - p) : strlen(p);
-        if (n == 0)
-            return qerr_set(err, "route \"%s\": empty segment", in->pattern);
-        if (r->nseg == QHTTP_MAX_SEGMENTS)
-            return qerr_set(err, "route \"%s\": too many segments", in->pattern);
-        seg *s = &r->segs[r->nseg++];
-        const char *brace = memchr(p, '{', n);
-        size_t plen = brace ? (size_t)(brace - p) : n;
-        s->prefix = strndup(p, plen);
-        s->plen = plen;
-        if (!s->prefix)
-            return qerr_set(err, "out of memory");
-        if (brace) {
-            const char *close = memchr(brace, '}', n - plen);
-            if (!close || close != p + n - 1 || close == brace + 1)
-                return qerr_set(err, "route \"%s\": a {name} must end its segment", in->pattern);
-            s->param = strndup(brace + 1, (size_t)(close - brace - 1));
-            if (!s->param)
-                return qerr_set(err, "out of memory");
-        } else if (memchr(p, '}', n)) {
-            return qerr_set(err, "route \"%s\": stray '}'", in->pattern);
-        }
-        p += n;
-        if (*p == '/')
-            p++;
-        if (!*p && end)
-            return qerr_set(err, "route \"%s\": trailing '/'", in->pattern);
-    }
-    return 0;
-}
-
-/* Split the request path into segments (in r->segbuf). Returns -1 if it has empty or too many. */
-static int split_path(qhttp_req *r)
-{
-    size_t n = strlen(r->path);
-    memcpy(r->segbuf, r->path, n + 1);
-    if (n > 1 && r->segbuf[n - 1] == '/')
-        r->segbuf[--n] = '\0';
-    r->nsegs = 0;
-    if (r->segbuf[0] != '/')
-        return -1;
-    char *p = r->segbuf + 1;
-    if (!*p)
-        return 0;
-    for (;;) {
-        if (r->nsegs == QHTTP_MAX_SEGMENTS)
-            return -1;
-        char *slash = strchr(p, '/');
-        if (slash)
-            *slash = '\0';
-        if (!*p)
-            return -1;
-        r->segs[r->nsegs++] = p;
-        if (!slash)
-            return 0;
-        p = slash + 1;
-    }
-}
-
-static bool route_matches(const route *rt, qhttp_req *r, bool capture)
-{
-    if (rt->nseg != r->nsegs)
-        return false;
-    int np = 0;
-    for (int i = 0; i < rt->nseg; i++) {
-        const seg *s = &rt->segs[i];
-        const char *v = r->segs[i];
-        if (!s->param) {
-            if (strcmp(v, s->prefix) != 0)
-                return false;
-            continue;
-        }
-        if (strncmp(v, s->prefix, s->plen) != 0 || v[s->plen] == '\0')
-            return false;
-        if (capture && np < QHTTP_MAX_PARAMS) {
-            r->pname[np] = s->param;
-            r->pval[np] = v + s->plen;
-            np++;
-        }
-    }
-    if (capture)
-        r->nparams = np;
-    return true;
-}
 
 /* ---- streamed bodies ---------------------------------------------------------------------- */
 
@@ -429,9 +300,9 @@ const char *qhttp_req_client_dn(const qhttp_req *r) { return r->has_dn ? r->dn :
 
 const char *qhttp_req_param(const qhttp_req *r, const char *name)
 {
-    for (int i = 0; name && i < r->nparams; i++)
-        if (strcmp(r->pname[i], name) == 0)
-            return r->pval[i];
+    for (int i = 0; name && i < r->rp.nparams; i++)
+        if (strcmp(r->rp.pname[i], name) == 0)
+            return r->rp.pval[i];
     return NULL;
 }
 
@@ -561,17 +432,17 @@ static bool first_call(qhttp_req *r, const char *url)
             return true;
         }
     }
-    if (split_path(r) < 0) {
+    if (qroute_split(&r->rp, r->path) < 0) {
         qhttp_reply_error(r, 404, "Not Found");
         return true;
     }
     char allow[128] = "";
     for (size_t i = 0; i < srv->nroutes; i++) {
-        const route *rt = &srv->routes[i];
-        if (!route_matches(rt, r, false))
+        const qroute *rt = &srv->routes[i];
+        if (!qroute_matches(rt, &r->rp, false))
             continue;
         if (strcmp(rt->method, r->method) == 0) {
-            route_matches(rt, r, true);
+            qroute_matches(rt, &r->rp, true);
             r->rt = rt;
             break;
         }
@@ -739,7 +610,7 @@ static void server_free(qhttp_server *s)
         return;
     qhttp_guard_stop(s->guard);
     for (size_t i = 0; i < s->nroutes; i++)
-        route_free(&s->routes[i]);
+        qroute_free(&s->routes[i]);
     free(s->routes);
     free(s->cert);
     if (s->key) {
@@ -787,7 +658,7 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
     s->max_body = o->max_body ? o->max_body : QHTTP_DEFAULT_BODY;
     for (size_t i = 0; i < nroutes; i++) {
         s->nroutes = i + 1;
-        if (route_compile(&s->routes[i], &routes[i], err) < 0) {
+        if (qroute_compile(&s->routes[i], &routes[i], err) < 0) {
             server_free(s);
             return NULL;
         }

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <openssl/rand.h>
 
 #include "attest_mb.h"
 #include "hex.h"
@@ -228,63 +227,6 @@ static int json_uint(const cJSON *it, uint64_t *out)
     return 0;
 }
 
-static bool parse_pcr_key(const char *k, int *pcr)
-{
-    if (!k || !*k || strlen(k) > 2)
-        return false;
-    int v = 0;
-    for (const char *p = k; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        v = v * 10 + (*p - '0');
-    }
-    if (v >= QQUOTE_NUM_PCRS)
-        return false;
-    *pcr = v;
-    return true;
-}
-
-uint32_t vattest_mask(const char *tpm_policy, bool has_runtime_policy)
-{
-    uint32_t mask = VATTEST_DEFAULT_MASK;
-    cJSON *j = tpm_policy ? cJSON_Parse(tpm_policy) : NULL;
-    if (cJSON_IsObject(j)) {
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "mask");
-        if (cJSON_IsString(m)) {
-            char *end = NULL;
-            unsigned long v = strtoul(m->valuestring, &end, 16);
-            if (end && end != m->valuestring && *end == '\0')
-                mask = (uint32_t)(v & 0xffffffu);
-        }
-        const cJSON *it;
-        int pcr;
-        cJSON_ArrayForEach(it, j) {
-            if (parse_pcr_key(it->string, &pcr))
-                mask |= 1u << pcr;
-        }
-    }
-    cJSON_Delete(j);
-    if (has_runtime_policy)
-        mask |= 1u << 10;
-    return mask;
-}
-
-int vattest_nonce(char *out, size_t len)
-{
-    static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    uint8_t rnd[64];
-    size_t n = 0;
-    while (n < len) {
-        if (RAND_bytes(rnd, sizeof rnd) != 1)
-            return -1;
-        for (size_t i = 0; i < sizeof rnd && n < len; i++)
-            if (rnd[i] < 248)          /* 248 = 4 * 62: no modulo bias */
-                out[n++] = alnum[rnd[i] % 62];
-    }
-    out[len] = '\0';
-    return 0;
-}
-
 /* ---- engines ----------------------------------------------------------------------------- */
 
 static qima_verifier *new_engine(vattest_ctx *c, vpolicy_ref *ref, qhash_alg bank, const qkeyring *kr,
@@ -427,7 +369,7 @@ static void check_tpm_policy(vattest_ctx *c, const cJSON *pol, const qpcrblob *p
     const cJSON *it;
     cJSON_ArrayForEach(it, pol) {
         int n;
-        if (!parse_pcr_key(it->string, &n) || n == 10 || n == 16)
+        if (!vattest_pcr_key(it->string, &n) || n == 10 || n == 16)
             continue;
         if (!(pcrs->mask & (1u << n))) {
             mlen += (size_t)snprintf(missing + mlen, sizeof missing - mlen, "%s%d", mlen ? ", " : "", n);

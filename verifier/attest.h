@@ -162,6 +162,8 @@ void vattest_fail(vattest_out *out, const vagent *a, int64_t now, vattest_outcom
 /* The request mask: tpm_policy's "mask" (default 0x400) OR its listed PCRs, plus PCR 10 when the
  * agent has a runtime policy. Unparsable text → the default. */
 uint32_t vattest_mask(const char *tpm_policy, bool has_runtime_policy);
+/* A tpm_policy key naming a PCR: "0".."23", at most two digits. */
+bool vattest_pcr_key(const char *k, int *pcr);
 /* A fresh nonce of len characters from [A-Za-z0-9] (RAND_bytes, rejection sampling); out holds
  * len + 1. Returns 0, or -1 when the random generator fails. */
 int vattest_nonce(char *out, size_t len);
