@@ -87,7 +87,12 @@ void vops_round(vops *o, const char *agent_id, int old_state, int new_state, con
 void vops_on_round_report(void *ctx, const vround_report *r)
 {
     /* A retry's cause is the communication error; a failure's is its first failure record. */
-    vops_round(ctx, r->agent_id, r->old_state, r->new_state, r->event_id, r->reason);
+    vops *o = ctx;
+    vops_round(o, r->agent_id, r->old_state, r->new_state, r->event_id, r->reason);
+    if (o && r->round_seconds >= 0)
+        vmetrics_round_seconds(o->metrics, r->round_seconds);
+    if (o && r->store_seconds >= 0)
+        vmetrics_store_write_seconds(o->metrics, r->store_seconds);
 }
 
 void vops_stop(vops *o)

@@ -150,6 +150,8 @@ static void transition(vpoller *p, pagent *a, uint64_t gen, const vround_event *
         r->old_state = old_state;
         r->rounds = rounds;
         r->requests = requests;
+        if (ev->kind == VRE_QUOTE_PASS || ev->kind == VRE_QUOTE_FAIL || ev->kind == VRE_QUOTE_REBOOT)
+            r->sent_at = a->started;     /* the answered request's send time */
         if (vagent_state_copy(&r->st, &a->rec.st) < 0) {
             qlog(QLOG_ERROR, MOD, "out of memory: the round of agent %s is not saved", a->node.id);
             vresult_free(r);

@@ -382,13 +382,18 @@ static int load_agents(vpoller *p, qerr *err)
             continue;
         }
         pagent *a = pagent_new(l.ids[i]);
-        if (!a || vsched_insert(&p->sched, &a->node) < 0) {
+        /* The writer thread already runs and looks agents up under mu. */
+        pthread_mutex_lock(&p->mu);
+        int ins = a ? vsched_insert(&p->sched, &a->node) : -1;
+        if (ins == 0)
+            a->gen = ++p->gen_counter;
+        pthread_mutex_unlock(&p->mu);
+        if (ins < 0) {
             free(a);
             vpoll_free_rec(rec);
             rc = qerr_set(err, "out of memory");
             break;
         }
-        a->gen = ++p->gen_counter;
         vpoll_restart(p, a, rec, a->gen);
         queue_set_state(p, a->node.id, a->gen, vround_api_state(VRE_ACTIVATE));
         resumed++;

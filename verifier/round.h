@@ -92,6 +92,9 @@ typedef struct vround_report {
     uint64_t attestation_count;   /* the saved state's */
     uint64_t rounds;              /* rounds completed by this verifier process */
     uint64_t requests;            /* requests sent to the agent by this verifier process */
+    double round_seconds;         /* quote request sent -> state saved; < 0 when the round sent none */
+    double store_seconds;         /* the commit that saved this batch of rounds (first report of a
+                                     batch only); < 0 otherwise */
 } vround_report;
 
 #endif

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -48,7 +49,15 @@ void vresult_free(vresult *r)
     free(r);
 }
 
-static void report(vwriter *w, vresult *const *batch, size_t n)
+static double mono(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* saved: when the batch's commit ended; took: how long it took (both monotonic seconds). */
+static void report(vwriter *w, vresult *const *batch, size_t n, double saved, double took)
 {
     if (!w->hook)
         return;
@@ -64,6 +73,8 @@ static void report(vwriter *w, vresult *const *batch, size_t n)
             .attestation_count = r->st.attestation_count,
             .rounds = r->rounds,
             .requests = r->requests,
+            .round_seconds = r->sent_at > 0 ? saved - r->sent_at : -1,
+            .store_seconds = i == 0 ? took : -1,
         };
         w->hook(w->hook_ctx, &rep);
     }
@@ -89,10 +100,13 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
         ptrs[i] = &rounds[i];
     }
     qerr err = { 0 };
-    if (vstore_round_save_batch(w->store, ptrs, *n, &err) < 0)
+    double t0 = mono();
+    int rc = vstore_round_save_batch(w->store, ptrs, *n, &err);
+    double t1 = mono();
+    if (rc < 0)
         qlog(QLOG_ERROR, MOD, "saving the rounds of %zu agent(s) failed: %s", *n, err.msg);
     else
-        report(w, batch, *n);
+        report(w, batch, *n, t1, t1 - t0);
     *n = 0;
 }
 

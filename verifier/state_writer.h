@@ -41,6 +41,7 @@ typedef struct vresult {
     char algs[3][16];             /* hash, encryption, signing */
     uint64_t rounds, requests;    /* the agent's counters after this round */
     char reason[256];             /* VRES_ROUND without failure records: a retry's reason, or "" */
+    double sent_at;               /* VRES_ROUND: CLOCK_MONOTONIC seconds its quote request was sent, 0 = none */
     int state;                    /* VRES_SET_STATE */
     struct vresult *next;
 } vresult;

@@ -14,7 +14,7 @@ case $SECS in ''|*[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 OUT=$ROOT/build/fuzz
 CC=${FUZZ_CC:-clang}
-PKGS="openssl libcjson libpcre2-8 libcurl sqlite3 libmicrohttpd gnutls tss2-esys tss2-tctildr tss2-mu tss2-rc libarchive"
+PKGS="openssl libcjson libpcre2-8 libcurl sqlite3 libmicrohttpd gnutls tss2-esys tss2-tctildr tss2-mu tss2-rc libarchive libpq"
 
 if ! command -v "$CC" >/dev/null 2>&1; then
   echo "fuzz: $CC not found (apt-get install clang libclang-rt-14-dev)" >&2; exit 2

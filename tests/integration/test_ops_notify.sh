@@ -108,6 +108,8 @@ expect_grep "metrics: agents in Get Quote" 'quince_agents{state="Get Quote"} 1' 
 expect_grep "metrics: agents in Invalid Quote" 'quince_agents{state="Invalid Quote"} 2' "$m"
 expect_grep "metrics: failures by event id" 'quince_failures_total{event_id="ima.' "$m"
 grep -Eq '^quince_attestations_total [1-9]' <<<"$m" && pass "metrics: attestations counted" || fail "metrics: attestations" "$(grep attestations <<<"$m")"
+grep -Eq '^quince_round_seconds_count [1-9]' <<<"$m" && pass "metrics: round latency recorded" || fail "metrics: round latency recorded" "$(grep round_seconds_count <<<"$m")"
+grep -Eq '^quince_store_write_seconds_count [1-9]' <<<"$m" && pass "metrics: store write latency recorded" || fail "metrics: store write latency recorded" "$(grep store_write_seconds_count <<<"$m")"
 grep -Eq '^quince_revocation_webhook_sent_total [1-9]' <<<"$m" && pass "metrics: webhook sent" || fail "metrics: webhook sent" "$(grep webhook <<<"$m")"
 st=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$METRICS/other")
 [ "$st" = 404 ] && pass "metrics: other paths 404" || fail "metrics: other paths 404" "$st"
