@@ -75,7 +75,7 @@ if "ima_measurement_list" in r: open(d + "/list", "w").write(r["ima_measurement_
 PY
 }
 printf '%s' "$AK1" | base64 -d >"$QUINCE_TMP/ak.tss"
-tpm2_print -t TPM2B_PUBLIC "$QUINCE_TMP/ak.tss" >/dev/null 2>&1 || true
+expect_rc "the registered AK is a TPM2B_PUBLIC that tpm2_print reads" 0 tpm2_print -t TPM2B_PUBLIC "$QUINCE_TMP/ak.tss"
 python3 - "$QUINCE_TMP/ak.tss" "$QUINCE_TMP/ak.pem" <<'PY' || fail "AK to PEM"
 import struct, sys, subprocess, base64
 b = open(sys.argv[1], "rb").read()
