@@ -235,6 +235,22 @@ int tcli_cmd_regdelete(tcli_ctx *x, qerr *err);
 int tcli_cmd_reactivate(tcli_ctx *x, qerr *err);
 int tcli_cmd_policy(tcli_ctx *x, qerr *err);   /* add/show/delete/update/list runtime policies */
 
+/* A kind of named document on the verifier (cli_named.c): runtime policies, measured-boot
+ * reference states. */
+typedef struct tcli_named_kind {
+    const char *what;          /* "runtime policy" */
+    const char *plural;        /* "runtime policies" */
+    const char *collection;    /* "/allowlists/" */
+    const char *list_key;      /* the list answer's key, "runtimepolicy names" */
+    const char *text_key;      /* the show answer's key, "runtime_policy" */
+} tcli_named_kind;
+/* collection + the URL-escaped name into path (cap bytes). */
+int tcli_named_path(const tcli_named_kind *k, const char *name, char *path, size_t cap, qerr *err);
+/* GET path: prints the stored text. DELETE path. GET the collection: one name per line. */
+int tcli_named_show(tcli_ctx *x, const tcli_named_kind *k, const char *path, const char *name, qerr *err);
+int tcli_named_delete(tcli_ctx *x, const tcli_named_kind *k, const char *path, const char *name, qerr *err);
+int tcli_named_list(tcli_ctx *x, const tcli_named_kind *k, qerr *err);
+
 /* The API versions this tenant speaks: 2.0 .. 2.TCLI_API_MINOR_MAX. tcli_api_version_check
  * returns the minor number of "2.N" in that range, else -1. */
 #define TCLI_API_MINOR_MAX 6

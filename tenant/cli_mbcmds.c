@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 
 #include "buf.h"
 #include "cli.h"
@@ -43,6 +42,10 @@ int tcli_mb_load(const tcli_conf *c, char **out, qerr *err)
     return 0;
 }
 
+static const tcli_named_kind KIND = {
+    "measured boot policy", "measured boot policies", "/mbpolicies/", "mbpolicy names", "mb_policy",
+};
+
 static int upload(tcli_ctx *x, const char *method, const char *path, const char *name, qerr *err)
 {
     bool add = strcmp(method, "POST") == 0;
@@ -73,88 +76,25 @@ static int upload(tcli_ctx *x, const char *method, const char *path, const char 
     return rc;
 }
 
-static int show(tcli_ctx *x, const char *path, const char *name, qerr *err)
-{
-    qhttp_result r;
-    int rc = tcli_call(x, TSRV_VERIFIER, "GET", path, NULL, &r, err);
-    if (rc == 0 && r.status != 200)
-        rc = tcli_http_error(&r, err, "the verifier at %s has no measured boot policy %s", x->where[TSRV_VERIFIER],
-                             name);
-    if (rc == 0) {
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(r.results, "mb_policy");
-        if (cJSON_IsString(p)) {
-            size_t n = strlen(p->valuestring);
-            fwrite(p->valuestring, 1, n, stdout);
-            if (n == 0 || p->valuestring[n - 1] != '\n')
-                putchar('\n');
-        } else {
-            rc = qerr_setc(err, TCLI_EFAIL, "the verifier at %s answered without the text of measured boot policy %s",
-                           x->where[TSRV_VERIFIER], name);
-        }
-    }
-    fflush(stdout);
-    qhttp_result_free(&r);
-    return rc;
-}
-
-static int delete_mb(tcli_ctx *x, const char *path, const char *name, qerr *err)
-{
-    qhttp_result r;
-    int rc = tcli_call(x, TSRV_VERIFIER, "DELETE", path, NULL, &r, err);
-    if (rc == 0 && r.status != 204 && r.status != 200)
-        rc = tcli_http_error(&r, err, "the verifier at %s did not delete measured boot policy %s",
-                             x->where[TSRV_VERIFIER], name);
-    else if (rc == 0)
-        printf("measured boot policy %s deleted from the verifier at %s\n", name, x->where[TSRV_VERIFIER]);
-    fflush(stdout);
-    qhttp_result_free(&r);
-    return rc;
-}
-
-static int list(tcli_ctx *x, qerr *err)
-{
-    qhttp_result r;
-    int rc = tcli_call(x, TSRV_VERIFIER, "GET", "/mbpolicies/", NULL, &r, err);
-    if (rc == 0 && r.status != 200)
-        rc = tcli_http_error(&r, err, "the verifier at %s did not list its measured boot policies",
-                             x->where[TSRV_VERIFIER]);
-    if (rc == 0) {
-        const cJSON *it, *names = cJSON_GetObjectItemCaseSensitive(r.results, "mbpolicy names");
-        cJSON_ArrayForEach(it, names) {
-            if (!cJSON_IsString(it))
-                continue;
-            for (const char *p = it->valuestring; *p; p++)
-                putchar((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p);
-            putchar('\n');
-        }
-    }
-    fflush(stdout);
-    qhttp_result_free(&r);
-    return rc;
-}
-
 int tcli_cmd_mb(tcli_ctx *x, qerr *err)
 {
     if (x->o->cmd == TCMD_LISTMB)
-        return list(x, err);
+        return tcli_named_list(x, &KIND, err);
     const char *name = x->o->mb_policy_name;
     if (!name)
         return qerr_setc(err, TCLI_EUSAGE, "--mb-policy-name is required for -c %s", x->o->command);
-    char *esc = curl_easy_escape(NULL, name, 0);
-    if (!esc)
-        return qerr_setc(err, TCLI_EFAIL, "out of memory");
     char path[3 * TCLI_NAME_MAX + 32];
-    snprintf(path, sizeof path, "/mbpolicies/%s", esc);
-    curl_free(esc);
+    if (tcli_named_path(&KIND, name, path, sizeof path, err) < 0)
+        return -1;
     switch (x->o->cmd) {
     case TCMD_ADDMB:
         return upload(x, "POST", path, name, err);
     case TCMD_UPDATEMB:
         return upload(x, "PUT", path, name, err);
     case TCMD_SHOWMB:
-        return show(x, path, name, err);
+        return tcli_named_show(x, &KIND, path, name, err);
     case TCMD_DELETEMB:
-        return delete_mb(x, path, name, err);
+        return tcli_named_delete(x, &KIND, path, name, err);
     default:
         return qerr_setc(err, TCLI_EUSAGE, "not a measured boot policy command: %s", x->o->command);
     }

@@ -6,9 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 
 #include "cli.h"
+
+static const tcli_named_kind KIND = {
+    "runtime policy", "runtime policies", "/allowlists/", "runtimepolicy names", "runtime_policy",
+};
 
 static int upload(tcli_ctx *x, const char *method, const char *path, const char *name, qerr *err)
 {
@@ -50,86 +53,25 @@ static int upload(tcli_ctx *x, const char *method, const char *path, const char 
     return rc;
 }
 
-static int show(tcli_ctx *x, const char *path, const char *name, qerr *err)
-{
-    qhttp_result r;
-    int rc = tcli_call(x, TSRV_VERIFIER, "GET", path, NULL, &r, err);
-    if (rc == 0 && r.status != 200)
-        rc = tcli_http_error(&r, err, "the verifier at %s has no runtime policy %s", x->where[TSRV_VERIFIER], name);
-    if (rc == 0) {
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(r.results, "runtime_policy");
-        if (cJSON_IsString(p)) {
-            size_t n = strlen(p->valuestring);
-            fwrite(p->valuestring, 1, n, stdout);
-            if (n == 0 || p->valuestring[n - 1] != '\n')
-                putchar('\n');
-        } else {
-            rc = qerr_setc(err, TCLI_EFAIL, "the verifier at %s answered without the text of runtime policy %s",
-                           x->where[TSRV_VERIFIER], name);
-        }
-    }
-    fflush(stdout);
-    qhttp_result_free(&r);
-    return rc;
-}
-
-static int delete_policy(tcli_ctx *x, const char *path, const char *name, qerr *err)
-{
-    qhttp_result r;
-    int rc = tcli_call(x, TSRV_VERIFIER, "DELETE", path, NULL, &r, err);
-    if (rc == 0 && r.status != 204 && r.status != 200)
-        rc = tcli_http_error(&r, err, "the verifier at %s did not delete runtime policy %s", x->where[TSRV_VERIFIER],
-                             name);
-    else if (rc == 0)
-        printf("runtime policy %s deleted from the verifier at %s\n", name, x->where[TSRV_VERIFIER]);
-    fflush(stdout);
-    qhttp_result_free(&r);
-    return rc;
-}
-
-static int list(tcli_ctx *x, qerr *err)
-{
-    qhttp_result r;
-    int rc = tcli_call(x, TSRV_VERIFIER, "GET", "/allowlists/", NULL, &r, err);
-    if (rc == 0 && r.status != 200)
-        rc = tcli_http_error(&r, err, "the verifier at %s did not list its runtime policies", x->where[TSRV_VERIFIER]);
-    if (rc == 0) {
-        const cJSON *it, *names = cJSON_GetObjectItemCaseSensitive(r.results, "runtimepolicy names");
-        cJSON_ArrayForEach(it, names) {
-            if (!cJSON_IsString(it))
-                continue;
-            for (const char *p = it->valuestring; *p; p++)
-                putchar((unsigned char)*p < 0x20 || *p == 0x7f ? '?' : *p);
-            putchar('\n');
-        }
-    }
-    fflush(stdout);
-    qhttp_result_free(&r);
-    return rc;
-}
-
 int tcli_cmd_policy(tcli_ctx *x, qerr *err)
 {
     if (x->o->cmd == TCMD_LISTPOLICY)
-        return list(x, err);
+        return tcli_named_list(x, &KIND, err);
     const char *name = x->o->runtime_policy_name;
     if (!name)
         return qerr_setc(err, TCLI_EUSAGE, "--runtime-policy-name is required for -c %s", x->o->command);
-    char *esc = curl_easy_escape(NULL, name, 0);
-    if (!esc)
-        return qerr_setc(err, TCLI_EFAIL, "out of memory");
     char path[3 * TCLI_NAME_MAX + 32];
-    snprintf(path, sizeof path, "/allowlists/%s", esc);
-    curl_free(esc);
+    if (tcli_named_path(&KIND, name, path, sizeof path, err) < 0)
+        return -1;
     switch (x->o->cmd) {
     case TCMD_ADDPOLICY:
         return upload(x, "POST", path, name, err);
     case TCMD_UPDATEPOLICY:
         return upload(x, "PUT", path, name, err);
     case TCMD_SHOWPOLICY:
-        return show(x, path, name, err);
+        return tcli_named_show(x, &KIND, path, name, err);
     case TCMD_DELETEPOLICY:
-        return delete_policy(x, path, name, err);
+        return tcli_named_delete(x, &KIND, path, name, err);
     default:
         return qerr_setc(err, TCLI_EUSAGE, "not a runtime policy command: %s", x->o->command);
     }
