@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "buf.h"
 #include "cli.h"
 #include "mb_policy.h"

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #include "cli.h"
 
 static const tcli_named_kind KIND = {
