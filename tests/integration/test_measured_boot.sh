@@ -102,28 +102,7 @@ PY
 CMD_EV=$(grep -o 'event [0-9]*: kernel command line' "$T/cmdline.offline" | head -1 | awk '{print $2}' | tr -d :)
 [ -n "$CMD_EV" ] || { fail "offline check names the kernel command line's event" "$(head -5 "$T/cmdline.offline")"; exit 1; }
 # the log with its second boot application (grub) dropped: the served log no longer replays to PCR 4
-python3 - "$MOK" "$T/dropped.bin" <<'PY'
-import struct, sys
-b = open(sys.argv[1], "rb").read()
-hdr = 32 + struct.unpack_from("<I", b, 28)[0]
-banks = {}
-n = struct.unpack_from("<I", b, 32 + 24)[0]
-for i in range(n):
-    alg, size = struct.unpack_from("<HH", b, 32 + 28 + 4 * i); banks[alg] = size
-off, out, bsa = hdr, bytearray(b[:hdr]), 0
-while off < len(b):
-    start = off
-    pcr, typ, cnt = struct.unpack_from("<III", b, off); off += 12
-    for _ in range(cnt):
-        alg = struct.unpack_from("<H", b, off)[0]; off += 2 + banks[alg]
-    size = struct.unpack_from("<I", b, off)[0]; off += 4 + size
-    if typ == 0x80000003:
-        bsa += 1
-        if bsa == 2:
-            continue
-    out += b[start:off]
-open(sys.argv[2], "wb").write(out)
-PY
+python3 "$QUINCE_ROOT/tests/integration/evlog_drop_bsa.py" "$MOK" "$T/dropped.bin" || fail "dropping a boot application from the log"
 
 # ---- rig -------------------------------------------------------------------------------------------
 cp "$MOK" "$T/served.bin"
