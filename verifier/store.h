@@ -31,6 +31,8 @@ void vstore_close(vstore *s);
 /* Multi-statement write transactions committed since open (the state writer's batches). */
 unsigned long vstore_commits(vstore *s);
 int vstore_schema_version(vstore *s);
+/* "SQLite" or "PostgreSQL". */
+const char *vstore_engine(vstore *s);
 
 /* ---- registrar ------------------------------------------------------------------------------ */
 typedef struct vreg_agent {
