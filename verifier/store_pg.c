@@ -496,6 +496,14 @@ static void pg_disconnect(vconn *c)
     c->impl = NULL;
 }
 
+/* Server notices ("relation ... already exists, skipping") are not errors and must not reach
+ * stderr: a library logs nothing. */
+static void quiet(void *arg, const char *msg)
+{
+    (void)arg;
+    (void)msg;
+}
+
 static int pg_connect(vstore *s, vconn *c, bool first, qerr *err)
 {
     pg_conn *p = calloc(1, sizeof *p);
@@ -518,6 +526,7 @@ static int pg_connect(vstore *s, vconn *c, bool first, qerr *err)
         pg_disconnect(c);
         return -1;
     }
+    PQsetNoticeProcessor(p->pg, quiet, NULL);
     if ((first && vstore_migrate(s, c, vstore_pg_migrations, err) != 0) || vstore_prepare_all(c, err) != 0) {
         pg_disconnect(c);
         return -1;
