@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The API test suite once more, with the verifier's store on PostgreSQL, so both back-ends show
+# the same behaviour: one throw-away server (lib_pg.sh) for the whole run, a fresh database per
+# script, each script run unchanged with DATABASE set (lib_rig.sh and fake_rig.sh use it). Every
+# PASS/FAIL line of a script is repeated here with "pg.<script>: " in front; a script that exits
+# non-zero without a FAIL line, or whose verifier did not run on PostgreSQL, is a failure.
+# PG_API_TESTS picks the scripts (default: the verifier, tenant and poller suites).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_pg.sh"
+
+pg_start || exit 0
+export PGPASSFILE=$PG_PASSFILE
+for t in ${PG_API_TESTS:-test_tenant test_poller test_verifier}; do
+  db=$(echo "$t" | tr -c 'a-z0-9_\n' '_')
+  url=$(pg_newdb "$db") || { fail "pg.$t" "cannot create database $db"; continue; }
+  tmp=$(mktemp -d "$QUINCE_TMP/$t.XXXXXX")
+  DATABASE=$url QUINCE_TMP=$tmp timeout -k 10 600 bash "$QUINCE_ROOT/tests/integration/$t.sh" >"$tmp/out" 2>&1
+  rc=$?
+  sed -n -e "s/^PASS: /PASS: pg.$t: /p" -e "s/^FAIL: /FAIL: pg.$t: /p" -e "s/^SKIP: /SKIP: pg.$t: /p" "$tmp/out"
+  if [ "$rc" != 0 ] && ! grep -q '^FAIL: ' "$tmp/out"; then
+    fail "pg.$t" "exited with status $rc: $(tail -3 "$tmp/out" | tr '\n' ' ')"
+  fi
+  if grep -qs "database postgresql://.* on PostgreSQL" "$tmp/verifier.log"; then
+    pass "pg.$t: its verifier ran on PostgreSQL"
+  else
+    fail "pg.$t: its verifier ran on PostgreSQL" "no start line naming PostgreSQL in $tmp/verifier.log"
+  fi
+done
