@@ -11,6 +11,7 @@
 
 #include "api.h"
 #include "ca_cmd.h"
+#include "migrate_cmd.h"
 #include "config.h"
 #include "config_check.h"
 #include "fd_budget.h"
@@ -36,6 +37,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: quince-verifier [--config FILE] [--check-config] [--help] [--version]\n"
             "       quince-verifier ca [--config FILE] [--dir DIR] COMMAND ...   (see 'quince-verifier ca --help')\n"
+            "       quince-verifier migrate --from DATABASE --to DATABASE   (see 'quince-verifier migrate --help')\n"
             "\n"
             "The Quince verifier: serves the registrar API (agents register their EK and AK) and the\n"
             "verifier API (the tenant adds agents and runtime policies), polls every added agent for\n"
@@ -249,6 +251,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "ca") == 0)
         return ca_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "migrate") == 0)
+        return verifier_migrate_main(argc - 1, argv + 1);
     const char *config_path = NULL;
     bool check_only = false;
     int rc0 = qdaemon_args_check(argc, argv, "quince-verifier", usage, &config_path, &check_only);

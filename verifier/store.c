@@ -357,7 +357,7 @@ void vstore_finalize_all(vconn *c)
 
 /* ---- open / close -------------------------------------------------------------------------- */
 
-vstore *vstore_open(const char *database, qerr *err)
+static vstore *open_store(const char *database, bool require_empty, qerr *err)
 {
     if (!database || !database[0]) {
         qerr_set(err, "database path is empty");
@@ -374,6 +374,7 @@ vstore *vstore_open(const char *database, qerr *err)
     s->drv = u.kind == VDB_PG ? &vstore_pg_driver : &vstore_sqlite_driver;
     s->npool = u.kind == VDB_PG ? VSTORE_PG_POOL : 1;
     snprintf(s->target, sizeof s->target, "%s", u.target);
+    s->require_empty = require_empty;
     if (pthread_mutex_init(&s->mu, NULL) != 0) {
         free(s);
         qerr_set(err, "cannot create the store mutex");
@@ -393,6 +394,16 @@ vstore *vstore_open(const char *database, qerr *err)
         }
     }
     return s;
+}
+
+vstore *vstore_open(const char *database, qerr *err)
+{
+    return open_store(database, false, err);
+}
+
+vstore *vstore_open_empty(const char *database, qerr *err)
+{
+    return open_store(database, true, err);
 }
 
 void vstore_close(vstore *s)

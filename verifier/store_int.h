@@ -116,6 +116,7 @@ struct vstore {
     vconn pool[VSTORE_POOL_MAX];
     int npool;
     int version;
+    bool require_empty;        /* vstore_open_empty: refuse a database that holds data */
     unsigned long commits;     /* BEGIN..COMMIT transactions committed (figures for the bench) */
 };
 
@@ -131,6 +132,10 @@ extern const int VSTORE_SCHEMA;
  * transaction: reads the version (creating schema_version if absent), refuses a newer one, runs
  * migrations[v..]. Sets s->version. 0 or -1. */
 int vstore_migrate(vstore *s, vconn *c, const char *const *migrations, qerr *err);
+
+/* With a connection held: 0 when every table of the store is empty, else -1 naming one that is
+ * not (store_copy.c). */
+int vstore_check_empty(vconn *c, qerr *err);
 
 /* ---- helpers for the store's files ---------------------------------------------------------- */
 

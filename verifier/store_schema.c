@@ -211,6 +211,14 @@ int vstore_migrate(vstore *s, vconn *c, const char *const *migrations, qerr *err
                       "modified", (int)version, VSTORE_SCHEMA);
         goto fail;
     }
+    /* A migration target: only a new database, or one this version made and nothing wrote to. */
+    if (s->require_empty && version != 0 && version != VSTORE_SCHEMA) {
+        qerr_set(err, "the target database has schema version %d (this program's is %d): migrate copies into an "
+                      "empty database only, and changed nothing", (int)version, VSTORE_SCHEMA);
+        goto fail;
+    }
+    if (s->require_empty && version != 0 && vstore_check_empty(c, err) != 0)
+        goto fail;
     for (int v = (int)version; v < VSTORE_SCHEMA; v++) {
         if (d->exec(c, migrations[v]) != 0) {
             qerr_set(err, "database error: %s (migrating the schema to version %d)", d->errmsg(c), v + 1);
