@@ -475,9 +475,9 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
     memset(&a, 0, sizeof a);
     snprintf(a.agent_id, sizeof a.agent_id, "%s", id);
     snprintf(a.display_id, sizeof a.display_id, "%s", asked);
-    if (read_agent_fields(r, c, body, &reg, &a) < 0 || resolve_policy(r, c, body, id, &a.policy_id, created) < 0)
+    if (read_agent_fields(r, c, body, &reg, &a) < 0 || resolve_policy(r, c, body, asked, &a.policy_id, created) < 0)
         goto out;
-    if (vapi_mb_resolve(r, c, body, id, &a.mb_policy_id, mb_created) < 0) {
+    if (vapi_mb_resolve(r, c, body, asked, &a.mb_policy_id, mb_created) < 0) {
         drop_created_policy(c, created);
         goto out;
     }
@@ -509,13 +509,16 @@ out:
 
 /* ---- delete / reactivate / stop ------------------------------------------------------------- */
 
-/* 1 if the agent exists, 0 after replying 404, -1 after replying 500. */
-static int agent_exists(qhttp_req *r, vapi_ctx *c, const char *id)
+/* 1 if the agent exists (display, may be NULL, gets its id as added), 0 after replying 404, -1
+ * after replying 500. */
+static int agent_exists(qhttp_req *r, vapi_ctx *c, const char *id, char *display)
 {
     vagent a;
     qerr e = {0};
     memset(&a, 0, sizeof a);
     int rc = vstore_agent_get(c->store, id, &a, &e);
+    if (rc > 0 && display)
+        memcpy(display, a.display_id, sizeof a.display_id);
     if (rc > 0)
         vagent_free(&a);
     else if (rc == 0)
@@ -539,9 +542,9 @@ static void wait_idle(vapi_ctx *c, const char *id)
 void vapi_h_agent_delete(qhttp_req *r, void *ctx)
 {
     vapi_ctx *c = ctx;
-    char id[VSTORE_ID_MAX];
+    char id[VSTORE_ID_MAX], display[VSTORE_ID_MAX];
     qerr e = {0};
-    if (vapi_agent_id(r, id) < 0 || agent_exists(r, c, id) <= 0)
+    if (vapi_agent_id(r, id) < 0 || agent_exists(r, c, id, display) <= 0)
         return;
     wait_idle(c, id);
     int rc = vstore_agent_delete(c->store, id, &e);
@@ -555,12 +558,13 @@ void vapi_h_agent_delete(qhttp_req *r, void *ctx)
         qhttp_reply_error(r, 404, "agent id not found");
         return;
     }
-    /* As Keylime: the policies named after the agent go with it, unless another agent uses them. */
+    /* As Keylime: the policies named after the agent (its id as added) go with it, unless another
+     * agent uses them. */
     qerr pe = {0};
-    if (vstore_policy_delete(c->store, id, &pe) < 0 && pe.code != 409)
+    if (vstore_policy_delete(c->store, display, &pe) < 0 && pe.code != 409)
         qlog(QLOG_WARNING, VAPI_LOG, "agent %s deleted, but not its runtime policy: %s", id, pe.msg);
     qerr me = {0};
-    if (vstore_mbpolicy_delete(c->store, id, &me) < 0 && me.code != 409)
+    if (vstore_mbpolicy_delete(c->store, display, &me) < 0 && me.code != 409)
         qlog(QLOG_WARNING, VAPI_LOG, "agent %s deleted, but not its measured boot policy: %s", id, me.msg);
     qlog(QLOG_INFO, VAPI_LOG, "agent %s deleted", id);
     qhttp_reply(r, 200, NULL);
@@ -601,7 +605,7 @@ void vapi_h_agent_stop(qhttp_req *r, void *ctx)
     vapi_ctx *c = ctx;
     char id[VSTORE_ID_MAX];
     qerr e = {0};
-    if (vapi_agent_id(r, id) < 0 || agent_exists(r, c, id) <= 0)
+    if (vapi_agent_id(r, id) < 0 || agent_exists(r, c, id, NULL) <= 0)
         return;
     if (c->poller)
         vpoller_agent_stopped(c->poller, id);

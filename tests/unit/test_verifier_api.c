@@ -319,8 +319,9 @@ static void test_agent_lifecycle(void **state)
     assert_string_equal(a.agent_id, "agent-1");
     assert_string_equal(a.display_id, "AGENT-1");
     vagent_free(&a);
-    /* The empty policy is stored under the agent id. */
-    assert_int_equal(req(f, "GET", "/v2.6/allowlists/agent-1", NULL), 200);
+    /* The empty policy is stored under the agent id as added (Keylime's name for it). */
+    assert_int_equal(req(f, "GET", "/v2.6/allowlists/AGENT-1", NULL), 200);
+    assert_int_equal(req(f, "GET", "/v2.6/allowlists/agent-1", NULL), 404);
 
     assert_int_equal(add_agent(f, "agent-1", NULL, NULL, NULL), 409);   /* one agent whatever the case */
     assert_string_equal(status_text(f), "Agent of uuid agent-1 already exists. Please use delete or update.");
@@ -350,8 +351,8 @@ static void test_agent_lifecycle(void **state)
     assert_int_equal(req(f, "GET", "/v2.6/agents/agent-1", NULL), 404);
     assert_string_equal(status_text(f), "agent id not found");
     assert_int_equal(req(f, "DELETE", "/v2.6/agents/agent-1", NULL), 404);
-    /* Its policy went with it. */
-    assert_int_equal(req(f, "GET", "/v2.6/allowlists/agent-1", NULL), 404);
+    /* Its policy (named as the agent was added) went with it. */
+    assert_int_equal(req(f, "GET", "/v2.6/allowlists/AGENT-1", NULL), 404);
     /* And it can be added again. */
     assert_int_equal(add_agent(f, "agent-1", NULL, NULL, NULL), 200);
 }
