@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* ---- pool ---------------------------------------------------------------------------------- */
 
@@ -164,6 +165,31 @@ int vstore_write_by_id(vstore *s, enum vstmt id, const char *agent_id, bool with
     }
     vstore_unlock(s);
     return ret;
+}
+
+const char *vstore_agent_ids(const char *agent_id, const char *display_id, qerr *err)
+{
+    if (vstore_check_id(agent_id, "agent id", err) != 0)
+        return NULL;
+    for (const char *p = agent_id; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') {
+            qerr_setc(err, 400, "agent id %s is not in lower case (the store's key)", agent_id);
+            return NULL;
+        }
+    if (!display_id || !display_id[0])
+        return agent_id;
+    if (strcasecmp(display_id, agent_id) != 0) {
+        qerr_setc(err, 400, "the display id of agent %s differs from its id other than in case", agent_id);
+        return NULL;
+    }
+    return display_id;
+}
+
+void vstore_read_display_id(vcol *c, const char *agent_id, char display_id[VSTORE_ID_MAX])
+{
+    vc_copy(c, display_id, VSTORE_ID_MAX);
+    if (!display_id[0] || strcasecmp(display_id, agent_id) != 0)   /* a row written without one */
+        memcpy(display_id, agent_id, strlen(agent_id) + 1);
 }
 
 int vstore_check_id(const char *id, const char *what, qerr *err)

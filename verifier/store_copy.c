@@ -20,14 +20,15 @@ typedef struct copy_table {
 } copy_table;
 
 #define REG_COLS "agent_id, ek_tpm, ekcert, aik_tpm, mtls_cert, ip, port, regcount, active, key, registered_at," \
-                 " failed_activations, pending_mtls_cert, pending_ip, pending_port, pending_key"
+                 " failed_activations, pending_mtls_cert, pending_ip, pending_port, pending_key, display_id"
 #define AG_COLS                                                                                         \
     "agent_id, ip, port, ak_tpm, mtls_cert, tpm_policy, policy_id, ima_sign_verification_keys, meta_data," \
     " accept_tpm_hash_algs, accept_tpm_encryption_algs, accept_tpm_signing_algs, hash_alg, enc_alg,"      \
     " sign_alg, supported_version, v, verifier_id, verifier_ip, verifier_port, operational_state,"        \
     " next_ima_ml_entry, pcr10_alg, pcr10, boottime, tpm_clock, tpm_reset_count, tpm_restart_count,"      \
     " attestation_count, last_received_quote, last_successful_attestation, consecutive_failures,"         \
-    " severity_level, last_event_id, learned_ima_keyrings, mb_policy_id, mb_evaluated, ima_good_total"
+    " severity_level, last_event_id, learned_ima_keyrings, mb_policy_id, mb_evaluated, ima_good_total,"     \
+    " display_id"
 #define Q4 "?, ?, ?, ?, "
 #define Q8 Q4 Q4
 #define TABLE(nm, label, cols, order, marks, n)                                                          \
@@ -35,12 +36,12 @@ typedef struct copy_table {
       marks ")", "SELECT count(*) FROM " nm, "SELECT * FROM " nm " WHERE 1 = 0", n }
 
 static const copy_table tables[] = {
-    TABLE("registrar", "registrar records", REG_COLS, "agent_id", Q8 Q4 "?, ?, ?, ?", 16),
+    TABLE("registrar", "registrar records", REG_COLS, "agent_id", Q8 Q8 "?", 17),
     TABLE("policy_bodies", "runtime policy texts", "id, checksum, body", "id", "?, ?, ?", 3),
     TABLE("policies", "runtime policies", "id, name, body_id, tpm_policy, generator, sign_key", "id",
           "?, ?, ?, ?, ?, ?", 6),
     TABLE("mbpolicies", "measured-boot policies", "id, name, mb_policy", "id", "?, ?, ?", 3),
-    TABLE("agents", "agents", AG_COLS, "agent_id", Q8 Q8 Q8 Q8 "?, ?, ?, ?, ?, ?", 38),
+    TABLE("agents", "agents", AG_COLS, "agent_id", Q8 Q8 Q8 Q8 "?, ?, ?, ?, ?, ?, ?", 39),
     TABLE("failures", "failure records", "agent_id, seq, entry, path, event_id, reason, time", "agent_id, seq",
           "?, ?, ?, ?, ?, ?, ?", 7),
 };

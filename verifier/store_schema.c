@@ -83,6 +83,12 @@ const char *const vstore_sqlite_migrations[] = {
     "CREATE INDEX agents_mbpolicy ON agents(mb_policy_id);",
     /* 5: IMA entries that passed since the replay began (the running "good" of the counts line) */
     "ALTER TABLE agents ADD COLUMN ima_good_total INTEGER NOT NULL DEFAULT 0;",
+    /* 6: the id as first registered / added, echoed in answers (Keylime keeps the case); agent_id
+     * stays the lower-case key, so identity is still case-insensitive. Old rows show their key. */
+    "ALTER TABLE registrar ADD COLUMN display_id TEXT NOT NULL DEFAULT '';"
+    "UPDATE registrar SET display_id = agent_id;"
+    "ALTER TABLE agents ADD COLUMN display_id TEXT NOT NULL DEFAULT '';"
+    "UPDATE agents SET display_id = agent_id;",
 };
 
 const char *const vstore_pg_migrations[] = {
@@ -155,6 +161,11 @@ const char *const vstore_pg_migrations[] = {
     "CREATE INDEX agents_mbpolicy ON agents(mb_policy_id);",
     /* 5 */
     "ALTER TABLE agents ADD COLUMN ima_good_total BIGINT NOT NULL DEFAULT 0;",
+    /* 6 */
+    "ALTER TABLE registrar ADD COLUMN display_id TEXT NOT NULL DEFAULT '';"
+    "UPDATE registrar SET display_id = agent_id;"
+    "ALTER TABLE agents ADD COLUMN display_id TEXT NOT NULL DEFAULT '';"
+    "UPDATE agents SET display_id = agent_id;",
 };
 
 #define NSQLITE ((int)(sizeof vstore_sqlite_migrations / sizeof vstore_sqlite_migrations[0]))
