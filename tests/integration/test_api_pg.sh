@@ -4,13 +4,13 @@
 # script, each script run unchanged with DATABASE set (lib_rig.sh and fake_rig.sh use it). Every
 # PASS/FAIL line of a script is repeated here with "pg.<script>: " in front; a script that exits
 # non-zero without a FAIL line, or whose verifier did not run on PostgreSQL, is a failure.
-# PG_API_TESTS picks the scripts (default: the verifier, tenant and poller suites).
+# PG_API_TESTS picks the scripts (default: the verifier, tenant, poller and agent-id suites).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_pg.sh"
 
 pg_start || exit 0
 export PGPASSFILE=$PG_PASSFILE
-for t in ${PG_API_TESTS:-test_tenant test_poller test_verifier}; do
+for t in ${PG_API_TESTS:-test_tenant test_poller test_verifier test_agent_id_case}; do
   db=$(echo "$t" | tr -c 'a-z0-9_\n' '_')
   url=$(pg_newdb "$db") || { fail "pg.$t" "cannot create database $db"; continue; }
   tmp=$(mktemp -d "$QUINCE_TMP/$t.XXXXXX")
