@@ -11,6 +11,14 @@
 
 /* ---- pool ---------------------------------------------------------------------------------- */
 
+/* The connections this thread holds, one per store (a thread may hold several stores at once, as
+ * migrate does with its source and target). Thread-local: no other thread reads it. */
+#define HELD_MAX 4
+static __thread struct held {
+    vstore *s;
+    vconn *c;
+} held[HELD_MAX];
+
 void vstore_lock(vstore *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -24,25 +32,43 @@ void vstore_lock(vstore *s)
         pthread_cond_wait(&s->freed, &s->mu);
     }
     c->busy = true;
-    c->owner = pthread_self();
     pthread_mutex_unlock(&s->mu);
+    int slot = -1;
+    for (int i = 0; i < HELD_MAX && slot < 0; i++)
+        if (!held[i].s)
+            slot = i;
+    if (slot < 0) {
+        /* More than HELD_MAX stores at once (a bug): the connection goes back, vstore_conn
+         * finds none and every statement of this call fails cleanly. */
+        pthread_mutex_lock(&s->mu);
+        c->busy = false;
+        pthread_cond_signal(&s->freed);
+        pthread_mutex_unlock(&s->mu);
+        return;
+    }
+    held[slot].s = s;
+    held[slot].c = c;
     if (s->drv->checkout)
         s->drv->checkout(c);
 }
 
 vconn *vstore_conn(vstore *s)
 {
-    pthread_t self = pthread_self();
-    /* Only the holder reads its own slot's owner, and it was written before by this thread. */
-    for (int i = 0; i < s->npool; i++)
-        if (s->pool[i].busy && pthread_equal(s->pool[i].owner, self))
-            return &s->pool[i];
+    for (int i = 0; i < HELD_MAX; i++)
+        if (held[i].s == s)
+            return held[i].c;
     return NULL;
 }
 
 void vstore_unlock(vstore *s)
 {
-    vconn *c = vstore_conn(s);
+    vconn *c = NULL;
+    for (int i = 0; i < HELD_MAX && !c; i++)
+        if (held[i].s == s) {
+            c = held[i].c;
+            held[i].s = NULL;
+            held[i].c = NULL;
+        }
     pthread_mutex_lock(&s->mu);
     if (c)
         c->busy = false;

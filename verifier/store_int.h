@@ -99,8 +99,7 @@ extern const vdriver vstore_sqlite_driver, vstore_pg_driver;
 
 struct vconn {
     vstore *s;
-    bool busy;
-    pthread_t owner;
+    bool busy;                 /* taken by a thread (under the store's mutex) */
     vq *st[ST_COUNT];
     void *impl;                /* the driver's connection state */
 };
