@@ -82,6 +82,7 @@ typedef struct fl_opts {
     unsigned evil;
     double evil_at, slow, slow_ms, dead, dead_at, reboot, reboot_at, duration, interval;
     unsigned prov_threads;
+    bool faults_on_usr2;         /* fault times count from SIGUSR2, not from the end of provisioning */
     bool provision_only;         /* register (and add), then exit: no agent serves */
     long watch_pid;              /* a process whose CPU and RSS the statistics report (0: none) */
     const char *api_version;

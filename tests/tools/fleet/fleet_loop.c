@@ -69,7 +69,7 @@ static uint32_t rnd(void)
     return s;
 }
 
-/* Growth, faults and timeouts; `ready` is when provisioning finished (0: not yet). */
+/* Growth and faults; `ready` is when the fault times start (0: not yet). */
 static void periodic(fleet *f, double now, double dt, double ready)
 {
     static bool evil_done, dead_done, reboot_done;
@@ -126,12 +126,17 @@ static void periodic(fleet *f, double now, double dt, double ready)
     }
 }
 
-static int on_signal(fleet *f, int sfd)
+static int on_signal(fleet *f, int sfd, double *faults_t0)
 {
     struct signalfd_siginfo si;
     while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGUSR1)
             fl_stats_print(f);
+        else if (si.ssi_signo == SIGUSR2 && f->o.faults_on_usr2 && *faults_t0 == 0) {
+            *faults_t0 = fl_now();
+            printf("fleet: fault clock started\n");
+            fflush(stdout);
+        }
         else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             return 1;
     }
@@ -170,6 +175,7 @@ int fl_loop(fleet *f, qerr *err)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     struct epoll_event sev = { .events = EPOLLIN, .data.u32 = SIG_TAG };
@@ -185,7 +191,7 @@ int fl_loop(fleet *f, qerr *err)
     }
     if ((!f->o.provision_only && start_server(f, ep, err) < 0) || !(prov = fl_prov_start(f, err)))
         goto out;
-    double ready = 0, last_tick = fl_now();
+    double ready = 0, last_tick = fl_now(), faults_t0 = 0;   /* when the fault times start */
     bool more = false;                 /* the server has work its fd will not signal */
     struct epoll_event evs[EVENTS];
     for (;;) {
@@ -202,7 +208,7 @@ int fl_loop(fleet *f, qerr *err)
         now = fl_now();
         bool run = more;
         for (int i = 0; i < n; i++) {
-            if (evs[i].data.u32 == SIG_TAG && on_signal(f, sfd))
+            if (evs[i].data.u32 == SIG_TAG && on_signal(f, sfd, &faults_t0))
                 goto done;
             if (evs[i].data.u32 == SRV_TAG)
                 run = true;
@@ -214,6 +220,8 @@ int fl_loop(fleet *f, qerr *err)
         if (now - last_tick >= TICK_S) {
             if (!ready && fl_prov_done(prov)) {
                 ready = now;
+                if (!f->o.faults_on_usr2)
+                    faults_t0 = ready;
                 double reg_s = 0, add_s = 0;
                 int fails = fl_prov_finish(prov, &reg_s, &add_s);
                 prov = NULL;
@@ -224,7 +232,7 @@ int fl_loop(fleet *f, qerr *err)
                 if (f->o.provision_only)
                     goto done;
             }
-            periodic(f, now, now - last_tick, ready);
+            periodic(f, now, now - last_tick, ready ? faults_t0 : 0);
             last_tick = now;
             run = true;                /* idle timeouts need a run now and then */
             if (ready && f->o.duration > 0 && now - ready >= f->o.duration)

@@ -67,6 +67,9 @@ static void usage(FILE *out)
         "  --reboot F --reboot-at S fraction F reboots (list restarts, new boot) at S s (default 10)\n"
         "  --interval S             the verifier's quote_interval, for the lag statistics (default 2)\n"
         "  --duration S             exit S s after all are added (default: run until SIGTERM)\n"
+        "  --faults-on-usr2         the --*-at times count from SIGUSR2 (sent once the agents were\n"
+        "                           added by other means, e.g. the tenant) instead of from the end\n"
+        "                           of provisioning\n"
         "  --prefix HEX8            agent UUID prefix (default random)\n"
         "  --threads N              provisioning threads (default 2)\n"
         "  --provision-only         register, activate (and add) every agent, print the times, exit;\n"
@@ -101,7 +104,7 @@ static int parse_opts(int argc, char **argv, fl_opts *o)
         { "reboot", 1, NULL, 'R' },  { "reboot-at", 1, NULL, 'H' }, { "interval", 1, NULL, 'i' },
         { "duration", 1, NULL, 'd' },{ "prefix", 1, NULL, 'x' },    { "threads", 1, NULL, 'j' },
         { "watch-pid", 1, NULL, 'W' },    { "provision-only", 0, NULL, 'O' },
-        { "api-version", 1, NULL, 'V' }, { "policy-name", 1, NULL, 'P' }, { "help", 0, NULL, 'h' },
+        { "faults-on-usr2", 0, NULL, 'U' }, { "api-version", 1, NULL, 'V' }, { "policy-name", 1, NULL, 'P' }, { "help", 0, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     *o = (fl_opts){ .base_ip = "127.10.0.1", .port = 9002, .entries = 100, .files = 1000, .evil_at = 5,
@@ -149,6 +152,7 @@ static int parse_opts(int argc, char **argv, fl_opts *o)
         case 'j': NUM(1, 16, o->prov_threads); break;
         case 'W': NUM(1, 4194304, o->watch_pid); break;
         case 'O': o->provision_only = true; break;
+        case 'U': o->faults_on_usr2 = true; break;
         case 'V': o->api_version = optarg; break;
         case 'P': o->policy_name = optarg; break;
         case 'h': usage(stdout); exit(0);
@@ -285,6 +289,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     f.t0 = fl_now();
