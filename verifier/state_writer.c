@@ -22,6 +22,8 @@ struct vwriter {
     vresult *ops, **tail;
     bool quit;
     pthread_t thread;
+    char fence_owner[VSTORE_ID_MAX];   /* "" = not fenced */
+    uint64_t fenced;                   /* mu */
 };
 
 vresult *vresult_new(vres_kind kind, const char *agent_id, uint64_t gen)
@@ -86,6 +88,7 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
         return;
     vstore_round rounds[MAX_BATCH];
     const vstore_round *ptrs[MAX_BATCH];
+    bool refused[MAX_BATCH];
     for (size_t i = 0; i < *n; i++) {
         const vresult *r = batch[i];
         rounds[i] = (vstore_round){
@@ -96,17 +99,36 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
             .set_failures = r->set_failures,
             .failures = r->failures,
             .nfailures = r->nfailures,
+            .lease_owner = w->fence_owner[0] ? w->fence_owner : NULL,
+            .lease_epoch = r->epoch,
+            .fenced = &refused[i],
         };
+        refused[i] = false;
         ptrs[i] = &rounds[i];
     }
     qerr err = { 0 };
     double t0 = mono();
     int rc = vstore_round_save_batch(w->store, ptrs, *n, &err);
     double t1 = mono();
-    if (rc < 0)
+    if (rc < 0) {
         qlog(QLOG_ERROR, MOD, "saving the rounds of %zu agent(s) failed: %s", *n, err.msg);
-    else
-        report(w, batch, *n, t1, t1 - t0);
+        *n = 0;
+        return;
+    }
+    /* Rounds the lease fence refused are not reported: nothing of them was applied. */
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (refused[i]) {
+            qlog(QLOG_WARNING, MOD, "agent %s: round result refused: the lease (epoch %llu) is no longer this "
+                 "verifier's", batch[i]->agent_id, (unsigned long long)batch[i]->epoch);
+            pthread_mutex_lock(&w->mu);
+            w->fenced++;
+            pthread_mutex_unlock(&w->mu);
+            continue;
+        }
+        batch[kept++] = batch[i];
+    }
+    report(w, batch, kept, t1, t1 - t0);
     *n = 0;
 }
 
@@ -199,6 +221,22 @@ void vwriter_push(vwriter *w, vresult *r)
     w->tail = &r->next;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->mu);
+}
+
+void vwriter_set_fence(vwriter *w, const char *owner)
+{
+    if (w)
+        snprintf(w->fence_owner, sizeof w->fence_owner, "%s", owner ? owner : "");
+}
+
+uint64_t vwriter_fenced(vwriter *w)
+{
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->fenced;
+    pthread_mutex_unlock(&w->mu);
+    return n;
 }
 
 void vwriter_stop(vwriter *w)

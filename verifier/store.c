@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- schema -------------------------------------------------------------------------------- */
@@ -90,6 +91,18 @@ static const char *const migrations[] = {
     "CREATE INDEX agents_mbpolicy ON agents(mb_policy_id);",
     /* 5: IMA entries that passed since the replay began (the running "good" of the counts line) */
     "ALTER TABLE agents ADD COLUMN ima_good_total INTEGER NOT NULL DEFAULT 0;",
+    /* 6: leases (store_lease.h): a heartbeat row per verifier process, a lease row per agent
+     * (owner instance, epoch); every agent starts unowned */
+    "CREATE TABLE verifiers ("
+    "  instance TEXT PRIMARY KEY NOT NULL,"
+    "  verifier_id TEXT NOT NULL,"
+    "  expiry DOUBLE PRECISION NOT NULL);"
+    "CREATE TABLE leases ("
+    "  agent_id TEXT PRIMARY KEY NOT NULL REFERENCES agents(agent_id) ON DELETE CASCADE,"
+    "  owner TEXT,"
+    "  epoch BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX leases_owner ON leases(owner);"
+    "INSERT INTO leases (agent_id, owner, epoch) SELECT agent_id, NULL, 0 FROM agents;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -237,6 +250,11 @@ void vb_blob(vbind *b, const void *p, size_t n)
 void vb_null(vbind *b)
 {
     vb_keep(b, sqlite3_bind_null(b->st, b->idx));
+}
+
+void vb_dbl(vbind *b, double v)
+{
+    vb_keep(b, sqlite3_bind_double(b->st, b->idx, v));
 }
 
 void vc_init(vcol *c, sqlite3_stmt *st)
@@ -420,6 +438,17 @@ static int prepare_file(const char *path, qerr *err)
     return ret;
 }
 
+/* q_now(): the database's clock for lease expiry (store_lease.h), seconds since 1970. On SQLite
+ * the database is a local file, so its clock is this host's. */
+static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sqlite3_result_double(ctx, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
 /* ---- open / close -------------------------------------------------------------------------- */
 
 static int exec(vstore *s, const char *sql, const char *what, qerr *err)
@@ -531,7 +560,7 @@ fail:
 static int prepare_all(vstore *s, qerr *err)
 {
     const vstore_sql *const tables[] = { store_sql, vstore_reg_sql, vstore_policy_sql, vstore_agent_sql,
-                                         vstore_failure_sql, vstore_mbpolicy_sql };
+                                         vstore_failure_sql, vstore_mbpolicy_sql, vstore_lease_sql };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
         for (const vstore_sql *q = tables[t]; q->sql; q++) {
             if (sqlite3_prepare_v3(s->db, q->sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[q->id], NULL) !=
@@ -573,6 +602,11 @@ vstore *vstore_open(const char *path, qerr *err)
         return NULL;
     }
     sqlite3_extended_result_codes(s->db, 1);
+    if (sqlite3_create_function(s->db, "q_now", 0, SQLITE_UTF8, NULL, sql_now, NULL, NULL) != SQLITE_OK) {
+        vstore_dberr(s, err, "registering q_now()");
+        vstore_close(s);
+        return NULL;
+    }
     if (set_pragmas(s, err) != 0 || migrate(s, err) != 0 || prepare_all(s, err) != 0) {
         vstore_close(s);
         return NULL;

@@ -50,6 +50,8 @@ static uint32_t rnd(void)
     return s;
 }
 
+static bool evil_now;            /* SIGUSR2: the evil agents run their file now */
+
 /* Growth, faults and timeouts; `ready` is when provisioning finished (0: not yet). */
 static void periodic(fleet *f, int ep, double now, double dt, double ready)
 {
@@ -63,7 +65,7 @@ static void periodic(fleet *f, int ep, double now, double dt, double ready)
     }
     if (ready <= 0)
         return;
-    if (!evil_done && f->o.evil && now - ready >= f->o.evil_at) {
+    if (!evil_done && f->o.evil && (now - ready >= f->o.evil_at || evil_now)) {
         evil_done = true;
         for (unsigned i = 0; i < f->o.n; i++) {
             fl_agent *a = &f->agents[i];
@@ -126,6 +128,8 @@ static int on_signal(fleet *f, int sfd)
     while (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
         if (si.ssi_signo == SIGUSR1)
             fl_stats_print(f);
+        else if (si.ssi_signo == SIGUSR2)
+            evil_now = true;
         else if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT)
             return 1;
     }
@@ -155,6 +159,7 @@ int fl_loop(fleet *f, qerr *err)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     int sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
     struct epoll_event sev = { .events = EPOLLIN, .data.u32 = SIG_TAG };

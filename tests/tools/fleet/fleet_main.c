@@ -64,7 +64,8 @@ static void usage(FILE *out)
         "  --watch-pid PID          the statistics also give PID's CPU time and RSS (the verifier's)\n"
         "  --api-version V          registrar/verifier API version (default 2.1)\n"
         "  --policy-name NAME       name of the runtime policy at the verifier (default quince-fleet)\n"
-        "SIGUSR1 prints request statistics for the time since the previous print and resets them.\n",
+        "SIGUSR1 prints request statistics for the time since the previous print and resets them;\n"
+        "SIGUSR2 makes the --evil agents run their file at once (instead of at --evil-at).\n",
         FLEET_MAX_AGENTS);
 }
 
@@ -274,6 +275,7 @@ int main(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     f.t0 = fl_now();
