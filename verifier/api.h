@@ -8,9 +8,10 @@
  *   GET|POST|PUT|DELETE /v{v}/allowlists/{name}          runtime policies
  *
  * Contract:
- * - Agent ids are normalised to lower case on every route (project rule: the registrar, the
+ * - Agent ids are normalised to lower case on every route to find the agent (the registrar, the
  *   verifier and the store all key agents by the lower-case id, so "ABC" and "abc" are one agent).
- *   Ids must match Keylime's [\w.-]+ and be shorter than VSTORE_ID_MAX.
+ *   Answers show the id as added (list, bulk keys) or as the request spelled it (messages), as
+ *   Keylime does. Ids must match Keylime's [\w.-]+ and be shorter than VSTORE_ID_MAX.
  * - The AK of an added agent is always the registrar's record in the store (the agent must be
  *   registered and active); an ak_tpm in the request is ignored. So is its mtls_cert: the verifier
  *   pins the certificate the agent registered. An agent registered with mtls_cert "disabled" (or

@@ -1,5 +1,6 @@
 /* api_agents.c — /v{v}/agents: list, status, add, delete, reactivate, stop (keylime-formats §5.2).
- * Agent ids are lower-cased by vapi_agent_id before anything else (see api.h). */
+ * Agent ids are lower-cased by vapi_agent_id before anything else (the store's key); answers show
+ * the id as added (display_id) or as the request spelled it (see api.h). */
 #include "api_int.h"
 #include "api_validate.h"
 #include "tls_pin.h"
@@ -45,13 +46,16 @@ void vapi_h_agent_list(qhttp_req *r, void *ctx)
         qhttp_reply_error(r, 500, "Out of memory");
         return;
     }
-    if (mine && vstore_agent_list(c->store, collect_id, ids, &e) < 0) {
+    /* The list shows the ids as added; bulk reads each agent by its key and shows its display_id. */
+    bool bulk = truthy_arg(qhttp_req_query(r, "bulk"));
+    if (mine && (bulk ? vstore_agent_list(c->store, collect_id, ids, &e)
+                      : vstore_agent_list_display(c->store, collect_id, ids, &e)) < 0) {
         cJSON_Delete(ids);
         vapi_store_error(r, "cannot list agents", &e);
         return;
     }
     cJSON *res = cJSON_CreateObject();
-    if (!truthy_arg(qhttp_req_query(r, "bulk"))) {
+    if (!bulk) {
         /* Keylime's shape: a list of one-element lists. */
         cJSON *uuids = cJSON_AddArrayToObject(res, "uuids");
         for (cJSON *it = ids->child; it; it = it->next) {
@@ -70,6 +74,8 @@ void vapi_h_agent_list(qhttp_req *r, void *ctx)
         if (rc == 0)
             continue;            /* deleted meanwhile */
         cJSON *st = rc > 0 ? vapi_status(c, &a, &e) : NULL;
+        if (st)
+            cJSON_AddItemToObject(res, a.display_id, st);
         if (rc > 0)
             vagent_free(&a);
         if (!st) {
@@ -78,7 +84,6 @@ void vapi_h_agent_list(qhttp_req *r, void *ctx)
             vapi_store_error(r, "cannot read agent", &e);
             return;
         }
-        cJSON_AddItemToObject(res, it->valuestring, st);
     }
     cJSON_Delete(ids);
     qhttp_reply(r, 200, res);
@@ -330,7 +335,7 @@ static int read_agent_fields(qhttp_req *r, vapi_ctx *c, const cJSON *body, const
         s = reg->ip;
     if (!s || !*s) {
         qhttp_reply_error(r, 400, "cloudagent_ip is required: the registrar has no address for agent %s",
-                          a->agent_id);
+                          a->display_id);
         return -1;
     }
     if (!(a->ip = strdup(s)))
@@ -339,7 +344,7 @@ static int read_agent_fields(qhttp_req *r, vapi_ctx *c, const cJSON *body, const
         return -1;
     if (port <= 0) {
         qhttp_reply_error(r, 400, "cloudagent_port is required: the registrar has no port for agent %s",
-                          a->agent_id);
+                          a->display_id);
         return -1;
     }
     a->port = port;
@@ -422,6 +427,7 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
     qerr e = {0};
     if (vapi_agent_id(r, id) < 0)
         return;
+    const char *asked = qhttp_req_param(r, "id");   /* valid: the display id, and what replies echo */
     const cJSON *body = vapi_body_object(r);
     if (!body)
         return;
@@ -436,7 +442,7 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
     int rc = vapi_registrar_get(c, id, &reg, &e);
     if (rc < 0 && c->cfg->registrar_url[0]) {
         qlog(QLOG_ERROR, VAPI_LOG, "agent %s not added: %s", id, e.msg);
-        qhttp_reply_error(r, 502, "cannot read agent %s from the registrar: %s", id, e.msg);
+        qhttp_reply_error(r, 502, "cannot read agent %s from the registrar: %s", asked, e.msg);
         return;
     }
     if (rc < 0) {
@@ -444,33 +450,34 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
         return;
     }
     if (rc == 0) {
-        qhttp_reply_error(r, 404, "Agent %s is not registered with the registrar", id);
+        qhttp_reply_error(r, 404, "Agent %s is not registered with the registrar", asked);
         return;
     }
     vagent a;
     memset(&a, 0, sizeof a);
     char created[VSTORE_ID_MAX] = "", mb_created[VSTORE_ID_MAX] = "";
     if (!reg.active) {
-        qhttp_reply_error(r, 400, "Agent %s has not been activated at the registrar", id);
+        qhttp_reply_error(r, 400, "Agent %s has not been activated at the registrar", asked);
         goto out;
     }
     if (!reg.aik_tpm || !*reg.aik_tpm) {
-        qhttp_reply_error(r, 400, "The registrar holds no AK for agent %s", id);
+        qhttp_reply_error(r, 400, "The registrar holds no AK for agent %s", asked);
         goto out;
     }
     rc = vstore_agent_get(c->store, id, &a, &e);
     if (rc != 0) {
         if (rc > 0)
-            qhttp_reply_error(r, 409, "Agent of uuid %s already exists. Please use delete or update.", id);
+            qhttp_reply_error(r, 409, "Agent of uuid %s already exists. Please use delete or update.", asked);
         else
             vapi_store_error(r, "cannot read agent", &e);
         goto out;
     }
     memset(&a, 0, sizeof a);
     snprintf(a.agent_id, sizeof a.agent_id, "%s", id);
-    if (read_agent_fields(r, c, body, &reg, &a) < 0 || resolve_policy(r, c, body, id, &a.policy_id, created) < 0)
+    snprintf(a.display_id, sizeof a.display_id, "%s", asked);
+    if (read_agent_fields(r, c, body, &reg, &a) < 0 || resolve_policy(r, c, body, asked, &a.policy_id, created) < 0)
         goto out;
-    if (vapi_mb_resolve(r, c, body, id, &a.mb_policy_id, mb_created) < 0) {
+    if (vapi_mb_resolve(r, c, body, asked, &a.mb_policy_id, mb_created) < 0) {
         drop_created_policy(c, created);
         goto out;
     }
@@ -485,7 +492,7 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
         drop_created_policy(c, created);
         drop_created_mb(c, mb_created);
         if (rc == 0)
-            qhttp_reply_error(r, 409, "Agent of uuid %s already exists. Please use delete or update.", id);
+            qhttp_reply_error(r, 409, "Agent of uuid %s already exists. Please use delete or update.", asked);
         else
             vapi_store_error(r, "cannot store agent", &e);
         goto out;
@@ -502,13 +509,16 @@ out:
 
 /* ---- delete / reactivate / stop ------------------------------------------------------------- */
 
-/* 1 if the agent exists, 0 after replying 404, -1 after replying 500. */
-static int agent_exists(qhttp_req *r, vapi_ctx *c, const char *id)
+/* 1 if the agent exists (display, may be NULL, gets its id as added), 0 after replying 404, -1
+ * after replying 500. */
+static int agent_exists(qhttp_req *r, vapi_ctx *c, const char *id, char *display)
 {
     vagent a;
     qerr e = {0};
     memset(&a, 0, sizeof a);
     int rc = vstore_agent_get(c->store, id, &a, &e);
+    if (rc > 0 && display)
+        memcpy(display, a.display_id, sizeof a.display_id);
     if (rc > 0)
         vagent_free(&a);
     else if (rc == 0)
@@ -532,9 +542,9 @@ static void wait_idle(vapi_ctx *c, const char *id)
 void vapi_h_agent_delete(qhttp_req *r, void *ctx)
 {
     vapi_ctx *c = ctx;
-    char id[VSTORE_ID_MAX];
+    char id[VSTORE_ID_MAX], display[VSTORE_ID_MAX];
     qerr e = {0};
-    if (vapi_agent_id(r, id) < 0 || agent_exists(r, c, id) <= 0)
+    if (vapi_agent_id(r, id) < 0 || agent_exists(r, c, id, display) <= 0)
         return;
     wait_idle(c, id);
     int rc = vstore_agent_delete(c->store, id, &e);
@@ -548,12 +558,13 @@ void vapi_h_agent_delete(qhttp_req *r, void *ctx)
         qhttp_reply_error(r, 404, "agent id not found");
         return;
     }
-    /* As Keylime: the policies named after the agent go with it, unless another agent uses them. */
+    /* As Keylime: the policies named after the agent (its id as added) go with it, unless another
+     * agent uses them. */
     qerr pe = {0};
-    if (vstore_policy_delete(c->store, id, &pe) < 0 && pe.code != 409)
+    if (vstore_policy_delete(c->store, display, &pe) < 0 && pe.code != 409)
         qlog(QLOG_WARNING, VAPI_LOG, "agent %s deleted, but not its runtime policy: %s", id, pe.msg);
     qerr me = {0};
-    if (vstore_mbpolicy_delete(c->store, id, &me) < 0 && me.code != 409)
+    if (vstore_mbpolicy_delete(c->store, display, &me) < 0 && me.code != 409)
         qlog(QLOG_WARNING, VAPI_LOG, "agent %s deleted, but not its measured boot policy: %s", id, me.msg);
     qlog(QLOG_INFO, VAPI_LOG, "agent %s deleted", id);
     qhttp_reply(r, 200, NULL);
@@ -594,7 +605,7 @@ void vapi_h_agent_stop(qhttp_req *r, void *ctx)
     vapi_ctx *c = ctx;
     char id[VSTORE_ID_MAX];
     qerr e = {0};
-    if (vapi_agent_id(r, id) < 0 || agent_exists(r, c, id) <= 0)
+    if (vapi_agent_id(r, id) < 0 || agent_exists(r, c, id, NULL) <= 0)
         return;
     if (c->poller)
         vpoller_agent_stopped(c->poller, id);

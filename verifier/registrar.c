@@ -63,8 +63,8 @@ static bool version_ok(qhttp_req *r)
     return false;
 }
 
-/* The {id} of the URL, validated and lower-cased into id (the project's normal form). raw (may be
- * NULL) gets the id as sent. On error replies 400 (message prefixed with pfx) and returns -1. */
+/* The {id} of the URL, validated and lower-cased into id (the store's key: identity is
+ * case-insensitive). raw (may be NULL) gets the id as sent. On error replies 400 (message prefixed with pfx) and returns -1. */
 static int agent_id(qhttp_req *r, const char *pfx, char id[VSTORE_ID_MAX], const char **raw)
 {
     const char *s = qhttp_req_param(r, "id");
@@ -470,8 +470,8 @@ static int expire_pending(const registrar_ctx *c, qerr *e)
 
 /* Store a checked registration under g_lock (registrar.h: re-registration rules, limits). 0, or
  * -1 with the reply sent. */
-static int save_registration(qhttp_req *r, const registrar_ctx *c, const char *id, const reg_input *in,
-                             const char *key)
+static int save_registration(qhttp_req *r, const registrar_ctx *c, const char *id, const char *raw,
+                             const reg_input *in, const char *key)
 {
     qerr e = { 0 };
     pthread_mutex_lock(&g_lock);
@@ -501,6 +501,7 @@ static int save_registration(qhttp_req *r, const registrar_ctx *c, const char *i
         }
     } else {
         memcpy(a.agent_id, id, sizeof a.agent_id);
+        memcpy(a.display_id, raw, strlen(raw) + 1);     /* the case of the first registration stays */
         if (!(a.ek_tpm = strdup(in->ek_b64)) || !(a.aik_tpm = strdup(in->ak_b64)) ||
             (in->ekcert && !(a.ekcert = strdup(in->ekcert))))
             rc = qerr_set(&e, "out of memory");
@@ -543,7 +544,8 @@ static void h_register(qhttp_req *r, void *ctx)
 {
     registrar_ctx *c = ctx;
     char id[VSTORE_ID_MAX];
-    if (!version_ok(r) || agent_id(r, INVALID, id, NULL) < 0 || rate_limited(r, c, id))
+    const char *raw = NULL;
+    if (!version_ok(r) || agent_id(r, INVALID, id, &raw) < 0 || rate_limited(r, c, id))
         return;
     qerr e = { 0 };
     reg_input in = { 0 };
@@ -584,7 +586,7 @@ static void h_register(qhttp_req *r, void *ctx)
         goto out;
     }
 
-    if (save_registration(r, c, id, &in, key) < 0)
+    if (save_registration(r, c, id, raw, &in, key) < 0)
         goto out;
     cJSON *res = cJSON_CreateObject();
     cJSON_AddStringToObject(res, "blob", blob_b64);
@@ -621,7 +623,7 @@ static void h_activate(qhttp_req *r, void *ctx)
             store_error(r, id, &e);
         } else {
             qlog(QLOG_WARNING, MOD, "activation of unknown agent %s refused", id);
-            qhttp_reply_error(r, 404, "Agent with ID '%s' not found", id);
+            qhttp_reply_error(r, 404, "Agent with ID '%s' not found", raw);
         }
         return;
     }
@@ -658,7 +660,7 @@ static void h_activate(qhttp_req *r, void *ctx)
     qlog(QLOG_WARNING, MOD, "activation of agent %s from %s refused: wrong auth tag (%ld of %ld for the pending "
          "challenge); %s", id, qhttp_req_peer(r), failed, max, what[act]);
     qhttp_reply_error(r, 400, "Auth tag '%s' for agent '%s' does not match expected value. %c%s", printable(t, p, sizeof p),
-                      id, what[act][0] - ('a' - 'A'), what[act] + 1);
+                      raw, what[act][0] - ('a' - 'A'), what[act] + 1);
 }
 
 static int add_id(void *ctx, const char *id)
@@ -708,7 +710,8 @@ static void h_show(qhttp_req *r, void *ctx)
 {
     registrar_ctx *c = ctx;
     char id[VSTORE_ID_MAX];
-    if (tls_only(r, c, "Showing an agent") || !version_ok(r) || agent_id(r, "", id, NULL) < 0)
+    const char *raw = NULL;
+    if (tls_only(r, c, "Showing an agent") || !version_ok(r) || agent_id(r, "", id, &raw) < 0)
         return;
     qerr e = { 0 };
     vreg_agent a;
@@ -719,12 +722,12 @@ static void h_show(qhttp_req *r, void *ctx)
     }
     if (rc == 0 || !a.active) {
         qhttp_reply_error(r, 404, rc == 0 ? "Agent with ID '%s' not found" : "Agent with ID '%s' has not been activated",
-                          id);
+                          raw);
         vreg_agent_free(&a);
         return;
     }
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "agent_id", a.agent_id);
+    cJSON_AddStringToObject(o, "agent_id", a.display_id);
     add_str_or_null(o, "ek_tpm", a.ek_tpm);
     add_str_or_null(o, "ekcert", a.ekcert);
     add_str_or_null(o, "aik_tpm", a.aik_tpm);
@@ -743,7 +746,8 @@ static void h_delete(qhttp_req *r, void *ctx)
 {
     registrar_ctx *c = ctx;
     char id[VSTORE_ID_MAX];
-    if (tls_only(r, c, "Deleting an agent") || !version_ok(r) || agent_id(r, "", id, NULL) < 0)
+    const char *raw = NULL;
+    if (tls_only(r, c, "Deleting an agent") || !version_ok(r) || agent_id(r, "", id, &raw) < 0)
         return;
     qerr e = { 0 };
     pthread_mutex_lock(&g_lock);
@@ -752,7 +756,7 @@ static void h_delete(qhttp_req *r, void *ctx)
     if (rc < 0) {
         store_error(r, id, &e);
     } else if (rc == 0) {
-        qhttp_reply_error(r, 404, "Agent with ID '%s' not found", id);
+        qhttp_reply_error(r, 404, "Agent with ID '%s' not found", raw);
     } else {
         qlog(QLOG_INFO, MOD, "agent %s deleted from the registrar", id);
         qhttp_reply(r, 200, NULL);

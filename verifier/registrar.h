@@ -13,9 +13,11 @@
  *
  * Contract:
  * - Agent ids: Keylime's [\w.-]+ taken as ASCII [A-Za-z0-9_.-], 1..VSTORE_ID_MAX-1 characters
- *   (400 otherwise). Project rule: ids are normalised to lower case, stored and compared in lower
- *   case, so "ABC" and "abc" are one agent. The auth_tag alone is computed over the id exactly as
- *   the agent sent it in the activation URL (that is what the agent HMACs).
+ *   (400 otherwise). Identity is case-insensitive: the store keys records by the lower-case id,
+ *   so "ABC" and "abc" are one agent (a registration differing only in case is a re-registration).
+ *   Answers echo the id as first registered (list, record's agent_id) or as the request spelled it
+ *   (error messages), as Keylime does. The auth_tag is computed over the id exactly as the agent
+ *   sent it in the activation URL (that is what the agent HMACs).
  * - Registration checks, each a 400 "Could not register agent with invalid data: <reason>":
  *   a JSON object; aik_tpm (required) a base64 TPM2B_PUBLIC passing qtpmpub_check_ak — a
  *   non-restricted or decrypting AK is refused here with the list of wrong attributes, because

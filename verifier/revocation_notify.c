@@ -196,7 +196,8 @@ void vrevoc_on_round(vrevoc *n, const char *agent_id, int old_state, int new_sta
         if (ff.have && ff.path[0])
             cJSON_AddStringToObject(ctx, "path", ff.path);
     }
-    qrevoc_event ev = {.type = "revocation", .agent_id = agent_id, .ip = a.ip, .port = a.port,
+    /* The id as added, as Keylime's event names the agent. */
+    qrevoc_event ev = {.type = "revocation", .agent_id = a.display_id, .ip = a.ip, .port = a.port,
                        .tpm_policy = a.tpm_policy, .meta_data = a.meta_data, .event_time = time(NULL),
                        .event_id = ff.have ? ff.event_id : event_id ? event_id : a.st.last_event_id,
                        .severity_label = severity_label(a.st.severity_level), .context = ctx};

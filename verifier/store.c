@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -91,7 +92,13 @@ static const char *const migrations[] = {
     "CREATE INDEX agents_mbpolicy ON agents(mb_policy_id);",
     /* 5: IMA entries that passed since the replay began (the running "good" of the counts line) */
     "ALTER TABLE agents ADD COLUMN ima_good_total INTEGER NOT NULL DEFAULT 0;",
-    /* 6: leases (store_lease.h): a heartbeat row per verifier process, a lease row per agent
+    /* 6: the id as first registered / added, echoed in answers (Keylime keeps the case); agent_id
+     * stays the lower-case key, so identity is still case-insensitive. Old rows show their key. */
+    "ALTER TABLE registrar ADD COLUMN display_id TEXT NOT NULL DEFAULT '';"
+    "UPDATE registrar SET display_id = agent_id;"
+    "ALTER TABLE agents ADD COLUMN display_id TEXT NOT NULL DEFAULT '';"
+    "UPDATE agents SET display_id = agent_id;",
+    /* 7: leases (store_lease.h): a heartbeat row per verifier process, a lease row per agent
      * (owner instance, epoch); every agent starts unowned */
     "CREATE TABLE verifiers ("
     "  instance TEXT PRIMARY KEY NOT NULL,"
@@ -201,6 +208,31 @@ int vstore_write_by_id(vstore *s, enum vstmt id, const char *agent_id, bool with
     }
     vstore_unlock(s);
     return ret;
+}
+
+const char *vstore_agent_ids(const char *agent_id, const char *display_id, qerr *err)
+{
+    if (vstore_check_id(agent_id, "agent id", err) != 0)
+        return NULL;
+    for (const char *p = agent_id; *p; p++)
+        if (*p >= 'A' && *p <= 'Z') {
+            qerr_setc(err, 400, "agent id %s is not in lower case (the store's key)", agent_id);
+            return NULL;
+        }
+    if (!display_id || !display_id[0])
+        return agent_id;
+    if (strcasecmp(display_id, agent_id) != 0) {
+        qerr_setc(err, 400, "the display id of agent %s differs from its id other than in case", agent_id);
+        return NULL;
+    }
+    return display_id;
+}
+
+void vstore_read_display_id(vcol *c, const char *agent_id, char display_id[VSTORE_ID_MAX])
+{
+    vc_copy(c, display_id, VSTORE_ID_MAX);
+    if (!display_id[0] || strcasecmp(display_id, agent_id) != 0)   /* a row written without one */
+        memcpy(display_id, agent_id, strlen(agent_id) + 1);
 }
 
 int vstore_check_id(const char *id, const char *what, qerr *err)

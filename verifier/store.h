@@ -12,7 +12,11 @@
  *   from input.
  * - Strings returned in structs are malloc'd copies owned by the struct: release with the
  *   matching *_free function. Lookups return 1 (found), 0 (not found) or -1 (error, message set).
- * - Library-style: never exits, logs nothing; errors come back as qerr ("database error: ..."). */
+ * - Library-style: never exits, logs nothing; errors come back as qerr ("database error: ...").
+ * - Agent ids: agent_id is the key, in lower case (identity is case-insensitive: one record per id
+ *   whatever its case); calls that take an agent_id expect that form. display_id keeps the id as
+ *   first registered / added, which answers echo (as Keylime does); it differs from agent_id only
+ *   in case, is set when the record is created ("" = agent_id) and never changes after. */
 #ifndef QUINCE_VERIFIER_STORE_H
 #define QUINCE_VERIFIER_STORE_H
 
@@ -34,7 +38,8 @@ int vstore_schema_version(vstore *s);
 
 /* ---- registrar ------------------------------------------------------------------------------ */
 typedef struct vreg_agent {
-    char agent_id[VSTORE_ID_MAX];
+    char agent_id[VSTORE_ID_MAX];          /* the key (lower case) */
+    char display_id[VSTORE_ID_MAX];        /* as first registered */
     char *ek_tpm;          /* base64 TPM2B_PUBLIC */
     char *ekcert;          /* base64 DER or NULL */
     char *aik_tpm;         /* base64 TPM2B_PUBLIC */
@@ -54,13 +59,13 @@ typedef struct vreg_agent {
 } vreg_agent;
 void vreg_agent_free(vreg_agent *a);
 int vstore_reg_get(vstore *s, const char *agent_id, vreg_agent *out, qerr *err);
-/* Insert or replace the whole record. 0 or -1. */
+/* Insert or replace the whole record (an existing record keeps its display_id). 0 or -1. */
 int vstore_reg_put(vstore *s, const vreg_agent *a, qerr *err);
 int vstore_reg_set_active(vstore *s, const char *agent_id, bool active, qerr *err);  /* 1 set, 0 absent */
 int vstore_reg_delete(vstore *s, const char *agent_id, qerr *err);     /* 1 deleted, 0 absent */
-/* Calls fn for every id (sorted); stops early when fn returns non-zero. 0 or -1. The ids are read
- * first and fn runs without the store lock, so it may call the store (same for every *_list and
- * vstore_failures_get). */
+/* Calls fn for every id as registered (display_id, sorted by key); stops early when fn returns
+ * non-zero. 0 or -1. The ids are read first and fn runs without the store lock, so it may call
+ * the store (same for every *_list and vstore_failures_get). */
 int vstore_reg_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), void *ctx, qerr *err);
 /* Pending registrations (never activated, or a re-registration awaiting activation): *n. 0 or -1. */
 int vstore_reg_count_pending(vstore *s, long *n, qerr *err);
@@ -145,7 +150,8 @@ typedef struct vagent_state {
 } vagent_state;
 
 typedef struct vagent {
-    char agent_id[VSTORE_ID_MAX];
+    char agent_id[VSTORE_ID_MAX];      /* the key (lower case) */
+    char display_id[VSTORE_ID_MAX];    /* as added ("" on add: agent_id) */
     char *ip; long port;               /* cloudagent_ip / port */
     char *ak_tpm;                      /* base64 TPM2B_PUBLIC, from the registrar */
     char *mtls_cert;
@@ -208,8 +214,10 @@ int vstore_round_save_batch(vstore *s, const vstore_round *const *rounds, size_t
 /* Record the quoted algorithms (first quote). 1 set, 0 absent. */
 int vstore_agent_set_algs(vstore *s, const char *agent_id, const char *hash_alg, const char *enc_alg,
                           const char *sign_alg, qerr *err);
-/* 0 or -1. */
+/* fn gets each key (agent_id), sorted. 0 or -1. */
 int vstore_agent_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), void *ctx, qerr *err);
+/* fn gets each id as added (display_id), sorted by key. 0 or -1. */
+int vstore_agent_list_display(vstore *s, int (*fn)(void *ctx, const char *display_id), void *ctx, qerr *err);
 
 /* ---- failure records (of the agent's last failed round) ------------------------------------- */
 typedef struct vfailure {

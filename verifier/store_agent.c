@@ -20,11 +20,12 @@
 
 const vstore_sql vstore_agent_sql[] = {
     { ST_AG_ADD,
-      "INSERT INTO agents (" AGENT_COLS ", " STATE_COLS ") VALUES ("
+      "INSERT INTO agents (" AGENT_COLS ", " STATE_COLS ", display_id) VALUES ("
       "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "  /* 21 agent columns */
-      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"                /* 17 state columns */
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "              /* 17 state columns */
+      "?"                                                                 /* display_id */
       ") ON CONFLICT (agent_id) DO NOTHING" },
-    { ST_AG_GET, "SELECT " AGENT_COLS ", " STATE_COLS ", m.name, m.mb_policy"
+    { ST_AG_GET, "SELECT " AGENT_COLS ", " STATE_COLS ", m.name, m.mb_policy, agents.display_id"
       " FROM agents LEFT JOIN mbpolicies m ON m.id = agents.mb_policy_id WHERE agent_id = ?1" },
     { ST_AG_DELETE, "DELETE FROM agents WHERE agent_id = ?1" },
     { ST_AG_SAVE_STATE,
@@ -46,6 +47,8 @@ const vstore_sql vstore_agent_sql[] = {
     { ST_AG_SET_ALGS, "UPDATE agents SET hash_alg = ?2, enc_alg = ?3, sign_alg = ?4 WHERE agent_id = ?1" },
     { ST_AG_LIST, "SELECT agent_id FROM agents ORDER BY agent_id" },
     { ST_AG_EXISTS, "SELECT 1 FROM agents WHERE agent_id = ?1" },
+    { ST_AG_LIST_DISPLAY, "SELECT CASE WHEN display_id = '' THEN agent_id ELSE display_id END FROM agents"
+                          " ORDER BY agent_id" },
     { ST_COUNT, NULL },
 };
 
@@ -173,7 +176,8 @@ static int read_state(vcol *c, vagent_state *st, qerr *err)
 
 int vstore_agent_add(vstore *s, const vagent *a, qerr *err)
 {
-    if (vstore_check_id(a->agent_id, "agent id", err) != 0 || check_state(&a->st, a->agent_id, err) != 0)
+    const char *display = vstore_agent_ids(a->agent_id, a->display_id, err);
+    if (!display || check_state(&a->st, a->agent_id, err) != 0)
         return -1;
     if (a->policy_id < 0 || a->mb_policy_id < 0)
         return qerr_setc(err, 400, "invalid policy id %ld/%ld", a->policy_id, a->mb_policy_id);
@@ -209,6 +213,7 @@ int vstore_agent_add(vstore *s, const vagent *a, qerr *err)
     else
         vb_null(&b);
     bind_state(&b, &a->st);
+    vb_text(&b, display);
     int ret;
     if (b.rc != SQLITE_OK) {
         ret = vstore_dberr(s, err, "adding agent");
@@ -250,6 +255,7 @@ static int read_agent(sqlite3_stmt *st, vagent *a, qerr *err)
         return -1;
     vc_copy(&c, a->mb_policy_name, sizeof a->mb_policy_name);
     a->mb_policy = vc_strdup(&c);
+    vstore_read_display_id(&c, a->agent_id, a->display_id);
     if (c.oom)
         return qerr_set(err, "out of memory (reading agent)");
     return 0;
@@ -467,6 +473,18 @@ int vstore_agent_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), voi
     vidlist l = { 0 };
     vstore_lock(s);
     int ret = vstore_collect_ids(s, s->st[ST_AG_LIST], &l, "listing agents", err);
+    vstore_unlock(s);
+    if (ret == 0)
+        vstore_each_id(&l, fn, ctx);
+    free(l.buf);
+    return ret;
+}
+
+int vstore_agent_list_display(vstore *s, int (*fn)(void *ctx, const char *display_id), void *ctx, qerr *err)
+{
+    vidlist l = { 0 };
+    vstore_lock(s);
+    int ret = vstore_collect_ids(s, s->st[ST_AG_LIST_DISPLAY], &l, "listing agents", err);
     vstore_unlock(s);
     if (ret == 0)
         vstore_each_id(&l, fn, ctx);

@@ -25,7 +25,7 @@ enum vstmt {
     ST_POL_ADD, ST_POL_UPDATE, ST_POL_USER, ST_POL_DELETE, ST_POL_LIST,
     /* store_agent.c */
     ST_AG_ADD, ST_AG_GET, ST_AG_DELETE, ST_AG_SAVE_STATE, ST_AG_SET_STATE, ST_AG_SET_ALGS, ST_AG_LIST,
-    ST_AG_EXISTS,
+    ST_AG_EXISTS, ST_AG_LIST_DISPLAY,
     /* store_failure.c */
     ST_FAIL_CLEAR, ST_FAIL_ADD, ST_FAIL_GET,
     /* store_mbpolicy.c */
@@ -78,6 +78,11 @@ int vstore_write_by_id(vstore *s, enum vstmt id, const char *agent_id, bool with
  * records. 1 written, 0 the agent is gone, -1. */
 int vstore_failures_put_locked(vstore *s, const char *agent_id, const vfailure *f, size_t n, qerr *err);
 
+/* The display id to store with an agent: display_id, or agent_id when display_id is NULL or "".
+ * agent_id must be a valid id in lower case (the key: identity is case-insensitive) and
+ * display_id must equal it but for case. NULL (code 400) otherwise. */
+const char *vstore_agent_ids(const char *agent_id, const char *display_id, qerr *err);
+
 /* Checks an agent id / policy name: non-NULL, 1..VSTORE_ID_MAX-1 bytes. 0 or -1 (code 400). */
 int vstore_check_id(const char *id, const char *what, qerr *err);
 
@@ -111,6 +116,8 @@ uint64_t vc_u64(vcol *c);
 bool vc_null(vcol *c);                          /* is the current column NULL? (does not advance) */
 const void *vc_blob(vcol *c, size_t *n);
 void vc_skip(vcol *c);
+/* Reads a display_id column; a row without one (or not matching agent_id) shows agent_id. */
+void vstore_read_display_id(vcol *c, const char *agent_id, char display_id[VSTORE_ID_MAX]);
 
 /* A list of ids collected under the lock and handed to a callback after it is released (so the
  * callback may call the store again). One buffer for all ids (no per-entry allocation). */

@@ -7,12 +7,12 @@
 const vstore_sql vstore_reg_sql[] = {
     { ST_REG_GET,
       "SELECT agent_id, ek_tpm, ekcert, aik_tpm, mtls_cert, ip, port, regcount, active, key,"
-      " registered_at, failed_activations, pending_mtls_cert, pending_ip, pending_port, pending_key"
+      " registered_at, failed_activations, pending_mtls_cert, pending_ip, pending_port, pending_key, display_id"
       " FROM registrar WHERE agent_id = ?1" },
     { ST_REG_PUT,
       "INSERT INTO registrar (agent_id, ek_tpm, ekcert, aik_tpm, mtls_cert, ip, port, regcount, active, key,"
-      " registered_at, failed_activations, pending_mtls_cert, pending_ip, pending_port, pending_key)"
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
+      " registered_at, failed_activations, pending_mtls_cert, pending_ip, pending_port, pending_key, display_id)"
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
       " ON CONFLICT (agent_id) DO UPDATE SET ek_tpm = excluded.ek_tpm, ekcert = excluded.ekcert,"
       " aik_tpm = excluded.aik_tpm, mtls_cert = excluded.mtls_cert, ip = excluded.ip, port = excluded.port,"
       " regcount = excluded.regcount, active = excluded.active, key = excluded.key,"
@@ -21,7 +21,8 @@ const vstore_sql vstore_reg_sql[] = {
       " pending_port = excluded.pending_port, pending_key = excluded.pending_key" },
     { ST_REG_SET_ACTIVE, "UPDATE registrar SET active = ?2 WHERE agent_id = ?1" },
     { ST_REG_DELETE, "DELETE FROM registrar WHERE agent_id = ?1" },
-    { ST_REG_LIST, "SELECT agent_id FROM registrar ORDER BY agent_id" },
+    { ST_REG_LIST, "SELECT CASE WHEN display_id = '' THEN agent_id ELSE display_id END FROM registrar"
+                   " ORDER BY agent_id" },
     { ST_REG_COUNT_PENDING, "SELECT count(*) FROM registrar WHERE active = 0 OR pending_key IS NOT NULL" },
     { ST_REG_EXPIRE_NEW, "DELETE FROM registrar WHERE active = 0 AND registered_at < ?1" },
     { ST_REG_EXPIRE_REREG,
@@ -76,6 +77,7 @@ int vstore_reg_get(vstore *s, const char *agent_id, vreg_agent *out, qerr *err)
         out->pending_ip = vc_strdup(&c);
         out->pending_port = (long)vc_i64(&c);
         out->pending_key = vc_strdup(&c);
+        vstore_read_display_id(&c, out->agent_id, out->display_id);
         if (c.oom) {
             vreg_agent_free(out);
             ret = qerr_set(err, "out of memory (reading registrar agent)");
@@ -92,7 +94,8 @@ int vstore_reg_get(vstore *s, const char *agent_id, vreg_agent *out, qerr *err)
 
 int vstore_reg_put(vstore *s, const vreg_agent *a, qerr *err)
 {
-    if (vstore_check_id(a->agent_id, "agent id", err) != 0)
+    const char *display = vstore_agent_ids(a->agent_id, a->display_id, err);
+    if (!display)
         return -1;
     vstore_lock(s);
     sqlite3_stmt *st = s->st[ST_REG_PUT];
@@ -114,6 +117,7 @@ int vstore_reg_put(vstore *s, const vreg_agent *a, qerr *err)
     vb_text(&b, a->pending_ip);
     vb_i64(&b, a->pending_port);
     vb_text(&b, a->pending_key);
+    vb_text(&b, display);
     int ret;
     if (b.rc != SQLITE_OK) {
         ret = vstore_dberr(s, err, "saving registrar agent");

@@ -151,14 +151,18 @@ done
 wait_until 60 balanced "$S" "$O" && pass "kill -9: the two survivors hold 150 each" \
   || fail "kill -9: survivors balanced" "$(held "$S")/$(held "$O")"
 
-# ---- SIGSTOP one until the other holds all its agents, then SIGCONT: fenced, and it rejoins -------
+# ---- SIGSTOP one until the other holds all its agents and has attested each of them ROUNDS more
+# times (about 3 x lease_ttl, as 30 s would be with the default 10 s), then SIGCONT: its stale
+# round results are refused by the fence, and it rejoins -----------------------------------------
+ROUNDS=$(( 3 * TTL / QI ))
 sp="VPID_$S"
+base=$(sql "SELECT min(attestation_count) FROM agents WHERE agent_id NOT IN ($IN);")
 t_stop=$(date +%s)
 kill -STOP "${!sp}"
 all_with_other() { [ "$(held "$O")" = "$N" ]; }
-polled_by_other() { [ "$(sql "SELECT count(*) FROM agents WHERE agent_id NOT IN ($IN) AND last_received_quote > $((t_stop + 1));")" = $((N - 3)) ]; }
-if wait_until 120 all_with_other && wait_until 120 polled_by_other; then
-  pass "SIGSTOP: the other verifier took and polled all $N agents"
+attested_more() { [ "$(sql "SELECT count(*) FROM agents WHERE agent_id NOT IN ($IN) AND attestation_count >= $((base + ROUNDS));")" = $((N - 3)) ]; }
+if wait_until 120 all_with_other && wait_until 180 attested_more; then
+  pass "SIGSTOP: the other verifier took all $N agents and attested each $ROUNDS more times"
 else
   fail "SIGSTOP: taken over" "held $(held "$O") of $N"
 fi

@@ -501,25 +501,35 @@ static void test_case_normalised(void **state)
     (void)state;
     assert_int_equal(do_register("ABC-Agent_1.x", g_ek, NULL, g_ak), 200);
     vreg_agent a;
-    assert_int_equal(reg_get("abc-agent_1.x", &a), 1);
+    assert_int_equal(reg_get("abc-agent_1.x", &a), 1);      /* keyed by the lower-case id */
+    assert_string_equal(a.display_id, "ABC-Agent_1.x");    /* shown as registered */
     vreg_agent_free(&a);
     assert_int_equal(reg_get("ABC-Agent_1.x", &a), 0);
     /* The agent HMACs the id as it sent it. */
     assert_int_equal(do_activate("ABC-Agent_1.x", "PUT", "/activate", NULL), 200);
     assert_int_equal(call("GET", "/v2.6/agents/abc-AGENT_1.X", NULL), 200);
-    assert_string_equal(res_str("agent_id"), "abc-agent_1.x");
+    assert_string_equal(res_str("agent_id"), "ABC-Agent_1.x");
     assert_int_equal(call("GET", "/v2.6/agents/", NULL), 200);
-    assert_true(has_uuid("abc-agent_1.x"));
-    assert_false(has_uuid("ABC-Agent_1.x"));
+    assert_true(has_uuid("ABC-Agent_1.x"));
+    assert_false(has_uuid("abc-agent_1.x"));
     /* Same agent under another spelling: same identity, so a re-registration (pending beside the
-     * active record). */
+     * active record); the first registration's case stays. */
     assert_int_equal(do_register("abc-agent_1.X", g_ek, NULL, g_ak), 200);
     assert_int_equal(reg_get("abc-agent_1.x", &a), 1);
     assert_true(a.active);
     assert_int_equal(a.regcount, 1);
     assert_non_null(a.pending_key);
+    assert_string_equal(a.display_id, "ABC-Agent_1.x");
     vreg_agent_free(&a);
+    assert_int_equal(call("GET", "/v2.6/agents/", NULL), 200);
+    assert_true(has_uuid("ABC-Agent_1.x"));
+    assert_false(has_uuid("abc-agent_1.X"));
     assert_int_equal(call("DELETE", "/v2.6/agents/ABC-AGENT_1.X", NULL), 200);
+    /* Messages echo the id as the request spelled it. */
+    assert_int_equal(call("GET", "/v2.6/agents/ABC-AGENT_1.X", NULL), 404);
+    assert_string_equal(g_msg, "Agent with ID 'ABC-AGENT_1.X' not found");
+    assert_int_equal(call("DELETE", "/v2.6/agents/ABC-AGENT_1.X", NULL), 404);
+    assert_string_equal(g_msg, "Agent with ID 'ABC-AGENT_1.X' not found");
 }
 
 static void test_changed_identity(void **state)

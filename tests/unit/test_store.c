@@ -18,7 +18,7 @@
 
 #include "../../verifier/store_int.h"
 
-#define EVIL_ID "x'); DROP TABLE agents;--"
+#define EVIL_ID "x'); drop table agents;--"   /* lower case: agent ids are keyed in lower case */
 
 typedef struct fx {
     char dir[64];
@@ -150,7 +150,7 @@ static void test_open_modes(void **state)
     mode_t old = umask(0);    /* the modes must not depend on the umask */
     vstore *s = open_ok(path);
     umask(old);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
@@ -164,7 +164,7 @@ static void test_open_modes(void **state)
     snprintf(wal, sizeof wal, "%s-wal", path);    /* SQLite gives the WAL file the database's mode */
     assert_int_equal(stat(wal, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 6);
+    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 7);
     assert_int_equal(query_long(path, "SELECT count(*) FROM schema_version", NULL), 1);
     assert_int_equal(query_long(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode", NULL), 1);
     vstore_close(s);
@@ -181,11 +181,11 @@ static void test_open_fixes_mode(void **state)
     struct stat sb;
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     vstore_close(s);
-    /* reopening an existing, migrated database keeps version 5 and one version row */
+    /* reopening an existing, migrated database keeps version 6 and one version row */
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     vstore_close(s);
     assert_int_equal(query_long(f->path, "SELECT count(*) FROM schema_version", NULL), 1);
 }
@@ -1126,7 +1126,7 @@ static void test_reopen_keeps_data(void **state)
     vstore_close(s);
 
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     vagent g;
     assert_int_equal(vstore_agent_get(s, "kept", &g, &e), 1);
     assert_int_equal(g.policy_id, pid);
@@ -1148,10 +1148,12 @@ static void test_reopen_keeps_data(void **state)
 static void test_registrar_pending(void **state)
 {
     fx *f = *state;
-    /* Make a version-2 database: today's schema with migrations 6, 5, 4 and 3 taken back. */
+    /* Make a version-2 database: today's schema with migrations 7, 6, 5, 4 and 3 taken back. */
     vstore_close(open_ok(f->path));
     exec_other(f->path, "DROP TABLE leases;"
                         "DROP TABLE verifiers;"
+                        "ALTER TABLE registrar DROP COLUMN display_id;"
+                        "ALTER TABLE agents DROP COLUMN display_id;"
                         "DROP INDEX agents_mbpolicy;"
                         "ALTER TABLE agents DROP COLUMN mb_policy_id;"
                         "ALTER TABLE agents DROP COLUMN mb_evaluated;"
@@ -1168,7 +1170,7 @@ static void test_registrar_pending(void **state)
                         "INSERT INTO registrar (agent_id, aik_tpm, active, key) VALUES ('old', 'aik', 1, 'k');");
     qerr e = { 0 };
     vstore *s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     vreg_agent g;
     assert_int_equal(vstore_reg_get(s, "old", &g, &e), 1);
     assert_true(g.active);
@@ -1215,6 +1217,93 @@ static void test_registrar_pending(void **state)
     vstore_close(s);
 }
 
+/* Agent ids (schema 6): the lower-case key finds the record, the id as first registered / added
+ * is kept and listed; a version-5 database shows its keys. */
+static void test_display_id(void **state)
+{
+    fx *f = *state;
+    /* A version-5 database with a record in each table. */
+    vstore_close(open_ok(f->path));
+    exec_other(f->path, "DROP TABLE leases;"
+                        "DROP TABLE verifiers;"
+                        "ALTER TABLE registrar DROP COLUMN display_id;"
+                        "ALTER TABLE agents DROP COLUMN display_id;"
+                        "UPDATE schema_version SET version = 5;"
+                        "INSERT INTO registrar (agent_id, aik_tpm, active) VALUES ('old-5', 'aik', 1);"
+                        "INSERT INTO agents (agent_id, operational_state) VALUES ('old-5', 3);");
+    qerr e = { 0 };
+    vstore *s = open_ok(f->path);
+    assert_int_equal(vstore_schema_version(s), 7);
+    vreg_agent g;
+    assert_int_equal(vstore_reg_get(s, "old-5", &g, &e), 1);
+    assert_string_equal(g.display_id, "old-5");
+    vreg_agent_free(&g);
+    vagent ga;
+    assert_int_equal(vstore_agent_get(s, "old-5", &ga, &e), 1);
+    assert_string_equal(ga.display_id, "old-5");
+    vagent_free(&ga);
+
+    /* Registrar: the first registration's case stays through a re-registration in another. */
+    vreg_agent a = { .aik_tpm = "aik", .key = "k" };
+    snprintf(a.agent_id, sizeof a.agent_id, "d432fbb3-mixed");
+    snprintf(a.display_id, sizeof a.display_id, "D432fbb3-MIXED");
+    assert_int_equal(vstore_reg_put(s, &a, &e), 0);
+    snprintf(a.display_id, sizeof a.display_id, "d432FBB3-mixed");
+    a.regcount = 2;
+    assert_int_equal(vstore_reg_put(s, &a, &e), 0);
+    assert_int_equal(vstore_reg_get(s, "d432fbb3-mixed", &g, &e), 1);
+    assert_string_equal(g.agent_id, "d432fbb3-mixed");
+    assert_string_equal(g.display_id, "D432fbb3-MIXED");
+    assert_int_equal(g.regcount, 2);
+    vreg_agent_free(&g);
+    assert_int_equal(vstore_reg_get(s, "D432fbb3-MIXED", &g, &e), 0);   /* callers pass the key */
+    names l = { 0 };
+    assert_int_equal(vstore_reg_list(s, collect_name, &l, &e), 0);
+    assert_string_equal(l.text, "D432fbb3-MIXED\nold-5\n");
+    /* No record under a key that is not lower case, nor a display id naming another agent. */
+    vreg_agent bad = { .aik_tpm = "aik" };
+    snprintf(bad.agent_id, sizeof bad.agent_id, "Upper");
+    assert_int_equal(vstore_reg_put(s, &bad, &e), -1);
+    assert_int_equal(e.code, 400);
+    assert_non_null(strstr(e.msg, "not in lower case"));
+    snprintf(bad.agent_id, sizeof bad.agent_id, "upper");
+    snprintf(bad.display_id, sizeof bad.display_id, "UPPEr2");
+    assert_int_equal(vstore_reg_put(s, &bad, &e), -1);
+    assert_int_equal(e.code, 400);
+    /* A record written without a display id (e.g. by hand) shows its key. */
+    exec_other(f->path, "INSERT INTO registrar (agent_id, aik_tpm) VALUES ('bare', 'aik');");
+    assert_int_equal(vstore_reg_get(s, "bare", &g, &e), 1);
+    assert_string_equal(g.display_id, "bare");
+    vreg_agent_free(&g);
+
+    /* Verifier: the id as added; one agent whatever the case of a second add. */
+    vagent v;
+    fill_agent(&v, "d432fbb3-mixed", 0);
+    snprintf(v.display_id, sizeof v.display_id, "D432FBB3-Mixed");
+    assert_int_equal(vstore_agent_add(s, &v, &e), 1);
+    snprintf(v.display_id, sizeof v.display_id, "d432fbb3-MIXED");
+    assert_int_equal(vstore_agent_add(s, &v, &e), 0);
+    fill_agent(&v, "plain", 0);                         /* no display id: the key */
+    assert_int_equal(vstore_agent_add(s, &v, &e), 1);
+    fill_agent(&v, "Plain-2", 0);
+    assert_int_equal(vstore_agent_add(s, &v, &e), -1);
+    assert_int_equal(e.code, 400);
+    assert_int_equal(vstore_agent_get(s, "d432fbb3-mixed", &ga, &e), 1);
+    assert_string_equal(ga.agent_id, "d432fbb3-mixed");
+    assert_string_equal(ga.st.agent_id, "d432fbb3-mixed");
+    assert_string_equal(ga.display_id, "D432FBB3-Mixed");
+    vagent_free(&ga);
+    memset(&l, 0, sizeof l);
+    assert_int_equal(vstore_agent_list(s, collect_name, &l, &e), 0);
+    assert_string_equal(l.text, "d432fbb3-mixed\nold-5\nplain\n");
+    memset(&l, 0, sizeof l);
+    assert_int_equal(vstore_agent_list_display(s, collect_name, &l, &e), 0);
+    assert_string_equal(l.text, "D432FBB3-Mixed\nold-5\nplain\n");
+    assert_int_equal(vstore_agent_delete(s, "d432fbb3-mixed", &e), 1);
+    assert_int_equal(vstore_agent_get(s, "d432fbb3-mixed", &ga, &e), 0);
+    vstore_close(s);
+}
+
 /* Issue 11, item 10: a database directory writable by others is refused, like tls_dir. */
 static void test_world_writable_dir(void **state)
 {
@@ -1247,6 +1336,7 @@ int main(void)
         T(test_reopen_keeps_data),
         T(test_registrar),
         T(test_registrar_pending),
+        T(test_display_id),
         T(test_policy_put_semantics),
         T(test_policy_body_shared),
         T(test_policy_delete_in_use),

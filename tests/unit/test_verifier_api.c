@@ -1,7 +1,8 @@
 /* test_verifier_api.c — the verifier REST API (verifier/api*.c) served on 127.0.0.1:0 over a
  * temporary SQLite store, without a poller, driven with http_client: agents (add, show, list,
  * bulk, delete, stop, reactivate), runtime policies (allowlists) with Keylime's codes and
- * messages, validation errors, 413, the AK taken from the registrar record, lower-case ids.
+ * messages, validation errors, 413, the AK taken from the registrar record, case-insensitive ids
+ * shown as added.
  * Also the [verifier]/[registrar] configuration (verifier/vconfig.c). */
 #include <stdarg.h>
 #include <stddef.h>
@@ -283,7 +284,7 @@ static void test_version(void **state)
 static void test_agent_lifecycle(void **state)
 {
     fx *f = *state;
-    /* Upper case in, lower case everywhere. The request's ak_tpm is ignored. */
+    /* Upper case in: found in any case, shown as added. The request's ak_tpm is ignored. */
     assert_int_equal(add_agent(f, "AGENT-1", NULL, NULL, "RVZJTF9BSw=="), 200);
     assert_int_equal(req(f, "GET", "/v2.6/agents/agent-1", NULL), 200);
     assert_int_equal((int)cJSON_GetNumberValue(result(f, "operational_state")), VSTATE_START);
@@ -315,23 +316,26 @@ static void test_agent_lifecycle(void **state)
     assert_string_equal(a.ak_tpm, "UkVHSVNUUkFSX0FL");
     assert_string_equal(a.supported_version, "2.2");
     assert_true(a.policy_id > 0);
+    assert_string_equal(a.agent_id, "agent-1");
+    assert_string_equal(a.display_id, "AGENT-1");
     vagent_free(&a);
-    /* The empty policy is stored under the agent id. */
-    assert_int_equal(req(f, "GET", "/v2.6/allowlists/agent-1", NULL), 200);
+    /* The empty policy is stored under the agent id as added (Keylime's name for it). */
+    assert_int_equal(req(f, "GET", "/v2.6/allowlists/AGENT-1", NULL), 200);
+    assert_int_equal(req(f, "GET", "/v2.6/allowlists/agent-1", NULL), 404);
 
-    assert_int_equal(add_agent(f, "agent-1", NULL, NULL, NULL), 409);
+    assert_int_equal(add_agent(f, "agent-1", NULL, NULL, NULL), 409);   /* one agent whatever the case */
     assert_string_equal(status_text(f), "Agent of uuid agent-1 already exists. Please use delete or update.");
 
     assert_int_equal(req(f, "GET", "/v2.6/agents/", NULL), 200);
     const cJSON *u = result(f, "uuids");
     assert_int_equal(cJSON_GetArraySize(u), 1);
     assert_true(cJSON_IsArray(cJSON_GetArrayItem(u, 0)));
-    assert_string_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(u, 0), 0)->valuestring, "agent-1");
+    assert_string_equal(cJSON_GetArrayItem(cJSON_GetArrayItem(u, 0), 0)->valuestring, "AGENT-1");
     assert_int_equal(req(f, "GET", "/v2.6/agents/?verifier=other", NULL), 200);
     assert_int_equal(cJSON_GetArraySize(result(f, "uuids")), 0);
     assert_int_equal(req(f, "GET", "/v2.6/agents?bulk=True&verifier=default", NULL), 200);
-    assert_true(cJSON_IsObject(result(f, "agent-1")));
-    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItem(result(f, "agent-1"), "operational_state")), 1);
+    assert_true(cJSON_IsObject(result(f, "AGENT-1")));
+    assert_int_equal((int)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(result(f, "AGENT-1"), "operational_state")), 1);
 
     assert_int_equal(req(f, "PUT", "/v2.6/agents/agent-1/stop", NULL), 200);
     assert_int_equal(req(f, "GET", "/v2.6/agents/agent-1", NULL), 200);
@@ -347,8 +351,8 @@ static void test_agent_lifecycle(void **state)
     assert_int_equal(req(f, "GET", "/v2.6/agents/agent-1", NULL), 404);
     assert_string_equal(status_text(f), "agent id not found");
     assert_int_equal(req(f, "DELETE", "/v2.6/agents/agent-1", NULL), 404);
-    /* Its policy went with it. */
-    assert_int_equal(req(f, "GET", "/v2.6/allowlists/agent-1", NULL), 404);
+    /* Its policy (named as the agent was added) went with it. */
+    assert_int_equal(req(f, "GET", "/v2.6/allowlists/AGENT-1", NULL), 404);
     /* And it can be added again. */
     assert_int_equal(add_agent(f, "agent-1", NULL, NULL, NULL), 200);
 }
@@ -494,7 +498,7 @@ static void test_add_errors(void **state)
     assert_int_equal(add_agent(f, "stranger", NULL, NULL, NULL), 404);
     assert_string_equal(status_text(f), "Agent stranger is not registered with the registrar");
     assert_int_equal(add_agent(f, "Sleeper", NULL, NULL, NULL), 400);
-    assert_string_equal(status_text(f), "Agent sleeper has not been activated at the registrar");
+    assert_string_equal(status_text(f), "Agent Sleeper has not been activated at the registrar");
     assert_int_equal(add_agent(f, "bad$id", NULL, NULL, NULL), 400);
     assert_string_equal(status_text(f), "agent_id not valid");
     assert_int_equal(req(f, "POST", "/v2.1/agents/agent-1", "{}"), 400);
