@@ -126,7 +126,8 @@ static void cycle(vlease *l)
     double t0 = mono();
     long live = 0, agents = 0;
     qerr err = { 0 };
-    if (vstore_lease_beat(l->store, l->instance, l->verifier_id, l->o.ttl / 2, &live, &agents, &err) < 0) {
+    if (vstore_lease_beat(l->store, l->instance, l->verifier_id, (int64_t)(l->o.ttl * 500), &live, &agents,
+                          &err) < 0) {
         if (!l->failing)
             qlog(QLOG_ERROR, MOD, "leases: cannot renew (polling pauses when they run out): %s", err.msg);
         l->failing = true;

@@ -103,11 +103,11 @@ static const char *const migrations[] = {
     "CREATE TABLE verifiers ("
     "  instance TEXT PRIMARY KEY NOT NULL,"
     "  verifier_id TEXT NOT NULL,"
-    "  expiry DOUBLE PRECISION NOT NULL);"
+    "  expiry INTEGER NOT NULL);"
     "CREATE TABLE leases ("
     "  agent_id TEXT PRIMARY KEY NOT NULL REFERENCES agents(agent_id) ON DELETE CASCADE,"
     "  owner TEXT,"
-    "  epoch BIGINT NOT NULL DEFAULT 0);"
+    "  epoch INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX leases_owner ON leases(owner);"
     "INSERT INTO leases (agent_id, owner, epoch) SELECT agent_id, NULL, 0 FROM agents;",
 };
@@ -282,11 +282,6 @@ void vb_blob(vbind *b, const void *p, size_t n)
 void vb_null(vbind *b)
 {
     vb_keep(b, sqlite3_bind_null(b->st, b->idx));
-}
-
-void vb_dbl(vbind *b, double v)
-{
-    vb_keep(b, sqlite3_bind_double(b->st, b->idx, v));
 }
 
 void vc_init(vcol *c, sqlite3_stmt *st)
@@ -470,15 +465,15 @@ static int prepare_file(const char *path, qerr *err)
     return ret;
 }
 
-/* q_now(): the database's clock for lease expiry (store_lease.h), seconds since 1970. On SQLite
- * the database is a local file, so its clock is this host's. */
+/* q_now_ms(): the database's clock for lease expiry (store_lease.h), milliseconds since 1970.
+ * On SQLite the database is a local file, so its clock is this host's. */
 static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     (void)argc;
     (void)argv;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    sqlite3_result_double(ctx, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+    sqlite3_result_int64(ctx, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
 }
 
 /* ---- open / close -------------------------------------------------------------------------- */
@@ -634,8 +629,8 @@ vstore *vstore_open(const char *path, qerr *err)
         return NULL;
     }
     sqlite3_extended_result_codes(s->db, 1);
-    if (sqlite3_create_function(s->db, "q_now", 0, SQLITE_UTF8, NULL, sql_now, NULL, NULL) != SQLITE_OK) {
-        vstore_dberr(s, err, "registering q_now()");
+    if (sqlite3_create_function(s->db, "q_now_ms", 0, SQLITE_UTF8, NULL, sql_now, NULL, NULL) != SQLITE_OK) {
+        vstore_dberr(s, err, "registering q_now_ms()");
         vstore_close(s);
         return NULL;
     }

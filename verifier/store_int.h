@@ -100,7 +100,6 @@ void vb_i64(vbind *b, int64_t v);
 void vb_u64(vbind *b, uint64_t v);              /* stored as the same 64 bits, signed */
 void vb_blob(vbind *b, const void *p, size_t n);
 void vb_null(vbind *b);
-void vb_dbl(vbind *b, double v);
 
 /* Sequential column reading (columns 0, 1, ...). oom is set when a copy could not be made. */
 typedef struct vcol {

@@ -1,6 +1,6 @@
 /* store_lease.c — agent leases and verifier heartbeats in the store (store_lease.h).
  *
- * The SQL is the same on SQLite and PostgreSQL: ON CONFLICT upserts, and q_now() for the
+ * The SQL is the same on SQLite and PostgreSQL: ON CONFLICT upserts, and q_now_ms() for the
  * database's clock (a function the store provides on each engine). Taking leases re-checks the
  * owner's liveness in the outer WHERE so that, on PostgreSQL, of two verifiers taking the same
  * row at once the second (re-evaluating the updated row) skips it; should both still win, the
@@ -11,21 +11,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The engine's statement access, step results and success code. */
+#define Q(id) (s->st[id])
+#define STEP(st) sqlite3_step(st)
+#define ROW SQLITE_ROW
+#define DONE SQLITE_DONE
+#define BIND_OK SQLITE_OK
+typedef sqlite3_stmt vq_t;
+
 /* The agents of a cluster: their verifier_id is the cluster's, or empty. */
 #define IN_CLUSTER(a, p) "(" a ".verifier_id IS NULL OR " a ".verifier_id = '' OR " a ".verifier_id = " p ")"
 /* A lease nobody live holds. */
 #define FREE_LEASE(l)                                                                            \
     "(" l ".owner IS NULL OR NOT EXISTS (SELECT 1 FROM verifiers v WHERE v.instance = " l ".owner" \
-    " AND v.expiry > q_now()))"
+    " AND v.expiry > q_now_ms()))"
 
 const vstore_sql vstore_lease_sql[] = {
     { ST_LS_BEAT,
-      "INSERT INTO verifiers (instance, verifier_id, expiry) VALUES (?1, ?2, q_now() + ?3)"
+      "INSERT INTO verifiers (instance, verifier_id, expiry) VALUES (?1, ?2, q_now_ms() + ?3)"
       " ON CONFLICT (instance) DO UPDATE SET verifier_id = excluded.verifier_id, expiry = excluded.expiry" },
-    { ST_LS_LIVE, "SELECT count(*) FROM verifiers WHERE verifier_id = ?1 AND expiry > q_now()" },
+    { ST_LS_LIVE, "SELECT count(*) FROM verifiers WHERE verifier_id = ?1 AND expiry > q_now_ms()" },
     { ST_LS_AGENTS, "SELECT count(*) FROM agents a WHERE " IN_CLUSTER("a", "?1") },
     /* heartbeat rows of verifiers gone for an hour (their leases are free long since) */
-    { ST_LS_GC, "DELETE FROM verifiers WHERE expiry < q_now() - 3600" },
+    { ST_LS_GC, "DELETE FROM verifiers WHERE expiry < q_now_ms() - 3600000" },
     { ST_LS_ORPHANS,
       "INSERT INTO leases (agent_id, owner, epoch) SELECT a.agent_id, NULL, 0 FROM agents a"
       " WHERE NOT EXISTS (SELECT 1 FROM leases l WHERE l.agent_id = a.agent_id)"
@@ -48,9 +56,9 @@ const vstore_sql vstore_lease_sql[] = {
 };
 
 /* Binds and steps a write; 1/0 changed or not, -1. */
-static int write_stmt(vstore *s, sqlite3_stmt *st, vbind *b, const char *what, qerr *err)
+static int write_stmt(vstore *s, vq_t *st, vbind *b, const char *what, qerr *err)
 {
-    if (b->rc != SQLITE_OK) {
+    if (b->rc != BIND_OK) {
         int rc = vstore_dberr(s, err, what);
         vstore_done(st);
         return rc;
@@ -59,10 +67,10 @@ static int write_stmt(vstore *s, sqlite3_stmt *st, vbind *b, const char *what, q
 }
 
 /* A one-row count (already bound). */
-static int count_stmt(vstore *s, sqlite3_stmt *st, vbind *b, long *out, const char *what, qerr *err)
+static int count_stmt(vstore *s, vq_t *st, vbind *b, long *out, const char *what, qerr *err)
 {
-    int rc = b->rc == SQLITE_OK ? sqlite3_step(st) : b->rc, ret = 0;
-    if (rc == SQLITE_ROW) {
+    int rc = b->rc == BIND_OK ? STEP(st) : b->rc, ret = 0;
+    if (rc == ROW) {
         vcol c;
         vc_init(&c, st);
         *out = (long)vc_i64(&c);
@@ -73,31 +81,31 @@ static int count_stmt(vstore *s, sqlite3_stmt *st, vbind *b, long *out, const ch
     return ret;
 }
 
-int vstore_lease_beat(vstore *s, const char *instance, const char *verifier_id, double ttl, long *live,
+int vstore_lease_beat(vstore *s, const char *instance, const char *verifier_id, int64_t ttl_ms, long *live,
                       long *agents, qerr *err)
 {
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[ST_LS_BEAT];
+    vq_t *st = Q(ST_LS_BEAT);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, instance);
     vb_text(&b, verifier_id);
-    vb_dbl(&b, ttl);
+    vb_i64(&b, ttl_ms);
     int ret = write_stmt(s, st, &b, "renewing the verifier's leases", err) < 0 ? -1 : 0;
     if (ret == 0) {
-        st = s->st[ST_LS_LIVE];
+        st = Q(ST_LS_LIVE);
         vb_init(&b, st);
         vb_text(&b, verifier_id);
         ret = count_stmt(s, st, &b, live, "counting live verifiers", err);
     }
     if (ret == 0) {
-        st = s->st[ST_LS_AGENTS];
+        st = Q(ST_LS_AGENTS);
         vb_init(&b, st);
         vb_text(&b, verifier_id);
         ret = count_stmt(s, st, &b, agents, "counting agents", err);
     }
     if (ret == 0) {
-        st = s->st[ST_LS_GC];
+        st = Q(ST_LS_GC);
         vb_init(&b, st);
         ret = write_stmt(s, st, &b, "removing old verifier heartbeats", err) < 0 ? -1 : 0;
     }
@@ -111,13 +119,13 @@ int vstore_lease_reclaim(vstore *s, const char *instance, qerr *err)
     int ret = vstore_begin(s, err);
     vbind b;
     if (ret == 0) {
-        vb_init(&b, s->st[ST_LS_ORPHANS]);
-        ret = write_stmt(s, s->st[ST_LS_ORPHANS], &b, "creating leases", err) < 0 ? -1 : 0;
+        vb_init(&b, Q(ST_LS_ORPHANS));
+        ret = write_stmt(s, Q(ST_LS_ORPHANS), &b, "creating leases", err) < 0 ? -1 : 0;
     }
     if (ret == 0) {
-        vb_init(&b, s->st[ST_LS_RECLAIM]);
+        vb_init(&b, Q(ST_LS_RECLAIM));
         vb_text(&b, instance);
-        ret = write_stmt(s, s->st[ST_LS_RECLAIM], &b, "reclaiming leases", err) < 0 ? -1 : 0;
+        ret = write_stmt(s, Q(ST_LS_RECLAIM), &b, "reclaiming leases", err) < 0 ? -1 : 0;
     }
     if (ret == 0)
         ret = vstore_commit(s, err);
@@ -132,7 +140,7 @@ int vstore_lease_take(vstore *s, const char *instance, const char *verifier_id, 
     if (n <= 0)
         return 0;
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[ST_LS_TAKE];
+    vq_t *st = Q(ST_LS_TAKE);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, instance);
@@ -149,12 +157,12 @@ int vstore_lease_mine(vstore *s, const char *instance, vlease_row **rows, size_t
     *n = 0;
     size_t cap = 0;
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[ST_LS_MINE];
+    vq_t *st = Q(ST_LS_MINE);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, instance);
-    int rc = b.rc == SQLITE_OK ? SQLITE_ROW : b.rc, ret = 0;
-    while (rc == SQLITE_ROW && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    int rc = b.rc == BIND_OK ? ROW : b.rc, ret = 0;
+    while (rc == ROW && (rc = STEP(st)) == ROW) {
         if (*n == cap) {
             size_t ncap = cap ? 2 * cap : 256;
             vlease_row *a = realloc(*rows, ncap * sizeof *a);
@@ -171,7 +179,7 @@ int vstore_lease_mine(vstore *s, const char *instance, vlease_row **rows, size_t
         (*rows)[*n].epoch = vc_u64(&c);
         (*n)++;
     }
-    if (ret == 0 && rc != SQLITE_DONE)
+    if (ret == 0 && rc != DONE)
         ret = vstore_dberr(s, err, "reading leases");
     vstore_done(st);
     vstore_unlock(s);
@@ -189,7 +197,7 @@ int vstore_lease_release(vstore *s, const char *instance, const vlease_row *rows
         return 0;
     vstore_lock(s);
     int ret = vstore_begin(s, err);
-    sqlite3_stmt *st = s->st[ST_LS_RELEASE];
+    vq_t *st = Q(ST_LS_RELEASE);
     for (size_t i = 0; ret == 0 && i < n; i++) {
         vbind b;
         vb_init(&b, st);
@@ -212,14 +220,14 @@ int vstore_lease_leave(vstore *s, const char *instance, qerr *err)
     int ret = vstore_begin(s, err);
     vbind b;
     if (ret == 0) {
-        vb_init(&b, s->st[ST_LS_RELEASE_ALL]);
+        vb_init(&b, Q(ST_LS_RELEASE_ALL));
         vb_text(&b, instance);
-        ret = write_stmt(s, s->st[ST_LS_RELEASE_ALL], &b, "releasing leases", err) < 0 ? -1 : 0;
+        ret = write_stmt(s, Q(ST_LS_RELEASE_ALL), &b, "releasing leases", err) < 0 ? -1 : 0;
     }
     if (ret == 0) {
-        vb_init(&b, s->st[ST_LS_FORGET]);
+        vb_init(&b, Q(ST_LS_FORGET));
         vb_text(&b, instance);
-        ret = write_stmt(s, s->st[ST_LS_FORGET], &b, "removing the verifier's heartbeat", err) < 0 ? -1 : 0;
+        ret = write_stmt(s, Q(ST_LS_FORGET), &b, "removing the verifier's heartbeat", err) < 0 ? -1 : 0;
     }
     if (ret == 0)
         ret = vstore_commit(s, err);
@@ -240,7 +248,7 @@ int vstore_lease_touch(vstore *s, const char *agent_id, const char *instance, bo
     int ret = vstore_begin(s, err);
     vbind b;
     if (ret == 0) {
-        sqlite3_stmt *st = s->st[take ? ST_LS_CLAIM : ST_LS_BUMP];
+        vq_t *st = Q(take ? ST_LS_CLAIM : ST_LS_BUMP);
         vb_init(&b, st);
         vb_text(&b, agent_id);
         if (take)
@@ -248,17 +256,17 @@ int vstore_lease_touch(vstore *s, const char *agent_id, const char *instance, bo
         ret = write_stmt(s, st, &b, "changing an agent's lease", err);
     }
     if (ret > 0) {
-        sqlite3_stmt *st = s->st[ST_LS_GET];
+        vq_t *st = Q(ST_LS_GET);
         vb_init(&b, st);
         vb_text(&b, agent_id);
-        int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
-        if (rc == SQLITE_ROW) {
+        int rc = b.rc == BIND_OK ? STEP(st) : b.rc;
+        if (rc == ROW) {
             vcol c;
             vc_init(&c, st);
             vc_copy(&c, owner, VSTORE_ID_MAX);
             *epoch = vc_u64(&c);
         } else {
-            ret = rc == SQLITE_DONE ? 0 : vstore_dberr(s, err, "reading an agent's lease");
+            ret = rc == DONE ? 0 : vstore_dberr(s, err, "reading an agent's lease");
         }
         vstore_done(st);
     }

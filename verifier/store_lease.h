@@ -3,7 +3,7 @@
  * Tables: verifiers (instance, verifier_id, expiry: a verifier process's heartbeat) and leases
  * (agent_id, owner instance or NULL, epoch). An agent's lease is held while its owner's
  * heartbeat has not expired; renewing every lease is one write of the owner's own row, whatever
- * the number of agents. Expiry is judged by the database's clock (q_now(): seconds since 1970),
+ * the number of agents. Expiry is judged by the database's clock (q_now_ms(): milliseconds since 1970),
  * never by a verifier's. Taking a lease, and every API change of an agent, raise its epoch;
  * round saves are fenced by (owner, epoch) (vstore_round.lease_owner in store.h).
  * A verifier's "cluster" is its verifier_id: it takes only agents whose verifier_id is its own or
@@ -20,9 +20,9 @@ typedef struct vlease_row {
     uint64_t epoch;
 } vlease_row;
 
-/* Heartbeat: the instance's expiry becomes db-now + ttl. *live gets the number of unexpired
+/* Heartbeat: the instance's expiry becomes db-now + ttl_ms. *live gets the number of unexpired
  * verifiers of the cluster (this one included), *agents the agents of the cluster. */
-int vstore_lease_beat(vstore *s, const char *instance, const char *verifier_id, double ttl, long *live,
+int vstore_lease_beat(vstore *s, const char *instance, const char *verifier_id, int64_t ttl_ms, long *live,
                       long *agents, qerr *err);
 /* Start-up: agents without a lease row get one (unowned), and the leases this instance still
  * holds from an earlier run get a new epoch (a write of that run can never land). */

@@ -152,9 +152,9 @@ wait_until 60 balanced "$S" "$O" && pass "kill -9: the two survivors hold 150 ea
   || fail "kill -9: survivors balanced" "$(held "$S")/$(held "$O")"
 
 # ---- SIGSTOP one until the other holds all its agents and has attested each of them ROUNDS more
-# times (about 3 x lease_ttl, as 30 s would be with the default 10 s), then SIGCONT: its stale
+# times (several lease_ttl, as 30 s would be with the default 10 s), then SIGCONT: its stale
 # round results are refused by the fence, and it rejoins -----------------------------------------
-ROUNDS=$(( 3 * TTL / QI ))
+ROUNDS=$(( 2 * TTL / QI ))
 sp="VPID_$S"
 base=$(sql "SELECT min(attestation_count) FROM agents WHERE agent_id NOT IN ($IN);")
 t_stop=$(date +%s)

@@ -116,7 +116,7 @@ static void test_share_take_release(void **state)
     vlease_row *rows = NULL;
     /* agents added without a lease row get one at reclaim */
     assert_int_equal(vstore_lease_reclaim(f->s, "A", &e), 0);
-    assert_int_equal(vstore_lease_beat(f->s, "A", "default", 5, &live, &agents, &e), 0);
+    assert_int_equal(vstore_lease_beat(f->s, "A", "default", 5000, &live, &agents, &e), 0);
     assert_int_equal(live, 1);
     assert_int_equal(agents, 10);
     assert_int_equal(vstore_lease_take(f->s, "A", "default", 10, &e), 0);
@@ -124,7 +124,7 @@ static void test_share_take_release(void **state)
     assert_true(rows[0].epoch == 1);
     free(rows);
     /* B joins: both live, B can take nothing while A's heartbeat holds */
-    assert_int_equal(vstore_lease_beat(f->s, "B", "default", 5, &live, &agents, &e), 0);
+    assert_int_equal(vstore_lease_beat(f->s, "B", "default", 5000, &live, &agents, &e), 0);
     assert_int_equal(live, 2);
     assert_int_equal(vstore_lease_take(f->s, "B", "default", 5, &e), 0);
     assert_int_equal(mine(f->s, "B", &rows), 0);
@@ -140,7 +140,7 @@ static void test_share_take_release(void **state)
     assert_int_equal(mine(f->s, "A", &rows), 5);
     free(rows);
     /* A's heartbeat expires (ttl in the past): B may take A's agents */
-    assert_int_equal(vstore_lease_beat(f->s, "A", "default", -1, &live, &agents, &e), 0);
+    assert_int_equal(vstore_lease_beat(f->s, "A", "default", -1000, &live, &agents, &e), 0);
     assert_int_equal(live, 1);
     assert_int_equal(vstore_lease_take(f->s, "B", "default", 10, &e), 0);
     assert_int_equal(mine(f->s, "B", &rows), 10);
@@ -151,7 +151,7 @@ static void test_share_take_release(void **state)
     assert_int_equal(vstore_lease_leave(f->s, "B", &e), 0);
     assert_int_equal(mine(f->s, "B", &rows), 0);
     free(rows);
-    assert_int_equal(vstore_lease_beat(f->s, "C", "default", 5, &live, &agents, &e), 0);
+    assert_int_equal(vstore_lease_beat(f->s, "C", "default", 5000, &live, &agents, &e), 0);
     assert_int_equal(vstore_lease_take(f->s, "C", "default", 10, &e), 0);
     assert_int_equal(mine(f->s, "C", &rows), 10);
     free(rows);
@@ -164,7 +164,7 @@ static void test_fence(void **state)
     long live = 0, agents = 0;
     vlease_row *rows = NULL;
     assert_int_equal(vstore_lease_reclaim(f->s, "A", &e), 0);
-    assert_int_equal(vstore_lease_beat(f->s, "A", "default", 5, &live, &agents, &e), 0);
+    assert_int_equal(vstore_lease_beat(f->s, "A", "default", 5000, &live, &agents, &e), 0);
     assert_int_equal(vstore_lease_take(f->s, "A", "default", 10, &e), 0);
     assert_int_equal(mine(f->s, "A", &rows), 10);
     uint64_t ep = rows[0].epoch;
