@@ -184,5 +184,19 @@ good() { [ "$(sql "SELECT count(*) FROM agents WHERE agent_id NOT IN ($IN) AND o
 bad=$(sql "SELECT count(*) FROM agents WHERE agent_id NOT IN ($IN) AND operational_state NOT IN (3, 4);")
 wait_until 60 good && [ "$bad" = 0 ] && pass "the good agents keep attesting, none failed" \
   || fail "good agents keep attesting" "$bad not attesting"
+
+# ---- a clean stop releases at once; then every verifier stops cleanly, with no sanitizer report --
+kill -TERM "$VPID_4"
+if wait "$VPID_4"; then pass "SIGTERM: exit 0"; else fail "SIGTERM: exit 0" "exit $?"; fi
+[ "$(held 4)" = 0 ] && [ -z "$(sql "SELECT instance FROM verifiers WHERE instance = '$INST_4';")" ] \
+  && pass "SIGTERM: its leases and heartbeat are released as it exits" || fail "SIGTERM: leases released" "$(held 4) held"
+wait_until 60 balanced "$S" "$O" && pass "SIGTERM: the other two took its agents over" \
+  || fail "SIGTERM: taken over" "$(held "$S")/$(held "$O")"
 kill -TERM "$FLEET_PID"
+for v in "$S" "$O"; do p="VPID_$v"; kill -TERM "${!p}"; wait "${!p}"; done
+if grep -l "runtime error\|AddressSanitizer\|LeakSanitizer" "$QUINCE_TMP"/v[1-4]/verifier.log; then
+  fail no_sanitizer_reports "see the logs above"
+else
+  pass no_sanitizer_reports
+fi
 exit 0
