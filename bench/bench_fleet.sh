@@ -19,12 +19,20 @@
 #     batches, which the verifier counts and logs on shutdown) from ready to stop.
 # Round latency inside the verifier (request sent -> state saved) is not visible from outside;
 # the fleet's gap figures bound it from above (gap = quote_interval + latency + scheduling).
+# Agents are added through quince-tenant's bulk add (-c add --uuid-file, one stored policy);
+# the fleet's one wildcard listener stays inside a network namespace of the bench's own when
+# unshare(1) may make one (root), else on the host's loopback with the fleet refusing every
+# address that is not an agent's.
 set -u
 BUILD=$(cd "${1:?usage: bench/bench_fleet.sh BUILD_DIR}" && pwd)
+if [ -z "${BENCH_FLEET_NETNS:-}" ] && command -v unshare >/dev/null 2>&1 &&
+   unshare -n true 2>/dev/null; then
+  BENCH_FLEET_NETNS=1 exec unshare -n bash -c 'ip link set lo up && exec bash "$0" "$@"' "$0" "$@"
+fi
 SIZES=${BENCH_FLEET_SIZES:-"1000:ecc 10000:ecc 1000:rsa"}
 WARM=${BENCH_FLEET_WARM:-8}
 WIN=${BENCH_FLEET_WIN:-20}
-for b in quince-verifier tests/tools/quince-fleet; do
+for b in quince-verifier quince-tenant tests/tools/quince-fleet; do
   [ -x "$BUILD/$b" ] || { echo "  skipped: $BUILD/$b not built (run 'make bench-fleet')"; exit 0; }
 done
 for t in sqlite3 python3; do
@@ -46,6 +54,8 @@ free_port() {
 }
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
 rss_kib() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status" 2>/dev/null; }
+# Seconds every thread of PID spent waiting for a CPU (run queue), from /proc/PID/task/*/schedstat.
+rq_wait() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{w += $2} END {printf "%.3f", w / 1e9}'; }
 wait_line() { # FILE PATTERN SECS PID
   local i
   for i in $(seq $(($3 * 10))); do
@@ -58,9 +68,9 @@ wait_line() { # FILE PATTERN SECS PID
 
 run() { # N AK [provision-only]
   local n=$1 ak=$2 d="$WORK/$1-$2${3:+-p}" evil prov=${3:-}
-  # quince-fleet needs 3 descriptors an agent (listening socket, its server's epoll fd, the
-  # verifier's connection) + 1024; a hard RLIMIT_NOFILE it may not raise caps the fleet.
-  local hard max; hard=$(ulimit -Hn); max=$(( (hard - 1024) / 3 ))
+  # quince-fleet needs one descriptor an agent (the verifier's connection; one listener serves
+  # them all) + 48; a hard RLIMIT_NOFILE it may not raise caps the fleet.
+  local hard max; hard=$(ulimit -Hn); max=$(( hard - 64 ))
   if [ -z "$prov" ] && [ "$hard" != unlimited ] && [ "$n" -gt "$max" ]; then
     echo "  N=$n $ak: the open-file limit here is $hard (hard, not raisable without CAP_SYS_RESOURCE): N=$n is"
     echo "      provisioned without serving, then the rest runs with N=$max"
@@ -99,8 +109,11 @@ CONF
   done
   local rss0; rss0=$(rss_kib "$vp")
   local base="127.$((RANDOM % 50 + 20)).0.1"
+  # Serving runs register through the fleet and add through the tenant; provisioning-only runs
+  # (beyond the open-file limit) let the fleet add too.
   "$BUILD/tests/tools/quince-fleet" --agents "$n" --ak "$ak" --evil "$evil" --evil-at $((WARM + 3)) \
-    --new-entries-per-minute 6 --interval 2 --registrar "http://127.0.0.1:$reg" --verifier "https://127.0.0.1:$cv" \
+    --new-entries-per-minute 6 --interval 2 --registrar "http://127.0.0.1:$reg" \
+    ${prov:+--verifier "https://127.0.0.1:$cv"} ${prov:---faults-on-usr2} \
     --tls-dir "$d/tls" --out "$d/fleet" --base-ip "$base" --port "$(free_port)" --watch-pid "$vp" \
     ${prov:+--provision-only} \
     >"$d/fleet.out" 2>"$d/fleet.err" &
@@ -116,12 +129,25 @@ CONF
     kill "$vp" 2>/dev/null; wait "$vp" 2>/dev/null
     return
   fi
-  local prep regline
+  local prep regline addline
   prep=$(grep -E 'primes|identities' "$d/fleet.err" | sed 's/^fleet: //' | tr '\n' ';')
-  regline=$(grep '^fleet: registered' "$d/fleet.out")
+  regline=$(grep '^fleet: registered' "$d/fleet.out" | sed 's/; added in .*;/;/')
+  # Add every agent through the tenant: the fleet's policy stored once by name, then one bulk add.
+  printf '[tenant]\ntls_dir = %s\naccept_tpm_signing_algs = ecdsa, rsassa\n' "$d/tls" >"$d/tenant.conf"
+  local T=("$BUILD/quince-tenant" --config "$d/tenant.conf" -v 127.0.0.1 -vp "$cv" -r 127.0.0.1 -rp "$regtls")
+  "${T[@]}" -c addruntimepolicy --runtime-policy "$d/fleet/policy.json" --runtime-policy-name quince-fleet \
+    >"$d/tenant.out" 2>"$d/tenant.err"
+  local tf; tf=$( { TIMEFORMAT='%U %S'; time "${T[@]}" -c add --uuid-file "$d/fleet/agents.txt" \
+    --runtime-policy-name quince-fleet --jobs "${BENCH_FLEET_JOBS:-8}" >>"$d/tenant.out" 2>>"$d/tenant.err"; } 2>&1 )
+  addline=$(grep '^bulk add:' "$d/tenant.out")
+  [ -n "$addline" ] || addline="tenant bulk add failed: $(tail -1 "$d/tenant.err")"
+  addline="$addline; tenant CPU $(awk -v u="${tf% *}" -v s="${tf#* }" -v n="$n" 'BEGIN{printf "%.1f s (%.2f ms an agent)", u + s, (u + s) * 1000 / n}')"
+  kill -USR2 "$fp"
+  t_ready=$(date +%s.%N)
   sleep "$WARM"
   kill -USR1 "$fp"
   local t0; t0=$(date +%s.%N)
+  local vw0 fw0; vw0=$(rq_wait "$vp"); fw0=$(rq_wait "$fp")
   # Detection: poll the store for the evil agents while the window runs.
   local ids; ids=$(awk '/ evil/ {printf "%s\x27%s\x27", (n++ ? "," : ""), $1}' "$d/fleet/agents.txt")
   local end; end=$(awk -v t="$t0" -v w="$WIN" 'BEGIN{printf "%.3f", t + w}')
@@ -132,6 +158,7 @@ CONF
     sleep 0.1
   done
   kill -USR1 "$fp"
+  local vw1 fw1; vw1=$(rq_wait "$vp"); fw1=$(rq_wait "$fp")
 
   local rss1; rss1=$(rss_kib "$vp")
   for i in $(seq 100); do
@@ -149,6 +176,7 @@ CONF
   local t_stop; t_stop=$(date +%s.%N)
   local tx; tx=$(grep -o 'store: [0-9]* write transactions' "$d/verifier.log" | awk '{print $2}')
   printf '  N=%-6s AK %-3s | %s\n' "$n" "$ak" "${regline#fleet: }"
+  printf '      %s\n' "$addline"
   printf '      set-up: %s\n' "$prep"
   local w q; w=$(field window_s "$st"); q=$(field quotes "$st")
   awk -v q="$q" -v w="$w" -v c="$(field watched_cpu_s "$st")" -v us="$(field watched_us_per_quote "$st")" \
@@ -158,6 +186,9 @@ CONF
   printf '      quote gaps: p50 %s ms, p99 %s ms, max %s ms; largest lag behind the 2 s schedule %s ms; agents silent in the window: %s (of which %s evil)\n' \
     "$(field gap_p50_ms "$st")" "$(field gap_p99_ms "$st")" "$(field gap_max_ms "$st")" "$(field lag_max_ms "$st")" \
     "$(field silent_agents "$st")" "$evil"
+  awk -v v0="$vw0" -v v1="$vw1" -v f0="$fw0" -v f1="$fw1" -v w="$WIN" -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN{
+        printf "      waiting for a CPU in the window (run queue, all threads): verifier %.1f s, fleet %.1f s of %d s; load average %s\n",
+               v1 - v0, f1 - f0, w, l }'
   printf '      detection of the evil file (ms, each of %s agents): %s\n' "$evil" "$det"
   awk -v a="$rss0" -v b="$rss1" -v n="$n" -v db="$dbsz" -v tx="${tx:-}" -v t="$(awk -v a="$t_ready" -v b="$t_stop" 'BEGIN{print b - a}')" 'BEGIN{
         printf "      verifier RSS %.1f MiB before agents, %.1f MiB with them (%.1f KiB per agent); SQLite %.1f MiB%s\n",
@@ -165,7 +196,10 @@ CONF
                tx == "" ? "" : sprintf("; %.1f write transactions/s (%s from ready to stop)", tx / t, tx) }'
 }
 
-echo "  (quote_interval 2 s, warm-up ${WARM} s, window ${WIN} s; both processes share the machine's $(nproc) cores)"
+where="the host's loopback"
+[ -n "${BENCH_FLEET_NETNS:-}" ] && where="a network namespace of the bench's own"
+echo "  (quote_interval 2 s, warm-up ${WARM} s, window ${WIN} s; both processes share the machine's $(nproc) cores;" \
+  "$where; load average $(cut -d' ' -f1-3 /proc/loadavg))"
 for s in $SIZES; do
   run "${s%%:*}" "${s##*:}"
 done

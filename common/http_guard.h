@@ -42,6 +42,7 @@ typedef struct qhttp_conn {
     size_t der_len;
     char dn[QHTTP_DN_MAX];
     bool has_dn;
+    void *user;                 /* qhttp_server_opts.conn_open's result */
 } qhttp_conn;
 
 typedef struct qhttp_guard qhttp_guard;

@@ -20,11 +20,11 @@
 #include "http_guard.h"
 #include "http_peer_cert.h"
 #include "http_route.h"
+#include "http_setup.h"
 #include "log.h"
 
 #define MAX_HEADERS 8
 #define DN_MAX QHTTP_DN_MAX
-#define PEM_MAX (1u << 20)
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct qhttp_server {
@@ -39,6 +39,8 @@ struct qhttp_server {
     bool tls, require_cert;
     char module[32];
     char *cert, *key, *ca;   /* PEM copies kept for the daemon's life */
+    void *(*conn_open)(void *arg, int fd, void *tls_session);
+    void *conn_arg;
 };
 
 struct qhttp_req {
@@ -58,7 +60,7 @@ struct qhttp_req {
     char dn[DN_MAX];
     bool has_dn;
     /* reply */
-    bool replied, queued;
+    bool replied, queued, held, hangup;
     int status;
     char *data;
     size_t len;
@@ -260,8 +262,16 @@ int qhttp_reply_header(qhttp_req *r, const char *name, const char *value)
     return 0;
 }
 
+void qhttp_reply_hangup(qhttp_req *r)
+{
+    reply_clear(r);
+    r->replied = r->hangup = true;
+}
+
 static enum MHD_Result queue_reply(qhttp_req *r)
 {
+    if (r->hangup)
+        return MHD_NO;
     if (!r->replied)
         qhttp_reply_error(r, 500, "Internal Server Error");
     struct MHD_Response *resp;
@@ -366,6 +376,15 @@ static qhttp_conn *conn_of(const qhttp_req *r)
     const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     return ci ? ci->socket_context : NULL;
 }
+
+void *qhttp_req_conn_ctx(const qhttp_req *r)
+{
+    qhttp_conn *c = conn_of(r);
+    return c ? c->user : NULL;
+}
+
+void qhttp_req_hold(qhttp_req *r) { r->held = true; }
+void qhttp_req_release(qhttp_req *r) { MHD_resume_connection(r->conn); }
 
 /* ---- MHD callbacks ------------------------------------------------------------------------ */
 
@@ -479,6 +498,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     qhttp_server *srv = cls;
     qhttp_req *r = *con_cls;
     if (!r) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        qhttp_conn *cc = ci ? ci->socket_context : NULL;
+        if (srv->conn_open && !(cc && cc->user))
+            return MHD_NO;          /* refused by the hook: close */
         r = calloc(1, sizeof *r);
         if (!r)
             return MHD_NO;
@@ -496,6 +519,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (r->held) {                  /* resumed by qhttp_req_release */
+        r->held = false;
+        return queue_reply(r);
+    }
     if (*upload_data_size) {
         if (!r->too_large && qbuf_append(&r->body, upload_data, *upload_data_size) < 0)
             r->too_large = true;
@@ -511,6 +538,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue_reply(r);
     }
     r->rt->fn(r, r->rt->ctx);
+    if (r->held && r->replied && !r->hangup) {
+        MHD_suspend_connection(conn);
+        return MHD_YES;
+    }
+    r->held = false;
     return queue_reply(r);
 }
 
@@ -545,7 +577,12 @@ static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_
         char peer[INET6_ADDRSTRLEN];
         addr_text(ai ? ai->client_addr : NULL, peer, sizeof peer);
         /* NULL (out of memory): the connection is served unguarded, without the cache */
-        *socket_context = qhttp_guard_open(srv->guard, fi ? fi->connect_fd : -1, peer);
+        qhttp_conn *c = qhttp_guard_open(srv->guard, fi ? fi->connect_fd : -1, peer);
+        *socket_context = c;
+        if (srv->conn_open && c) {
+            const union MHD_ConnectionInfo *ti = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+            c->user = srv->conn_open(srv->conn_arg, c->fd, ti ? ti->tls_session : NULL);
+        }
     } else if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
         qhttp_guard_close(srv->guard, *socket_context);
         *socket_context = NULL;
@@ -583,26 +620,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- start / stop ------------------------------------------------------------------------- */
 
-static char *load_pem(const char *pem, const char *file, const char *what, qerr *err)
-{
-    if (pem) {
-        char *c = strdup(pem);
-        if (!c)
-            qerr_set(err, "out of memory");
-        return c;
-    }
-    if (!file || !file[0])
-        return NULL;
-    qbuf b;
-    qbuf_init(&b, PEM_MAX);
-    if (qbuf_read_file(&b, file, PEM_MAX) < 0 || !qbuf_cstr(&b)) {
-        qbuf_free(&b);
-        qerr_set(err, "cannot read TLS %s file %s", what, file);
-        return NULL;
-    }
-    return (char *)b.data; /* NUL-terminated, owned by the caller */
-}
-
 /* After MHD_stop_daemon (the guard outlives every connection). */
 static void server_free(qhttp_server *s)
 {
@@ -619,26 +636,6 @@ static void server_free(qhttp_server *s)
     }
     free(s->ca);
     free(s);
-}
-
-static int resolve(const char *ip, uint16_t port, struct sockaddr_storage *ss, qerr *err)
-{
-    const char *host = (ip && ip[0]) ? ip : "0.0.0.0";
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
-    struct addrinfo *res = NULL;
-    int rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc != 0 || !res)
-        return qerr_set(err, "cannot resolve listen address %s: %s", host, gai_strerror(rc));
-    memset(ss, 0, sizeof *ss);
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    freeaddrinfo(res);
-    if (ss->ss_family == AF_INET)
-        ((struct sockaddr_in *)ss)->sin_port = htons(port);
-    else if (ss->ss_family == AF_INET6)
-        ((struct sockaddr_in6 *)ss)->sin6_port = htons(port);
-    else
-        return qerr_set(err, "listen address %s is neither IPv4 nor IPv6", host);
-    return 0;
 }
 
 qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *routes, size_t nroutes,
@@ -665,9 +662,9 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
     }
 
     qerr_clear(err);
-    s->cert = load_pem(o->tls_cert_pem, o->tls_cert_file, "certificate", err);
-    s->key = load_pem(o->tls_key_pem, o->tls_key_file, "key", err);
-    s->ca = load_pem(o->tls_ca_pem, o->tls_ca_file, "CA", err);
+    s->cert = qhttp_load_pem(o->tls_cert_pem, o->tls_cert_file, "certificate", err);
+    s->key = qhttp_load_pem(o->tls_key_pem, o->tls_key_file, "key", err);
+    s->ca = qhttp_load_pem(o->tls_ca_pem, o->tls_ca_file, "CA", err);
     if (err && err->msg[0]) {
         server_free(s);
         return NULL;
@@ -691,7 +688,7 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
     }
 
     struct sockaddr_storage ss;
-    if (resolve(o->ip, o->port, &ss, err) < 0) {
+    if (qhttp_resolve(o->ip, o->port, &ss, err) < 0) {
         server_free(s);
         return NULL;
     }
@@ -708,6 +705,10 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
         flags |= MHD_USE_IPv6;
     if (s->tls)
         flags |= MHD_USE_TLS;
+    if (o->allow_hold)
+        flags |= MHD_ALLOW_SUSPEND_RESUME;
+    s->conn_open = o->conn_open;
+    s->conn_arg = o->conn_arg;
 
     struct MHD_OptionItem opts[16];
     int n = 0;

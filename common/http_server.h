@@ -81,6 +81,15 @@ typedef struct qhttp_server_opts {
      * server has work) in its own loop and calls qhttp_server_run, on one thread. For programs
      * that serve thousands of servers from one event loop (the fleet simulator). */
     bool external_loop;
+    /* One listener for many identities (the fleet simulator: every agent behind one wildcard
+     * socket). Called on the serving thread when a connection opens, with its socket and, with
+     * TLS, its gnutls_session_t before the handshake: the hook may set the session's
+     * credentials (a certificate chosen by the connection's local address, getsockname(fd)).
+     * Its result is the connection's context (qhttp_req_conn_ctx); NULL refuses the
+     * connection: it is closed at its first request. */
+    void *(*conn_open)(void *arg, int fd, void *tls_session);
+    void *conn_arg;
+    bool allow_hold;          /* handlers may hold their reply (qhttp_req_hold) */
 } qhttp_server_opts;
 
 /* Start listening. Routes (and their strings) are copied. */
@@ -112,6 +121,13 @@ const cJSON *qhttp_req_json(qhttp_req *r, qerr *err);
 const char *qhttp_req_peer(const qhttp_req *r);       /* client IP address text */
 /* Subject DN of the verified TLS client certificate; NULL without one. */
 const char *qhttp_req_client_dn(const qhttp_req *r);
+/* What conn_open returned for the request's connection (NULL without the hook). */
+void *qhttp_req_conn_ctx(const qhttp_req *r);
+/* allow_hold servers: a handler that has set its reply may hold it; the connection then waits,
+ * without timeout, until qhttp_req_release(r) (serving thread only; r stays valid until then),
+ * which sends the reply. Used to answer late without blocking the thread. */
+void qhttp_req_hold(qhttp_req *r);
+void qhttp_req_release(qhttp_req *r);
 
 /* ---- reply -------------------------------------------------------------------------------- */
 /* Envelope reply; takes ownership of results (NULL → {}). */
@@ -122,6 +138,8 @@ void qhttp_reply_status(qhttp_req *r, int status, const char *status_text, cJSON
 void qhttp_reply_error(qhttp_req *r, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* A non-envelope body (copied), e.g. text/html. */
 void qhttp_reply_raw(qhttp_req *r, int status, const char *content_type, const void *body, size_t len);
+/* No reply: the connection is closed (a simulated dead peer). */
+void qhttp_reply_hangup(qhttp_req *r);
 /* An extra response header (copied; up to 8 per reply). Returns 0 or -1. */
 int qhttp_reply_header(qhttp_req *r, const char *name, const char *value);
 

@@ -60,6 +60,12 @@ void tenant_cli_usage(FILE *f)
         "  -u, --uuid ID              the agent (default " TCLI_DEFAULT_UUID ", with a warning);\n"
         "                             letters, digits, '_', '.', '-'; lower-cased, as the verifier and\n"
         "                             registrar do, so D432FBB3-... and d432fbb3-... are the same agent\n"
+        "  --uuid-file FILE           add or delete every agent FILE names ('-': stdin): the first word\n"
+        "                             of each line, blank and '#' lines skipped; the policy must be a\n"
+        "                             stored one (--runtime-policy-name, --mb-policy-name) or none;\n"
+        "                             one line per failed agent, a summary line, exit 1 if any failed\n"
+        "  --jobs N                   with --uuid-file: agents in flight at once, each worker on its\n"
+        "                             own kept-alive connections (default 8, at most 64)\n"
         "  -v, --cv HOST              verifier address        ([tenant] verifier_ip, 127.0.0.1)\n"
         "  -vp, --cvport PORT         verifier port           ([tenant] verifier_port, 8881)\n"
         "  -vi, --cvid ID             verifier id for cvlist/bulkinfo ([tenant] verifier_id, default)\n"
@@ -158,6 +164,8 @@ static bool needs_uuid(tcli_cmd c)
 
 static int dispatch(tcli_ctx *x, qerr *err)
 {
+    if (x->o->uuid_file)
+        return tcli_cmd_bulk(x, err);
     switch (x->o->cmd) {
     case TCMD_ADD:
         return tcli_cmd_add(x, err);
@@ -264,7 +272,7 @@ int tenant_cli_main(int argc, char **argv)
     }
     if (o.deprecated)
         fprintf(stderr, "quince-tenant: warning: -c %s is deprecated; use -c %s\n", o.command, tcli_cmd_name(o.cmd));
-    if (o.uuid_default && needs_uuid(o.cmd))
+    if (o.uuid_default && !o.uuid_file && needs_uuid(o.cmd))
         fprintf(stderr, "quince-tenant: warning: no --uuid given; using the default %s\n", TCLI_DEFAULT_UUID);
 
     if (c.insecure)

@@ -32,6 +32,9 @@
 #define TCLI_POLICY_MAX   (256u * 1024 * 1024)   /* largest policy / allowlist / exclude file */
 #define TCLI_MAX_SIG_KEYS 32                     /* IMA signature keys per option */
 #define TCLI_SIG_KEY_MAX  (64u * 1024)           /* largest IMA signature key file or download */
+#define TCLI_BULK_MAX     1000000                /* agents in one --uuid-file */
+#define TCLI_BULK_JOBS    8                      /* --jobs default: agents in flight at once */
+#define TCLI_BULK_JOBS_MAX 64
 
 /* Exit statuses. */
 enum { TCLI_OK = 0, TCLI_EFAIL = 1, TCLI_EUSAGE = 2 };
@@ -77,6 +80,8 @@ typedef struct tcli_opts {
     bool no_runtime_policy;            /* --no-runtime-policy: add/update without IMA checking, on purpose */
     bool allow_empty;                  /* --allow-empty: accept an allowlist/policy with no entries */
     bool json;                         /* --json: print the servers' JSON responses */
+    const char *uuid_file;             /* --uuid-file: add/delete every agent it names (cli_bulk.c) */
+    unsigned jobs;                     /* --jobs: agents in flight at once with --uuid-file (0: default) */
 } tcli_opts;
 
 typedef struct tcli_algs {
@@ -226,6 +231,9 @@ bool tcli_tpm_policy_empty(const tcli_conf *c);
 int tcli_refuse_unchecked(const tcli_ctx *x, qerr *err);
 
 int tcli_cmd_add(tcli_ctx *x, qerr *err);
+/* -c add / -c delete with --uuid-file: every agent of the file, o->jobs at a time (cli_bulk.c);
+ * per-agent failures are printed as they happen, the run ends with a summary line. */
+int tcli_cmd_bulk(tcli_ctx *x, qerr *err);
 int tcli_cmd_update(tcli_ctx *x, qerr *err);
 int tcli_cmd_delete(tcli_ctx *x, bool quiet_missing, bool *missing, qerr *err);
 int tcli_cmd_status(tcli_ctx *x, bool reg, bool cv, qerr *err);

@@ -15,12 +15,14 @@ enum {
     O_CVPORT = 256, O_CVID, O_TARGETPORT, O_CVTARGET, O_REGPORT, O_NVC, O_CERT, O_INCLUDE,
     O_ALLOWLIST, O_EXCLUDE, O_ALURL, O_RP, O_RPNAME, O_RPSUM, O_RPSIGKEY, O_RPURL, O_TPMPOL,
     O_MB, O_MBNAME, O_VERIFY, O_CONFIG, O_INSECURE, O_AGENT_PLAIN, O_SUPVER, O_SIGKEY, O_SIGKEYURL,
-    O_SIGKEYSIG, O_CHECKCONF, O_NORP, O_ALLOWEMPTY, O_JSON,
+    O_SIGKEYSIG, O_CHECKCONF, O_NORP, O_ALLOWEMPTY, O_JSON, O_UUIDFILE, O_JOBS,
 };
 
 static const struct option LONGOPTS[] = {
     {"command", required_argument, NULL, 'c'},
     {"uuid", required_argument, NULL, 'u'},
+    {"uuid-file", required_argument, NULL, O_UUIDFILE},
+    {"jobs", required_argument, NULL, O_JOBS},
     {"cv", required_argument, NULL, 'v'},
     {"cvport", required_argument, NULL, O_CVPORT},
     {"vp", required_argument, NULL, O_CVPORT},
@@ -184,9 +186,35 @@ static int refuse(qerr *err, const char *opt)
                           "it with -f", opt);
 }
 
+/* --uuid-file: what goes with many agents. Everything per agent comes from the registrar, the
+ * policy is one stored by name (or none), and no payload is sealed per agent. */
+static int check_bulk(const tcli_opts *o, qerr *err)
+{
+    if (!o->uuid_file) {
+        if (o->jobs)
+            return tcli_usage_err(err, "--jobs goes with --uuid-file");
+        return 0;
+    }
+    if (o->cmd != TCMD_ADD && o->cmd != TCMD_DELETE)
+        return tcli_usage_err(err, "--uuid-file goes with -c add or -c delete, not -c %s", tcli_cmd_name(o->cmd));
+    const char *bad = !o->uuid_default ? "-u/--uuid" : o->agent_ip ? "-t/--targethost"
+                      : o->agent_port ? "-tp/--targetport" : o->cv_agent_ip ? "--cv_targethost"
+                      : o->file ? "-f/--file" : o->keyfile ? "-k/--key" : o->verify ? "--verify"
+                      : o->json ? "--json" : NULL;
+    if (bad)
+        return tcli_usage_err(err, "%s cannot be used with --uuid-file (each agent's address comes from the "
+                              "registrar; payloads are delivered one agent at a time)", bad);
+    if (o->allowlist || o->runtime_policy || o->mb_policy)
+        return tcli_usage_err(err, "with --uuid-file, store the policy once (-c addruntimepolicy / -c addmbpolicy) "
+                              "and name it with --runtime-policy-name / --mb-policy-name");
+    return 0;
+}
+
 /* Combinations and per-command requirements. */
 static int check_combination(const tcli_opts *o, qerr *err)
 {
+    if (check_bulk(o, err) < 0)
+        return -1;
     if (o->exclude && !o->allowlist)
         return tcli_usage_err(err, "--exclude cannot be used without an --allowlist");
     if (o->allowlist && o->runtime_policy)
@@ -424,6 +452,20 @@ int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err)
         case O_JSON:
             o->json = true;
             break;
+        case O_UUIDFILE:
+            if (check_nonempty(a, "--uuid-file", err) < 0)
+                return -1;
+            o->uuid_file = a;
+            break;
+        case O_JOBS: {
+            char *end;
+            errno = 0;
+            long v = strtol(a, &end, 10);
+            if (errno || end == a || *end || v < 1 || v > TCLI_BULK_JOBS_MAX)
+                return tcli_usage_err(err, "--jobs: '%.40s' is not a number from 1 to %d", a, TCLI_BULK_JOBS_MAX);
+            o->jobs = (unsigned)v;
+            break;
+        }
         case 'h':
             o->help = true;
             return 0;

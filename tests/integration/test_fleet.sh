@@ -42,6 +42,28 @@ fi
 [ "$(sql "SELECT count(*) FROM agents;")" = $N ] && pass all_agents_in_store \
   || fail all_agents_in_store "$(sql "SELECT count(*) FROM agents;") agents"
 
+# One listener serves every agent: an agent's address answers with that agent's certificate,
+# any other address on the port fails its TLS handshake, and the fleet holds about one
+# descriptor per agent (the verifier's connection), not three.
+AGENT_IP=$(awk 'NR == 2 {print $2}' "$OUT/agents.txt")
+AGENT_ID=$(awk 'NR == 2 {print $1}' "$OUT/agents.txt")
+CURL_TLS=(--cert "$TLS_DIR/tenant-cert.pem" --key "$TLS_DIR/tenant-key.pem" -k -s --max-time 10)
+if curl "${CURL_TLS[@]}" "https://$AGENT_IP:$PORT/v2.1/agent/info" | grep -q "\"agent_uuid\": *\"$AGENT_ID\""; then
+  pass agent_answers_on_its_address
+else
+  fail agent_answers_on_its_address "GET /agent/info on $AGENT_IP:$PORT did not name $AGENT_ID"
+fi
+SUBJ=$(echo | openssl s_client -connect "$AGENT_IP:$PORT" -cert "$TLS_DIR/tenant-cert.pem" -key "$TLS_DIR/tenant-key.pem" 2>/dev/null | openssl x509 -noout -subject 2>/dev/null)
+case "$SUBJ" in *"$AGENT_ID"*) pass agent_own_certificate ;; *) fail agent_own_certificate "subject: $SUBJ" ;; esac
+OTHER_IP="${BASE%.*}.250"
+if curl "${CURL_TLS[@]}" -o /dev/null "https://$OTHER_IP:$PORT/version"; then
+  fail other_address_refused "$OTHER_IP:$PORT answered"
+else
+  pass other_address_refused
+fi
+nfd=$(ls "/proc/$FLEET_PID/fd" | wc -l)
+[ "$nfd" -le $((N + 64)) ] && pass fleet_one_descriptor_per_agent || fail fleet_one_descriptor_per_agent "$nfd open files for $N agents"
+
 mapfile -t EVIL < <(awk '/ evil/ {print $1}' "$OUT/agents.txt")
 [ ${#EVIL[@]} = 3 ] && pass three_evil_agents || fail three_evil_agents "${#EVIL[@]} listed"
 IN=$(printf "'%s'," "${EVIL[@]}"); IN=${IN%,}

@@ -1,5 +1,6 @@
 /* fleet_api.c — the Keylime agent API (v2.1–2.6) of one simulated agent, and the fleet's
- * request statistics. Handlers run on the event loop thread (external_loop servers). */
+ * request statistics. Handlers run on the event loop thread (an external_loop server); every
+ * request reaches its agent through the connection (fleet_serve.c). */
 #include "fleet.h"
 
 #include <inttypes.h>
@@ -9,7 +10,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tls_ca.h"
 
 #define GAP_MAX_MS 600000u
 
@@ -100,9 +100,8 @@ void fl_stats_quote(fleet *f, fl_agent *a)
     st.quotes++;
 }
 
-static void h_integrity(qhttp_req *r, void *ctx)
+static void h_integrity(qhttp_req *r, fl_agent *a)
 {
-    fl_agent *a = ctx;
     fleet *f = a->fl;
     int minor = 1;
     if (!version_ok(r, &minor))
@@ -155,9 +154,8 @@ static void h_integrity(qhttp_req *r, void *ctx)
     qhttp_reply(r, 200, res);
 }
 
-static void h_identity(qhttp_req *r, void *ctx)
+static void h_identity(qhttp_req *r, fl_agent *a)
 {
-    fl_agent *a = ctx;
     int minor = 1;
     if (!version_ok(r, &minor))
         return;
@@ -179,9 +177,9 @@ static void h_identity(qhttp_req *r, void *ctx)
     qhttp_reply(r, 200, res);
 }
 
-static void h_version(qhttp_req *r, void *ctx)
+static void h_version(qhttp_req *r, fl_agent *a)
 {
-    (void)ctx;
+    (void)a;
     cJSON *res = cJSON_CreateObject();
     cJSON_AddStringToObject(res, "supported_version", "2.6");
     cJSON *v = cJSON_AddArrayToObject(res, "supported_versions");
@@ -191,9 +189,8 @@ static void h_version(qhttp_req *r, void *ctx)
     qhttp_reply(r, 200, res);
 }
 
-static void h_info(qhttp_req *r, void *ctx)
+static void h_info(qhttp_req *r, fl_agent *a)
 {
-    fl_agent *a = ctx;
     int minor = 1;
     if (!version_ok(r, &minor))
         return;
@@ -206,9 +203,8 @@ static void h_info(qhttp_req *r, void *ctx)
     qhttp_reply(r, 200, res);
 }
 
-static void h_pubkey(qhttp_req *r, void *ctx)
+static void h_pubkey(qhttp_req *r, fl_agent *a)
 {
-    fl_agent *a = ctx;
     int minor = 1;
     if (!version_ok(r, &minor))
         return;
@@ -218,9 +214,9 @@ static void h_pubkey(qhttp_req *r, void *ctx)
 }
 
 /* U and V halves are accepted, not decrypted: the fleet carries no payloads. */
-static void h_key(qhttp_req *r, void *ctx)
+static void h_key(qhttp_req *r, fl_agent *a)
 {
-    (void)ctx;
+    (void)a;
     int minor = 1;
     if (!version_ok(r, &minor))
         return;
@@ -233,34 +229,43 @@ static void h_key(qhttp_req *r, void *ctx)
     qhttp_reply(r, 200, NULL);
 }
 
-static void h_verify(qhttp_req *r, void *ctx)
+static void h_verify(qhttp_req *r, fl_agent *a)
 {
-    (void)ctx;
+    (void)a;
     int minor = 1;
     if (version_ok(r, &minor))
         qhttp_reply_error(r, 400, "Bootstrap key not yet available.");
 }
 
-int fl_api_start(fleet *f, fl_agent *a, qerr *err)
+typedef void (*agent_fn)(qhttp_req *r, fl_agent *a);
+
+/* Every route: find the connection's agent, answer as it, and hold a slow agent's reply. */
+static void serve(qhttp_req *r, void *ctx)
+{
+    agent_fn fn = *(agent_fn *)ctx;
+    fl_agent *a = qhttp_req_conn_ctx(r);
+    if (!a || a->down) {           /* dead since the connection opened: hang up */
+        qhttp_reply_hangup(r);
+        return;
+    }
+    fn(r, a);
+    if (a->slow && a->fl->o.slow_ms > 0 && fl_delay_push(a->fl, r) == 0)
+        qhttp_req_hold(r);
+}
+
+static agent_fn fns[] = { h_integrity, h_identity, h_pubkey, h_key, h_key, h_verify, h_info, h_version };
+
+int fl_api_start(fleet *f, qerr *err)
 {
     const qhttp_route routes[] = {
-        { "GET", "/v{ver}/quotes/integrity", h_integrity, a }, { "GET", "/v{ver}/quotes/identity", h_identity, a },
-        { "GET", "/v{ver}/keys/pubkey", h_pubkey, a },          { "POST", "/v{ver}/keys/ukey", h_key, a },
-        { "POST", "/v{ver}/keys/vkey", h_key, a },              { "GET", "/v{ver}/keys/verify", h_verify, a },
-        { "GET", "/v{ver}/agent/info", h_info, a },             { "GET", "/version", h_version, a },
+        { "GET", "/v{ver}/quotes/integrity", serve, &fns[0] }, { "GET", "/v{ver}/quotes/identity", serve, &fns[1] },
+        { "GET", "/v{ver}/keys/pubkey", serve, &fns[2] },       { "POST", "/v{ver}/keys/ukey", serve, &fns[3] },
+        { "POST", "/v{ver}/keys/vkey", serve, &fns[4] },        { "GET", "/v{ver}/keys/verify", serve, &fns[5] },
+        { "GET", "/v{ver}/agent/info", serve, &fns[6] },        { "GET", "/version", serve, &fns[7] },
     };
-    qhttp_server_opts so = { .ip = a->ip, .port = (uint16_t)f->o.port, .log_module = "fleet",
-                             .tls_cert_pem = a->tls_cert, .tls_key_pem = a->tls_key, .tls_ca_pem = f->ca_pem,
-                             .require_client_cert = true, .external_loop = true, .conn_limit = 16,
-                             .conn_timeout_s = 60, .max_body = 64 * 1024 };
     if (!st.gap_hist && !(st.gap_hist = calloc(GAP_MAX_MS, sizeof *st.gap_hist)))
         return qerr_set(err, "out of memory");
-    a->srv = qhttp_server_start(&so, routes, sizeof routes / sizeof routes[0], err);
-    if (!a->srv)
-        return qerr_prefix(err, "agent %s on %s:%u", a->uuid, a->ip, f->o.port);
-    qtls_free_secret(a->tls_key);  /* the server keeps its own copy */
-    a->tls_key = NULL;
-    return 0;
+    return fl_serve_start(f, routes, sizeof routes / sizeof routes[0], err);
 }
 
 /* utime + stime (clock ticks) and VmRSS (KiB) of pid; -1 when unreadable. */

@@ -219,7 +219,6 @@ int fl_ident_setup(fleet *f, qerr *err)
 
 void fl_agent_free(fl_agent *a)
 {
-    qhttp_server_stop(a->srv);
     EVP_PKEY_free(a->ek);
     free(a->ek_b64);
     free(a->ekcert_b64);

@@ -35,28 +35,41 @@ double fl_wall_ms(void)
     return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
 }
 
+/* One descriptor an agent (the verifier's connection to it) and a few for the process: the
+ * listener, two epoll fds, the server's wake-up fd, the signalfd, the provisioning threads'
+ * clients, stdio and /proc reads. */
+#define FIXED_FDS 48
+
 static void usage(FILE *out)
 {
     fprintf(out,
         "usage: quince-fleet --agents N --registrar http://HOST:PORT --tls-dir DIR --out DIR [options]\n"
         "Simulates N agents (1..%d) in one process: software EK/AK, real registration and activation,\n"
-        "Keylime agent API v2.1-2.6 over mTLS, each on its own loopback address.\n"
+        "Keylime agent API v2.1-2.6 over mTLS, each on its own loopback address. One socket listens on\n"
+        "0.0.0.0:PORT for all of them (run it in a network namespace of its own to keep the port off\n"
+        "other interfaces): a connection is served as the agent whose address it was made to, with that\n"
+        "agent's certificate; connections to other addresses fail their TLS handshake. An agent costs\n"
+        "one open file (the verifier's connection), so N may reach the open-file limit less %d.\n"
         "  --verifier https://HOST:PORT  add every agent there (tenant certificate of --tls-dir)\n"
         "  --tls-dir DIR            the verifier's CA dir: cacert.pem (clients agents accept),\n"
         "                           tenant-cert.pem, tenant-key.pem\n"
         "  --out DIR                writes ek-ca.pem, policy.json, agents.txt\n"
         "  --base-ip A.B.C.D        first agent's address (default 127.10.0.1); agent i gets base + i\n"
-        "  --port N                 every agent's port (default 9002)\n"
+        "  --port N                 every agent's port, the listener's (default 9002)\n"
         "  --ak ecc|rsa             AK type (default ecc: P-256/ECDSA; rsa: 2048/RSASSA)\n"
         "  --entries N              IMA entries every list starts with (default 100)\n"
         "  --files N                files in the pool and the policy (default 1000)\n"
         "  --new-entries-per-minute R   list growth per agent (default 0)\n"
         "  --evil K --evil-at S     K agents run an unlisted file S s after all are added (default 5)\n"
-        "  --slow F --slow-ms MS    fraction F answers every step MS ms late (default 500)\n"
-        "  --dead F --dead-at S     fraction F stops listening S s after all are added (default 5)\n"
+        "  --slow F --slow-ms MS    fraction F answers every request MS ms late (default 500)\n"
+        "  --dead F --dead-at S     fraction F stops answering S s after all are added (default 5):\n"
+        "                           open connections are closed, new ones fail their handshake\n"
         "  --reboot F --reboot-at S fraction F reboots (list restarts, new boot) at S s (default 10)\n"
         "  --interval S             the verifier's quote_interval, for the lag statistics (default 2)\n"
         "  --duration S             exit S s after all are added (default: run until SIGTERM)\n"
+        "  --faults-on-usr2         the --*-at times count from SIGUSR2 (sent once the agents were\n"
+        "                           added by other means, e.g. the tenant) instead of from the end\n"
+        "                           of provisioning\n"
         "  --prefix HEX8            agent UUID prefix (default random)\n"
         "  --threads N              provisioning threads (default 2)\n"
         "  --provision-only         register, activate (and add) every agent, print the times, exit;\n"
@@ -64,9 +77,8 @@ static void usage(FILE *out)
         "  --watch-pid PID          the statistics also give PID's CPU time and RSS (the verifier's)\n"
         "  --api-version V          registrar/verifier API version (default 2.1)\n"
         "  --policy-name NAME       name of the runtime policy at the verifier (default quince-fleet)\n"
-        "SIGUSR1 prints request statistics for the time since the previous print and resets them;\n"
-        "SIGUSR2 makes the --evil agents run their file at once (instead of at --evil-at).\n",
-        FLEET_MAX_AGENTS);
+        "SIGUSR1 prints request statistics for the time since the previous print and resets them.\n",
+        FLEET_MAX_AGENTS, FIXED_FDS);
 }
 
 static int parse_num(const char *s, double lo, double hi, double *out)
@@ -92,7 +104,7 @@ static int parse_opts(int argc, char **argv, fl_opts *o)
         { "reboot", 1, NULL, 'R' },  { "reboot-at", 1, NULL, 'H' }, { "interval", 1, NULL, 'i' },
         { "duration", 1, NULL, 'd' },{ "prefix", 1, NULL, 'x' },    { "threads", 1, NULL, 'j' },
         { "watch-pid", 1, NULL, 'W' },    { "provision-only", 0, NULL, 'O' },
-        { "api-version", 1, NULL, 'V' }, { "policy-name", 1, NULL, 'P' }, { "help", 0, NULL, 'h' },
+        { "faults-on-usr2", 0, NULL, 'U' }, { "api-version", 1, NULL, 'V' }, { "policy-name", 1, NULL, 'P' }, { "help", 0, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     *o = (fl_opts){ .base_ip = "127.10.0.1", .port = 9002, .entries = 100, .files = 1000, .evil_at = 5,
@@ -140,6 +152,7 @@ static int parse_opts(int argc, char **argv, fl_opts *o)
         case 'j': NUM(1, 16, o->prov_threads); break;
         case 'W': NUM(1, 4194304, o->watch_pid); break;
         case 'O': o->provision_only = true; break;
+        case 'U': o->faults_on_usr2 = true; break;
         case 'V': o->api_version = optarg; break;
         case 'P': o->policy_name = optarg; break;
         case 'h': usage(stdout); exit(0);
@@ -183,7 +196,7 @@ static bool picked(uint32_t idx, uint32_t salt, double frac)
 static int raise_nofile(unsigned n)
 {
     struct rlimit rl;
-    rlim_t need = (rlim_t)n * 3 + 1024;
+    rlim_t need = (rlim_t)n + FIXED_FDS;
     if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return -1;
     if (rl.rlim_cur >= need)
@@ -204,6 +217,7 @@ static int setup(fleet *f, qerr *err)
     uint32_t b = ntohl(base.s_addr);
     if (b >> 24 != 127 || (b + f->o.n - 1) >> 24 != 127)
         return qerr_set(err, "agents' addresses %s + %u leave 127.0.0.0/8", f->o.base_ip, f->o.n);
+    f->base_ip = b;
     if (mkdir(f->o.out_dir, 0755) < 0 && errno != EEXIST)
         return qerr_set(err, "cannot make %s: %s", f->o.out_dir, strerror(errno));
     char path[4096];
@@ -283,6 +297,7 @@ int main(int argc, char **argv)
     int rc = setup(&f, &err) == 0 ? fl_loop(&f, &err) : -1;
     if (rc < 0)
         fprintf(stderr, "quince-fleet: %s\n", err.msg);
+    fl_serve_stop(&f);
     for (unsigned i = 0; f.agents && i < f.o.n; i++)
         fl_agent_free(&f.agents[i]);
     free(f.agents);
