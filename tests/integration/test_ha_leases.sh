@@ -116,9 +116,9 @@ kp="VPID_$K"
 t_kill=$(date +%s%N)
 kill -9 "${!kp}"
 kill -USR2 "$FLEET_PID"
-kill_s=$(( t_kill / 1000000000 + 1 ))
+kill_s=$(( t_kill / 1000000000 + 1 ))   # the first whole second after the kill
 VGOOD=$(sql "SELECT count(*) FROM agents WHERE agent_id IN ($VIN) AND agent_id NOT IN ($IN);")
-repolled() { [ "$(sql "SELECT count(*) FROM agents WHERE agent_id IN ($VIN) AND agent_id NOT IN ($IN) AND last_received_quote > $kill_s;")" = "$VGOOD" ]; }
+repolled() { [ "$(sql "SELECT count(*) FROM agents WHERE agent_id IN ($VIN) AND agent_id NOT IN ($IN) AND last_received_quote >= $kill_s;")" = "$VGOOD" ]; }
 if wait_until 120 repolled; then
   ms=$(( ($(date +%s%N) - t_kill) / 1000000 ))
   echo "failover: ${#VICTIM[@]} agents of the killed verifier polled again by the others ${ms} ms after kill -9 (lease_ttl $TTL s, quote_interval $QI s)"
