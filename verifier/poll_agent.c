@@ -179,6 +179,7 @@ static void transition(vpoller *p, pagent *a, uint64_t gen, const vround_event *
         qlog(QLOG_DEBUG, MOD, "agent %s: round %" PRIu64 " done (%s, %s), %" PRIu64 " requests sent", a->node.id,
              rounds, vround_ev_name(ev->kind), vstate_name(a->rec.st.operational_state), requests);
     if (r) {
+        r->epoch = a->epoch;
         r->old_state = old_state;
         r->rounds = rounds;
         r->requests = requests;
