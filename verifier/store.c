@@ -382,7 +382,7 @@ void vstore_each_id(vidlist *l, int (*fn)(void *ctx, const char *id), void *ctx)
 }
 
 const vstore_sql *const vstore_sql_tables[] = { vstore_reg_sql, vstore_policy_sql, vstore_agent_sql,
-                                                vstore_failure_sql, vstore_mbpolicy_sql };
+                                                vstore_failure_sql, vstore_mbpolicy_sql, vstore_lease_sql };
 const size_t vstore_sql_ntables = sizeof vstore_sql_tables / sizeof vstore_sql_tables[0];
 
 int vstore_prepare_all(vconn *c, qerr *err)

@@ -44,6 +44,8 @@ static const copy_table tables[] = {
     TABLE("agents", "agents", AG_COLS, "agent_id", Q8 Q8 Q8 Q8 "?, ?, ?, ?, ?, ?, ?", 39),
     TABLE("failures", "failure records", "agent_id, seq, entry, path, event_id, reason, time", "agent_id, seq",
           "?, ?, ?, ?, ?, ?, ?", 7),
+    TABLE("verifiers", "verifier heartbeats", "instance, verifier_id, expiry", "instance", "?, ?, ?", 3),
+    TABLE("leases", "agent leases", "agent_id, owner, epoch", "agent_id", "?, ?, ?", 3),
 };
 #define NTABLES (sizeof tables / sizeof tables[0])
 

@@ -89,6 +89,19 @@ const char *const vstore_sqlite_migrations[] = {
     "UPDATE registrar SET display_id = agent_id;"
     "ALTER TABLE agents ADD COLUMN display_id TEXT NOT NULL DEFAULT '';"
     "UPDATE agents SET display_id = agent_id;",
+    /* 7: leases (store_lease.h): a heartbeat row per verifier process (expiry in milliseconds of
+     * the database's clock, q_now_ms()), a lease row per agent (owner instance, epoch); every
+     * agent starts unowned */
+    "CREATE TABLE verifiers ("
+    "  instance TEXT PRIMARY KEY NOT NULL,"
+    "  verifier_id TEXT NOT NULL,"
+    "  expiry INTEGER NOT NULL);"
+    "CREATE TABLE leases ("
+    "  agent_id TEXT PRIMARY KEY NOT NULL REFERENCES agents(agent_id) ON DELETE CASCADE,"
+    "  owner TEXT,"
+    "  epoch INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX leases_owner ON leases(owner);"
+    "INSERT INTO leases (agent_id, owner, epoch) SELECT agent_id, NULL, 0 FROM agents;",
 };
 
 const char *const vstore_pg_migrations[] = {
@@ -166,6 +179,19 @@ const char *const vstore_pg_migrations[] = {
     "UPDATE registrar SET display_id = agent_id;"
     "ALTER TABLE agents ADD COLUMN display_id TEXT NOT NULL DEFAULT '';"
     "UPDATE agents SET display_id = agent_id;",
+    /* 7: q_now_ms() is the server's clock (not the transaction's start), as on SQLite */
+    "CREATE FUNCTION q_now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS"
+    "  'SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT';"
+    "CREATE TABLE verifiers ("
+    "  instance TEXT COLLATE \"C\" PRIMARY KEY NOT NULL,"
+    "  verifier_id TEXT COLLATE \"C\" NOT NULL,"
+    "  expiry BIGINT NOT NULL);"
+    "CREATE TABLE leases ("
+    "  agent_id TEXT COLLATE \"C\" PRIMARY KEY NOT NULL REFERENCES agents(agent_id) ON DELETE CASCADE,"
+    "  owner TEXT COLLATE \"C\","
+    "  epoch BIGINT NOT NULL DEFAULT 0);"
+    "CREATE INDEX leases_owner ON leases(owner);"
+    "INSERT INTO leases (agent_id, owner, epoch) SELECT agent_id, NULL, 0 FROM agents;",
 };
 
 #define NSQLITE ((int)(sizeof vstore_sqlite_migrations / sizeof vstore_sqlite_migrations[0]))

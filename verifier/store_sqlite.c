@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -258,9 +259,22 @@ static int exec_or(vconn *c, const char *sql, const char *what, qerr *err)
     return 0;
 }
 
+/* q_now_ms(): the database's clock for lease expiry (store_lease.h), milliseconds since 1970.
+ * The database is a local file, so its clock is this host's. */
+static void sql_now_ms(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sqlite3_result_int64(ctx, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 static int set_pragmas(vconn *c, qerr *err)
 {
     char v[32];
+    if (sqlite3_create_function(DB(c), "q_now_ms", 0, SQLITE_UTF8, NULL, sql_now_ms, NULL, NULL) != SQLITE_OK)
+        return qerr_set(err, "database error: %s (registering q_now_ms())", sqlite3_errmsg(DB(c)));
     if (sqlite3_busy_timeout(DB(c), 5000) != SQLITE_OK)
         return qerr_set(err, "database error: %s (setting busy_timeout)", sqlite3_errmsg(DB(c)));
     if (query_text(c, "PRAGMA journal_mode=WAL", v, sizeof v, "setting WAL mode", err) != 0)

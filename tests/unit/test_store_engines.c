@@ -30,7 +30,8 @@ typedef struct fx {
 /* Empties every table (children first), through the connection the store holds. */
 static void wipe(vstore *s)
 {
-    static const char *const sql[] = { "DELETE FROM failures", "DELETE FROM agents", "DELETE FROM policies",
+    static const char *const sql[] = { "DELETE FROM leases", "DELETE FROM verifiers", "DELETE FROM failures",
+                                       "DELETE FROM agents", "DELETE FROM policies",
                                        "DELETE FROM policy_bodies", "DELETE FROM mbpolicies", "DELETE FROM registrar" };
     vstore_lock(s);
     vconn *c = vstore_conn(s);
