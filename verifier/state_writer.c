@@ -110,8 +110,8 @@ static int save_batch(vwriter *w, const vstore_round *const *rounds, size_t n, q
         if (!said)
             qlog(QLOG_WARNING, MOD, "%s; keeping the rounds of %zu agent(s) and retrying", err->msg, n);
         said = true;
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        struct timespec until;                 /* w->cond runs on CLOCK_MONOTONIC */
+        clock_gettime(CLOCK_MONOTONIC, &until);
         until.tv_sec += (time_t)wait;
         until.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
         if (until.tv_nsec >= 1000000000L) {
