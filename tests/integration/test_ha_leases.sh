@@ -64,9 +64,10 @@ wait_until() {
   local end=$(( $(date +%s) + $1 )); shift
   until "$@"; do [ "$(date +%s)" -ge "$end" ] && return 1; sleep 0.2; done
 }
-balanced() { # VERIFIER... : every listed verifier holds ceil(N / count) or floor, all N held
-  local share=$(( (N + $# - 1) / $# )) floor=$(( N / $# )) total=0 h v
-  for v in "$@"; do h=$(held "$v"); [ "$h" -ge "$floor" ] && [ "$h" -le "$share" ] || return 1; total=$((total + h)); done
+balanced() { # VERIFIER... : every listed verifier holds at most its fair share ceil(N / count),
+  # and all N are held by them (so none holds fewer than N - (count - 1) * share)
+  local share=$(( (N + $# - 1) / $# )) total=0 h v
+  for v in "$@"; do h=$(held "$v"); [ "$h" -le "$share" ] || return 1; total=$((total + h)); done
   [ "$total" = "$N" ]
 }
 
@@ -93,7 +94,7 @@ else
 fi
 
 # ---- the agents spread evenly over the three, and all of them are attested ------------------------
-if wait_until 120 balanced 1 2 3; then pass "spread: 100 agents per verifier"
+if wait_until 120 balanced 1 2 3; then pass "spread: $(held 1)/$(held 2)/$(held 3) agents per verifier"
 else fail spread "held $(held 1)/$(held 2)/$(held 3)"; fi
 attested() { [ "$(sql "SELECT count(*) FROM agents WHERE operational_state = 3 AND attestation_count >= ${1:-2};")" = "$N" ]; }
 wait_until 180 attested 2 && pass "every agent attested" \
@@ -148,7 +149,7 @@ for row in "${VICTIM[@]}"; do
 done
 [ "$lost" = 0 ] && pass "kill -9: no agent's state went back (attestation count, IMA entry)" \
   || fail "kill -9: state kept" "$lost agents went back:$lost_ids"
-wait_until 60 balanced "$S" "$O" && pass "kill -9: the two survivors hold 150 each" \
+wait_until 60 balanced "$S" "$O" && pass "kill -9: the two survivors hold $(held "$S")/$(held "$O")" \
   || fail "kill -9: survivors balanced" "$(held "$S")/$(held "$O")"
 
 # ---- SIGSTOP one until the other holds all its agents and has attested each of them ROUNDS more
