@@ -7,6 +7,8 @@
  *       round passed and matched PCR10HEX (an engine that does not is reported, not hidden).
  *   bench_engine load-json FILE        time to read and parse a runtime policy JSON
  *   bench_engine load-allowlist FILE   time to read and parse a flat allowlist
+ *       Both also print the memory the loaded policy's tables use (qpolicy_memory): what one
+ *       policy costs the verifier, once, however many agents share it.
  *       Run these in a fresh process each (bench/run.sh does): the figure includes the first
  *       use of every allocator page, as a verifier loading a new policy would see it. */
 #include <errno.h>
@@ -71,9 +73,9 @@ static int load(const char *mode, const char *path)
         qbuf_free(&text);
         return 1;
     }
-    printf("%s paths=%zu bytes=%zu read_ms=%.2f parse_ms=%.2f total_ms=%.2f maxrss_kib=%ld\n", mode,
-           qpolicy_count(p, QPOL_DIGESTS), text.len, (t1 - t0) * 1e3, (t2 - t1) * 1e3,
-           (t2 - t0) * 1e3, maxrss_kib());
+    printf("%s paths=%zu bytes=%zu read_ms=%.2f parse_ms=%.2f total_ms=%.2f maxrss_kib=%ld "
+           "policy_kib=%zu\n", mode, qpolicy_count(p, QPOL_DIGESTS), text.len, (t1 - t0) * 1e3,
+           (t2 - t1) * 1e3, (t2 - t0) * 1e3, maxrss_kib(), qpolicy_memory(p) / 1024);
     qpolicy_free(p);
     qbuf_free(&text);
     return 0;

@@ -9,38 +9,17 @@
 
 #include <string.h>
 
+#include "hex.h"
+
 #define IMA_NAME_FIELD 256   /* TCG_EVENT_NAME_LEN_MAX (255) + NUL */
 #define SIG_HDR_LEN    9     /* type, version, hash_algo, keyid (u32 BE), sig_size (u16 BE) */
 
 static const char *const tmpl_names[] = { "ima", "ima-ng", "ima-sig", "ima-buf" };
 
-/* Hex digit values, 0xff for anything else. The hot path decodes about 100 hex digits per line;
- * a table lookup is several times faster than the branchy qhex_nibble() of hex.c. */
-#define X16(v) v, v, v, v, v, v, v, v, v, v, v, v, v, v, v, v
-static const uint8_t hexval[256] = {
-    X16(0xff), X16(0xff), X16(0xff),
-    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    0xff, 10, 11, 12, 13, 14, 15, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    X16(0xff),
-    0xff, 10, 11, 12, 13, 14, 15, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
-    X16(0xff), X16(0xff), X16(0xff), X16(0xff), X16(0xff), X16(0xff), X16(0xff), X16(0xff),
-    X16(0xff),
-};
-#undef X16
-
-/* Same contract as qhex_decode(): strict, either case, even length; -1 if bad or n/2 > cap. */
+/* The hot path decodes about 100 hex digits per line: qhex_decode does it 32 at a time. */
 static long hex_decode(const char *s, size_t n, uint8_t *out, size_t cap)
 {
-    if ((n & 1) || n / 2 > cap)
-        return -1;
-    const unsigned char *u = (const unsigned char *)s;
-    uint8_t bad = 0;
-    for (size_t i = 0; i < n / 2; i++) {
-        uint8_t hi = hexval[u[2 * i]], lo = hexval[u[2 * i + 1]];
-        bad |= (uint8_t)(hi | lo);
-        out[i] = (uint8_t)((hi << 4) | (lo & 0x0f));
-    }
-    return (bad & 0xf0) ? -1 : (long)(n / 2);
+    return qhex_decode(s, n, out, cap);
 }
 
 const char *qima_template_name(qima_template t)

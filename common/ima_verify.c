@@ -1,7 +1,8 @@
 /* ima_verify.c — the IMA engine (see ima_verify.h; keylime-formats §1.3–1.4, §3, §4.3).
- * Everything the hot path needs (line scratch, template-data buffer, one EVP_MD_CTX, the
- * exclude match data, the failure-message buffer, the learned-keyring slots) is allocated in
- * qima_verifier_new(); feeding lines allocates nothing. The only allocations after that are
+ * Everything the hot path needs (line scratch, template-data buffer, the exclude match data,
+ * the failure-message buffer, the learned-keyring slots) is allocated in qima_verifier_new();
+ * feeding lines allocates nothing, digests included (hash_direct.h: OpenSSL 3.0's EVP would
+ * allocate a provider context per digest). The only allocations after that are
  * rare: learning an ima-buf key into a learned keyring (bounded by QIMA_MAX_LEARNED_*), and
  * the per-round export/import of the learned keyrings.
  *
@@ -13,6 +14,7 @@
 #include "ima_verify.h"
 #include "ima_entry.h"
 #include "excludes.h"
+#include "hash_direct.h"
 #include "hex.h"
 #include "log.h"
 
@@ -51,6 +53,13 @@ void qima_state_init(qima_state *s, qhash_alg bank)
     qpcr_init(&s->pcr, bank);
 }
 
+/* A path whose index slot was prefetched, with its hash (qpolicy_prefetch). */
+typedef struct path_hint {
+    const char *name;               /* into the data of the current feed() call; NULL = none */
+    size_t len;
+    uint64_t hash;
+} path_hint;
+
 typedef struct learned_ring {
     char name[QIMA_MAX_RING_NAME + 1];
     size_t name_len;
@@ -66,7 +75,6 @@ struct qima_verifier {
     qpolicy *own_policy;            /* the empty policy when opts.policy was NULL */
     const qexcludes *excl;
     qhash_alg log_alg;
-    EVP_MD_CTX *ctx;                /* every digest of this verifier */
     uint8_t *scratch;               /* QIMA_SCRATCH_SIZE: decoded sig/buf bytes */
     uint8_t *tdata;                 /* QIMA_SCRATCH_SIZE: rebuilt template data */
     char *msg;                      /* QIMA_MSG_SIZE */
@@ -87,6 +95,7 @@ struct qima_verifier {
     char agent[QIMA_AGENT_MAX + 1]; /* named in every log line ("" = none) */
     const qima_digest *extra_agg;   /* this round's extra boot_aggregate values (not owned) */
     size_t nextra_agg;
+    path_hint hint_cur, hint_next;  /* the line being judged, the line after it */
 };
 
 qima_verifier *qima_verifier_new(const qima_opts *o, qerr *err)
@@ -116,12 +125,11 @@ qima_verifier *qima_verifier_new(const qima_opts *o, qerr *err)
     v->log_alg = qpolicy_log_hash_alg(v->policy);
     if (!qhash_md(v->log_alg))
         v->log_alg = QHASH_SHA1;
-    v->ctx = EVP_MD_CTX_new();
     v->scratch = malloc(QIMA_SCRATCH_SIZE);
     v->tdata = malloc(QIMA_SCRATCH_SIZE);
     v->msg = malloc(QIMA_MSG_SIZE);
     v->xmd = qexcludes_md_new();
-    if (!v->ctx || !v->scratch || !v->tdata || !v->msg || !v->xmd) {
+    if (!v->scratch || !v->tdata || !v->msg || !v->xmd) {
         qerr_set(err, "out of memory");
         goto fail;
     }
@@ -153,7 +161,6 @@ void qima_verifier_free(qima_verifier *v)
         return;
     qima_verifier_reset_learned(v);
     qpolicy_free(v->own_policy);
-    EVP_MD_CTX_free(v->ctx);
     free(v->scratch);
     free(v->tdata);
     free(v->msg);
@@ -289,7 +296,11 @@ static int check_table(qima_verifier *v, const qima_entry *e, qpol_table t, uint
         *excluded = true;
         return 0;
     }
-    *res = qpolicy_lookup(v->policy, t, e->name, e->name_len, e->digest, e->digest_len);
+    if (t == QPOL_DIGESTS && v->hint_cur.name == e->name && v->hint_cur.len == e->name_len)
+        *res = qpolicy_lookup_hashed(v->policy, t, e->name, e->name_len, v->hint_cur.hash, e->digest,
+                                     e->digest_len);
+    else
+        *res = qpolicy_lookup(v->policy, t, e->name, e->name_len, e->digest, e->digest_len);
     if (*res != QPOL_MATCH && t == QPOL_DIGESTS && v->nextra_agg && is_boot_aggregate(v, e)) {
         *res = QPOL_MATCH;
         return 0;
@@ -449,13 +460,11 @@ static void process_line(qima_verifier *v, const char *line, size_t len, uint64_
     qhash_alg bank = v->o.bank;
     bool viol = qima_is_violation(&e) && e.template_hash_len == qhash_size(v->log_alg);
     uint8_t bank_d[QHASH_MAX_SIZE];
-    if (viol) {
-        if (qpcr_extend_ff(&v->running, v->ctx) < 0) {
-            internal_error(v);
-            return;
-        }
-    } else if (qhash_digest(v->ctx, bank, v->tdata, (size_t)tlen, bank_d) < 0 ||
-               qpcr_extend(&v->running, v->ctx, bank_d) < 0) {
+    size_t bsz = qhash_size(bank);
+    if (viol)
+        memset(bank_d, 0xff, bsz);
+    if ((!viol && qhash_direct(bank, v->tdata, (size_t)tlen, NULL, 0, bank_d) < 0) ||
+        qhash_direct(bank, v->running.value, bsz, bank_d, bsz, v->running.value) < 0) {
         internal_error(v);
         return;
     }
@@ -487,7 +496,7 @@ static void process_line(qima_verifier *v, const char *line, size_t len, uint64_
         const uint8_t *ld = bank_d;
         size_t lsz = qhash_size(v->log_alg);
         if (v->log_alg != bank) {
-            if (qhash_digest(v->ctx, v->log_alg, v->tdata, (size_t)tlen, log_d) < 0) {
+            if (qhash_direct(v->log_alg, v->tdata, (size_t)tlen, NULL, 0, log_d) < 0) {
                 internal_error(v);
                 return;
             }
@@ -519,24 +528,27 @@ static void process_line(qima_verifier *v, const char *line, size_t len, uint64_
 
 /* The policy lookup is the engine's one cache miss per entry (a table of 100,000 paths does
  * not fit in cache): before working on a line, start loading the index slot of the next
- * line's path (the fifth field of an ima-ng line). Only a hint; a guess that is wrong for other
- * templates costs one useless prefetch. */
-static void prefetch_next(const qima_verifier *v, const char *s, size_t avail)
+ * line's path (the fifth field of an ima-ng line) and keep its hash for that line's lookup.
+ * Only a hint; a guess that is wrong for other templates costs one useless prefetch.
+ * s[0..avail) is what follows the current line; returns the '\n' that ends the next line within
+ * QIMA_MAX_LINE + 1 bytes (what feed() would search for next), or NULL. */
+static const char *prefetch_next(qima_verifier *v, const char *s, size_t avail)
 {
-    if (!v->policy || avail > 512)
-        avail = v->policy ? 512 : 0;
-    size_t i = 0;
-    for (int sp = 0; sp < 4; i++) {
-        if (i >= avail || s[i] == '\n')
-            return;
-        if (s[i] == ' ')
-            sp++;
+    v->hint_next.name = NULL;
+    const char *nl = memchr(s, '\n', avail < (size_t)QIMA_MAX_LINE + 1 ? avail : (size_t)QIMA_MAX_LINE + 1);
+    if (!nl)
+        return NULL;
+    const char *p = s;
+    for (int k = 0; k < 4; k++) {
+        const char *sp = memchr(p, ' ', (size_t)(nl - p));
+        if (!sp)
+            return nl;
+        p = sp + 1;
     }
-    size_t start = i;
-    while (i < avail && s[i] != '\n')
-        i++;
-    if (i < avail)
-        qpolicy_prefetch(v->policy, QPOL_DIGESTS, s + start, i - start);
+    v->hint_next.name = p;
+    v->hint_next.len = (size_t)(nl - p);
+    v->hint_next.hash = qpolicy_prefetch(v->policy, QPOL_DIGESTS, p, (size_t)(nl - p));
+    return nl;
 }
 
 long qima_verifier_feed(qima_verifier *v, const char *data, size_t len)
@@ -544,6 +556,9 @@ long qima_verifier_feed(qima_verifier *v, const char *data, size_t len)
     if (!v || !v->active || (!data && len > 0))
         return -1;
     size_t off = 0;
+    const char *known_nl = NULL;   /* the '\n' ending the line at off, found by prefetch_next */
+    /* Hints point into data: none carries over from an earlier call. */
+    v->hint_cur.name = v->hint_next.name = NULL;
     while (off < len) {
         const char *s = data + off;
         size_t avail = len - off;
@@ -558,9 +573,11 @@ long qima_verifier_feed(qima_verifier *v, const char *data, size_t len)
             continue;
         }
         size_t lim = avail < (size_t)QIMA_MAX_LINE + 1 ? avail : (size_t)QIMA_MAX_LINE + 1;
-        const char *nl = memchr(s, '\n', lim);
+        const char *nl = known_nl ? known_nl : memchr(s, '\n', lim);
+        known_nl = NULL;
         if (nl) {
-            prefetch_next(v, nl + 1, (size_t)(data + len - (nl + 1)));
+            v->hint_cur = v->hint_next;
+            known_nl = prefetch_next(v, nl + 1, (size_t)(data + len - (nl + 1)));
             process_line(v, s, (size_t)(nl - s), v->raw++);
             off += (size_t)(nl - s) + 1;
             continue;
@@ -576,6 +593,7 @@ long qima_verifier_feed(qima_verifier *v, const char *data, size_t len)
         v->skipping = true;
         off += lim;
     }
+    v->hint_cur.name = v->hint_next.name = NULL;
     if (v->internal_error)
         return -1;
     return (long)off;

@@ -278,18 +278,27 @@ bool qpolicy_keyring_ignored(const qpolicy *p, const char *name, size_t len)
     return false;
 }
 
-void qpolicy_prefetch(const qpolicy *p, qpol_table t, const char *name, size_t name_len)
+size_t qpolicy_memory(const qpolicy *p)
 {
-    if (p && (int)t >= 0 && t < QPOL_NTABLES && name)
-        qpol_prefetch(p, t, qpol_hash(name, name_len));
+    if (!p)
+        return 0;
+    size_t n = sizeof *p + p->str_len + p->ndig * sizeof *p->dig + p->nign * sizeof *p->ign;
+    for (int t = 0; t < QPOL_NTABLES; t++)
+        n += p->tab[t].n * sizeof *p->tab[t].ents + p->tab[t].nslots * sizeof *p->tab[t].slots;
+    return n;
 }
 
-qpol_result qpolicy_lookup(const qpolicy *p, qpol_table t, const char *name, size_t name_len,
-                           const uint8_t *digest, size_t digest_len)
+uint64_t qpolicy_prefetch(const qpolicy *p, qpol_table t, const char *name, size_t name_len)
 {
     if (!p || (int)t < 0 || t >= QPOL_NTABLES || !name)
-        return QPOL_NOT_FOUND;
-    const qpol_ent *e = qpol_find(p, t, name, name_len);
+        return 0;
+    uint64_t h = qpol_hash(name, name_len);
+    qpol_prefetch(p, t, h);
+    return h;
+}
+
+static qpol_result judge(const qpolicy *p, const qpol_ent *e, const uint8_t *digest, size_t digest_len)
+{
     if (!e)
         return QPOL_NOT_FOUND;
     if (e->ndig == 0)
@@ -303,6 +312,22 @@ qpol_result qpolicy_lookup(const qpolicy *p, qpol_table t, const char *name, siz
             return QPOL_MATCH;
     }
     return QPOL_HASH_MISMATCH;
+}
+
+qpol_result qpolicy_lookup(const qpolicy *p, qpol_table t, const char *name, size_t name_len,
+                           const uint8_t *digest, size_t digest_len)
+{
+    if (!p || (int)t < 0 || t >= QPOL_NTABLES || !name)
+        return QPOL_NOT_FOUND;
+    return judge(p, qpol_find(p, t, name, name_len), digest, digest_len);
+}
+
+qpol_result qpolicy_lookup_hashed(const qpolicy *p, qpol_table t, const char *name, size_t name_len,
+                                  uint64_t h, const uint8_t *digest, size_t digest_len)
+{
+    if (!p || (int)t < 0 || t >= QPOL_NTABLES || !name)
+        return QPOL_NOT_FOUND;
+    return judge(p, qpol_find_h(p, t, name, name_len, h), digest, digest_len);
 }
 
 typedef struct {

@@ -51,6 +51,9 @@ const qkeyring *qpolicy_keyring(const qpolicy *p);             /* verification-k
 bool qpolicy_keyring_ignored(const qpolicy *p, const char *name, size_t len); /* ima.ignored_keyrings */
 int qpolicy_generator(const qpolicy *p);
 size_t qpolicy_count(const qpolicy *p, qpol_table t);          /* number of paths in a table */
+/* Bytes the tables use (paths, digests, records, indexes; excludes and keys not counted): what
+ * one loaded policy costs, however many agents share it. */
+size_t qpolicy_memory(const qpolicy *p);
 
 /* Is (name, digest) allowed by table t? The digest is compared byte-wise (= Keylime's lower-case
  * hex string compare). */
@@ -58,8 +61,12 @@ qpol_result qpolicy_lookup(const qpolicy *p, qpol_table t, const char *name, siz
                            const uint8_t *digest, size_t digest_len);
 /* A hint, no effect on results: start loading the index slot a later qpolicy_lookup of name
  * will read, so that a caller working through a list hides the memory latency of one lookup
- * behind the work on the entry before it. */
-void qpolicy_prefetch(const qpolicy *p, qpol_table t, const char *name, size_t name_len);
+ * behind the work on the entry before it. Returns the name's hash (0 when p or t is not valid),
+ * which qpolicy_lookup_hashed of the same name and table takes to avoid hashing it twice. */
+uint64_t qpolicy_prefetch(const qpolicy *p, qpol_table t, const char *name, size_t name_len);
+/* qpolicy_lookup with h = qpolicy_prefetch(p, t, name, name_len) (same p, t and name bytes). */
+qpol_result qpolicy_lookup_hashed(const qpolicy *p, qpol_table t, const char *name, size_t name_len,
+                                  uint64_t h, const uint8_t *digest, size_t digest_len);
 /* The accepted digests of a path as Python's list repr, e.g. "['ab12...', 'cd34...']", into out
  * (truncated with "..." if it does not fit). Returns the length written. */
 size_t qpolicy_expected_repr(const qpolicy *p, qpol_table t, const char *name, size_t name_len,

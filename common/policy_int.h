@@ -81,8 +81,9 @@ uint64_t qpol_hash(const char *path, size_t len);
 void qpol_prefetch(const qpolicy *p, qpol_table t, uint64_t h);
 long qpol_path_h(qpolicy *p, qpol_table t, const char *path, size_t len, uint64_t h, bool *added,
                  qerr *err);
-/* The entry of a path, or NULL. */
+/* The entry of a path, or NULL; _h with the path's qpol_hash already computed. */
 const qpol_ent *qpol_find(const qpolicy *p, qpol_table t, const char *path, size_t len);
+const qpol_ent *qpol_find_h(const qpolicy *p, qpol_table t, const char *path, size_t len, uint64_t h);
 /* Append a digest given as hex (lower_only: reject A-F); -1 for bad hex or no memory. */
 int qpol_add_hex(qpolicy *p, qpol_table t, uint32_t ent, const char *hex, size_t n,
                  bool lower_only, qerr *err);
@@ -99,7 +100,18 @@ int qpol_set_timestamp_now(qpolicy *p, qerr *err);
 int qpol_add_ignored(qpolicy *p, const char *name, size_t len, qerr *err);
 
 /* --- policy_json.c --- */
+/* qpolicy_from_json without the quick way of policy_json_fast.c: the whole text through
+ * cJSON (the reference the fuzz target compares the quick way with). */
+qpolicy *qpol_from_json_cjson(const char *text, size_t len, qerr *err);
 /* A legacy JSON allowlist ("hashes" object, keylime-formats §2.2); generator 3. */
 qpolicy *qpol_from_legacy_json(const char *text, size_t len, const char *src, qerr *err);
+
+/* --- policy_json_fast.c --- */
+/* Read the "digests", "keyrings" and "ima-buf" tables of runtime policy text into p's tables
+ * when they are spelled plainly (see the file), and give the rest of the document to parse:
+ * *skel (malloc'd, NUL-terminated, *skel_len bytes) is the text with those tables replaced by
+ * "{}". 0 on success; -1 when the text is not in that plain spelling (p's tables may then hold
+ * part of it: drop p and load the text with cJSON). */
+int qpol_fast_tables(qpolicy *p, const char *text, size_t len, char **skel, size_t *skel_len);
 
 #endif

@@ -410,47 +410,91 @@ static int reserve_for(qpolicy *p, size_t len, qerr *err)
     return qpol_reserve_arena(p, len / 2 + 64, len / 96 + 16, err);
 }
 
-qpolicy *qpolicy_from_json(const char *text, size_t len, const char *src, qerr *err)
+/* A runtime policy document into p: Keylime's schema, then the pieces. */
+static int load_doc(qpolicy *p, const char *text, size_t len, qerr *err)
 {
-    (void)src;
     ctx_t c = { .prefix = RT_PREFIX, .err = err };
     cJSON *root = parse(text, len, &c);
     if (!root)
-        return NULL;
-    qpolicy *p = NULL;
+        return -1;
+    int rc = -1;
     if (!cJSON_IsObject(root)) {
         fail_type(&c, NULL, root, "object");
-        goto fail;
+        goto out;
     }
     if (truthy(member(root, "payload"))) {
         fail_at(&c, NULL, "a signed (DSSE) policy envelope is not supported");
-        goto fail;
+        goto out;
     }
     for (size_t i = 0; i < sizeof top_keys / sizeof top_keys[0]; i++) {
         if (!member(root, top_keys[i])) {
             fail_at(&c, NULL, "'%s' is a required property", top_keys[i]);
-            goto fail;
+            goto out;
         }
     }
-    p = qpol_alloc(err);
-    if (!p || reserve_for(p, len, err) < 0)
-        goto fail;
     if (fill_meta(p, &c, member(root, "meta")) < 0 ||
         get_int(&c, "release", member(root, "release"), 0, INT64_MAX / 2, &p->release) < 0)
-        goto fail;
+        goto out;
     for (int t = 0; t < QPOL_NTABLES; t++)
         if (fill_table(p, &c, (qpol_table)t, table_keys[t], member(root, table_keys[t]), true) < 0)
-            goto fail;
+            goto out;
     if (fill_excludes(p, &c, member(root, "excludes")) < 0 ||
         fill_ima(p, &c, member(root, "ima"), false) < 0 ||
         fill_vkeys(p, &c, member(root, "verification-keys")) < 0)
-        goto fail;
+        goto out;
+    rc = 0;
+out:
     cJSON_Delete(root);
+    return rc;
+}
+
+static qpolicy *new_policy(size_t len, qerr *err)
+{
+    qpolicy *p = qpol_alloc(err);
+    if (p && reserve_for(p, len, err) < 0) {
+        qpolicy_free(p);
+        return NULL;
+    }
     return p;
-fail:
-    qpolicy_free(p);
-    cJSON_Delete(root);
-    return NULL;
+}
+
+qpolicy *qpolicy_from_json(const char *text, size_t len, const char *src, qerr *err)
+{
+    (void)src;
+    /* The quick way first: the tables straight from the text, the rest of the document (with
+     * "{}" for the tables) through cJSON (policy_json_fast.c). When it gives up or that rest
+     * does not pass, the whole text goes through cJSON, which words every error. */
+    if (text && len > 0 && len <= QPOLICY_MAX_SIZE) {
+        qerr quiet = { 0 };
+        char *skel = NULL;
+        size_t skel_len = 0;
+        qpolicy *p = new_policy(len, &quiet);
+        if (p && qpol_fast_tables(p, text, len, &skel, &skel_len) == 0 &&
+            load_doc(p, skel, skel_len, &quiet) == 0) {
+            free(skel);
+            return p;
+        }
+        free(skel);
+        qpolicy_free(p);
+    }
+    return qpol_from_json_cjson(text, len, err);
+}
+
+qpolicy *qpol_from_json_cjson(const char *text, size_t len, qerr *err)
+{
+    ctx_t c = { .prefix = RT_PREFIX, .err = err };
+    if (!text || len == 0 || len > QPOLICY_MAX_SIZE) {
+        (void)parse(text, len, &c);   /* NULL: it words the error */
+        return NULL;
+    }
+    qpolicy *p = new_policy(len, err);
+    if (!p)
+        return NULL;
+    if (load_doc(p, text, len, err) < 0) {
+        qpolicy_free(p);
+        return NULL;
+    }
+    return p;
 }
 
 qpolicy *qpol_from_legacy_json(const char *text, size_t len, const char *src, qerr *err)

@@ -2,6 +2,7 @@
  * (see policy_int.h). Open addressing with linear probing; the index is sized once from the
  * expected path count and only doubles if a builder adds more than announced. */
 #include "policy_int.h"
+#include "hex.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -147,10 +148,16 @@ int qpol_str_add(qpolicy *p, const char *s, size_t n, qpol_str *out, qerr *err)
 
 const qpol_ent *qpol_find(const qpolicy *p, qpol_table t, const char *path, size_t len)
 {
+    if (p->tab[t].n == 0)
+        return NULL;
+    return qpol_find_h(p, t, path, len, path_hash(path, len));
+}
+
+const qpol_ent *qpol_find_h(const qpolicy *p, qpol_table t, const char *path, size_t len, uint64_t h)
+{
     const qpol_tab *tb = &p->tab[t];
     if (tb->n == 0)
         return NULL;
-    uint64_t h = path_hash(path, len);
     uint64_t hi = h & 0xffffffff00000000ull;
     size_t mask = tb->nslots - 1;
     for (size_t pos = (size_t)h & mask;; pos = (pos + 1) & mask) {
@@ -272,22 +279,17 @@ int qpol_add_hex(qpolicy *p, qpol_table t, uint32_t ent, const char *hex, size_t
     if (grow((void **)&p->dig, &p->dig_cap, p->ndig + 1, sizeof *p->dig, UINT32_MAX - 1, err) < 0 ||
         grow((void **)&p->str, &p->str_cap, p->str_len + nb, 1, UINT32_MAX, err) < 0)
         return -1;
-    /* Validate and decode in one pass; nothing is committed until the digest is good. */
-    const unsigned char *h = (const unsigned char *)hex;
+    /* Validate and decode in one pass; nothing is committed until the digest is good. Upper-case
+     * digits (when allowed) are stored like lower-case ones. */
     uint8_t *out = (uint8_t *)p->str + p->str_len;
-    unsigned bad = 0;
-    for (size_t i = 0; i + 1 < n; i += 2) {
-        uint8_t a = hexval[h[i]], b = hexval[h[i + 1]];
-        bad |= (a == 0 && h[i] != '0') | (b == 0 && h[i + 1] != '0') | ((a | b) & 0x80);
-        out[i / 2] = (uint8_t)(((a & 0x0f) << 4) | (b & 0x0f));
-    }
+    if (qhex_decode_case(hex, n & ~(size_t)1, out, nb, lower_only) < 0)
+        return qerr_set(err, "not a hex digest");
     if (n & 1) {
-        uint8_t a = hexval[h[n - 1]];
-        bad |= (a == 0 && h[n - 1] != '0') | (a & 0x80);
+        int a = hexdig((unsigned char)hex[n - 1]);
+        if (a < 0 || (lower_only && (a & 0x80)))
+            return qerr_set(err, "not a hex digest");
         out[nb - 1] = (uint8_t)((a & 0x0f) << 4);
     }
-    if (bad && (lower_only || !qpol_hex_ok(hex, n, false)))
-        return qerr_set(err, "not a hex digest");
     uint32_t d = (uint32_t)p->ndig++;
     p->dig[d] = (qpol_dig){ .off = (uint32_t)p->str_len, .next = QPOL_NONE, .nib = (uint8_t)n };
     p->str_len += nb;

@@ -1,11 +1,13 @@
 /* fuzz_policy.c — libFuzzer target: the input as a runtime policy (qpolicy_from_json) and as an
  * allowlist (qpolicy_from_allowlist). A policy that loads is looked up, serialised (insertion
- * order and sorted), and its sorted JSON must load again and serialise to the same text. */
+ * order and sorted), and its sorted JSON must load again and serialise to the same text.
+ * qpolicy_from_json must agree with the whole-document cJSON load (qpol_from_json_cjson): both
+ * fail with the same message, or both load a policy that serialises to the same text. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "policy.h"
+#include "policy_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,12 +65,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!text)
         abort();
     memcpy(text, data, size);
-    qerr err;
+    qerr err = { 0 }, ref_err = { 0 };
     qpolicy *p = qpolicy_from_json(text, size, "fuzz.json", &err);
+    qpolicy *ref = qpol_from_json_cjson(text, size, &ref_err);
+    if (!p != !ref || (!p && strcmp(err.msg, ref_err.msg) != 0)) {
+        fprintf(stderr, "fuzz_policy: quick and cJSON loads differ: '%s' / '%s'\n", p ? "loaded" : err.msg,
+                ref ? "loaded" : ref_err.msg);
+        abort();
+    }
     if (p) {
+        char *a = qpolicy_to_json(p, false, &err), *b = qpolicy_to_json(ref, false, &ref_err);
+        if (!a || !b)
+            die("a loaded policy does not serialise", a ? &ref_err : &err);
+        if (strcmp(a, b) != 0) {
+            fprintf(stderr, "fuzz_policy: quick and cJSON loads differ:\n%s\n%s\n", a, b);
+            abort();
+        }
+        free(a);
+        free(b);
         exercise(p);
         qpolicy_free(p);
     }
+    qpolicy_free(ref);
     p = qpolicy_from_allowlist(text, size, "fuzz.txt", &err);
     if (p) {
         exercise(p);

@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "hex.h"
@@ -84,12 +85,50 @@ static void test_valid(void **state)
     assert_true(qhex_valid("abzz", 2));   /* only n characters are looked at */
 }
 
+/* qhex_decode_case on lengths that use the 32-digit blocks and the digit-pair tail: every byte
+ * value at every position is accepted exactly when it is a hex digit (upper-case ones only
+ * without lower_only), and the bytes decoded are those of a digit-by-digit reference. */
+static void test_decode_case_blocks(void **state)
+{
+    (void)state;
+    static const size_t lens[] = { 2, 30, 32, 34, 40, 64, 66, 96, 128 };
+    char txt[129];
+    uint8_t out[64], want[64];
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        size_t n = lens[li];
+        for (size_t i = 0; i < n; i++)
+            txt[i] = "0123456789abcdef"[(i * 7 + li) % 16];
+        for (size_t i = 0; i < n / 2; i++)
+            want[i] = (uint8_t)((qhex_nibble(txt[2 * i]) << 4) | qhex_nibble(txt[2 * i + 1]));
+        assert_int_equal(qhex_decode_case(txt, n, out, sizeof out, true), (long)(n / 2));
+        assert_memory_equal(out, want, n / 2);
+        for (size_t pos = 0; pos < n; pos += (n > 40 ? 3 : 1)) {
+            char keep = txt[pos];
+            for (int c = 0; c < 256; c++) {
+                txt[pos] = (char)c;
+                int v = qhex_nibble((char)c);
+                bool upper = c >= 'A' && c <= 'F';
+                long lo = qhex_decode_case(txt, n, out, sizeof out, true);
+                long any = qhex_decode_case(txt, n, out, sizeof out, false);
+                assert_int_equal(lo, v >= 0 && !upper ? (long)(n / 2) : -1);
+                assert_int_equal(any, v >= 0 ? (long)(n / 2) : -1);
+                if (any >= 0) {
+                    uint8_t b = out[pos / 2];
+                    assert_int_equal(pos % 2 ? (b & 0x0f) : (b >> 4), v);
+                }
+            }
+            txt[pos] = keep;
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nibble),     cmocka_unit_test(test_encode),
         cmocka_unit_test(test_decode),     cmocka_unit_test(test_decode_bad),
         cmocka_unit_test(test_decode_cap), cmocka_unit_test(test_valid),
+        cmocka_unit_test(test_decode_case_blocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
