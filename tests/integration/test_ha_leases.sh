@@ -181,6 +181,29 @@ wait_until 60 balanced "$S" "$O" && pass "SIGCONT: it rejoined and holds its sha
 ha_start 4 || fail start_v4 "$(tail -3 "$QUINCE_TMP/v4/verifier.log")"
 wait_until 60 balanced "$S" "$O" 4 && pass "added at run time: $(held "$S")/$(held "$O")/$(held 4)" \
   || fail "added at run time: rebalanced" "$(held "$S")/$(held "$O")/$(held 4)"
+# ---- every verifier serves the API: stop and reactivate, through verifier S, an agent verifier 4
+# polls; the owner follows (the epoch the API raised makes it reload the agent) ------------------
+A4=$(sql "SELECT agent_id FROM leases WHERE owner = '$INST_4' AND agent_id NOT IN ($IN) ORDER BY agent_id LIMIT 1;")
+W4=$(sql "SELECT agent_id FROM leases WHERE owner = '$INST_4' AND agent_id NOT IN ($IN, '$A4') ORDER BY agent_id LIMIT 1;")
+cs="CV_$S"
+st=$(vcurl -o /dev/null -w '%{http_code}' -X PUT "https://127.0.0.1:${!cs}/v2.1/agents/$A4/stop")
+wc0=$(sql "SELECT attestation_count FROM agents WHERE agent_id = '$W4';")
+witness() { [ "$(sql "SELECT attestation_count FROM agents WHERE agent_id = '$W4';")" -ge $((wc0 + 3)) ]; }
+if [ "$st" = 200 ] && wait_until 60 witness && [ "$(sql "SELECT operational_state FROM agents WHERE agent_id = '$A4';")" = 10 ]; then
+  pass "API on another verifier: stopped, and it stays stopped while its owner polls on"
+else
+  fail "API on another verifier: stop" "HTTP $st, state $(sql "SELECT operational_state FROM agents WHERE agent_id = '$A4';")"
+fi
+ac0=$(sql "SELECT attestation_count FROM agents WHERE agent_id = '$A4';")
+co="CV_$O"
+st=$(vcurl -o /dev/null -w '%{http_code}' -X PUT "https://127.0.0.1:${!co}/v2.1/agents/$A4/reactivate")
+resumed() { [ "$(sql "SELECT count(*) FROM agents WHERE agent_id = '$A4' AND operational_state = 3 AND attestation_count > $ac0;")" = 1 ]; }
+if [ "$st" = 200 ] && wait_until 60 resumed && [ "$(sql "SELECT owner FROM leases WHERE agent_id = '$A4';")" = "$INST_4" ]; then
+  pass "API on another verifier: reactivated, attested again by its owner"
+else
+  fail "API on another verifier: reactivate" "HTTP $st, state $(sql "SELECT operational_state || ' ' || attestation_count FROM agents WHERE agent_id = '$A4';")"
+fi
+
 good() { [ "$(sql "SELECT count(*) FROM agents WHERE agent_id NOT IN ($IN) AND operational_state = 3 AND last_received_quote > $(( $(date +%s) - 1 - 2 * QI ));")" -ge $(( N - 3 - 5 )) ]; }
 bad=$(sql "SELECT count(*) FROM agents WHERE agent_id NOT IN ($IN) AND operational_state NOT IN (3, 4);")
 wait_until 60 good && [ "$bad" = 0 ] && pass "the good agents keep attesting, none failed" \
