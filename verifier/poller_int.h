@@ -30,6 +30,7 @@ typedef struct pagent {
     bool http_active;            /* p->mu: request in the multi handle */
     bool job_active;             /* p->mu: answer with a worker or waiting to be applied */
     uint64_t rounds, requests;   /* p->mu (written by the event thread only) */
+    vpoller_live live;           /* p->mu (written by the event thread only): the counters for the API */
     /* event thread only (a worker reads rec and uses mem while job_active) */
     vagent rec;
     vattest_mem mem;
@@ -40,6 +41,9 @@ typedef struct pagent {
     uint32_t mask;               /* PCR mask from rec.tpm_policy, once per record */
     double started;
     uint64_t flight_gen;
+    uint64_t saved_fp;           /* vround_durable_fp of the state last handed to the writer */
+    long unsaved;                /* rounds since then whose counters are in memory only */
+    double unsaved_since;        /* monotonic seconds of the first of them */
     char nonce[VATTEST_NONCE_LEN + 1];
     uint64_t requested;
     vprov v;
@@ -64,6 +68,7 @@ struct vpoller {
     vround_cfg rcfg;
     vac_opts vo;
     CURLM *multi;
+    vac_pool *handles;           /* easy handles of the requests in flight, reused */
     struct curl_slist *json_hdr;
 
     pthread_mutex_t mu;          /* map, generations, flags, counters, cmds, done list */
@@ -100,5 +105,7 @@ void vpoll_request_done(vpoller *p, CURL *e, CURLcode rc);
 void vpoll_job_done(void *ctx, vjob *j);                         /* worker thread */
 void vpoll_apply_result(vpoller *p, vjob *j);
 void vpoll_drop_request(vpoller *p, pagent *a);                  /* abandon the request, free the handle */
+/* Hand the counters kept in memory to the writer (the poller stops). */
+void vpoll_checkpoint(vpoller *p, pagent *a);
 
 #endif
