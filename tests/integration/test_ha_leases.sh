@@ -31,9 +31,9 @@ HOST=$(hostname)
 # ha_start N: verifier N (API, registrar ports of its own; the database and CA shared).
 ha_start() {
   local n=$1 d=$QUINCE_TMP/v$1
-  local cv rp rt; cv=$(free_port); rp=$(free_port); rt=$(free_port)
+  local cv rp rt mp; cv=$(free_port); rp=$(free_port); rt=$(free_port); mp=$(free_port)
   mkdir -p "$d"
-  eval "CV_$n=$cv REG_$n=$rp INST_$n=$HOST:127.0.0.1:$cv"
+  eval "CV_$n=$cv REG_$n=$rp MP_$n=$mp INST_$n=$HOST:127.0.0.1:$cv"
   cat >"$d/verifier.conf" <<CONF
 [verifier]
 ip = 127.0.0.1
@@ -45,6 +45,7 @@ retry_interval = 0.5
 max_retries = 30
 request_timeout_ms = 5000
 lease_ttl = $TTL
+metrics_listen = 127.0.0.1:$mp
 accept_tpm_hash_algs = sha512, sha384, sha256, sha1
 accept_tpm_signing_algs = ecschnorr, rsassa, ecdsa
 log_level = info
@@ -59,6 +60,7 @@ CONF
   wait_http "https://127.0.0.1:$cv/version" 60
 }
 held() { local i="INST_$1"; sql "SELECT count(*) FROM leases WHERE owner = '${!i}';"; }
+metric() { local m="MP_$1"; curl -s "http://127.0.0.1:${!m}/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
 # wait_until SECONDS CMD...: until CMD succeeds (checked every 0.2 s); the bound only stops a hang.
 wait_until() {
   local end=$(( $(date +%s) + $1 )); shift
@@ -174,6 +176,9 @@ if wait_line 60 "$QUINCE_TMP/v$S/verifier.log" "round result refused: the lease"
 else
   fail "SIGCONT: stale writes fenced" "no 'round result refused' line; $(grep -c 'leases:' "$QUINCE_TMP/v$S/verifier.log") lease lines"
 fi
+refused=$(metric "$S" quince_lease_refused_rounds_total)
+[ "${refused:-0}" != 0 ] && pass "SIGCONT: quince_lease_refused_rounds_total counts them ($refused)" \
+  || fail "SIGCONT: refused rounds counted" "quince_lease_refused_rounds_total '${refused}'"
 wait_until 60 balanced "$S" "$O" && pass "SIGCONT: it rejoined and holds its share again ($(held "$S")/$(held "$O"))" \
   || fail "SIGCONT: rejoined" "$(held "$S")/$(held "$O")"
 
@@ -181,6 +186,9 @@ wait_until 60 balanced "$S" "$O" && pass "SIGCONT: it rejoined and holds its sha
 ha_start 4 || fail start_v4 "$(tail -3 "$QUINCE_TMP/v4/verifier.log")"
 wait_until 60 balanced "$S" "$O" 4 && pass "added at run time: $(held "$S")/$(held "$O")/$(held 4)" \
   || fail "added at run time: rebalanced" "$(held "$S")/$(held "$O")/$(held 4)"
+h4=$(metric 4 quince_leases_held); t4=$(metric 4 quince_leases_taken_total)
+[ "$h4" = "$(held 4)" ] && [ "${t4:-0}" -ge "$h4" ] && pass "metrics: quince_leases_held $h4, taken $t4" \
+  || fail "metrics: leases" "held '$h4' (store $(held 4)), taken '$t4'"
 # ---- every verifier serves the API: stop and reactivate, through verifier S, an agent verifier 4
 # polls; the owner follows (the epoch the API raised makes it reload the agent) ------------------
 A4=$(sql "SELECT agent_id FROM leases WHERE owner = '$INST_4' AND agent_id NOT IN ($IN) ORDER BY agent_id LIMIT 1;")
