@@ -17,7 +17,6 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,7 +28,8 @@
 
 #define MOD "verifier"
 #define MAX_BACKOFF 3600.0           /* seconds */
-#define IDLE_HANDLES 64              /* easy handles kept between requests (agent_client.h) */
+#define IDLE_HANDLES 128             /* easy handles kept between requests (agent_client.h) */
+#define SHARDS 64                    /* multi handles (curl_loop.h); each agent stays in one */
 
 enum { CMD_ADD = 1, CMD_REACTIVATE, CMD_STOP, CMD_REMOVE };
 
@@ -48,12 +48,13 @@ static long conn_cache_size(void)
 
 /* ---- commands (event thread) ------------------------------------------------------------------ */
 
-static pagent *pagent_new(const char *id)
+static pagent *pagent_new(vpoller *p, const char *id)
 {
     pagent *a = calloc(1, sizeof *a);
     if (!a)
         return NULL;
     vsched_node_init(&a->node, id);
+    a->shard = vcl_shard_of(p->loop, id);
     a->rec.st.pcr10_alg = QHASH_NONE;
     return a;
 }
@@ -74,7 +75,7 @@ static void handle_cmd(vpoller *p, cmd *c)
             break;
         if (!a) {
             /* normally created by notify(); this is the fallback when that allocation failed */
-            a = pagent_new(c->id);
+            a = pagent_new(p, c->id);
             pthread_mutex_lock(&p->mu);
             int rc = a ? vsched_insert(&p->sched, &a->node) : -1;
             if (rc == 0)
@@ -155,7 +156,7 @@ static void notify(vpoller *p, int type, const char *agent_id)
     }
     /* An added or reactivated agent gets its entry now, so that its generation is in place
      * before any later notification or write is looked at. */
-    pagent *fresh = activate ? pagent_new(agent_id) : NULL;
+    pagent *fresh = activate ? pagent_new(p, agent_id) : NULL;
     pthread_mutex_lock(&p->mu);
     uint64_t gen = c->gen = ++p->gen_counter;
     pagent *a = vpoll_find(p, agent_id);
@@ -174,7 +175,7 @@ static void notify(vpoller *p, int type, const char *agent_id)
     int st = vround_api_state(type == CMD_STOP ? VRE_STOP : activate ? VRE_ACTIVATE : VRE_DELETE);
     if (st >= 0)
         queue_set_state(p, agent_id, gen, st);
-    curl_multi_wakeup(p->multi);
+    vcl_wake(p->loop);
 }
 
 void vpoller_agent_added(vpoller *p, const char *agent_id)
@@ -314,6 +315,11 @@ static bool any_job(vpoller *p)      /* p->mu held */
     return false;
 }
 
+static void on_done(void *ctx, CURL *e, CURLcode rc)
+{
+    vpoll_request_done(ctx, e, rc);
+}
+
 static void *event_main(void *arg)
 {
     vpoller *p = arg;
@@ -332,21 +338,10 @@ static void *event_main(void *arg)
             vsched_cancel(&p->sched, n);
             vpoll_start_request(p, (pagent *)(void *)n);
         }
-        int running = 0;
-        CURLMcode mc = curl_multi_perform(p->multi, &running);
-        if (mc != CURLM_OK)
-            qlog(QLOG_ERROR, MOD, "libcurl: %s", curl_multi_strerror(mc));
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(p->multi, &left)))
-            if (m->msg == CURLMSG_DONE)
-                vpoll_request_done(p, m->easy_handle, m->data.result);
-        int timeout = 1000;
-        if ((n = vsched_first(&p->sched)) && p->inflight < MAX_INFLIGHT) {
-            double d = (n->due - vpoll_mono()) * 1000.0;
-            timeout = d <= 0 ? 0 : d < 1000 ? (int)ceil(d) : 1000;
-        }
-        curl_multi_poll(p->multi, NULL, 0, timeout, NULL);
+        double wait = 1.0;               /* seconds */
+        if ((n = vsched_first(&p->sched)) && p->inflight < MAX_INFLIGHT && n->due - vpoll_mono() < wait)
+            wait = n->due - vpoll_mono();
+        vcl_run(p->loop, wait, on_done, p);
     }
     /* Stop: abandon requests in flight (those rounds simply did not happen), then wait for the
      * jobs the workers hold and apply their results so they are saved. */
@@ -414,7 +409,7 @@ static int load_agents(vpoller *p, qerr *err)
             vpoll_free_rec(rec);
             continue;
         }
-        pagent *a = pagent_new(l.ids[i]);
+        pagent *a = pagent_new(p, l.ids[i]);
         /* The writer thread already runs and looks agents up under mu. */
         pthread_mutex_lock(&p->mu);
         int ins = a ? vsched_insert(&p->sched, &a->node) : -1;
@@ -460,8 +455,7 @@ static void free_all(vpoller *p)
         free(p->cmds);
         p->cmds = nx;
     }
-    if (p->multi)
-        curl_multi_cleanup(p->multi);
+    vcl_free(p->loop);
     vac_pool_free(p->handles);
     curl_slist_free_all(p->json_hdr);
     vpolicy_cache_free(p->policies);
@@ -546,14 +540,14 @@ vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err)
     if (nw > 256)
         nw = 256;
     p->policies = vpolicy_cache_new(store, 0, err);
-    p->multi = curl_multi_init();
+    long conns = conn_cache_size();
+    p->loop = p->policies ? vcl_new(SHARDS, conns / SHARDS + conns / (4 * SHARDS) + 16, err) : NULL;
     p->handles = vac_pool_new(IDLE_HANDLES);
     p->json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
     p->vo.json_hdr = p->json_hdr;
-    if (!p->policies || !p->multi || !p->handles || !p->json_hdr ||
-        curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, conn_cache_size()) != CURLM_OK) {
-        if (p->policies)
-            qerr_set(err, "poller: cannot set up libcurl");
+    if (!p->policies || !p->loop || !p->handles || !p->json_hdr) {
+        if (p->loop)
+            qerr_set(err, "out of memory");
         free_all(p);
         return NULL;
     }
@@ -590,7 +584,7 @@ void vpoller_stop(vpoller *p)
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
     pthread_mutex_unlock(&p->mu);
-    curl_multi_wakeup(p->multi);
+    vcl_wake(p->loop);
     pthread_join(p->ev, NULL);
     vpool_stop(p->pool);        /* the workers finish the jobs they hold */
     drain(p);                   /* their results, and commands that came after the loop ended */
