@@ -95,6 +95,7 @@ void vpoll_checkpoint(vpoller *p, pagent *a)
     if (!r)
         return;
     r->checkpoint = true;
+    r->epoch = a->epoch;        /* fenced like a round: a lost lease's counters are not written */
     r->old_state = a->rec.st.operational_state;
     if (vagent_state_copy(&r->st, &a->rec.st) < 0) {
         qlog(QLOG_ERROR, MOD, "out of memory: the counters of agent %s are not saved", a->node.id);
@@ -179,6 +180,7 @@ static void transition(vpoller *p, pagent *a, uint64_t gen, const vround_event *
         qlog(QLOG_DEBUG, MOD, "agent %s: round %" PRIu64 " done (%s, %s), %" PRIu64 " requests sent", a->node.id,
              rounds, vround_ev_name(ev->kind), vstate_name(a->rec.st.operational_state), requests);
     if (r) {
+        r->epoch = a->epoch;
         r->old_state = old_state;
         r->rounds = rounds;
         r->requests = requests;

@@ -14,6 +14,7 @@
 #include "attest.h"
 #include "attest_pool.h"
 #include "curl_loop.h"
+#include "lease.h"
 #include "poller.h"
 #include "policy_cache.h"
 #include "provide_v.h"
@@ -26,6 +27,7 @@
 typedef struct pagent {
     vsched_node node;            /* id; map under p->mu, schedule on the event thread */
     uint64_t gen;                /* p->mu */
+    uint64_t epoch;              /* event thread: the lease epoch its rounds are saved under */
     bool http_active;            /* p->mu: request in the multi handle */
     bool job_active;             /* p->mu: answer with a worker or waiting to be applied */
     uint64_t rounds, requests;   /* p->mu (written by the event thread only) */
@@ -35,6 +37,7 @@ typedef struct pagent {
     vattest_mem mem;
     vagent *next_rec;            /* a record that arrived while a job was active */
     bool dead;                   /* removed while a job was active: free when it comes back */
+    bool dropping;               /* its lease went: no new request, forgotten once idle */
     vround_st rs;
     uint32_t mask;               /* PCR mask from rec.tpm_policy, once per record */
     double started;
@@ -53,7 +56,8 @@ typedef struct cmd {
     int type;
     char id[VSTORE_ID_MAX];
     uint64_t gen;
-    vagent *rec;                 /* ADD / REACTIVATE: the stored record (owned) */
+    uint64_t epoch;              /* ADD / REACTIVATE / LEASE: the agent's lease epoch */
+    vagent *rec;                 /* ADD / REACTIVATE / LEASE: the stored record (owned) */
     struct cmd *next;
 } cmd;
 
@@ -82,6 +86,11 @@ struct vpoller {
     size_t inflight;
     vpool *pool;
     vwriter *writer;
+    vlease *lease;               /* which agents this process polls (lease.h) */
+    char instance[VSTORE_ID_MAX];
+    double lease_until;          /* p->mu: monotonic time the leases hold until */
+    size_t ndropping;            /* event thread: agents with dropping set */
+    size_t adopted;              /* lease thread: resumable agents adopted (logged at start) */
 };
 
 /* ---- poll_agent.c: one agent's requests and results (event thread) ---- */

@@ -27,6 +27,8 @@ struct vwriter {
     size_t nops;
     bool quit;
     pthread_t thread;
+    char fence_owner[VSTORE_ID_MAX];   /* "" = not fenced */
+    uint64_t fenced;                   /* mu */
 };
 
 vresult *vresult_new(vres_kind kind, const char *agent_id, uint64_t gen)
@@ -95,9 +97,11 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
         return;
     vstore_round rounds[MAX_BATCH];
     const vstore_round *ptrs[MAX_BATCH];
+    bool refused[MAX_BATCH];
     size_t nw = 0;
     for (size_t i = 0; i < *n; i++) {
         const vresult *r = batch[i];
+        refused[i] = false;
         if (r->memory_only)
             continue;
         rounds[nw] = (vstore_round){
@@ -108,6 +112,9 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
             .set_failures = r->set_failures,
             .failures = r->failures,
             .nfailures = r->nfailures,
+            .lease_owner = w->fence_owner[0] ? w->fence_owner : NULL,
+            .lease_epoch = r->epoch,
+            .fenced = &refused[i],
         };
         ptrs[nw] = &rounds[nw];
         nw++;
@@ -118,16 +125,30 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
     double t1 = mono();
     if (rc < 0) {
         qlog(QLOG_ERROR, MOD, "saving the rounds of %zu agent(s) failed: %s", nw, err.msg);
-    } else {
-        unsigned long long rows = nw;
-        for (size_t i = 0; i < *n; i++)
-            rows += !batch[i]->memory_only && batch[i]->set_failures ? batch[i]->nfailures : 0;
-        if (nw) {
-            __atomic_add_fetch(&stat_tx, 1, __ATOMIC_RELAXED);
-            __atomic_add_fetch(&stat_rows, rows, __ATOMIC_RELAXED);
-        }
-        report(w, batch, *n, t1, nw ? t1 - t0 : -1);
+        *n = 0;
+        return;
     }
+    /* Rounds the lease fence refused are not reported: nothing of them was applied. */
+    unsigned long long rows = 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (refused[i]) {
+            qlog(QLOG_WARNING, MOD, "agent %s: round result refused: the lease (epoch %llu) is no longer this "
+                 "verifier's", batch[i]->agent_id, (unsigned long long)batch[i]->epoch);
+            pthread_mutex_lock(&w->mu);
+            w->fenced++;
+            pthread_mutex_unlock(&w->mu);
+            continue;
+        }
+        if (!batch[i]->memory_only)
+            rows += 1 + (batch[i]->set_failures ? batch[i]->nfailures : 0);
+        batch[kept++] = batch[i];
+    }
+    if (nw) {
+        __atomic_add_fetch(&stat_tx, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&stat_rows, rows, __ATOMIC_RELAXED);
+    }
+    report(w, batch, kept, t1, nw ? t1 - t0 : -1);
     *n = 0;
 }
 
@@ -258,6 +279,22 @@ void vwriter_push(vwriter *w, vresult *r)
     if (w->nops++ == 0 || w->nops == MAX_BATCH)
         pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->mu);
+}
+
+void vwriter_set_fence(vwriter *w, const char *owner)
+{
+    if (w)
+        snprintf(w->fence_owner, sizeof w->fence_owner, "%s", owner ? owner : "");
+}
+
+uint64_t vwriter_fenced(vwriter *w)
+{
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->fenced;
+    pthread_mutex_unlock(&w->mu);
+    return n;
 }
 
 void vwriter_stop(vwriter *w)

@@ -41,6 +41,7 @@ typedef struct vresult {
     vres_kind kind;
     char agent_id[VSTORE_ID_MAX];
     uint64_t gen;
+    uint64_t epoch;               /* VRES_ROUND: the lease epoch it is saved under (vwriter_set_fence) */
     int old_state;                /* VRES_ROUND: the state before the round */
     vagent_state st;              /* VRES_ROUND: owned (vagent_state_clear) */
     bool set_failures;
@@ -67,6 +68,11 @@ typedef struct vwriter vwriter;
 vwriter *vwriter_start(vstore *store, vwriter_current_fn current, void *current_ctx, vwriter_hook_fn hook,
                        void *hook_ctx, qerr *err);
 void vwriter_push(vwriter *w, vresult *r);          /* takes ownership; NULL is ignored */
+/* Fencing: from now on a round is saved only while the agent's lease names owner at the
+ * result's epoch (store.h vstore_round); a refused round is logged and counted, never applied,
+ * and not reported to the hook. Call before the first push. */
+void vwriter_set_fence(vwriter *w, const char *owner);
+uint64_t vwriter_fenced(vwriter *w);                /* rounds refused so far */
 void vwriter_stop(vwriter *w);
 /* Since the process started, over every writer: write transactions committed and rows written
  * (an agent's state row, each failure record, each re-asserted state). */

@@ -148,6 +148,7 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
         alg_list(c, "accept_tpm_signing_algs", "ecschnorr, rsassa", sign_names, o->accept_tpm_signing_algs,
                  sizeof o->accept_tpm_signing_algs, err) < 0 ||
         copy_str(c, V, "verifier_id", "default", o->verifier_id, sizeof o->verifier_id, err) < 0 ||
+        qconfig_double(c, V, "lease_ttl", 10.0, 1.0, 3600.0, &o->lease_ttl, err) < 0 ||
         copy_str(c, R, "ip", "127.0.0.1", o->registrar_ip, sizeof o->registrar_ip, err) < 0 ||
         qconfig_long(c, R, "port", 8890, 0, 65535, &o->registrar_port, err) < 0 ||
         qconfig_long(c, R, "tls_port", 8891, 0, 65535, &o->registrar_tls_port, err) < 0 ||
@@ -258,6 +259,7 @@ void vconfig_poller_opts(const vconfig *v, vpoller_opts *o)
     o->num_workers = (unsigned)v->num_workers;
     o->checkpoint = (vround_ckpt){ .rounds = v->checkpoint_rounds, .seconds = v->checkpoint_interval };
     o->verifier_id = v->verifier_id;
+    o->lease_ttl = v->lease_ttl;
     o->tls_cert_file = v->client_cert;
     o->tls_key_file = v->client_key;
     o->allow_plain_http = v->allow_agent_plain_http;
@@ -291,6 +293,8 @@ const char *vconfig_help(void)
            "    accept_tpm_encryption_algs  default when an add request has none (ecc, rsa)\n"
            "    accept_tpm_signing_algs     default when an add request has none (ecschnorr, rsassa)\n"
            "    verifier_id                 this verifier's id in agent records (default)\n"
+           "    lease_ttl                   seconds within which the agents of a verifier that stopped are\n"
+           "                                taken over by the others sharing the database (10)\n"
            "    log_level                   debug, info, warning, error or critical (info)\n"
            "    log_format                  text (Keylime's layout) or json, one object per line (text)\n"
            "    tls_dir                     the built-in CA: made on first start, mode 0700 (/var/lib/quince/tls)\n"

@@ -39,6 +39,7 @@ typedef struct vconfig {
     char accept_tpm_encryption_algs[VCONFIG_ALGS];
     char accept_tpm_signing_algs[VCONFIG_ALGS];
     char verifier_id[VCONFIG_STR];        /* "default" */
+    double lease_ttl;                     /* seconds a dead verifier's agents wait at most; 10 */
     qlog_level log_level;                 /* the more verbose of [verifier] and [registrar] */
     qlog_format log_format;               /* [verifier] log_format: text or json */
     /* TLS ([verifier]): the built-in CA directory and the files used. Each *_file below is the
