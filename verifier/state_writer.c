@@ -13,7 +13,7 @@
 #define MAX_BATCH 512              /* round results per transaction */
 
 /* Process-wide write counters (vwriter_stats): the bench and /metrics read them. */
-static unsigned long long stat_tx, stat_rows;
+static unsigned long long stat_tx, stat_rows, stat_fenced;
 
 struct vwriter {
     vstore *store;
@@ -28,7 +28,6 @@ struct vwriter {
     bool quit;
     pthread_t thread;
     char fence_owner[VSTORE_ID_MAX];   /* "" = not fenced */
-    uint64_t fenced;                   /* mu */
 };
 
 vresult *vresult_new(vres_kind kind, const char *agent_id, uint64_t gen)
@@ -174,9 +173,7 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
         if (refused[i]) {
             qlog(QLOG_WARNING, MOD, "agent %s: round result refused: the lease (epoch %llu) is no longer this "
                  "verifier's", batch[i]->agent_id, (unsigned long long)batch[i]->epoch);
-            pthread_mutex_lock(&w->mu);
-            w->fenced++;
-            pthread_mutex_unlock(&w->mu);
+            __atomic_add_fetch(&stat_fenced, 1, __ATOMIC_RELAXED);
             continue;
         }
         if (!batch[i]->memory_only)
@@ -326,14 +323,9 @@ void vwriter_set_fence(vwriter *w, const char *owner)
         snprintf(w->fence_owner, sizeof w->fence_owner, "%s", owner ? owner : "");
 }
 
-uint64_t vwriter_fenced(vwriter *w)
+unsigned long long vwriter_fenced(void)
 {
-    if (!w)
-        return 0;
-    pthread_mutex_lock(&w->mu);
-    uint64_t n = w->fenced;
-    pthread_mutex_unlock(&w->mu);
-    return n;
+    return __atomic_load_n(&stat_fenced, __ATOMIC_RELAXED);
 }
 
 void vwriter_stop(vwriter *w)
