@@ -43,7 +43,10 @@ tls_dir = $TLS_DIR
 quote_interval = $QI
 retry_interval = 0.5
 max_retries = 30
-request_timeout_ms = 5000
+request_timeout_ms = 10000
+# every round written (no counters kept for a checkpoint): a round finished after SIGCONT is a
+# write the fence must refuse
+state_checkpoint_rounds = 1
 lease_ttl = $TTL
 metrics_listen = 127.0.0.1:$mp
 accept_tpm_hash_algs = sha512, sha384, sha256, sha1
@@ -79,7 +82,7 @@ ha_start 2 && ha_start 3 || { fail start_v2_v3 "$(tail -3 "$QUINCE_TMP"/v[23]/ve
 pass three_verifiers_started
 
 BASE="127.$((RANDOM % 100 + 100)).$((RANDOM % 250)).1"
-"$FLEET" --agents $N --evil 3 --evil-at 0 --faults-on-usr2 --slow 0.1 --slow-ms 150 --reboot 0 --dead 0 \
+"$FLEET" --agents $N --evil 3 --evil-at 0 --faults-on-usr2 --slow 0.1 --slow-ms 300 --reboot 0 --dead 0 \
   --new-entries-per-minute 30 --interval $QI --registrar "http://127.0.0.1:$REG_1" \
   --verifier "https://127.0.0.1:$CV_1" --tls-dir "$TLS_DIR" --out "$QUINCE_TMP/fleet" --base-ip "$BASE" \
   --port "$(free_port)" >"$QUINCE_TMP/fleet.out" 2>"$QUINCE_TMP/fleet.err" &
