@@ -90,6 +90,45 @@ static void report(vwriter *w, vresult *const *batch, size_t n, double saved, do
     }
 }
 
+/* Saves one batch. A database that cannot be reached (code 503) keeps the batch: it is tried
+ * again, 0.5 s after the first failure and up to 5 s apart later, until it is saved or the
+ * writer stops, so no round result is dropped during a database restart. */
+static int save_batch(vwriter *w, const vstore_round *const *rounds, size_t n, qerr *err)
+{
+    double wait = 0.5;
+    bool said = false;
+    for (;;) {
+        for (size_t i = 0; i < n; i++)     /* a failed attempt may have set some */
+            if (rounds[i]->fenced)
+                *rounds[i]->fenced = false;
+        int rc = vstore_round_save_batch(w->store, rounds, n, err);
+        if (rc == 0 && said)
+            qlog(QLOG_INFO, MOD, "database reachable again: the kept rounds of %zu agent(s) are saved", n);
+        if (rc == 0 || err->code != 503)
+            return rc;
+        if (!said)
+            qlog(QLOG_WARNING, MOD, "%s; keeping the rounds of %zu agent(s) and retrying", err->msg, n);
+        said = true;
+        struct timespec until;                 /* w->cond runs on CLOCK_MONOTONIC */
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += (time_t)wait;
+        until.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&w->mu);
+        while (!w->quit && pthread_cond_timedwait(&w->cond, &w->mu, &until) == 0)
+            ;   /* woken by a push: keep waiting */
+        bool quit = w->quit;
+        pthread_mutex_unlock(&w->mu);
+        if (quit)
+            return rc;
+        wait = wait * 2 > 5 ? 5 : wait * 2;
+        *err = (qerr){ 0 };
+    }
+}
+
 static void flush(vwriter *w, vresult **batch, size_t *n)
 {
     if (*n == 0)
@@ -120,7 +159,7 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
     }
     qerr err = { 0 };
     double t0 = mono();
-    int rc = nw ? vstore_round_save_batch(w->store, ptrs, nw, &err) : 0;
+    int rc = nw ? save_batch(w, ptrs, nw, &err) : 0;
     double t1 = mono();
     if (rc < 0) {
         qlog(QLOG_ERROR, MOD, "saving the rounds of %zu agent(s) failed: %s", nw, err.msg);

@@ -5,7 +5,7 @@
 # agent's state goes backwards; one is stopped (SIGSTOP) until the others hold its agents, and
 # after SIGCONT its stale round results are refused by the lease fence and it gets a share again;
 # a verifier added at run time gets its share. Waits on the database and the logs, never on time.
-# HA_DB=pg (default when the PostgreSQL store is built in) or sqlite (one file shared on this host).
+# HA_DB=pg (default: a lib_pg.sh server, the set-up the design is for) or sqlite (one file shared on this host).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_rig.sh"
 . "$(dirname "$0")/lib_pg.sh"
@@ -15,7 +15,7 @@ N=300
 TTL=4          # lease_ttl: the SIGSTOP below lasts several of these
 QI=1           # quote_interval
 [ -x "$FLEET" ] || { fail setup "quince-fleet not built"; exit 0; }
-HA_DB=${HA_DB:-sqlite}
+HA_DB=${HA_DB:-pg}
 
 if [ "$HA_DB" = pg ]; then
   pg_start || exit 0
