@@ -36,6 +36,8 @@ ha_start() {
   local cv rp rt mp; cv=$(free_port); rp=$(free_port); rt=$(free_port); mp=$(free_port)
   mkdir -p "$d"
   eval "CV_$n=$cv REG_$n=$rp MP_$n=$mp INST_$n=$HOST:127.0.0.1:$cv"
+  # state_checkpoint_rounds = 1: the failover is timed by last_received_quote in the database,
+  # so every round writes it (by default a round that moves only counters keeps them in memory).
   cat >"$d/verifier.conf" <<CONF
 [verifier]
 ip = 127.0.0.1
@@ -50,6 +52,7 @@ request_timeout_ms = 10000
 # write the fence must refuse
 state_checkpoint_rounds = 1
 lease_ttl = $TTL
+state_checkpoint_rounds = 1
 metrics_listen = 127.0.0.1:$mp
 accept_tpm_hash_algs = sha512, sha384, sha256, sha1
 accept_tpm_signing_algs = ecschnorr, rsassa, ecdsa
