@@ -155,10 +155,12 @@ bench: deps
 	    build/rel/tests/tools/quince-fleet $(patsubst $(BUILD)/%,build/rel/%,$(BENCH_BINS))
 	@bench/run.sh build/rel
 
-# The fleet figures alone (a release verifier and quince-fleet; a few minutes).
+# The fleet figures alone (release verifiers and quince-fleet: one verifier, then three sharing
+# one database; a few minutes).
 bench-fleet: deps
 	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-verifier build/rel/tests/tools/quince-fleet
 	@bench/bench_fleet.sh build/rel
+	@bench/bench_fleet_ha.sh build/rel
 
 fuzz: deps
 	@tests/fuzz/run.sh $(FUZZ_SECONDS)

@@ -14,11 +14,13 @@
 #   - detection latency: the fleet appends an unlisted file to EVIL agents inside the window;
 #     the time from the append to the agent being Invalid Quote (9) in the store (polled every
 #     0.1 s, so +-0.1 s);
+#   - round latency inside the verifier (quote request sent -> state saved), p50 and p99 over
+#     the window, from the verifier's quince_round_seconds histogram (GET /metrics, scraped just
+#     before and just after the window; interpolated inside the histogram's buckets);
 #   - verifier RSS before any agent and at the end of the window (and per agent), SQLite file
-#     size (database + WAL), and the store's write transactions per second (BEGIN..COMMIT
-#     batches, which the verifier counts and logs on shutdown) from ready to stop.
-# Round latency inside the verifier (request sent -> state saved) is not visible from outside;
-# the fleet's gap figures bound it from above (gap = quote_interval + latency + scheduling).
+#     size (database + WAL), and the store's write transactions and rows written per second in
+#     the window (quince_store_write_transactions_total, quince_store_rows_written_total), and
+#     the new connections the verifier opened to agents in the window (kept-alive: none);
 # Agents are added through quince-tenant's bulk add (-c add --uuid-file, one stored policy);
 # the fleet's one wildcard listener stays inside a network namespace of the bench's own when
 # unshare(1) may make one (root), else on the host's loopback with the fleet refusing every
@@ -66,6 +68,52 @@ wait_line() { # FILE PATTERN SECS PID
   return 1
 }
 
+# Round latency quantiles and store writes in the window, from two /metrics scrapes.
+window_metrics() { # BEFORE AFTER WINDOW_S
+  python3 - "$1" "$2" "$3" <<'PY'
+import re, sys
+def load(path):
+    h, c = {}, {}
+    try:
+        text = open(path).read()
+    except OSError:
+        return h, c
+    for line in text.splitlines():
+        m = re.match(r'quince_round_seconds_bucket\{le="([^"]+)"\} (\S+)$', line)
+        if m:
+            h[float('inf') if m.group(1) == '+Inf' else float(m.group(1))] = float(m.group(2))
+            continue
+        m = re.match(r'(quince_store_\w+_total|quince_agent_connects_total) (\S+)$', line)
+        if m:
+            c[m.group(1)] = float(m.group(2))
+    return h, c
+(h0, c0), (h1, c1) = load(sys.argv[1]), load(sys.argv[2])
+w = float(sys.argv[3] or 0) or 1.0
+les = sorted(h1)
+cum = [h1[k] - h0.get(k, 0) for k in les]
+def q(p):
+    total = cum[-1] if cum else 0
+    if total <= 0:
+        return None
+    want, lo, prev = p * total, 0.0, 0.0
+    for le, n in zip(les, cum):
+        if n >= want:
+            if le == float('inf'):
+                return lo
+            return lo + (le - lo) * ((want - prev) / (n - prev) if n > prev else 1)
+        lo, prev = le, n
+    return lo
+p50, p99 = q(0.5), q(0.99)
+lat = ('round latency (request sent -> state saved): p50 %.0f ms, p99 %.0f ms (%d rounds)' %
+       (p50 * 1000, p99 * 1000, cum[-1]) if p50 is not None else 'round latency: no rounds in the window')
+tx = c1.get('quince_store_write_transactions_total', 0) - c0.get('quince_store_write_transactions_total', 0)
+rows = c1.get('quince_store_rows_written_total', 0) - c0.get('quince_store_rows_written_total', 0)
+conn = c1.get('quince_agent_connects_total', 0) - c0.get('quince_agent_connects_total', 0)
+print('%s\n      store writes in the window: %.1f transactions/s, %.0f rows/s; new connections to agents: %.0f (%.1f/s)'
+      % (lat, tx / w, rows / w, conn, conn / w))
+PY
+}
+
 run() { # N AK [provision-only]
   local n=$1 ak=$2 d="$WORK/$1-$2${3:+-p}" evil prov=${3:-}
   # quince-fleet needs one descriptor an agent (the verifier's connection; one listener serves
@@ -80,7 +128,8 @@ run() { # N AK [provision-only]
   evil=$(( n >= 10000 ? 10 : 3 ))
   mkdir -p "$d"
   local cv reg regtls
-  cv=$(free_port); reg=$(free_port); regtls=$(free_port)
+  local mp
+  cv=$(free_port); reg=$(free_port); regtls=$(free_port); mp=$(free_port)
   cat >"$d/verifier.conf" <<CONF
 [verifier]
 ip = 127.0.0.1
@@ -94,14 +143,16 @@ request_timeout_ms = 10000
 accept_tpm_hash_algs = sha256
 accept_tpm_signing_algs = rsassa, ecdsa
 log_level = info
+metrics_listen = 127.0.0.1:$mp
 [registrar]
 ip = 127.0.0.1
 port = $reg
 tls_port = $regtls
 CONF
-  "$BUILD/quince-verifier" --config "$d/verifier.conf" >"$d/verifier.log" 2>&1 &
+  ${BENCH_FLEET_WRAP:-} "$BUILD/quince-verifier" --config "$d/verifier.conf" >"$d/verifier.log" 2>&1 &
   local vp=$!
   PIDS+=("$vp")
+  echo "$vp" >"$d/verifier.pid"          # for perf record -p while the scenario runs
   local i
   for i in $(seq 100); do
     [ -s "$d/tls/tenant-key.pem" ] && curl -s -o /dev/null "http://127.0.0.1:$reg/version" && break
@@ -145,6 +196,7 @@ CONF
   kill -USR2 "$fp"
   t_ready=$(date +%s.%N)
   sleep "$WARM"
+  curl -s -o "$d/metrics0" "http://127.0.0.1:$mp/metrics"
   kill -USR1 "$fp"
   local t0; t0=$(date +%s.%N)
   local vw0 fw0; vw0=$(rq_wait "$vp"); fw0=$(rq_wait "$fp")
@@ -159,6 +211,7 @@ CONF
   done
   kill -USR1 "$fp"
   local vw1 fw1; vw1=$(rq_wait "$vp"); fw1=$(rq_wait "$fp")
+  curl -s -o "$d/metrics1" "http://127.0.0.1:$mp/metrics"
 
   local rss1; rss1=$(rss_kib "$vp")
   for i in $(seq 100); do
@@ -186,6 +239,7 @@ CONF
   printf '      quote gaps: p50 %s ms, p99 %s ms, max %s ms; largest lag behind the 2 s schedule %s ms; agents silent in the window: %s (of which %s evil)\n' \
     "$(field gap_p50_ms "$st")" "$(field gap_p99_ms "$st")" "$(field gap_max_ms "$st")" "$(field lag_max_ms "$st")" \
     "$(field silent_agents "$st")" "$evil"
+  printf '      %s\n' "$(window_metrics "$d/metrics0" "$d/metrics1" "$(field window_s "$st")")"
   awk -v v0="$vw0" -v v1="$vw1" -v f0="$fw0" -v f1="$fw1" -v w="$WIN" -v l="$(cut -d' ' -f1 /proc/loadavg)" 'BEGIN{
         printf "      waiting for a CPU in the window (run queue, all threads): verifier %.1f s, fleet %.1f s of %d s; load average %s\n",
                v1 - v0, f1 - f0, w, l }'

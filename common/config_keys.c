@@ -33,6 +33,8 @@ static const qconfig_key verifier_keys[] = {
     {"metrics_listen", 0}, {"require_allow_list_signatures", 0},
     {"measured_boot_policy_name", 0}, {"measured_boot_evaluate", 0},
     {"registrar_url", 0}, {"registrar_ca_cert", 0},
+    {"state_checkpoint_rounds", 0}, {"state_checkpoint_interval", 0},
+    {"lease_ttl", 0},
     {NULL, 0},
 };
 

@@ -2,12 +2,22 @@
 #include "curl_conf.h"
 
 #include <string.h>
+#include <openssl/ssl.h>
 
 int qcurl_check(CURLcode rc, const char *what, qerr *err)
 {
     if (rc == CURLE_OK)
         return 0;
     return qerr_set(err, "libcurl option %s rejected: %s", what, curl_easy_strerror(rc));
+}
+
+/* CURLOPT_SSL_CTX_FUNCTION: called with each connection's SSL_CTX before its handshake. */
+static CURLcode release_buffers(CURL *e, void *ssl_ctx, void *ud)
+{
+    (void)e;
+    (void)ud;
+    SSL_CTX_set_mode((SSL_CTX *)ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+    return CURLE_OK;
 }
 
 int qcurl_configure(CURL *e, const qcurl_conf *c, qerr *err)
@@ -47,6 +57,15 @@ int qcurl_configure(CURL *e, const qcurl_conf *c, qerr *err)
         SET(CURLOPT_SSLKEY, c->key_file);
     if (c->pinned_pubkey)
         SET(CURLOPT_PINNEDPUBLICKEY, c->pinned_pubkey);
+    if (c->dns_cache_forever)
+        SET(CURLOPT_DNS_CACHE_TIMEOUT, -1L);
+    if (rc == 0 && c->release_tls_buffers) {
+        /* Only libcurl's OpenSSL (and wolfSSL) back-ends have the hook; elsewhere the buffers
+         * simply stay, which costs memory, not correctness. */
+        CURLcode cc = curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, release_buffers);
+        if (cc != CURLE_NOT_BUILT_IN && cc != CURLE_UNKNOWN_OPTION)
+            rc = qcurl_check(cc, "CURLOPT_SSL_CTX_FUNCTION", err);
+    }
 #undef SET
     return rc;
 }

@@ -28,6 +28,14 @@ typedef struct qcurl_conf {
     const char *pinned_pubkey;        /* CURLOPT_PINNEDPUBLICKEY syntax, or NULL */
     bool no_verify_host;
     bool tcp_keepalive;
+    /* Memory and CPU of clients that keep many connections (the verifier's agent client):
+     * release_tls_buffers frees a kept-alive TLS connection's read/write buffers while it is
+     * idle (OpenSSL's SSL_MODE_RELEASE_BUFFERS, about 34 KB a connection; ignored by other TLS
+     * back-ends); dns_cache_forever keeps resolved names for good (CURLOPT_DNS_CACHE_TIMEOUT
+     * -1): meant for IP-literal hosts only, where libcurl 7.88 otherwise walks its whole DNS
+     * cache on every request to prune it. */
+    bool release_tls_buffers;
+    bool dns_cache_forever;
 } qcurl_conf;
 
 int qcurl_configure(CURL *e, const qcurl_conf *c, qerr *err);

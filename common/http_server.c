@@ -41,6 +41,7 @@ struct qhttp_server {
     char *cert, *key, *ca;   /* PEM copies kept for the daemon's life */
     void *(*conn_open)(void *arg, int fd, void *tls_session);
     void *conn_arg;
+    bool allow_hold;
 };
 
 struct qhttp_req {
@@ -538,7 +539,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return queue_reply(r);
     }
     r->rt->fn(r, r->rt->ctx);
-    if (r->held && r->replied && !r->hangup) {
+    if (r->held && srv->allow_hold && r->replied && !r->hangup) {
         MHD_suspend_connection(conn);
         return MHD_YES;
     }
@@ -707,6 +708,7 @@ qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *
         flags |= MHD_USE_TLS;
     if (o->allow_hold)
         flags |= MHD_ALLOW_SUSPEND_RESUME;
+    s->allow_hold = o->allow_hold;
     s->conn_open = o->conn_open;
     s->conn_arg = o->conn_arg;
 

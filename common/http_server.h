@@ -123,9 +123,10 @@ const char *qhttp_req_peer(const qhttp_req *r);       /* client IP address text 
 const char *qhttp_req_client_dn(const qhttp_req *r);
 /* What conn_open returned for the request's connection (NULL without the hook). */
 void *qhttp_req_conn_ctx(const qhttp_req *r);
-/* allow_hold servers: a handler that has set its reply may hold it; the connection then waits,
- * without timeout, until qhttp_req_release(r) (serving thread only; r stays valid until then),
- * which sends the reply. Used to answer late without blocking the thread. */
+/* allow_hold servers: a handler that has set its reply may hold it (elsewhere a hold is
+ * ignored); the connection then waits, without timeout, until qhttp_req_release(r) (serving
+ * thread only; r stays valid until then), which sends the reply. Used to answer late without
+ * blocking the thread. */
 void qhttp_req_hold(qhttp_req *r);
 void qhttp_req_release(qhttp_req *r);
 

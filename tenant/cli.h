@@ -52,7 +52,7 @@ typedef struct tcli_opts {
     tcli_cmd cmd;
     const char *command;               /* the -c value as given (e.g. a deprecated alias) */
     bool deprecated;                   /* -c addallowlist / showallowlist / deleteallowlist */
-    char uuid[TCLI_ID_MAX + 1];        /* lower-cased */
+    char uuid[TCLI_ID_MAX + 1];        /* as given (the servers find an agent in any case) */
     bool uuid_default;                 /* no -u: TCLI_DEFAULT_UUID */
     const char *cv_ip, *cv_id, *agent_ip, *cv_agent_ip, *reg_ip;   /* NULL: not given */
     long cv_port, agent_port, reg_port;                             /* 0: not given */
@@ -141,8 +141,8 @@ int tcli_tls_check(const tcli_conf *c, qerr *err);
  * them; values are lower-cased and a single string becomes a list. *out gets the normalised
  * object (without "mask"), *mask the PCR bitmap. */
 int tcli_tpm_policy_parse(const char *text, cJSON **out, uint32_t *mask, qerr *err);
-/* [\w.-]+ (ASCII), 1..TCLI_ID_MAX characters, lower-cased into out (cap > TCLI_ID_MAX). */
-int tcli_uuid_normalise(const char *in, char *out, size_t cap, qerr *err);
+/* [\w.-]+ (ASCII), 1..TCLI_ID_MAX characters, copied into out as given (cap > TCLI_ID_MAX). */
+int tcli_uuid_check(const char *in, char *out, size_t cap, qerr *err);
 /* A comma/blank separated algorithm list ("sha512, sha384, sha256"); names are lower-cased and
  * must be in `known` (NULL-terminated). `what` names the setting in messages. */
 int tcli_algs_parse(const char *text, const char *const *known, const char *what, tcli_algs *out, qerr *err);

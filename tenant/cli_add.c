@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -31,6 +32,7 @@ typedef struct add_state {
     tcli_policy pol;
     char *aik;                          /* registrar record (owned copies) */
     char *mtls;                         /* NULL: JSON null */
+    char reg_id[TCLI_ID_MAX + 1];       /* the id as the agent registered it (its auth_tag HMACs it) */
     char agent_ip[TCLI_HOST_MAX + 1];
     long agent_port;
     char agent_ver[16];
@@ -145,6 +147,9 @@ static int registrar_record(tcli_ctx *x, add_state *s, qerr *err)
         goto out;
     }
     const char *aik = jstr(r.results, "aik_tpm"), *ip = jstr(r.results, "ip"), *mtls = jstr(r.results, "mtls_cert");
+    /* The record's agent_id is the id as the agent registered it, whatever case -u gave. */
+    const char *rid = jstr(r.results, "agent_id");
+    snprintf(s->reg_id, sizeof s->reg_id, "%s", rid && strcasecmp(rid, id) == 0 ? rid : id);
     const cJSON *port = cJSON_GetObjectItemCaseSensitive(r.results, "port");
     if (!aik || !*aik) {
         qerr_setc(err, TCLI_EFAIL, "the registrar at %s holds no AK (aik_tpm) for agent %s", x->where[TSRV_REGISTRAR],
@@ -391,7 +396,7 @@ static int load_payload(tcli_ctx *x, add_state *s, qerr *err)
 static int post_ukey(tcli_ctx *x, add_state *s, qerr *err)
 {
     const char *id = x->o->uuid;
-    cJSON *body = tpayload_ukey_body(&s->pay, id, s->pubkey, err);
+    cJSON *body = tpayload_ukey_body(&s->pay, s->reg_id, s->pubkey, err);
     if (!body) {
         if (err)
             err->code = TCLI_EFAIL;

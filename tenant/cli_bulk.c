@@ -60,7 +60,7 @@ static int read_ids(const char *path, bulk *b, qerr *err)
             b->ids = p;
             cap = ncap;
         }
-        if (tcli_uuid_normalise(w, b->ids[b->n], sizeof b->ids[b->n], err) < 0)
+        if (tcli_uuid_check(w, b->ids[b->n], sizeof b->ids[b->n], err) < 0)
             rc = qerr_prefix(err, "--uuid-file %s line %zu", path, lineno);
         else
             b->n++;

@@ -291,7 +291,7 @@ int tcli_parse(int argc, char **argv, tcli_opts *o, qerr *err)
             break;
         }
         case 'u':
-            if (tcli_uuid_normalise(a, o->uuid, sizeof o->uuid, err) < 0)
+            if (tcli_uuid_check(a, o->uuid, sizeof o->uuid, err) < 0)
                 return -1;
             o->uuid_default = false;
             break;

@@ -22,7 +22,7 @@ int tcli_usage_err(qerr *err, const char *fmt, ...)
     return -1;
 }
 
-int tcli_uuid_normalise(const char *in, char *out, size_t cap, qerr *err)
+int tcli_uuid_check(const char *in, char *out, size_t cap, qerr *err)
 {
     size_t n = in ? strlen(in) : 0;
     bool ok = n > 0 && n <= TCLI_ID_MAX && n < cap;
@@ -33,9 +33,7 @@ int tcli_uuid_normalise(const char *in, char *out, size_t cap, qerr *err)
     if (!ok)
         return tcli_usage_err(err, "invalid agent uuid '%.300s': use 1 to %d letters, digits, '_', '.' or '-'",
                               in ? in : "", TCLI_ID_MAX);
-    for (size_t i = 0; i < n; i++)
-        out[i] = (char)tolower((unsigned char)in[i]);
-    out[n] = '\0';
+    memcpy(out, in, n + 1);    /* as given, as keylime_tenant sends it: the servers ignore case */
     return 0;
 }
 

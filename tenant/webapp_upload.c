@@ -208,7 +208,7 @@ void wapp_h_api_upload(qhttp_req *r, void *ctx)
     }
     cJSON_ArrayForEach(a, agents) {
         char norm[TCLI_ID_MAX + 1];
-        if (!cJSON_IsString(a) || tcli_uuid_normalise(a->valuestring, norm, sizeof norm, &e) < 0) {
+        if (!cJSON_IsString(a) || tcli_uuid_check(a->valuestring, norm, sizeof norm, &e) < 0) {
             wapp_json_error(r, 400, cJSON_IsString(a) ? e.msg : "agent ids are strings");
             return;
         }

@@ -146,7 +146,7 @@ int wapp_ctx_open(wapp *w, tcli_ctx *x, tcli_opts *o, const char *uuid, qerr *er
     memset(x, 0, sizeof *x);
     memcpy(o, &w->o, sizeof *o);
     o->tpm_policy_obj = NULL;           /* owned by w->o; the commands read w->c's copy */
-    if (uuid && tcli_uuid_normalise(uuid, o->uuid, sizeof o->uuid, err) < 0)
+    if (uuid && tcli_uuid_check(uuid, o->uuid, sizeof o->uuid, err) < 0)
         return -1;
     o->uuid_default = !uuid;
     if (!(x->http = tcli_http_new(&w->c, 64u << 20, err)))

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <cjson/cJSON.h>
 
 #include "curl_conf.h"
@@ -34,60 +36,176 @@ int vac_target_ok(const vac_opts *o, const vagent *rec, char *why, size_t cap)
 
 static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 {
-    vac *c = ud;
+    vac_handle *h = ud;
     size_t n = size * nmemb;
-    if (c->resp.max && c->resp.len + n > c->resp.max) {
-        c->too_big = true;
+    if (h->resp.max && h->resp.len + n > h->resp.max) {
+        h->too_big = true;
         return 0;
     }
-    if (qbuf_append(&c->resp, ptr, n) < 0)
+    if (qbuf_append(&h->resp, ptr, n) < 0)
         return 0;
     return n;
 }
 
-/* A handle for this agent: pinned to its registered certificate when it has one. */
-static int setup(vac *c, const vac_opts *o, const vagent *rec, bool *fatal, char *why, size_t cap)
+/* ---- the handle pool -------------------------------------------------------------------------- */
+
+struct vac_pool {
+    vac_handle *idle;
+    size_t nidle, keep;
+};
+
+static unsigned long long stat_connects;
+
+unsigned long long vac_connects(void)
 {
-    if (c->easy)
+    return __atomic_load_n(&stat_connects, __ATOMIC_RELAXED);
+}
+
+vac_pool *vac_pool_new(size_t keep)
+{
+    vac_pool *p = calloc(1, sizeof *p);
+    if (p)
+        p->keep = keep;
+    return p;
+}
+
+static void handle_free(vac_handle *h)
+{
+    if (!h)
+        return;
+    if (h->easy)
+        curl_easy_cleanup(h->easy);
+    qbuf_free(&h->resp);
+    free(h);
+}
+
+void vac_pool_free(vac_pool *p)
+{
+    if (!p)
+        return;
+    while (p->idle) {
+        vac_handle *nx = p->idle->next;
+        handle_free(p->idle);
+        p->idle = nx;
+    }
+    free(p);
+}
+
+/* An idle handle with every option back at libcurl's defaults (connections, the DNS and TLS
+ * session caches stay with libcurl), or a new one. */
+static vac_handle *pool_get(vac_pool *p)
+{
+    vac_handle *h = p->idle;
+    if (h) {
+        p->idle = h->next;
+        p->nidle--;
+        h->next = NULL;
+        curl_easy_reset(h->easy);
+        return h;
+    }
+    if (!(h = calloc(1, sizeof *h)))
+        return NULL;
+    if (!(h->easy = curl_easy_init())) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+static void pool_put(vac_pool *p, vac_handle *h)
+{
+    qbuf_free(&h->resp);             /* answers are handed on; an idle handle holds no buffer */
+    if (p->nidle >= p->keep) {
+        handle_free(h);
+        return;
+    }
+    h->next = p->idle;
+    p->idle = h;
+    p->nidle++;
+}
+
+void vac_release(vac *c, vac_pool *pool)
+{
+    if (c->h) {
+        long n = 0;
+        if (curl_easy_getinfo(c->h->easy, CURLINFO_NUM_CONNECTS, &n) == CURLE_OK && n > 0)
+            __atomic_add_fetch(&stat_connects, (unsigned long long)n, __ATOMIC_RELAXED);
+        pool_put(pool, c->h);
+    }
+    c->h = NULL;
+    c->easy = NULL;
+    c->vkey = false;
+}
+
+void vac_free(vac *c, vac_pool *pool)
+{
+    vac_release(c, pool);
+    free(c->pin);
+    c->pin = NULL;
+}
+
+/* An IP literal needs no name resolution, so its DNS cache entry can live for good. */
+static bool ip_literal(const char *ip)
+{
+    unsigned char a[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, ip, a) == 1 || inet_pton(AF_INET6, ip, a) == 1;
+}
+
+/* A handle for this agent's request: pinned to its registered certificate when it has one. */
+static int setup(vac *c, vac_pool *pool, const vac_opts *o, const vagent *rec, bool *fatal, char *why, size_t cap)
+{
+    if (c->h)
         return 0;
-    CURL *e = curl_easy_init();
-    if (!e) {
+    bool tls = use_tls(rec);
+    qerr err = { 0 };
+    if (tls && !c->pin) {
+        char pin[QTLS_PIN_MAX];
+        if (qtls_pin_sha256(rec->mtls_cert, pin, sizeof pin, &err) < 0) {
+            snprintf(why, cap, "the agent's registered certificate cannot be used: %.300s", err.msg);
+            *fatal = true;
+            return -1;
+        }
+        if (!(c->pin = strdup(pin))) {
+            snprintf(why, cap, "out of memory");
+            return -1;
+        }
+    }
+    vac_handle *h = pool_get(pool);
+    if (!h) {
         snprintf(why, cap, "cannot create a request");
         return -1;
     }
-    char pin[QTLS_PIN_MAX];
-    bool tls = use_tls(rec);
-    qerr err = { 0 };
-    if (tls && qtls_pin_sha256(rec->mtls_cert, pin, sizeof pin, &err) < 0) {
-        snprintf(why, cap, "the agent's registered certificate cannot be used: %.300s", err.msg);
-        *fatal = true;
-        curl_easy_cleanup(e);
-        return -1;
-    }
-    c->curl_err[0] = '\0';
+    h->curl_err[0] = '\0';
     qcurl_conf cc = {
         .connect_timeout_ms = o->request_timeout_ms < 10000 ? o->request_timeout_ms : 10000L,
         .timeout_ms = o->request_timeout_ms,
-        .errbuf = c->curl_err,
+        .errbuf = h->curl_err,
         .write_fn = on_data,
-        .write_data = c,
+        .write_data = h,
         .tcp_keepalive = true,
+        .release_tls_buffers = true,
+        .dns_cache_forever = ip_literal(rec->ip),
     };
     if (tls) {
         cc.ca_pem = rec->mtls_cert;
-        cc.pinned_pubkey = pin;
+        cc.pinned_pubkey = c->pin;
         cc.no_verify_host = true;
         cc.cert_file = o->tls_cert_file;
         cc.key_file = o->tls_key_file;
     }
-    if (qcurl_configure(e, &cc, &err) < 0) {
+    /* libcurl 7.88 copies every request sent over TLS through an upload buffer it allocates per
+     * handle and keeps: 64 KB by default, for requests of a few hundred bytes. 16 KB is its
+     * minimum. */
+    if (qcurl_configure(h->easy, &cc, &err) < 0 ||
+        QCURL_SET(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L, &err) < 0) {
         snprintf(why, cap, "%.400s", err.msg);
         *fatal = true;            /* the same options would be rejected again */
-        curl_easy_cleanup(e);
+        pool_put(pool, h);
         return -1;
     }
-    c->easy = e;
-    qbuf_init(&c->resp, (size_t)o->max_response_bytes);
+    qbuf_init(&h->resp, (size_t)o->max_response_bytes);
+    c->h = h;
+    c->easy = h->easy;
     return 0;
 }
 
@@ -101,20 +219,19 @@ static int base_url(const vagent *rec, char *out, size_t cap)
     return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
-static void arm(vac *c, void *priv, bool vkey)
+static void arm(vac *c, bool vkey)
 {
-    qbuf_reset(&c->resp);
-    c->too_big = false;
-    c->curl_err[0] = '\0';
+    qbuf_reset(&c->h->resp);
+    c->h->too_big = false;
+    c->h->curl_err[0] = '\0';
     c->vkey = vkey;
-    (void)priv;
 }
 
-int vac_quote(vac *c, const vac_opts *o, const vagent *rec, void *priv, const char *nonce, uint32_t mask,
-              bool partial0, uint64_t entry, bool *fatal, char *why, size_t cap)
+int vac_quote(vac *c, vac_pool *pool, const vac_opts *o, const vagent *rec, void *priv, const char *nonce,
+              uint32_t mask, bool partial0, uint64_t entry, bool *fatal, char *why, size_t cap)
 {
     *fatal = false;
-    if (setup(c, o, rec, fatal, why, cap) < 0)
+    if (setup(c, pool, o, rec, fatal, why, cap) < 0)
         return -1;
     char base[URL_MAX], url[URL_MAX];
     int n = base_url(rec, base, sizeof base) < 0 ? -1
@@ -132,15 +249,15 @@ int vac_quote(vac *c, const vac_opts *o, const vagent *rec, void *priv, const ch
         snprintf(why, cap, "%.400s", err.msg);
         return -1;
     }
-    arm(c, priv, false);
+    arm(c, false);
     return 0;
 }
 
-int vac_vkey(vac *c, const vac_opts *o, const vagent *rec, void *priv, const char *body, bool *fatal, char *why,
-             size_t cap)
+int vac_vkey(vac *c, vac_pool *pool, const vac_opts *o, const vagent *rec, void *priv, const char *body, bool *fatal,
+             char *why, size_t cap)
 {
     *fatal = false;
-    if (setup(c, o, rec, fatal, why, cap) < 0)
+    if (setup(c, pool, o, rec, fatal, why, cap) < 0)
         return -1;
     char base[URL_MAX], url[URL_MAX];
     int n = base_url(rec, base, sizeof base) < 0 ? -1 : snprintf(url, sizeof url, "%s/keys/vkey", base);
@@ -158,22 +275,27 @@ int vac_vkey(vac *c, const vac_opts *o, const vagent *rec, void *priv, const cha
         snprintf(why, cap, "%.400s", err.msg);
         return -1;
     }
-    arm(c, priv, true);
+    arm(c, true);
     return 0;
 }
 
 void vac_finish(vac *c, CURLcode rc, long status, long max_bytes, vac_result *out)
 {
     memset(out, 0, sizeof *out);
+    if (!c->h) {
+        out->kind = VAC_RETRY;
+        snprintf(out->why, sizeof out->why, "no request in flight");
+        return;
+    }
     const char *fatal_id = c->vkey ? "internal.verifier.no_v" : "internal.verifier.no_quote";
-    if (c->too_big) {
+    if (c->h->too_big) {
         out->kind = VAC_FATAL;
         out->event_id = c->vkey ? fatal_id : "qoute_validation.invalid_data";
         snprintf(out->why, sizeof out->why, "answer over %ld bytes", max_bytes);
         return;
     }
     if (rc != CURLE_OK) {
-        const char *detail = c->curl_err[0] ? c->curl_err : curl_easy_strerror(rc);
+        const char *detail = c->h->curl_err[0] ? c->h->curl_err : curl_easy_strerror(rc);
         out->kind = VAC_RETRY;
         if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH)
             snprintf(out->why, sizeof out->why, "the agent's TLS certificate did not match the certificate it "
@@ -196,7 +318,7 @@ void vac_finish(vac *c, CURLcode rc, long status, long max_bytes, vac_result *ou
     out->kind = VAC_FATAL;
     out->event_id = fatal_id;
     if (c->vkey) {
-        cJSON *j = cJSON_ParseWithLength((const char *)c->resp.data, c->resp.len);
+        cJSON *j = cJSON_ParseWithLength((const char *)c->h->resp.data, c->h->resp.len);
         const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
         snprintf(out->why, sizeof out->why, "the agent refused V: HTTP %ld%s%.200s", status,
                  cJSON_IsString(st) ? ": " : "", cJSON_IsString(st) ? st->valuestring : "");
@@ -208,22 +330,16 @@ void vac_finish(vac *c, CURLcode rc, long status, long max_bytes, vac_result *ou
 
 char *vac_take_body(vac *c, size_t *len)
 {
-    char *body = (char *)c->resp.data;
-    *len = c->resp.len;
-    c->resp.data = NULL;
-    c->resp.len = c->resp.cap = 0;
+    *len = 0;
+    if (!c->h)
+        return strdup("");
+    char *body = (char *)c->h->resp.data;
+    *len = c->h->resp.len;
+    c->h->resp.data = NULL;
+    c->h->resp.len = c->h->resp.cap = 0;
     if (!body) {
         body = strdup("");
         *len = 0;
     }
     return body;
-}
-
-void vac_free(vac *c)
-{
-    if (c->easy)
-        curl_easy_cleanup(c->easy);
-    c->easy = NULL;
-    c->vkey = false;
-    qbuf_free(&c->resp);
 }

@@ -14,7 +14,13 @@
  *   → VAC_FATAL with the event id (quote: internal.verifier.no_quote, or
  *   qoute_validation.invalid_data for an answer over the bound; V: internal.verifier.no_v).
  *   A peer whose certificate is not the pinned one is VAC_RETRY, with "the agent's TLS
- *   certificate did not match the certificate it registered" in the reason. */
+ *   certificate did not match the certificate it registered" in the reason.
+ * - Memory: an agent holds no easy handle between rounds. A request takes one from a vac_pool
+ *   (idle handles, reused by any agent) and gives it back when it ended; the agent's kept-alive
+ *   connection stays in the multi handle's connection cache, and a handle configured for the
+ *   same agent (address, pinned certificate, client certificate) reuses it. The agent keeps
+ *   only its pin string. Idle TLS connections release their buffers (curl_conf.h).
+ * - Threads: a vac and the pool belong to the poller's event thread. */
 #ifndef QUINCE_VERIFIER_AGENT_CLIENT_H
 #define QUINCE_VERIFIER_AGENT_CLIENT_H
 
@@ -34,12 +40,28 @@ typedef struct vac_opts {
     struct curl_slist *json_hdr;                /* "Content-Type: application/json" (shared) */
 } vac_opts;
 
-typedef struct vac {
-    CURL *easy;                   /* NULL until the first request */
+/* One easy handle with its answer buffer (from a vac_pool). */
+typedef struct vac_handle {
+    CURL *easy;
     qbuf resp;
     bool too_big;
-    bool vkey;                    /* the request in flight is POST /keys/vkey */
     char curl_err[CURL_ERROR_SIZE];
+    struct vac_handle *next;      /* in the pool's idle list */
+} vac_handle;
+
+typedef struct vac_pool vac_pool;
+/* keep: idle handles kept for reuse (more are cleaned up when they come back). NULL: out of memory. */
+vac_pool *vac_pool_new(size_t keep);
+void vac_pool_free(vac_pool *p);  /* every handle must be back */
+/* New connections libcurl opened for agents' requests since the process started (TCP + TLS
+ * handshakes; a kept-alive connection reused by a round is not counted). */
+unsigned long long vac_connects(void);
+
+typedef struct vac {
+    CURL *easy;                   /* h->easy while a request holds a handle, else NULL */
+    vac_handle *h;
+    char *pin;                    /* "sha256//..." of the registered certificate, once per record */
+    bool vkey;                    /* the request in flight is POST /keys/vkey */
 } vac;
 
 typedef enum { VAC_ANSWER = 1, VAC_RETRY, VAC_FATAL } vac_kind;
@@ -56,13 +78,17 @@ int vac_target_ok(const vac_opts *o, const vagent *rec, char *why, size_t cap);
 /* Set up the quote request (GET /v<ver>/quotes/integrity?...) or V's (POST /v<ver>/keys/vkey
  * with body); priv is stored as CURLOPT_PRIVATE. 0; -1 with why set and *fatal telling whether
  * a retry could help (a certificate or address that cannot be used: no). */
-int vac_quote(vac *c, const vac_opts *o, const vagent *rec, void *priv, const char *nonce, uint32_t mask,
-              bool partial0, uint64_t entry, bool *fatal, char *why, size_t cap);
-int vac_vkey(vac *c, const vac_opts *o, const vagent *rec, void *priv, const char *body, bool *fatal, char *why,
-             size_t cap);
+int vac_quote(vac *c, vac_pool *pool, const vac_opts *o, const vagent *rec, void *priv, const char *nonce,
+              uint32_t mask, bool partial0, uint64_t entry, bool *fatal, char *why, size_t cap);
+int vac_vkey(vac *c, vac_pool *pool, const vac_opts *o, const vagent *rec, void *priv, const char *body, bool *fatal,
+             char *why, size_t cap);
+/* After the transfer ended (the handle out of the multi handle). */
 void vac_finish(vac *c, CURLcode rc, long status, long max_bytes, vac_result *out);
-/* The answer body (NUL-terminated, may be empty) moves to the caller (free()). */
+/* The answer body (NUL-terminated, may be empty) moves to the caller (free()); NULL: out of memory. */
 char *vac_take_body(vac *c, size_t *len);
-void vac_free(vac *c);            /* the handle must not be in a multi handle */
+/* The handle goes back to the pool (it must not be in a multi handle); the pin stays. */
+void vac_release(vac *c, vac_pool *pool);
+/* vac_release, and the pin goes too (a new record may bring another certificate). */
+void vac_free(vac *c, vac_pool *pool);
 
 #endif

@@ -439,7 +439,7 @@ void vapi_h_agent_add(qhttp_req *r, void *ctx)
 
     vreg_agent reg;
     memset(&reg, 0, sizeof reg);
-    int rc = vapi_registrar_get(c, id, &reg, &e);
+    int rc = vapi_registrar_get(c, id, asked, &reg, &e);
     if (rc < 0 && c->cfg->registrar_url[0]) {
         qlog(QLOG_ERROR, VAPI_LOG, "agent %s not added: %s", id, e.msg);
         qhttp_reply_error(r, 502, "cannot read agent %s from the registrar: %s", asked, e.msg);

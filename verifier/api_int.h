@@ -54,8 +54,9 @@ void vapi_policy_in_free(vapi_policy_in *p);
 int vapi_policy_key(qhttp_req *r, const cJSON *body, const char **key);
 
 /* The registrar record of an agent: from the external registrar when [verifier] registrar_url
- * is set (registrar_client.h), else from this verifier's own store. 1 found, 0 unknown, -1 error. */
-int vapi_registrar_get(const vapi_ctx *c, const char *id, vreg_agent *out, qerr *err);
+ * is set (registrar_client.h; asked for as the request spelled the id, asked), else from this
+ * verifier's own store (by the key, id). 1 found, 0 unknown, -1 error. */
+int vapi_registrar_get(const vapi_ctx *c, const char *id, const char *asked, vreg_agent *out, qerr *err);
 
 /* The status object of one agent (keylime-formats §5.2 plus Quince's fields). */
 cJSON *vapi_status(const vapi_ctx *c, const vagent *a, qerr *err);

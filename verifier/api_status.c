@@ -116,9 +116,21 @@ cJSON *vapi_status(const vapi_ctx *c, const vagent *a, qerr *err)
     else
         cJSON_AddNullToObject(o, "severity_level");
     add_str_or_null(o, "last_event_id", st->last_event_id[0] ? st->last_event_id : NULL);
-    cJSON_AddNumberToObject(o, "attestation_count", (double)st->attestation_count);
-    cJSON_AddNumberToObject(o, "last_received_quote", (double)st->last_received_quote);
-    cJSON_AddNumberToObject(o, "last_successful_attestation", (double)st->last_successful_attestation);
+    /* The poller writes rounds that changed only these counters at checkpoints
+     * (state_checkpoint_rounds): its memory has them live. */
+    vpoller_live live = { st->attestation_count, st->last_received_quote, st->last_successful_attestation };
+    vpoller_live mem;
+    if (c->poller && vpoller_agent_live(c->poller, a->agent_id, &mem)) {
+        live.attestation_count = mem.attestation_count > live.attestation_count ? mem.attestation_count
+                                                                                : live.attestation_count;
+        live.last_received_quote = mem.last_received_quote > live.last_received_quote ? mem.last_received_quote
+                                                                                      : live.last_received_quote;
+        if (mem.last_successful_attestation > live.last_successful_attestation)
+            live.last_successful_attestation = mem.last_successful_attestation;
+    }
+    cJSON_AddNumberToObject(o, "attestation_count", (double)live.attestation_count);
+    cJSON_AddNumberToObject(o, "last_received_quote", (double)live.last_received_quote);
+    cJSON_AddNumberToObject(o, "last_successful_attestation", (double)live.last_successful_attestation);
     cJSON_AddStringToObject(o, "attestation_status", attestation_status(st->operational_state));
     snprintf(buf, sizeof buf, "%gs", c->cfg->quote_interval);
     cJSON_AddStringToObject(o, "attestation_period", buf);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api.h"
 #include "ca_cmd.h"
@@ -89,6 +90,16 @@ static int run(const vconfig *cfg, vstore *store)
     }
     vpoller_opts po;
     vconfig_poller_opts(cfg, &po);
+    /* The same host and API port is the same verifier after a restart: it takes its own leases
+     * back at once instead of waiting for them to expire (two processes cannot hold one port). */
+    char instance[600], host[256] = "localhost";
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "localhost");
+    host[sizeof host - 1] = '\0';
+    if (cfg->port > 0) {
+        snprintf(instance, sizeof instance, "%s:%s:%ld", host, cfg->ip, cfg->port);
+        po.instance_id = instance;
+    }
     po.on_round = vops_on_round_report;
     po.on_round_ctx = &ops;
     vpoller *poller = vpoller_start(&po, store, &e);

@@ -41,8 +41,10 @@ static void set_http_active(vpoller *p, pagent *a, bool on)
 
 void vpoll_drop_request(vpoller *p, pagent *a)
 {
-    if (!a->http.easy)
+    if (!a->http.easy) {
+        vac_free(&a->http, p->handles);     /* the pin, which a new record may change */
         return;
+    }
     pthread_mutex_lock(&p->mu);
     bool active = a->http_active;
     pthread_mutex_unlock(&p->mu);
@@ -51,7 +53,7 @@ void vpoll_drop_request(vpoller *p, pagent *a)
         p->inflight--;
         set_http_active(p, a, false);
     }
-    vac_free(&a->http);
+    vac_free(&a->http, p->handles);
 }
 
 void vpoll_free_rec(vagent *r)
@@ -72,6 +74,36 @@ void vpoll_agent_free(vpoller *p, pagent *a)
     vagent_free(&a->rec);
     vpoll_free_rec(a->next_rec);
     free(a);
+}
+
+/* The API's view of the counters (p->mu held). */
+static void live_locked(pagent *a)
+{
+    a->live.attestation_count = a->rec.st.attestation_count;
+    a->live.last_received_quote = a->rec.st.last_received_quote;
+    a->live.last_successful_attestation = a->rec.st.last_successful_attestation;
+}
+
+void vpoll_checkpoint(vpoller *p, pagent *a)
+{
+    if (a->unsaved == 0 || a->dead)
+        return;
+    pthread_mutex_lock(&p->mu);
+    uint64_t gen = a->gen;
+    pthread_mutex_unlock(&p->mu);
+    vresult *r = vresult_new(VRES_ROUND, a->node.id, gen);
+    if (!r)
+        return;
+    r->checkpoint = true;
+    r->epoch = a->epoch;        /* fenced like a round: a lost lease's counters are not written */
+    r->old_state = a->rec.st.operational_state;
+    if (vagent_state_copy(&r->st, &a->rec.st) < 0) {
+        qlog(QLOG_ERROR, MOD, "out of memory: the counters of agent %s are not saved", a->node.id);
+        vresult_free(r);
+        return;
+    }
+    a->unsaved = 0;
+    vwriter_push(p->writer, r);
 }
 
 /* The algorithms of a passing quote, when they differ from the record's: recorded in rec and r. */
@@ -142,29 +174,46 @@ static void transition(vpoller *p, pagent *a, uint64_t gen, const vround_event *
     if (counted)
         a->rounds++;
     uint64_t rounds = a->rounds, requests = a->requests;
+    live_locked(a);
     pthread_mutex_unlock(&p->mu);
     if (counted)
         qlog(QLOG_DEBUG, MOD, "agent %s: round %" PRIu64 " done (%s, %s), %" PRIu64 " requests sent", a->node.id,
              rounds, vround_ev_name(ev->kind), vstate_name(a->rec.st.operational_state), requests);
     if (r) {
+        r->epoch = a->epoch;
         r->old_state = old_state;
         r->rounds = rounds;
         r->requests = requests;
         if (ev->kind == VRE_QUOTE_PASS || ev->kind == VRE_QUOTE_FAIL || ev->kind == VRE_QUOTE_REBOOT)
             r->sent_at = a->started;     /* the answered request's send time */
-        if (vagent_state_copy(&r->st, &a->rec.st) < 0) {
+        /* Write it, or keep its counters in memory until the next checkpoint (round.h). */
+        uint64_t fp = vround_durable_fp(&a->rec.st);
+        bool durable = o.failed || r->set_algs || (found && found->nfailures) ||
+                       old_state != a->rec.st.operational_state || fp != a->saved_fp;
+        double now = vpoll_mono();
+        if (!durable && a->unsaved++ == 0)
+            a->unsaved_since = now;
+        if (!vround_write_now(&p->o.checkpoint, durable, a->unsaved, now - a->unsaved_since)) {
+            r->memory_only = true;
+            r->st.operational_state = a->rec.st.operational_state;
+            r->st.attestation_count = a->rec.st.attestation_count;
+        } else if (vagent_state_copy(&r->st, &a->rec.st) < 0) {
             qlog(QLOG_ERROR, MOD, "out of memory: the round of agent %s is not saved", a->node.id);
             vresult_free(r);
             r = NULL;
-        } else if (!o.failed && why) {
-            snprintf(r->reason, sizeof r->reason, "%s", why);
-        } else if (o.failed && found) {
-            r->set_failures = true;
-            r->failures = found->failures;
-            r->nfailures = found->nfailures;
-            found->failures = NULL;
-            found->nfailures = 0;
+        } else {
+            a->saved_fp = fp;
+            a->unsaved = 0;
+            if (o.failed && found) {
+                r->set_failures = true;
+                r->failures = found->failures;
+                r->nfailures = found->nfailures;
+                found->failures = NULL;
+                found->nfailures = 0;
+            }
         }
+        if (r && !o.failed && why)
+            snprintf(r->reason, sizeof r->reason, "%s", why);
         vwriter_push(p->writer, r);
     }
     vattest_out_free(&made);
@@ -187,8 +236,22 @@ void vpoll_event(vpoller *p, pagent *a, uint64_t gen, vround_ev kind, const char
 void vpoll_restart(vpoller *p, pagent *a, vagent *rec, uint64_t gen)
 {
     vprov_v_changed(&a->v, a->rec.v, rec->v);
+    /* The stored counters may be a checkpoint behind the ones in memory: they never go back. */
+    vagent_state *ns = &rec->st;
+    const vagent_state *os = &a->rec.st;
+    if (os->attestation_count > ns->attestation_count)
+        ns->attestation_count = os->attestation_count;
+    if (os->last_received_quote > ns->last_received_quote)
+        ns->last_received_quote = os->last_received_quote;
+    if (os->last_successful_attestation > ns->last_successful_attestation)
+        ns->last_successful_attestation = os->last_successful_attestation;
     vagent_move(&a->rec, rec);
     free(rec);
+    a->saved_fp = vround_durable_fp(&a->rec.st);    /* what the store holds */
+    a->unsaved = 0;
+    pthread_mutex_lock(&p->mu);
+    live_locked(a);
+    pthread_mutex_unlock(&p->mu);
     snprintf(a->rec.st.agent_id, sizeof a->rec.st.agent_id, "%s", a->node.id);
     vattest_mem_clear(&a->mem);  /* everything parsed from the old record goes */
     a->mask = vattest_mask(a->rec.tpm_policy, false);
@@ -223,7 +286,7 @@ void vpoll_start_request(vpoller *p, pagent *a)
             vpoll_event(p, a, gen, VRE_FATAL, "internal.verifier.no_v", why);
             return;
         }
-        rc = vac_vkey(&a->http, &p->vo, &a->rec, a, body, &fatal, why, sizeof why);
+        rc = vac_vkey(&a->http, p->handles, &p->vo, &a->rec, a, body, &fatal, why, sizeof why);
         free(body);
     } else {
         if (vattest_nonce(a->nonce, VATTEST_NONCE_LEN) < 0) {
@@ -231,14 +294,15 @@ void vpoll_start_request(vpoller *p, pagent *a)
             return;
         }
         a->requested = a->rec.st.next_ima_ml_entry;
-        rc = vac_quote(&a->http, &p->vo, &a->rec, a, a->nonce, a->mask, a->rs.partial0, a->requested, &fatal, why,
-                       sizeof why);
+        rc = vac_quote(&a->http, p->handles, &p->vo, &a->rec, a, a->nonce, a->mask, a->rs.partial0, a->requested,
+                       &fatal, why, sizeof why);
     }
     if (rc == 0 && curl_multi_add_handle(p->multi, a->http.easy) != CURLM_OK) {
         snprintf(why, sizeof why, "cannot start the request");
         rc = -1;
     }
     if (rc < 0) {
+        vac_release(&a->http, p->handles);
         if (fatal)
             vpoll_event(p, a, gen, VRE_FATAL, vkey ? "internal.verifier.no_v" : "internal.verifier.no_quote", why);
         else
@@ -266,12 +330,17 @@ void vpoll_request_done(vpoller *p, CURL *e, CURLcode rc)
     pthread_mutex_lock(&p->mu);
     bool stale = a->gen != a->flight_gen;
     pthread_mutex_unlock(&p->mu);
-    if (stale || !a->rs.polling)
+    if (stale || !a->rs.polling) {
+        vac_release(&a->http, p->handles);
         return;
+    }
     uint64_t gen = a->flight_gen;
     bool vkey = a->http.vkey;
     vac_result r;
     vac_finish(&a->http, rc, status, p->o.max_response_bytes, &r);
+    size_t body_len = 0;
+    char *body = r.kind == VAC_ANSWER && !vkey ? vac_take_body(&a->http, &body_len) : NULL;
+    vac_release(&a->http, p->handles);      /* the connection stays in the multi handle's cache */
     if (r.kind == VAC_FATAL) {
         vpoll_event(p, a, gen, VRE_FATAL, r.event_id, r.why);
     } else if (r.kind == VAC_RETRY) {
@@ -280,23 +349,20 @@ void vpoll_request_done(vpoller *p, CURL *e, CURLcode rc)
         vprov_done(&a->v);
         vpoll_event(p, a, gen, VRE_VKEY_DONE, NULL, NULL);
     } else {
-        vjob *j = calloc(1, sizeof *j);
+        vjob *j = body ? calloc(1, sizeof *j) : NULL;
         if (!j) {
+            free(body);
             vpoll_event(p, a, gen, VRE_COMM_FAIL, NULL, "out of memory");
             return;
         }
         j->owner = a;
         j->gen = gen;
-        j->body = vac_take_body(&a->http, &j->len);
+        j->body = body;
+        j->len = body_len;
         j->rec = &a->rec;
         j->mem = &a->mem;
         j->nonce = a->nonce;
         j->requested = a->requested;
-        if (!j->body) {
-            free(j);
-            vpoll_event(p, a, gen, VRE_COMM_FAIL, NULL, "out of memory");
-            return;
-        }
         pthread_mutex_lock(&p->mu);
         a->job_active = true;
         pthread_mutex_unlock(&p->mu);

@@ -14,6 +14,9 @@
 #include "poller_int.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,11 +26,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "store_lease.h"
 
 #define MOD "verifier"
 #define MAX_BACKOFF 3600.0           /* seconds */
+#define IDLE_HANDLES 64              /* easy handles kept between requests (agent_client.h) */
 
-enum { CMD_ADD = 1, CMD_REACTIVATE, CMD_STOP, CMD_REMOVE };
+enum { CMD_ADD = 1, CMD_REACTIVATE, CMD_STOP, CMD_REMOVE, CMD_LEASE, CMD_DROP };
 
 /* Idle agent connections kept open: one per agent up to what the open-file limit allows (1,024
  * descriptors stay for the servers, the database and the rest). A connection evicted from the
@@ -54,6 +59,12 @@ static pagent *pagent_new(const char *id)
     return a;
 }
 
+static bool resumable(int state)
+{
+    return state == VSTATE_START || state == VSTATE_GET_QUOTE || state == VSTATE_GET_QUOTE_RETRY ||
+           state == VSTATE_PROVIDE_V || state == VSTATE_PROVIDE_V_RETRY;
+}
+
 static void handle_cmd(vpoller *p, cmd *c)
 {
     pthread_mutex_lock(&p->mu);
@@ -64,6 +75,14 @@ static void handle_cmd(vpoller *p, cmd *c)
     bool holding = a && a->job_active;
     pthread_mutex_unlock(&p->mu);
     switch (c->type) {
+    case CMD_LEASE:
+        /* a lease won, or an agent of ours changed through another verifier's API */
+        if (!c->rec || !resumable(c->rec->st.operational_state)) {
+            if (a && a->rs.polling)
+                vpoll_event(p, a, gen, VRE_STOP, NULL, NULL);   /* in memory only: the store has it */
+            break;
+        }
+        /* fall through */
     case CMD_ADD:
     case CMD_REACTIVATE:
         if (!c->rec)
@@ -82,6 +101,8 @@ static void handle_cmd(vpoller *p, cmd *c)
                 break;
             }
         }
+        a->epoch = c->epoch;
+        a->dropping = false;
         if (holding) {
             vpoll_free_rec(a->next_rec);
             a->next_rec = c->rec;    /* taken over when the job comes back */
@@ -97,6 +118,21 @@ static void handle_cmd(vpoller *p, cmd *c)
             a->next_rec = NULL;
         }
         break;
+    case CMD_DROP:
+        /* The lease went: no new request from here on. A round in flight is finished and its
+         * result sent to the writer, where the lease fence refuses it; then it is forgotten. */
+        if (!a)
+            break;
+        pthread_mutex_lock(&p->mu);
+        bool inflight = a->http_active || a->job_active;
+        pthread_mutex_unlock(&p->mu);
+        if (inflight) {
+            vsched_cancel(&p->sched, &a->node);
+            a->dropping = true;
+            p->ndropping++;
+            break;
+        }
+        /* fall through */
     case CMD_REMOVE:
         if (!a)
             break;
@@ -123,6 +159,29 @@ static void queue_set_state(vpoller *p, const char *id, uint64_t gen, int state)
     vwriter_push(p->writer, r);
 }
 
+/* An API change on the lease's side (API thread): the epoch goes up, so that a round the owner
+ * still has in flight cannot overwrite what the API stored; an added agent is taken by this
+ * verifier at once (the others get their share at the next renewals). *ours: this process holds
+ * the lease, and *epoch is its new epoch. */
+static int lease_touch(vpoller *p, int type, const char *agent_id, uint64_t *epoch, bool *ours)
+{
+    char owner[VSTORE_ID_MAX];
+    qerr err = { 0 };
+    int rc = vstore_lease_touch(p->store, agent_id, p->instance, type == CMD_ADD, owner, epoch, &err);
+    if (rc < 0) {
+        qlog(QLOG_ERROR, MOD, "agent %s: its lease could not be updated: %s", agent_id, err.msg);
+        return -1;
+    }
+    *ours = rc > 0 && strcmp(owner, p->instance) == 0;
+    if (*ours)
+        vlease_note(p->lease, agent_id, *epoch);
+    /* A round of the old owner saved between the API's write and the new epoch is overwritten
+     * here; any later one is refused by the fence. */
+    else if (rc > 0 && type == CMD_REACTIVATE && vstore_set_state(p->store, agent_id, VSTATE_START, &err) < 0)
+        qlog(QLOG_ERROR, MOD, "saving the state of agent %s failed: %s", agent_id, err.msg);
+    return 0;
+}
+
 static void notify(vpoller *p, int type, const char *agent_id)
 {
     if (!p || !agent_id || strlen(agent_id) >= VSTORE_ID_MAX)
@@ -135,6 +194,16 @@ static void notify(vpoller *p, int type, const char *agent_id)
     c->type = type;
     snprintf(c->id, sizeof c->id, "%s", agent_id);
     bool activate = type == CMD_ADD || type == CMD_REACTIVATE;
+    bool ours = true;
+    if (type != CMD_REMOVE && lease_touch(p, type, agent_id, &c->epoch, &ours) < 0) {
+        free(c);
+        return;
+    }
+    if (!ours) {
+        /* another verifier polls it and sees the new epoch at its next renewal */
+        free(c);
+        return;
+    }
     if (activate) {
         c->rec = calloc(1, sizeof *c->rec);
         qerr err = { 0 };
@@ -241,6 +310,18 @@ bool vpoller_agent_counts(vpoller *p, const char *agent_id, uint64_t *rounds, ui
     return a != NULL;
 }
 
+bool vpoller_agent_live(vpoller *p, const char *agent_id, vpoller_live *out)
+{
+    if (!p || !agent_id)
+        return false;
+    pthread_mutex_lock(&p->mu);
+    pagent *a = vpoll_find(p, agent_id);
+    if (a)
+        *out = a->live;
+    pthread_mutex_unlock(&p->mu);
+    return a != NULL;
+}
+
 void vpoller_policy_changed(vpoller *p, long policy_id)
 {
     if (p)
@@ -248,6 +329,21 @@ void vpoller_policy_changed(vpoller *p, long policy_id)
 }
 
 /* ---- the event loop ---------------------------------------------------------------------------- */
+
+/* Give freed heap pages back to the system now and then. Connecting to a thousand agents at
+ * once (TLS handshakes, certificate parsing, the API's JSON) leaves tens of MB of free chunks in
+ * the arenas that glibc keeps unless asked; without this the RSS per agent was about twice the
+ * memory in use. */
+#define TRIM_EVERY 10.0              /* seconds */
+static void trim_heap(double now, double *last)
+{
+    if (now - *last < TRIM_EVERY)
+        return;
+    *last = now;
+#ifdef __GLIBC__
+    (void)malloc_trim(0);            /* 1 when memory was released, 0 when there was none: both fine */
+#endif
+}
 
 /* Commands and finished jobs. */
 static void drain(vpoller *p)
@@ -275,6 +371,27 @@ static void drain(vpoller *p)
     }
 }
 
+/* Agents whose lease went while a round was in flight: forgotten once that round is over. */
+static void sweep_dropped(vpoller *p)
+{
+    size_t left = 0;
+    for (size_t i = vsched_count(&p->sched); i-- > 0;) {
+        pagent *a = (pagent *)(void *)vsched_nth(&p->sched, i);
+        if (!a->dropping)
+            continue;
+        pthread_mutex_lock(&p->mu);
+        bool idle = !a->http_active && !a->job_active;
+        if (idle)
+            vsched_remove(&p->sched, a->node.id);
+        pthread_mutex_unlock(&p->mu);
+        if (idle)
+            vpoll_agent_free(p, a);
+        else
+            left++;
+    }
+    p->ndropping = left;
+}
+
 static bool any_job(vpoller *p)      /* p->mu held */
 {
     for (size_t i = 0; i < vsched_count(&p->sched); i++)
@@ -286,19 +403,28 @@ static bool any_job(vpoller *p)      /* p->mu held */
 static void *event_main(void *arg)
 {
     vpoller *p = arg;
+    double trimmed = vpoll_mono();
     for (;;) {
         pthread_mutex_lock(&p->mu);
         bool stopping = p->stopping;
+        double until = p->lease_until;
         pthread_mutex_unlock(&p->mu);
         if (stopping)
             break;
         drain(p);
         double now = vpoll_mono();
+        trim_heap(now, &trimmed);
+        /* Past the leases' end (renewals failing, or this process was stopped): send nothing
+         * until they are renewed; the agents may be another verifier's by now. */
+        bool leased = now < until;
         vsched_node *n;
-        while ((n = vsched_first(&p->sched)) && n->due <= now && p->inflight < MAX_INFLIGHT) {
+        while (leased && (n = vsched_first(&p->sched)) && n->due <= now && p->inflight < MAX_INFLIGHT) {
             vsched_cancel(&p->sched, n);
-            vpoll_start_request(p, (pagent *)(void *)n);
+            if (!((pagent *)(void *)n)->dropping)
+                vpoll_start_request(p, (pagent *)(void *)n);
         }
+        if (p->ndropping)
+            sweep_dropped(p);
         int running = 0;
         CURLMcode mc = curl_multi_perform(p->multi, &running);
         if (mc != CURLM_OK)
@@ -309,8 +435,8 @@ static void *event_main(void *arg)
             if (m->msg == CURLMSG_DONE)
                 vpoll_request_done(p, m->easy_handle, m->data.result);
         int timeout = 1000;
-        if ((n = vsched_first(&p->sched)) && p->inflight < MAX_INFLIGHT) {
-            double d = (n->due - vpoll_mono()) * 1000.0;
+        if (leased && (n = vsched_first(&p->sched)) && p->inflight < MAX_INFLIGHT) {
+            double d = ((n->due < until ? n->due : until) - vpoll_mono()) * 1000.0;
             timeout = d <= 0 ? 0 : d < 1000 ? (int)ceil(d) : 1000;
         }
         curl_multi_poll(p->multi, NULL, 0, timeout, NULL);
@@ -334,76 +460,90 @@ static void *event_main(void *arg)
 
 /* ---- start / stop --------------------------------------------------------------------------------- */
 
-typedef struct idl {
-    char **ids;
-    size_t n, cap;
-} idl;
+/* ---- leases (lease.h; called on the lease thread) ---------------------------------------------- */
 
-static int collect_id(void *ctx, const char *id)
+/* bump: results and writes of earlier rounds become stale (a lease won or changed). A lease
+ * lost does not bump: what is already on its way to the writer meets the fence and is refused
+ * there (logged, counted) rather than dropped unseen. */
+static void queue_cmd(vpoller *p, cmd *c, bool bump)
 {
-    idl *l = ctx;
-    if (l->n == l->cap) {
-        size_t ncap = l->cap ? 2 * l->cap : 64;
-        char **a = realloc(l->ids, ncap * sizeof *a);
-        if (!a)
-            return 1;
-        l->ids = a;
-        l->cap = ncap;
-    }
-    if (!(l->ids[l->n] = strdup(id)))
-        return 1;
-    l->n++;
-    return 0;
+    pthread_mutex_lock(&p->mu);
+    c->gen = bump ? ++p->gen_counter : 0;
+    pagent *a = vpoll_find(p, c->id);
+    if (a && bump)
+        a->gen = c->gen;
+    *p->cmds_tail = c;
+    p->cmds_tail = &c->next;
+    pthread_mutex_unlock(&p->mu);
+    curl_multi_wakeup(p->multi);
 }
 
-static bool resumable(int state)
+static void lease_adopt(void *ctx, const char *agent_id, uint64_t epoch)
 {
-    return state == VSTATE_START || state == VSTATE_GET_QUOTE || state == VSTATE_GET_QUOTE_RETRY ||
-           state == VSTATE_PROVIDE_V || state == VSTATE_PROVIDE_V_RETRY;
+    vpoller *p = ctx;
+    cmd *c = calloc(1, sizeof *c);
+    vagent *rec = c ? calloc(1, sizeof *rec) : NULL;
+    qerr err = { 0 };
+    int rc = rec ? vstore_agent_get(p->store, agent_id, rec, &err) : qerr_set(&err, "out of memory");
+    if (rc <= 0) {
+        if (rc < 0)
+            qlog(QLOG_ERROR, MOD, "agent %s: lease taken but the agent could not be loaded: %s", agent_id, err.msg);
+        vpoll_free_rec(rec);
+        free(c);
+        return;
+    }
+    c->type = CMD_LEASE;
+    snprintf(c->id, sizeof c->id, "%s", agent_id);
+    c->epoch = epoch;
+    c->rec = rec;
+    if (resumable(rec->st.operational_state) && ++p->adopted)
+        qlog(QLOG_DEBUG, MOD, "agent %s: lease held (epoch %llu), polled by this verifier", agent_id,
+             (unsigned long long)epoch);
+    queue_cmd(p, c, true);
 }
 
-/* Every agent of this verifier in a resumable state starts again (START, its IMA state kept). */
-static int load_agents(vpoller *p, qerr *err)
+static void lease_drop(void *ctx, const char *agent_id)
 {
-    idl l = { 0 };
-    int rc = vstore_agent_list(p->store, collect_id, &l, err);
-    size_t resumed = 0;
-    for (size_t i = 0; rc >= 0 && i < l.n; i++) {
-        vagent *rec = calloc(1, sizeof *rec);
-        int g = rec ? vstore_agent_get(p->store, l.ids[i], rec, err) : qerr_set(err, "out of memory");
-        if (g < 0) {
-            free(rec);
-            rc = -1;
-            break;
-        }
-        if (g == 0 || !resumable(rec->st.operational_state) ||
-            (rec->verifier_id && *rec->verifier_id && strcmp(rec->verifier_id, p->verifier_id) != 0)) {
-            vpoll_free_rec(rec);
-            continue;
-        }
-        pagent *a = pagent_new(l.ids[i]);
-        /* The writer thread already runs and looks agents up under mu. */
-        pthread_mutex_lock(&p->mu);
-        int ins = a ? vsched_insert(&p->sched, &a->node) : -1;
-        if (ins == 0)
-            a->gen = ++p->gen_counter;
-        pthread_mutex_unlock(&p->mu);
-        if (ins < 0) {
-            free(a);
-            vpoll_free_rec(rec);
-            rc = qerr_set(err, "out of memory");
-            break;
-        }
-        vpoll_restart(p, a, rec, a->gen);
-        queue_set_state(p, a->node.id, a->gen, vround_api_state(VRE_ACTIVATE));
-        resumed++;
+    vpoller *p = ctx;
+    cmd *c = calloc(1, sizeof *c);
+    if (!c) {
+        qlog(QLOG_ERROR, MOD, "out of memory: agent %s is still polled after its lease went", agent_id);
+        return;
     }
-    for (size_t i = 0; i < l.n; i++)
-        free(l.ids[i]);
-    free(l.ids);
-    if (rc >= 0 && resumed)
-        qlog(QLOG_INFO, MOD, "resuming attestation of %zu agent(s)", resumed);
-    return rc < 0 ? -1 : 0;
+    c->type = CMD_DROP;
+    snprintf(c->id, sizeof c->id, "%s", agent_id);
+    qlog(QLOG_DEBUG, MOD, "agent %s: lease gone, no longer polled by this verifier", agent_id);
+    queue_cmd(p, c, false);
+}
+
+static void lease_valid(void *ctx, double until)
+{
+    vpoller *p = ctx;
+    pthread_mutex_lock(&p->mu);
+    p->lease_until = until;
+    pthread_mutex_unlock(&p->mu);
+    curl_multi_wakeup(p->multi);
+}
+
+static int start_leases(vpoller *p, qerr *err)
+{
+    if (p->o.instance_id && *p->o.instance_id) {
+        snprintf(p->instance, sizeof p->instance, "%s", p->o.instance_id);
+    } else {
+        char host[128] = "localhost";
+        if (gethostname(host, sizeof host) != 0)
+            snprintf(host, sizeof host, "localhost");
+        host[sizeof host - 1] = '\0';
+        snprintf(p->instance, sizeof p->instance, "%s:%ld", host, (long)getpid());
+    }
+    vwriter_set_fence(p->writer, p->instance);
+    vlease_opts lo = { .instance = p->instance, .verifier_id = p->verifier_id,
+                       .ttl = p->o.lease_ttl > 0 ? p->o.lease_ttl : 10.0, .adopt = lease_adopt,
+                       .drop = lease_drop, .valid = lease_valid, .ctx = p };
+    p->lease = vlease_start(p->store, &lo, err);
+    if (p->lease && p->adopted)
+        qlog(QLOG_INFO, MOD, "resuming attestation of %zu agent(s)", p->adopted);
+    return p->lease ? 0 : -1;
 }
 
 static bool writer_current(void *ctx, const char *agent_id, uint64_t gen)
@@ -411,7 +551,9 @@ static bool writer_current(void *ctx, const char *agent_id, uint64_t gen)
     vpoller *p = ctx;
     pthread_mutex_lock(&p->mu);
     pagent *a = vpoll_find(p, agent_id);
-    bool ok = a && a->gen == gen;
+    /* An agent no longer here was deleted (its row and lease are gone) or its lease was lost:
+     * either way the lease fence decides, and refuses. */
+    bool ok = a ? a->gen == gen : true;
     pthread_mutex_unlock(&p->mu);
     return ok;
 }
@@ -429,6 +571,7 @@ static void free_all(vpoller *p)
     }
     if (p->multi)
         curl_multi_cleanup(p->multi);
+    vac_pool_free(p->handles);
     curl_slist_free_all(p->json_hdr);
     vpolicy_cache_free(p->policies);
     free(p->tls_cert);
@@ -464,6 +607,8 @@ static void set_defaults(vpoller *p, const vpoller_opts *o)
         p->o.request_timeout_ms = 30000;
     if (p->o.max_response_bytes <= 0)
         p->o.max_response_bytes = 128L << 20;
+    if (p->o.checkpoint.rounds < 1)
+        p->o.checkpoint.rounds = 1;
     snprintf(p->verifier_id, sizeof p->verifier_id, "%s", o->verifier_id && *o->verifier_id ? o->verifier_id : "default");
     p->o.verifier_id = p->verifier_id;
     p->tls_cert = dup_opt(o->tls_cert_file);
@@ -511,9 +656,10 @@ vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err)
         nw = 256;
     p->policies = vpolicy_cache_new(store, 0, err);
     p->multi = curl_multi_init();
+    p->handles = vac_pool_new(IDLE_HANDLES);
     p->json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
     p->vo.json_hdr = p->json_hdr;
-    if (!p->policies || !p->multi || !p->json_hdr ||
+    if (!p->policies || !p->multi || !p->handles || !p->json_hdr ||
         curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, conn_cache_size()) != CURLM_OK) {
         if (p->policies)
             qerr_set(err, "poller: cannot set up libcurl");
@@ -524,8 +670,8 @@ vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err)
         free_all(p);
         return NULL;
     }
-    if (load_agents(p, err) < 0) {
-        qerr_prefix(err, "poller: loading agents");
+    if (start_leases(p, err) < 0) {
+        qerr_prefix(err, "poller");
         vwriter_stop(p->writer);
         free_all(p);
         return NULL;
@@ -536,8 +682,10 @@ vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err)
     if (!p->pool || pthread_create(&p->ev, NULL, event_main, p) != 0) {
         if (p->pool)
             qerr_set(err, "poller: cannot start the event thread");
+        vlease_stop(p->lease);
         vpool_stop(p->pool);
         vwriter_stop(p->writer);
+        vlease_leave(p->lease);
         free_all(p);
         return NULL;
     }
@@ -550,6 +698,7 @@ void vpoller_stop(vpoller *p)
 {
     if (!p)
         return;
+    vlease_stop(p->lease);      /* no more agents won or lost */
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
     pthread_mutex_unlock(&p->mu);
@@ -557,7 +706,12 @@ void vpoller_stop(vpoller *p)
     pthread_join(p->ev, NULL);
     vpool_stop(p->pool);        /* the workers finish the jobs they hold */
     drain(p);                   /* their results, and commands that came after the loop ended */
+    /* The event thread is gone: its agents are this thread's now. Counters kept in memory since
+     * the last checkpoint are written, so a restart resumes from them. */
+    for (size_t i = 0; i < vsched_count(&p->sched); i++)
+        vpoll_checkpoint(p, (pagent *)(void *)vsched_nth(&p->sched, i));
     vwriter_stop(p->writer);    /* everything queued is written */
     p->writer = NULL;
+    vlease_leave(p->lease);     /* the others take over at once */
     free_all(p);
 }

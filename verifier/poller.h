@@ -4,9 +4,10 @@
  * batches.
  *
  * Contract:
- * - vpoller_start loads every agent from the store and resumes those in states START, GET_QUOTE,
- *   GET_QUOTE_RETRY, PROVIDE_V, PROVIDE_V_RETRY (Keylime's APPROVED_REACTIVATE_STATES) from their
- *   stored state; others are not polled.
+ * - vpoller_start takes its share of the agents' leases (lease.h; one verifier alone takes them
+ *   all) and resumes those in states START, GET_QUOTE, GET_QUOTE_RETRY, PROVIDE_V,
+ *   PROVIDE_V_RETRY (Keylime's APPROVED_REACTIVATE_STATES) from their stored state; others are
+ *   not polled. Leases won or lost later add or drop agents while it runs.
  * - The API calls the vpoller_agent_* functions after it changed the store; they are thread-safe
  *   and return immediately (the event thread picks the change up).
  * - Round: GET /v<ver>/quotes/integrity?nonce=<fresh>&mask=<mask>&partial=<0|1>&ima_ml_entry=<n>
@@ -63,6 +64,15 @@ typedef struct vpoller_opts {
      * and the agent's counters. NULL: none. Notifications and metrics attach here. */
     void (*on_round)(void *ctx, const vround_report *report);
     void *on_round_ctx;
+    /* Rounds that changed only counters are written every checkpoint.rounds rounds or
+     * checkpoint.seconds (round.h vround_write_now); {0, 0}: every round. */
+    vround_ckpt checkpoint;
+    /* Leases (lease.h, docs/high-availability.md): this process polls only the agents it holds a
+     * lease on, and saves a round only while it still holds that lease at the same epoch.
+     * instance_id names this process among the verifiers sharing the database (NULL:
+     * "<host>:<pid>"); lease_ttl bounds how long a dead verifier's agents wait (default 10 s). */
+    const char *instance_id;
+    double lease_ttl;
 } vpoller_opts;
 
 typedef struct vpoller vpoller;
@@ -82,6 +92,13 @@ bool vpoller_agent_wait_idle(vpoller *p, const char *agent_id, long timeout_ms);
 /* The agent's counters since this verifier started: rounds completed (a request's outcome was
  * judged: quote checked, V delivered, or a failure) and requests sent. false: not known. */
 bool vpoller_agent_counts(vpoller *p, const char *agent_id, uint64_t *rounds, uint64_t *requests);
+/* The counters of a polled agent as they are now, which the store may not have yet (checkpoint
+ * above): the API shows these. false: not polled by this verifier. */
+typedef struct vpoller_live {
+    uint64_t attestation_count;
+    int64_t last_received_quote, last_successful_attestation;
+} vpoller_live;
+bool vpoller_agent_live(vpoller *p, const char *agent_id, vpoller_live *out);
 /* The policy cache is shared with the API: drop a policy whose text changed. */
 void vpoller_policy_changed(vpoller *p, long policy_id);
 

@@ -13,6 +13,7 @@
 #include "agent_client.h"
 #include "attest.h"
 #include "attest_pool.h"
+#include "lease.h"
 #include "poller.h"
 #include "policy_cache.h"
 #include "provide_v.h"
@@ -25,18 +26,24 @@
 typedef struct pagent {
     vsched_node node;            /* id; map under p->mu, schedule on the event thread */
     uint64_t gen;                /* p->mu */
+    uint64_t epoch;              /* event thread: the lease epoch its rounds are saved under */
     bool http_active;            /* p->mu: request in the multi handle */
     bool job_active;             /* p->mu: answer with a worker or waiting to be applied */
     uint64_t rounds, requests;   /* p->mu (written by the event thread only) */
+    vpoller_live live;           /* p->mu (written by the event thread only): the counters for the API */
     /* event thread only (a worker reads rec and uses mem while job_active) */
     vagent rec;
     vattest_mem mem;
     vagent *next_rec;            /* a record that arrived while a job was active */
     bool dead;                   /* removed while a job was active: free when it comes back */
+    bool dropping;               /* its lease went: no new request, forgotten once idle */
     vround_st rs;
     uint32_t mask;               /* PCR mask from rec.tpm_policy, once per record */
     double started;
     uint64_t flight_gen;
+    uint64_t saved_fp;           /* vround_durable_fp of the state last handed to the writer */
+    long unsaved;                /* rounds since then whose counters are in memory only */
+    double unsaved_since;        /* monotonic seconds of the first of them */
     char nonce[VATTEST_NONCE_LEN + 1];
     uint64_t requested;
     vprov v;
@@ -47,7 +54,8 @@ typedef struct cmd {
     int type;
     char id[VSTORE_ID_MAX];
     uint64_t gen;
-    vagent *rec;                 /* ADD / REACTIVATE: the stored record (owned) */
+    uint64_t epoch;              /* ADD / REACTIVATE / LEASE: the agent's lease epoch */
+    vagent *rec;                 /* ADD / REACTIVATE / LEASE: the stored record (owned) */
     struct cmd *next;
 } cmd;
 
@@ -60,6 +68,7 @@ struct vpoller {
     vround_cfg rcfg;
     vac_opts vo;
     CURLM *multi;
+    vac_pool *handles;           /* easy handles of the requests in flight, reused */
     struct curl_slist *json_hdr;
 
     pthread_mutex_t mu;          /* map, generations, flags, counters, cmds, done list */
@@ -75,6 +84,11 @@ struct vpoller {
     size_t inflight;
     vpool *pool;
     vwriter *writer;
+    vlease *lease;               /* which agents this process polls (lease.h) */
+    char instance[VSTORE_ID_MAX];
+    double lease_until;          /* p->mu: monotonic time the leases hold until */
+    size_t ndropping;            /* event thread: agents with dropping set */
+    size_t adopted;              /* lease thread: resumable agents adopted (logged at start) */
 };
 
 /* ---- poll_agent.c: one agent's requests and results (event thread) ---- */
@@ -91,5 +105,7 @@ void vpoll_request_done(vpoller *p, CURL *e, CURLcode rc);
 void vpoll_job_done(void *ctx, vjob *j);                         /* worker thread */
 void vpoll_apply_result(vpoller *p, vjob *j);
 void vpoll_drop_request(vpoller *p, pagent *a);                  /* abandon the request, free the handle */
+/* Hand the counters kept in memory to the writer (the poller stops). */
+void vpoll_checkpoint(vpoller *p, pagent *a);
 
 #endif

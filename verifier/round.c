@@ -21,6 +21,37 @@ double vround_backoff(const vround_cfg *cfg, uint32_t retries)
     return delay;
 }
 
+static uint64_t fnv(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+uint64_t vround_durable_fp(const vagent_state *st)
+{
+    uint64_t h = 14695981039346656037ull;
+    int32_t ints[6] = { st->operational_state, (int32_t)st->pcr10_alg, st->severity_level, st->clock_set,
+                        st->mb_evaluated, (int32_t)st->consecutive_failures };
+    uint64_t longs[5] = { st->next_ima_ml_entry, st->boottime, st->reset_count, st->restart_count,
+                          st->ima_good_total };
+    h = fnv(h, ints, sizeof ints);
+    h = fnv(h, longs, sizeof longs);
+    h = fnv(h, st->pcr10, sizeof st->pcr10);
+    h = fnv(h, st->last_event_id, strnlen(st->last_event_id, sizeof st->last_event_id));
+    if (st->learned_ima_keyrings)
+        h = fnv(h, st->learned_ima_keyrings, strlen(st->learned_ima_keyrings) + 1);
+    return h;
+}
+
+bool vround_write_now(const vround_ckpt *ck, bool durable, long unsaved, double since)
+{
+    if (durable || !ck || ck->rounds <= 1)
+        return true;
+    return unsaved >= ck->rounds || since >= ck->seconds;
+}
+
 int vround_api_state(vround_ev kind)
 {
     switch (kind) {

@@ -83,6 +83,24 @@ void vround_log(const char *agent_id, const vround_cfg *cfg, const vround_st *in
                 const vround_out *out, const char *why);
 const char *vround_ev_name(vround_ev kind);
 
+/* ---- what a round writes (issue: writes sized for large fleets) ----
+ * A saved round's state is written at once when something an operator or a restart needs
+ * changed: the operational state, the IMA position and running PCR 10, boot time, the TPM's
+ * reset/restart counters, failures and their event id and severity, the learned keyrings, the
+ * measured-boot mark, the quoted algorithms. A round that changed only the counters
+ * (attestation_count, last_received_quote, last_successful_attestation, the TPM clock) is kept
+ * in memory and written as a checkpoint after `rounds` such rounds or `seconds` since the first
+ * of them, and when the poller stops. */
+typedef struct vround_ckpt {
+    long rounds;                  /* 1: every round is written */
+    double seconds;
+} vround_ckpt;
+/* A 64-bit fingerprint of the durable fields above (not the counters). */
+uint64_t vround_durable_fp(const vagent_state *st);
+/* Write now? durable: the fingerprint, state or failures changed (or algorithms); unsaved: rounds
+ * kept in memory so far including this one; since: seconds since the first of them. */
+bool vround_write_now(const vround_ckpt *ck, bool durable, long unsaved, double since);
+
 /* Handed to the writer's hook (state_writer.h) after the round's writes were committed. */
 typedef struct vround_report {
     const char *agent_id;

@@ -1,6 +1,7 @@
 /* state_writer.c — the poller's single writer (state_writer.h). */
 #include "state_writer.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,9 @@
 #define MOD "verifier"
 #define MAX_BATCH 512              /* round results per transaction */
 
+/* Process-wide write counters (vwriter_stats): the bench and /metrics read them. */
+static unsigned long long stat_tx, stat_rows;
+
 struct vwriter {
     vstore *store;
     vwriter_current_fn current;
@@ -20,8 +24,11 @@ struct vwriter {
     pthread_mutex_t mu;
     pthread_cond_t cond;
     vresult *ops, **tail;
+    size_t nops;
     bool quit;
     pthread_t thread;
+    char fence_owner[VSTORE_ID_MAX];   /* "" = not fenced */
+    uint64_t fenced;                   /* mu */
 };
 
 vresult *vresult_new(vres_kind kind, const char *agent_id, uint64_t gen)
@@ -61,8 +68,11 @@ static void report(vwriter *w, vresult *const *batch, size_t n, double saved, do
 {
     if (!w->hook)
         return;
+    bool first = true;
     for (size_t i = 0; i < n; i++) {
         const vresult *r = batch[i];
+        if (r->checkpoint)
+            continue;
         const vfailure *f = r->set_failures && r->nfailures ? &r->failures[0] : NULL;
         vround_report rep = {
             .agent_id = r->agent_id,
@@ -74,8 +84,9 @@ static void report(vwriter *w, vresult *const *batch, size_t n, double saved, do
             .rounds = r->rounds,
             .requests = r->requests,
             .round_seconds = r->sent_at > 0 ? saved - r->sent_at : -1,
-            .store_seconds = i == 0 ? took : -1,
+            .store_seconds = first && took >= 0 ? took : -1,
         };
+        first = false;
         w->hook(w->hook_ctx, &rep);
     }
 }
@@ -86,9 +97,14 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
         return;
     vstore_round rounds[MAX_BATCH];
     const vstore_round *ptrs[MAX_BATCH];
+    bool refused[MAX_BATCH];
+    size_t nw = 0;
     for (size_t i = 0; i < *n; i++) {
         const vresult *r = batch[i];
-        rounds[i] = (vstore_round){
+        refused[i] = false;
+        if (r->memory_only)
+            continue;
+        rounds[nw] = (vstore_round){
             .st = &r->st,
             .hash_alg = r->set_algs ? r->algs[0] : NULL,
             .enc_alg = r->set_algs ? r->algs[1] : NULL,
@@ -96,17 +112,43 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
             .set_failures = r->set_failures,
             .failures = r->failures,
             .nfailures = r->nfailures,
+            .lease_owner = w->fence_owner[0] ? w->fence_owner : NULL,
+            .lease_epoch = r->epoch,
+            .fenced = &refused[i],
         };
-        ptrs[i] = &rounds[i];
+        ptrs[nw] = &rounds[nw];
+        nw++;
     }
     qerr err = { 0 };
     double t0 = mono();
-    int rc = vstore_round_save_batch(w->store, ptrs, *n, &err);
+    int rc = nw ? vstore_round_save_batch(w->store, ptrs, nw, &err) : 0;
     double t1 = mono();
-    if (rc < 0)
-        qlog(QLOG_ERROR, MOD, "saving the rounds of %zu agent(s) failed: %s", *n, err.msg);
-    else
-        report(w, batch, *n, t1, t1 - t0);
+    if (rc < 0) {
+        qlog(QLOG_ERROR, MOD, "saving the rounds of %zu agent(s) failed: %s", nw, err.msg);
+        *n = 0;
+        return;
+    }
+    /* Rounds the lease fence refused are not reported: nothing of them was applied. */
+    unsigned long long rows = 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        if (refused[i]) {
+            qlog(QLOG_WARNING, MOD, "agent %s: round result refused: the lease (epoch %llu) is no longer this "
+                 "verifier's", batch[i]->agent_id, (unsigned long long)batch[i]->epoch);
+            pthread_mutex_lock(&w->mu);
+            w->fenced++;
+            pthread_mutex_unlock(&w->mu);
+            continue;
+        }
+        if (!batch[i]->memory_only)
+            rows += 1 + (batch[i]->set_failures ? batch[i]->nfailures : 0);
+        batch[kept++] = batch[i];
+    }
+    if (nw) {
+        __atomic_add_fetch(&stat_tx, 1, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&stat_rows, rows, __ATOMIC_RELAXED);
+    }
+    report(w, batch, kept, t1, nw ? t1 - t0 : -1);
     *n = 0;
 }
 
@@ -125,8 +167,12 @@ static void write_list(vwriter *w, vresult *list)
         }
         flush(w, batch, &n);     /* keep the order */
         qerr err = { 0 };
-        if (vstore_set_state(w->store, r->agent_id, r->state, &err) < 0)
+        if (vstore_set_state(w->store, r->agent_id, r->state, &err) < 0) {
             qlog(QLOG_ERROR, MOD, "saving the state of agent %s failed: %s", r->agent_id, err.msg);
+        } else {
+            __atomic_add_fetch(&stat_tx, 1, __ATOMIC_RELAXED);
+            __atomic_add_fetch(&stat_rows, 1, __ATOMIC_RELAXED);
+        }
     }
     flush(w, batch, &n);
     while (list) {
@@ -134,6 +180,22 @@ static void write_list(vwriter *w, vresult *list)
         vresult_free(list);
         list = nx;
     }
+}
+
+/* Wait (w->mu held) until the window that opened with the first queued result closed, the
+ * queue holds a full batch, or the writer is stopping. */
+static void wait_window(vwriter *w)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_nsec += VWRITER_WINDOW_MS * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    while (!w->quit && w->nops < MAX_BATCH)
+        if (pthread_cond_timedwait(&w->cond, &w->mu, &dl) == ETIMEDOUT)
+            break;
 }
 
 static void *writer_main(void *arg)
@@ -145,15 +207,23 @@ static void *writer_main(void *arg)
             pthread_cond_wait(&w->cond, &w->mu);
         if (!w->ops)
             break;
+        wait_window(w);
         vresult *list = w->ops;
         w->ops = NULL;
         w->tail = &w->ops;
+        w->nops = 0;
         pthread_mutex_unlock(&w->mu);
         write_list(w, list);
         pthread_mutex_lock(&w->mu);
     }
     pthread_mutex_unlock(&w->mu);
     return NULL;
+}
+
+void vwriter_stats(unsigned long long *transactions, unsigned long long *rows)
+{
+    *transactions = __atomic_load_n(&stat_tx, __ATOMIC_RELAXED);
+    *rows = __atomic_load_n(&stat_rows, __ATOMIC_RELAXED);
 }
 
 vwriter *vwriter_start(vstore *store, vwriter_current_fn current, void *current_ctx, vwriter_hook_fn hook,
@@ -170,7 +240,15 @@ vwriter *vwriter_start(vstore *store, vwriter_current_fn current, void *current_
     w->hook = hook;
     w->hook_ctx = hook_ctx;
     w->tail = &w->ops;
-    if (pthread_mutex_init(&w->mu, NULL) != 0 || pthread_cond_init(&w->cond, NULL) != 0) {
+    pthread_condattr_t ca;
+    bool ca_ok = pthread_condattr_init(&ca) == 0;
+    bool cond_ok = ca_ok && pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 &&
+                   pthread_cond_init(&w->cond, &ca) == 0;    /* the batching window is monotonic */
+    if (ca_ok)
+        pthread_condattr_destroy(&ca);
+    if (!cond_ok || pthread_mutex_init(&w->mu, NULL) != 0) {
+        if (cond_ok)
+            pthread_cond_destroy(&w->cond);
         free(w);
         qerr_set(err, "cannot initialise the writer's lock");
         return NULL;
@@ -197,8 +275,26 @@ void vwriter_push(vwriter *w, vresult *r)
     pthread_mutex_lock(&w->mu);
     *w->tail = r;
     w->tail = &r->next;
-    pthread_cond_signal(&w->cond);
+    /* The first result opens the window; a full batch closes it early. */
+    if (w->nops++ == 0 || w->nops == MAX_BATCH)
+        pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->mu);
+}
+
+void vwriter_set_fence(vwriter *w, const char *owner)
+{
+    if (w)
+        snprintf(w->fence_owner, sizeof w->fence_owner, "%s", owner ? owner : "");
+}
+
+uint64_t vwriter_fenced(vwriter *w)
+{
+    if (!w)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->fenced;
+    pthread_mutex_unlock(&w->mu);
+    return n;
 }
 
 void vwriter_stop(vwriter *w)

@@ -15,6 +15,13 @@
  *   new_state marks a state change. It is where notifications and metrics attach; it must be
  *   quick and must not call back into the poller's writer (it may read the store). The report
  *   and its strings are valid during the call only.
+ * - A VRES_ROUND may be memory_only (its counters stay in the poller's memory, round.h
+ *   vround_write_now): nothing is written, the hook is still called (round_seconds then ends
+ *   when the writer took the result), store_seconds < 0. A checkpoint is written and not
+ *   reported (the rounds it covers were reported already).
+ * - Batching by time: the writer collects results for up to VWRITER_WINDOW_MS after the first
+ *   one arrives (or MAX_BATCH of them) before one transaction writes them all, so transactions
+ *   per second stay bounded whatever the round rate.
  * - vwriter_stop writes everything queued, then joins the thread. */
 #ifndef QUINCE_VERIFIER_STATE_WRITER_H
 #define QUINCE_VERIFIER_STATE_WRITER_H
@@ -26,12 +33,15 @@
 #include "round.h"
 #include "store.h"
 
+#define VWRITER_WINDOW_MS 50
+
 typedef enum { VRES_ROUND = 1, VRES_SET_STATE } vres_kind;
 
 typedef struct vresult {
     vres_kind kind;
     char agent_id[VSTORE_ID_MAX];
     uint64_t gen;
+    uint64_t epoch;               /* VRES_ROUND: the lease epoch it is saved under (vwriter_set_fence) */
     int old_state;                /* VRES_ROUND: the state before the round */
     vagent_state st;              /* VRES_ROUND: owned (vagent_state_clear) */
     bool set_failures;
@@ -42,6 +52,8 @@ typedef struct vresult {
     uint64_t rounds, requests;    /* the agent's counters after this round */
     char reason[256];             /* VRES_ROUND without failure records: a retry's reason, or "" */
     double sent_at;               /* VRES_ROUND: CLOCK_MONOTONIC seconds its quote request was sent, 0 = none */
+    bool memory_only;             /* VRES_ROUND: report it, write nothing (st: state and count only) */
+    bool checkpoint;              /* VRES_ROUND: write it, do not report it */
     int state;                    /* VRES_SET_STATE */
     struct vresult *next;
 } vresult;
@@ -56,6 +68,14 @@ typedef struct vwriter vwriter;
 vwriter *vwriter_start(vstore *store, vwriter_current_fn current, void *current_ctx, vwriter_hook_fn hook,
                        void *hook_ctx, qerr *err);
 void vwriter_push(vwriter *w, vresult *r);          /* takes ownership; NULL is ignored */
+/* Fencing: from now on a round is saved only while the agent's lease names owner at the
+ * result's epoch (store.h vstore_round); a refused round is logged and counted, never applied,
+ * and not reported to the hook. Call before the first push. */
+void vwriter_set_fence(vwriter *w, const char *owner);
+uint64_t vwriter_fenced(vwriter *w);                /* rounds refused so far */
 void vwriter_stop(vwriter *w);
+/* Since the process started, over every writer: write transactions committed and rows written
+ * (an agent's state row, each failure record, each re-asserted state). */
+void vwriter_stats(unsigned long long *transactions, unsigned long long *rows);
 
 #endif

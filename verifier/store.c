@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- schema -------------------------------------------------------------------------------- */
@@ -97,6 +98,18 @@ static const char *const migrations[] = {
     "UPDATE registrar SET display_id = agent_id;"
     "ALTER TABLE agents ADD COLUMN display_id TEXT NOT NULL DEFAULT '';"
     "UPDATE agents SET display_id = agent_id;",
+    /* 7: leases (store_lease.h): a heartbeat row per verifier process, a lease row per agent
+     * (owner instance, epoch); every agent starts unowned */
+    "CREATE TABLE verifiers ("
+    "  instance TEXT PRIMARY KEY NOT NULL,"
+    "  verifier_id TEXT NOT NULL,"
+    "  expiry INTEGER NOT NULL);"
+    "CREATE TABLE leases ("
+    "  agent_id TEXT PRIMARY KEY NOT NULL REFERENCES agents(agent_id) ON DELETE CASCADE,"
+    "  owner TEXT,"
+    "  epoch INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX leases_owner ON leases(owner);"
+    "INSERT INTO leases (agent_id, owner, epoch) SELECT agent_id, NULL, 0 FROM agents;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
@@ -452,6 +465,17 @@ static int prepare_file(const char *path, qerr *err)
     return ret;
 }
 
+/* q_now_ms(): the database's clock for lease expiry (store_lease.h), milliseconds since 1970.
+ * On SQLite the database is a local file, so its clock is this host's. */
+static void sql_now(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    (void)argv;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    sqlite3_result_int64(ctx, (sqlite3_int64)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+}
+
 /* ---- open / close -------------------------------------------------------------------------- */
 
 static int exec(vstore *s, const char *sql, const char *what, qerr *err)
@@ -563,7 +587,7 @@ fail:
 static int prepare_all(vstore *s, qerr *err)
 {
     const vstore_sql *const tables[] = { store_sql, vstore_reg_sql, vstore_policy_sql, vstore_agent_sql,
-                                         vstore_failure_sql, vstore_mbpolicy_sql };
+                                         vstore_failure_sql, vstore_mbpolicy_sql, vstore_lease_sql };
     for (size_t t = 0; t < sizeof tables / sizeof tables[0]; t++) {
         for (const vstore_sql *q = tables[t]; q->sql; q++) {
             if (sqlite3_prepare_v3(s->db, q->sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[q->id], NULL) !=
@@ -605,6 +629,11 @@ vstore *vstore_open(const char *path, qerr *err)
         return NULL;
     }
     sqlite3_extended_result_codes(s->db, 1);
+    if (sqlite3_create_function(s->db, "q_now_ms", 0, SQLITE_UTF8, NULL, sql_now, NULL, NULL) != SQLITE_OK) {
+        vstore_dberr(s, err, "registering q_now_ms()");
+        vstore_close(s);
+        return NULL;
+    }
     if (set_pragmas(s, err) != 0 || migrate(s, err) != 0 || prepare_all(s, err) != 0) {
         vstore_close(s);
         return NULL;

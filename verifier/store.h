@@ -201,6 +201,12 @@ typedef struct vstore_round {
     bool set_failures;
     const struct vfailure *failures;
     size_t nfailures;
+    /* Fencing (store_lease.h): with lease_owner set, the round is saved only while the agent's
+     * lease row names that owner and lease_epoch; otherwise nothing of it is written and
+     * *fenced (when non-NULL) is set true. NULL: not fenced. */
+    const char *lease_owner;
+    uint64_t lease_epoch;
+    bool *fenced;
 } vstore_round;
 /* Saves each round whole, all of them in one transaction (all or nothing): 0 or -1. Agents no
  * longer in the store are skipped. */

@@ -34,6 +34,15 @@ const vstore_sql vstore_agent_sql[] = {
       " last_received_quote = ?, last_successful_attestation = ?, consecutive_failures = ?,"
       " severity_level = ?, last_event_id = ?, learned_ima_keyrings = ?, mb_evaluated = ?, ima_good_total = ?"
       " WHERE agent_id = ?" },
+    /* The same, applied only while the lease row still names the round's owner and epoch
+     * (store_lease.h): a verifier that lost the agent cannot overwrite the new owner's state. */
+    { ST_AG_SAVE_FENCED,
+      "UPDATE agents SET operational_state = ?, next_ima_ml_entry = ?, pcr10_alg = ?, pcr10 = ?,"
+      " boottime = ?, tpm_clock = ?, tpm_reset_count = ?, tpm_restart_count = ?, attestation_count = ?,"
+      " last_received_quote = ?, last_successful_attestation = ?, consecutive_failures = ?,"
+      " severity_level = ?, last_event_id = ?, learned_ima_keyrings = ?, mb_evaluated = ?, ima_good_total = ?"
+      " WHERE agent_id = ? AND EXISTS (SELECT 1 FROM leases l WHERE l.agent_id = agents.agent_id"
+      " AND l.owner = ? AND l.epoch = ?)" },
     { ST_AG_SET_STATE, "UPDATE agents SET operational_state = ?2 WHERE agent_id = ?1" },
     { ST_AG_SET_ALGS, "UPDATE agents SET hash_alg = ?2, enc_alg = ?3, sign_alg = ?4 WHERE agent_id = ?1" },
     { ST_AG_LIST, "SELECT agent_id FROM agents ORDER BY agent_id" },
@@ -319,14 +328,20 @@ void vagent_state_clear(vagent_state *st)
     st->pcr10_alg = QHASH_NONE;
 }
 
-/* One agent's state row (lock held, inside a transaction): 1 saved, 0 agent gone, -1. */
-static int save_one_locked(vstore *s, const vagent_state *state, qerr *err)
+/* One agent's state row (lock held, inside a transaction): 1 saved, 0 agent gone (or, with a
+ * lease owner, the lease no longer held at that epoch), -1. */
+static int save_one_locked(vstore *s, const vagent_state *state, const char *lease_owner, uint64_t lease_epoch,
+                           qerr *err)
 {
-    sqlite3_stmt *st = s->st[ST_AG_SAVE_STATE];
+    sqlite3_stmt *st = s->st[lease_owner ? ST_AG_SAVE_FENCED : ST_AG_SAVE_STATE];
     vbind b;
     vb_init(&b, st);
     bind_state(&b, state);
     vb_text(&b, state->agent_id);
+    if (lease_owner) {
+        vb_text(&b, lease_owner);
+        vb_u64(&b, lease_epoch);
+    }
     char what[VSTORE_ID_MAX + 32];
     snprintf(what, sizeof what, "saving the state of agent %s", state->agent_id);
     if (b.rc != SQLITE_OK) {
@@ -335,6 +350,19 @@ static int save_one_locked(vstore *s, const vagent_state *state, qerr *err)
         return rc;
     }
     return vstore_step_write(s, st, what, err);
+}
+
+/* 1 when the agent exists, 0 when not, -1 on error (lock held). */
+static int agent_exists_locked(vstore *s, const char *agent_id, qerr *err)
+{
+    sqlite3_stmt *st = s->st[ST_AG_EXISTS];
+    vbind b;
+    vb_init(&b, st);
+    vb_text(&b, agent_id);
+    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
+    int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : vstore_dberr(s, err, "looking up agent");
+    vstore_done(st);
+    return ret;
 }
 
 static int algs_locked(vstore *s, const char *agent_id, const char *hash_alg, const char *enc_alg,
@@ -362,7 +390,7 @@ static int save_locked(vstore *s, const vagent_state *const *states, size_t n, q
         return -1;
     for (size_t i = 0; i < n; i++) {
         /* 0: the agent was deleted meanwhile; nothing to save */
-        if (save_one_locked(s, states[i], err) < 0) {
+        if (save_one_locked(s, states[i], NULL, 0, err) < 0) {
             vstore_rollback(s);
             return -1;
         }
@@ -377,7 +405,12 @@ static int round_locked(vstore *s, const vstore_round *const *rounds, size_t n, 
     for (size_t i = 0; i < n; i++) {
         const vstore_round *r = rounds[i];
         const char *id = r->st->agent_id;
-        int rc = save_one_locked(s, r->st, err);
+        int rc = save_one_locked(s, r->st, r->lease_owner, r->lease_epoch, err);
+        if (rc == 0 && r->lease_owner && r->fenced) {
+            rc = agent_exists_locked(s, id, err);
+            *r->fenced = rc > 0;
+            rc = rc < 0 ? -1 : 0;
+        }
         if (rc > 0 && r->hash_alg && r->enc_alg && r->sign_alg)
             rc = algs_locked(s, id, r->hash_alg, r->enc_alg, r->sign_alg, err);
         if (rc > 0 && r->set_failures)

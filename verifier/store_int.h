@@ -30,6 +30,9 @@ enum vstmt {
     ST_FAIL_CLEAR, ST_FAIL_ADD, ST_FAIL_GET,
     /* store_mbpolicy.c */
     ST_MB_FIND, ST_MB_GET, ST_MB_ADD, ST_MB_UPDATE, ST_MB_USER, ST_MB_DELETE, ST_MB_LIST,
+    /* store_lease.c (and the fenced round save of store_agent.c) */
+    ST_LS_BEAT, ST_LS_LIVE, ST_LS_AGENTS, ST_LS_GC, ST_LS_ORPHANS, ST_LS_RECLAIM, ST_LS_TAKE, ST_LS_MINE,
+    ST_LS_RELEASE, ST_LS_RELEASE_ALL, ST_LS_FORGET, ST_LS_BUMP, ST_LS_CLAIM, ST_LS_GET, ST_AG_SAVE_FENCED,
     ST_COUNT
 };
 
@@ -40,7 +43,7 @@ typedef struct vstore_sql {
 
 /* Each file's statements (terminated by an entry with sql == NULL). */
 extern const vstore_sql vstore_reg_sql[], vstore_policy_sql[], vstore_agent_sql[], vstore_failure_sql[],
-    vstore_mbpolicy_sql[];
+    vstore_mbpolicy_sql[], vstore_lease_sql[];
 
 struct vstore {
     sqlite3 *db;

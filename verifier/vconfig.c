@@ -138,6 +138,8 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
         qconfig_long(c, V, "request_timeout_ms", 30000, 100, 3600000, &o->request_timeout_ms, err) < 0 ||
         qconfig_long(c, V, "max_upload_size", 104857600L, 1024, 1L << 30, &o->max_upload_size, err) < 0 ||
         qconfig_long(c, V, "num_workers", 0, 0, 1024, &workers, err) < 0 ||
+        qconfig_long(c, V, "state_checkpoint_rounds", 30, 1, 1000000, &o->checkpoint_rounds, err) < 0 ||
+        qconfig_double(c, V, "state_checkpoint_interval", 60.0, 0.0, 86400.0, &o->checkpoint_interval, err) < 0 ||
         qconfig_bool(c, V, "require_allow_list_signatures", false, &o->require_policy_signatures, err) < 0 ||
         alg_list(c, "accept_tpm_hash_algs", "sha512, sha384, sha256", hash_names, o->accept_tpm_hash_algs,
                  sizeof o->accept_tpm_hash_algs, err) < 0 ||
@@ -146,6 +148,7 @@ int vconfig_load(const qconfig *c, vconfig *o, qerr *err)
         alg_list(c, "accept_tpm_signing_algs", "ecschnorr, rsassa", sign_names, o->accept_tpm_signing_algs,
                  sizeof o->accept_tpm_signing_algs, err) < 0 ||
         copy_str(c, V, "verifier_id", "default", o->verifier_id, sizeof o->verifier_id, err) < 0 ||
+        qconfig_double(c, V, "lease_ttl", 10.0, 1.0, 3600.0, &o->lease_ttl, err) < 0 ||
         copy_str(c, R, "ip", "127.0.0.1", o->registrar_ip, sizeof o->registrar_ip, err) < 0 ||
         qconfig_long(c, R, "port", 8890, 0, 65535, &o->registrar_port, err) < 0 ||
         qconfig_long(c, R, "tls_port", 8891, 0, 65535, &o->registrar_tls_port, err) < 0 ||
@@ -254,7 +257,9 @@ void vconfig_poller_opts(const vconfig *v, vpoller_opts *o)
     o->mb_accept_all = v->mb_accept_all;
     o->mb_evaluate_always = v->mb_evaluate_always;
     o->num_workers = (unsigned)v->num_workers;
+    o->checkpoint = (vround_ckpt){ .rounds = v->checkpoint_rounds, .seconds = v->checkpoint_interval };
     o->verifier_id = v->verifier_id;
+    o->lease_ttl = v->lease_ttl;
     o->tls_cert_file = v->client_cert;
     o->tls_key_file = v->client_key;
     o->allow_plain_http = v->allow_agent_plain_http;
@@ -282,10 +287,14 @@ const char *vconfig_help(void)
            "    require_allow_list_signatures  refuse runtime policies that are not DSSE-signed\n"
            "                                (400) or whose signature fails (401) (false)\n"
            "    num_workers                 attestation worker threads, 0 = one per core (0)\n"
+           "    state_checkpoint_rounds     rounds that changed only counters between two writes, 1 = every round (30)\n"
+           "    state_checkpoint_interval   seconds after which such counters are written anyway (60)\n"
            "    accept_tpm_hash_algs        default when an add request has none (sha512, sha384, sha256)\n"
            "    accept_tpm_encryption_algs  default when an add request has none (ecc, rsa)\n"
            "    accept_tpm_signing_algs     default when an add request has none (ecschnorr, rsassa)\n"
            "    verifier_id                 this verifier's id in agent records (default)\n"
+           "    lease_ttl                   seconds within which the agents of a verifier that stopped are\n"
+           "                                taken over by the others sharing the database (10)\n"
            "    log_level                   debug, info, warning, error or critical (info)\n"
            "    log_format                  text (Keylime's layout) or json, one object per line (text)\n"
            "    tls_dir                     the built-in CA: made on first start, mode 0700 (/var/lib/quince/tls)\n"

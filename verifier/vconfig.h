@@ -32,11 +32,14 @@ typedef struct vconfig {
     bool mb_evaluate_always;              /* measured_boot_evaluate = always (else once per boot) */
     bool require_policy_signatures;       /* require_allow_list_signatures; false */
     long num_workers;                     /* 0 = number of cores */
+    long checkpoint_rounds;               /* state_checkpoint_rounds: 30 (1 = write every round) */
+    double checkpoint_interval;           /* state_checkpoint_interval, seconds: 60 */
     /* Defaults for an add request that omits them, as JSON array text, e.g. ["sha256"]. */
     char accept_tpm_hash_algs[VCONFIG_ALGS];
     char accept_tpm_encryption_algs[VCONFIG_ALGS];
     char accept_tpm_signing_algs[VCONFIG_ALGS];
     char verifier_id[VCONFIG_STR];        /* "default" */
+    double lease_ttl;                     /* seconds a dead verifier's agents wait at most; 10 */
     qlog_level log_level;                 /* the more verbose of [verifier] and [registrar] */
     qlog_format log_format;               /* [verifier] log_format: text or json */
     /* TLS ([verifier]): the built-in CA directory and the files used. Each *_file below is the

@@ -4,6 +4,8 @@
 #include "log.h"
 #include "policy_cache.h"
 #include "prom.h"
+#include "agent_client.h"
+#include "state_writer.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,16 @@ static void refresh(vmetrics *m)
                     NULL, (double)hits);
     qprom_counter_set(m->prom, "quince_policy_cache_misses_total", "Runtime policy lookups that parsed", NULL, NULL,
                     (double)misses);
+    unsigned long long tx, rows;
+    vwriter_stats(&tx, &rows);
+    qprom_counter_set(m->prom, "quince_store_write_transactions_total",
+                      "Write transactions the poller's state writer committed", NULL, NULL, (double)tx);
+    qprom_counter_set(m->prom, "quince_store_rows_written_total",
+                      "Rows the poller's state writer wrote (agent states and failure records)", NULL, NULL,
+                      (double)rows);
+    qprom_counter_set(m->prom, "quince_agent_connects_total",
+                      "New connections (TCP and TLS handshakes) opened to agents; kept-alive reuse is not counted",
+                      NULL, NULL, (double)vac_connects());
     unsigned long long sent, failed, dropped;
     vrevoc_stats(m->revoc, &sent, &failed, &dropped);
     qprom_counter_set(m->prom, "quince_revocation_webhook_sent_total", "Revocation events the webhook accepted", NULL,

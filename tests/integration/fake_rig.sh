@@ -33,6 +33,9 @@ rig_config() {
     echo "exponential_backoff = false"
     echo "request_timeout_ms = 1000"
     echo "num_workers = 2"
+    # The tests watch the counters in the store: every round is written unless a test asks
+    # otherwise (RIG_CHECKPOINT_ROUNDS).
+    echo "state_checkpoint_rounds = ${RIG_CHECKPOINT_ROUNDS:-1}"
     echo "log_level = ${RIG_LOG_LEVEL:-info}"
     echo "tls_dir = $RIG_TLS"
     local kv

@@ -104,6 +104,7 @@ request_timeout_ms = 5000
 accept_tpm_hash_algs = sha512, sha384, sha256, sha1
 accept_tpm_signing_algs = ecschnorr, rsassa, ecdsa
 log_level = ${VERIFIER_LOG_LEVEL:-info}
+state_checkpoint_rounds = ${STATE_CHECKPOINT_ROUNDS:-1}
 ${VERIFIER_EXTRA:-}
 [registrar]
 ip = 127.0.0.1

@@ -29,7 +29,7 @@ RIG_PIDS+=("$FLEET_PID")
 
 ready=0
 for _ in $(seq 3000); do
-  grep -q '^fleet: ready' "$QUINCE_TMP/fleet.out" && { ready=1; break; }
+  grep -q '^fleet: ready' "$QUINCE_TMP/fleet.out" 2>/dev/null && { ready=1; break; }
   kill -0 "$FLEET_PID" 2>/dev/null || break
   sleep 0.1
 done

@@ -87,11 +87,13 @@ with zipfile.ZipFile("payload.zip", "w", zipfile.ZIP_DEFLATED) as z:
     z.write("autorun.sh", "autorun.sh")
     z.writestr("conf/app.conf", "key = value\n")
 PY
+# -u in upper case: quince-agent registered its id in lower case and HMACs that form, so the
+# tenant's auth_tag must cover the id as registered (the registrar record's agent_id), not -u's.
 out=$("$TENANT" -v 127.0.0.1 -t 127.0.0.1 --uuid "$UUID_UP" -f payload.zip --allowlist allowlist.txt --exclude excludes.txt \
       -vp "$CV_PORT" -rp "$REG_TLS_PORT" -tp "$AGENT_PORT_a1" 2>"$W/add.err"); rc=$?
 [ $rc = 0 ] && pass "seed command with -f payload.zip" || fail "seed command with -f payload.zip" "exit $rc: $(cat "$W/add.err")"
-expect_grep "tenant says U and the payload went to the agent" "agent $UUID: U and the encrypted payload" "$out"
-expect_grep "tenant added the agent" "agent $UUID added to the verifier" "$out"
+expect_grep "tenant says U and the payload went to the agent" "agent $UUID_UP: U and the encrypted payload" "$out"
+expect_grep "tenant added the agent" "agent $UUID_UP added to the verifier" "$out"
 if wait_for 30 same "$SEC1/decrypted_payload" payload.zip; then pass "payload arrives decrypted (same bytes)"
 else fail "payload arrives decrypted (same bytes)" "$(tail -5 "$ALOG1")"; fi
 [ "$(stat -c %a "$SEC1/decrypted_payload" 2>/dev/null)" = 600 ] && pass "decrypted_payload mode 0600" || fail "decrypted_payload mode 0600"

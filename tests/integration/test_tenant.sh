@@ -75,18 +75,21 @@ expect_err() {
 out=$("$TENANT" -v 127.0.0.1 -t 127.0.0.1 -vp "$CV_PORT" -rp "$REG_TLS_PORT" -tp "$AGENT_PORT_a1" \
       --uuid "$UUID_UP" --allowlist allowlist.txt --exclude excludes.txt 2>"$W/add.err"); rc=$?
 if [ $rc = 0 ]; then pass "seed add command"; else fail "seed add command" "exit $rc: $(cat "$W/add.err")"; fi
-expect_grep "add says what it did" "agent $UUID added to the verifier at 127.0.0.1:$CV_PORT (runtime policy: $N0 paths, 2 excludes)" "$out"
+expect_grep "add says what it did" "agent $UUID_UP added to the verifier at 127.0.0.1:$CV_PORT (runtime policy: $N0 paths, 2 excludes)" "$out"
 [ ! -s "$W/add.err" ] && pass "add: nothing on stderr" || fail "add: nothing on stderr" "$(cat "$W/add.err")"
 if status_has "Get Quote (state 3)" 20; then pass "agent reaches Get Quote"; else fail "agent reaches Get Quote" "$STATUS"; fi
 expect_grep "status: first line" "agent $UUID: Get Quote (state 3)" "$STATUS"
 expect_grep "status: attestation PASS" "attestation PASS" "$STATUS"
 expect_grep "status: registrar side" "registered and active at 127.0.0.1:$REG_TLS_PORT, contact 127.0.0.1:$AGENT_PORT_a1" "$STATUS"
-expect_grep "status: runtime policy named after the agent" "runtime policy $UUID" "$STATUS"
+expect_grep "status: runtime policy named after the agent (as added)" "runtime policy $UUID_UP" "$STATUS"
 if verified_all 20; then pass "every entry verified"; else fail "every entry verified" "$STATUS"; fi
 
-# Upper-case and lower-case uuids name the same agent.
+# Upper-case and lower-case uuids name the same agent; the tenant names it as given, the verifier's
+# list as it was added.
 out=$(T -c status -u "$UUID_UP" 2>&1)
-expect_grep "status with the upper-case uuid" "agent $UUID: Get Quote" "$out"
+expect_grep "status with the upper-case uuid" "agent $UUID_UP: Get Quote" "$out"
+out=$(T -c cvlist 2>&1)
+[ "$out" = "$UUID_UP" ] && pass "cvlist: the id as added" || fail "cvlist: the id as added" "$out"
 out=$(T -c cvstatus -u "$UUID" 2>&1)
 expect_grep "cvstatus" "agent $UUID: Get Quote" "$out"
 
@@ -116,8 +119,8 @@ cp allowlist.txt allowlist2.txt
 echo "$(sha256sum <"$W/evil.sh" | cut -d' ' -f1)  /root/evil.sh" >>allowlist2.txt
 out=$(T -v 127.0.0.1 -t 127.0.0.1 -c update -u "$UUID_UP" --allowlist allowlist2.txt --exclude excludes.txt 2>&1); rc=$?
 [ $rc = 0 ] && pass "update runs" || fail "update runs" "exit $rc: $out"
-expect_grep "update deletes first" "agent $UUID deleted from the verifier" "$out"
-expect_grep "update adds again" "agent $UUID added to the verifier" "$out"
+expect_grep "update deletes first" "agent $UUID_UP deleted from the verifier" "$out"
+expect_grep "update adds again" "agent $UUID_UP added to the verifier" "$out"
 if status_has "Get Quote (state 3)" 20 && verified_all 20; then pass "update: the failed agent is back in Get Quote"; else fail "update: the failed agent is back in Get Quote" "$STATUS"; fi
 
 # ---- a modified allowed file --------------------------------------------------------------------------
@@ -141,7 +144,8 @@ out=$(T -c status -u "$UUID" 2>&1); rc=$?
 [ $rc = 0 ] && pass "status of a registered-only agent" || fail "status of a registered-only agent" "exit $rc: $out"
 expect_grep "status says Registered" "agent $UUID: Registered (not on the verifier" "$out"
 out=$(T -c reglist 2>&1)
-[ "$out" = "$UUID" ] && pass "reglist lists the agent (lower case)" || fail "reglist lists the agent (lower case)" "$out"
+# quince-agent registers its uuid in lower case (agent/identity.c), so that is the registered case.
+[ "$out" = "$UUID" ] && pass "reglist lists the agent (as registered)" || fail "reglist lists the agent (as registered)" "$out"
 out=$(T -c regstatus -u "$UUID_UP" 2>&1); rc=$?
 [ $rc = 0 ] && pass "regstatus" || fail "regstatus" "exit $rc: $out"
 expect_grep "regstatus shows the record" "registered and active at 127.0.0.1:$REG_TLS_PORT" "$out"

@@ -298,6 +298,59 @@ static void test_apply(void **state)
     assert_int_equal(st.consecutive_failures, 1);
 }
 
+/* What a round writes: counters only → kept in memory until a checkpoint; anything durable →
+ * written at once. */
+static void test_durable_fp(void **state)
+{
+    (void)state;
+    vagent_state a;
+    memset(&a, 0, sizeof a);
+    a.operational_state = VSTATE_GET_QUOTE;
+    a.next_ima_ml_entry = 12;
+    a.severity_level = -1;
+    vagent_state b = a;
+    b.attestation_count = 99;
+    b.last_received_quote = 1234;
+    b.last_successful_attestation = 1234;
+    b.clock = 777;
+    assert_true(vround_durable_fp(&a) == vround_durable_fp(&b));     /* counters are not durable */
+    const vagent_state base = b;
+    b.next_ima_ml_entry = 13;
+    assert_true(vround_durable_fp(&a) != vround_durable_fp(&b));
+    b = base;
+    b.pcr10[31] = 1;
+    assert_true(vround_durable_fp(&a) != vround_durable_fp(&b));
+    b = base;
+    b.reset_count = 1;
+    assert_true(vround_durable_fp(&a) != vround_durable_fp(&b));
+    b = base;
+    b.boottime = 5;
+    assert_true(vround_durable_fp(&a) != vround_durable_fp(&b));
+    b = base;
+    b.consecutive_failures = 1;
+    assert_true(vround_durable_fp(&a) != vround_durable_fp(&b));
+    b = base;
+    b.operational_state = VSTATE_INVALID_QUOTE;
+    assert_true(vround_durable_fp(&a) != vround_durable_fp(&b));
+    b = base;
+    b.learned_ima_keyrings = (char *)"{}";
+    assert_true(vround_durable_fp(&a) != vround_durable_fp(&b));
+}
+
+static void test_write_now(void **state)
+{
+    (void)state;
+    vround_ckpt ck = { .rounds = 3, .seconds = 10 };
+    assert_true(vround_write_now(&ck, true, 0, 0));       /* durable: always */
+    assert_false(vround_write_now(&ck, false, 1, 0));
+    assert_false(vround_write_now(&ck, false, 2, 9.9));
+    assert_true(vround_write_now(&ck, false, 3, 0));      /* the N-th round */
+    assert_true(vround_write_now(&ck, false, 1, 10));     /* T seconds */
+    vround_ckpt every = { .rounds = 1, .seconds = 60 };
+    assert_true(vround_write_now(&every, false, 1, 0));
+    assert_true(vround_write_now(NULL, false, 1, 0));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +372,8 @@ int main(void)
         cmocka_unit_test(test_result_after_stop_ignored),
         cmocka_unit_test(test_delete),
         cmocka_unit_test(test_apply),
+        cmocka_unit_test(test_durable_fp),
+        cmocka_unit_test(test_write_now),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

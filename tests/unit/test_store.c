@@ -150,7 +150,7 @@ static void test_open_modes(void **state)
     mode_t old = umask(0);    /* the modes must not depend on the umask */
     vstore *s = open_ok(path);
     umask(old);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     struct stat sb;
     assert_int_equal(stat(path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
@@ -164,7 +164,7 @@ static void test_open_modes(void **state)
     snprintf(wal, sizeof wal, "%s-wal", path);    /* SQLite gives the WAL file the database's mode */
     assert_int_equal(stat(wal, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 6);
+    assert_int_equal(query_long(path, "SELECT max(version) FROM schema_version", NULL), 7);
     assert_int_equal(query_long(path, "SELECT count(*) FROM schema_version", NULL), 1);
     assert_int_equal(query_long(path, "SELECT journal_mode = 'wal' FROM pragma_journal_mode", NULL), 1);
     vstore_close(s);
@@ -181,11 +181,11 @@ static void test_open_fixes_mode(void **state)
     struct stat sb;
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     vstore_close(s);
     /* reopening an existing, migrated database keeps version 6 and one version row */
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     vstore_close(s);
     assert_int_equal(query_long(f->path, "SELECT count(*) FROM schema_version", NULL), 1);
 }
@@ -1126,7 +1126,7 @@ static void test_reopen_keeps_data(void **state)
     vstore_close(s);
 
     s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     vagent g;
     assert_int_equal(vstore_agent_get(s, "kept", &g, &e), 1);
     assert_int_equal(g.policy_id, pid);
@@ -1148,9 +1148,11 @@ static void test_reopen_keeps_data(void **state)
 static void test_registrar_pending(void **state)
 {
     fx *f = *state;
-    /* Make a version-2 database: today's schema with migrations 6, 5, 4 and 3 taken back. */
+    /* Make a version-2 database: today's schema with migrations 7, 6, 5, 4 and 3 taken back. */
     vstore_close(open_ok(f->path));
-    exec_other(f->path, "ALTER TABLE registrar DROP COLUMN display_id;"
+    exec_other(f->path, "DROP TABLE leases;"
+                        "DROP TABLE verifiers;"
+                        "ALTER TABLE registrar DROP COLUMN display_id;"
                         "ALTER TABLE agents DROP COLUMN display_id;"
                         "DROP INDEX agents_mbpolicy;"
                         "ALTER TABLE agents DROP COLUMN mb_policy_id;"
@@ -1168,7 +1170,7 @@ static void test_registrar_pending(void **state)
                         "INSERT INTO registrar (agent_id, aik_tpm, active, key) VALUES ('old', 'aik', 1, 'k');");
     qerr e = { 0 };
     vstore *s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     vreg_agent g;
     assert_int_equal(vstore_reg_get(s, "old", &g, &e), 1);
     assert_true(g.active);
@@ -1222,14 +1224,16 @@ static void test_display_id(void **state)
     fx *f = *state;
     /* A version-5 database with a record in each table. */
     vstore_close(open_ok(f->path));
-    exec_other(f->path, "ALTER TABLE registrar DROP COLUMN display_id;"
+    exec_other(f->path, "DROP TABLE leases;"
+                        "DROP TABLE verifiers;"
+                        "ALTER TABLE registrar DROP COLUMN display_id;"
                         "ALTER TABLE agents DROP COLUMN display_id;"
                         "UPDATE schema_version SET version = 5;"
                         "INSERT INTO registrar (agent_id, aik_tpm, active) VALUES ('old-5', 'aik', 1);"
                         "INSERT INTO agents (agent_id, operational_state) VALUES ('old-5', 3);");
     qerr e = { 0 };
     vstore *s = open_ok(f->path);
-    assert_int_equal(vstore_schema_version(s), 6);
+    assert_int_equal(vstore_schema_version(s), 7);
     vreg_agent g;
     assert_int_equal(vstore_reg_get(s, "old-5", &g, &e), 1);
     assert_string_equal(g.display_id, "old-5");
