@@ -77,6 +77,12 @@ long qhex_decode_case(const char *s, size_t n, uint8_t *out, size_t cap, bool lo
     for (; i + 32 <= n; i += 32)
         if (!block32(s + i, out + i / 2, lower_only))
             return -1;
+    /* The rest as the last 32 digits, overlapping digits already done (same bytes again). */
+    if (i < n && n >= 32) {
+        if (!block32(s + n - 32, out + (n - 32) / 2, lower_only))
+            return -1;
+        i = n;
+    }
 #endif
     for (; i < n; i += 2) {
         int hi = nibble_case(s[i], lower_only), lo = nibble_case(s[i + 1], lower_only);

@@ -104,7 +104,8 @@ int qhash_digest(EVP_MD_CTX *ctx, qhash_alg a, const void *data, size_t len, uin
     unsigned int olen = 0;
     if (!ctx || !md || (!data && len > 0) || !out)
         return -1;
-    /* Re-initialising with the same EVP_MD reuses the provider context (no allocation). */
+    /* OpenSSL 3.0 frees and allocates the provider context here on every call, even with the
+     * same EVP_MD (hash_direct.h); fine off the per-entry hot paths. */
     if (EVP_DigestInit_ex2(ctx, md, NULL) != 1 || EVP_DigestUpdate(ctx, data, len) != 1 ||
         EVP_DigestFinal_ex(ctx, out, &olen) != 1 || olen != algs[a].size)
         return -1;

@@ -1,6 +1,7 @@
 /* pcr_bank.h — hash algorithms of PCR banks and the running value of one PCR.
  * The EVP_MD for each algorithm is fetched once per process (EVP_MD_fetch) and shared; callers
- * pass a reusable EVP_MD_CTX so the hot path allocates nothing.
+ * pass a reusable EVP_MD_CTX. OpenSSL 3.0 still allocates a provider context on every digest
+ * init, so per-entry hot paths hash with qhash_direct (hash_direct.h) instead.
  * Extend rule: new = H(old || digest). A fresh PCR 0..16 is all zeros. */
 #ifndef QUINCE_PCR_BANK_H
 #define QUINCE_PCR_BANK_H
