@@ -95,6 +95,7 @@ void vpoll_checkpoint(vpoller *p, pagent *a)
     if (!r)
         return;
     r->checkpoint = true;
+    r->epoch = a->epoch;        /* fenced like a round: a lost lease's counters are not written */
     r->old_state = a->rec.st.operational_state;
     if (vagent_state_copy(&r->st, &a->rec.st) < 0) {
         qlog(QLOG_ERROR, MOD, "out of memory: the counters of agent %s are not saved", a->node.id);
