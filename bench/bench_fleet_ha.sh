@@ -63,6 +63,7 @@ start_v() { # N
   cv=$(free_port); rp=$(free_port); rt=$(free_port)
   mkdir -p "$d"
   eval "CV_$n=$cv REG_$n=$rp INST_$n=$HOST:127.0.0.1:$cv"
+  # state_checkpoint_rounds = 1: the failover is timed by last_received_quote in the store.
   cat >"$d/verifier.conf" <<CONF
 [verifier]
 ip = 127.0.0.1
@@ -74,6 +75,7 @@ retry_interval = 1
 max_retries = 5
 request_timeout_ms = 10000
 lease_ttl = $TTL
+state_checkpoint_rounds = 1
 accept_tpm_hash_algs = sha256
 accept_tpm_signing_algs = rsassa, ecdsa
 log_level = info

@@ -11,6 +11,7 @@
 #include <openssl/err.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 
@@ -625,6 +626,7 @@ void qak_free(qak *ak)
 {
     if (!ak)
         return;
+    EVP_PKEY_CTX_free(ak->vctx);
     EVP_PKEY_free(ak->pkey);
     memset(ak, 0, sizeof *ak);
 }
@@ -638,6 +640,12 @@ static int ak_from_pub(qak *ak, const TPM2B_PUBLIC *pub, qerr *err)
     if (!ak->pkey)
         return qerr_prefix(err, "AK");
     ak->ecc = pub->publicArea.type == TPM2_ALG_ECC;
+    if (!(ak->vctx = EVP_PKEY_CTX_new_from_pkey(NULL, ak->pkey, NULL)) || EVP_PKEY_verify_init(ak->vctx) != 1 ||
+        (!ak->ecc && EVP_PKEY_CTX_set_rsa_padding(ak->vctx, RSA_PKCS1_PADDING) != 1)) {
+        ERR_clear_error();
+        qak_free(ak);
+        return qerr_set(err, "AK: OpenSSL cannot set up its verification");
+    }
     return 0;
 }
 
@@ -727,10 +735,11 @@ int qquote_verify_sig(const qak *ak, const uint8_t *attest, size_t attest_len, c
         s = ts.signature.rsassa.sig.buffer;
         slen = ts.signature.rsassa.sig.size;
     }
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    int ok = ctx && EVP_DigestVerifyInit(ctx, NULL, md, NULL, ak->pkey) == 1 &&
-             EVP_DigestVerify(ctx, s, slen, attest, attest_len) == 1;
-    EVP_MD_CTX_free(ctx);
+    /* The digest here, the signature check on the context set up at load. */
+    uint8_t dg[EVP_MAX_MD_SIZE];
+    unsigned int dlen = 0;
+    int ok = ak->vctx && EVP_Digest(attest, attest_len, dg, &dlen, md, NULL) == 1 &&
+             EVP_PKEY_CTX_set_signature_md(ak->vctx, md) == 1 && EVP_PKEY_verify(ak->vctx, s, slen, dg, dlen) == 1;
     ERR_clear_error();
     if (!ok)
         return qerr_set(err, "quote signature does not verify with the AK");

@@ -49,7 +49,7 @@ void vpoll_drop_request(vpoller *p, pagent *a)
     bool active = a->http_active;
     pthread_mutex_unlock(&p->mu);
     if (active) {
-        curl_multi_remove_handle(p->multi, a->http.easy);
+        curl_multi_remove_handle(vcl_multi(p->loop, a->shard), a->http.easy);
         p->inflight--;
         set_http_active(p, a, false);
     }
@@ -297,7 +297,7 @@ void vpoll_start_request(vpoller *p, pagent *a)
         rc = vac_quote(&a->http, p->handles, &p->vo, &a->rec, a, a->nonce, a->mask, a->rs.partial0, a->requested,
                        &fatal, why, sizeof why);
     }
-    if (rc == 0 && curl_multi_add_handle(p->multi, a->http.easy) != CURLM_OK) {
+    if (rc == 0 && curl_multi_add_handle(vcl_multi(p->loop, a->shard), a->http.easy) != CURLM_OK) {
         snprintf(why, sizeof why, "cannot start the request");
         rc = -1;
     }
@@ -324,7 +324,7 @@ void vpoll_request_done(vpoller *p, CURL *e, CURLcode rc)
     long status = 0;
     if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) != CURLE_OK)
         status = 0;
-    curl_multi_remove_handle(p->multi, e);
+    curl_multi_remove_handle(vcl_multi(p->loop, a->shard), e);
     p->inflight--;
     set_http_active(p, a, false);
     pthread_mutex_lock(&p->mu);
@@ -380,7 +380,7 @@ void vpoll_job_done(void *ctx, vjob *j)
     p->done_tail = &j->next;
     pthread_cond_signal(&p->done_cond);
     pthread_mutex_unlock(&p->mu);
-    curl_multi_wakeup(p->multi);
+    vcl_wake(p->loop);
 }
 
 void vpoll_apply_result(vpoller *p, vjob *j)

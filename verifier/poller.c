@@ -17,7 +17,6 @@
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +29,8 @@
 
 #define MOD "verifier"
 #define MAX_BACKOFF 3600.0           /* seconds */
-#define IDLE_HANDLES 64              /* easy handles kept between requests (agent_client.h) */
+#define IDLE_HANDLES 128             /* easy handles kept between requests (agent_client.h) */
+#define SHARDS 64                    /* multi handles (curl_loop.h); each agent stays in one */
 
 enum { CMD_ADD = 1, CMD_REACTIVATE, CMD_STOP, CMD_REMOVE, CMD_LEASE, CMD_DROP };
 
@@ -49,12 +49,13 @@ static long conn_cache_size(void)
 
 /* ---- commands (event thread) ------------------------------------------------------------------ */
 
-static pagent *pagent_new(const char *id)
+static pagent *pagent_new(vpoller *p, const char *id)
 {
     pagent *a = calloc(1, sizeof *a);
     if (!a)
         return NULL;
     vsched_node_init(&a->node, id);
+    a->shard = vcl_shard_of(p->loop, id);
     a->rec.st.pcr10_alg = QHASH_NONE;
     return a;
 }
@@ -89,7 +90,7 @@ static void handle_cmd(vpoller *p, cmd *c)
             break;
         if (!a) {
             /* normally created by notify(); this is the fallback when that allocation failed */
-            a = pagent_new(c->id);
+            a = pagent_new(p, c->id);
             pthread_mutex_lock(&p->mu);
             int rc = a ? vsched_insert(&p->sched, &a->node) : -1;
             if (rc == 0)
@@ -220,7 +221,7 @@ static void notify(vpoller *p, int type, const char *agent_id)
     }
     /* An added or reactivated agent gets its entry now, so that its generation is in place
      * before any later notification or write is looked at. */
-    pagent *fresh = activate ? pagent_new(agent_id) : NULL;
+    pagent *fresh = activate ? pagent_new(p, agent_id) : NULL;
     pthread_mutex_lock(&p->mu);
     uint64_t gen = c->gen = ++p->gen_counter;
     pagent *a = vpoll_find(p, agent_id);
@@ -239,7 +240,7 @@ static void notify(vpoller *p, int type, const char *agent_id)
     int st = vround_api_state(type == CMD_STOP ? VRE_STOP : activate ? VRE_ACTIVATE : VRE_DELETE);
     if (st >= 0)
         queue_set_state(p, agent_id, gen, st);
-    curl_multi_wakeup(p->multi);
+    vcl_wake(p->loop);
 }
 
 void vpoller_agent_added(vpoller *p, const char *agent_id)
@@ -400,6 +401,11 @@ static bool any_job(vpoller *p)      /* p->mu held */
     return false;
 }
 
+static void on_done(void *ctx, CURL *e, CURLcode rc)
+{
+    vpoll_request_done(ctx, e, rc);
+}
+
 static void *event_main(void *arg)
 {
     vpoller *p = arg;
@@ -425,21 +431,14 @@ static void *event_main(void *arg)
         }
         if (p->ndropping)
             sweep_dropped(p);
-        int running = 0;
-        CURLMcode mc = curl_multi_perform(p->multi, &running);
-        if (mc != CURLM_OK)
-            qlog(QLOG_ERROR, MOD, "libcurl: %s", curl_multi_strerror(mc));
-        CURLMsg *m;
-        int left;
-        while ((m = curl_multi_info_read(p->multi, &left)))
-            if (m->msg == CURLMSG_DONE)
-                vpoll_request_done(p, m->easy_handle, m->data.result);
-        int timeout = 1000;
+        /* Past the leases' end nothing is sent: wake for the leases, not for the schedule. */
+        double wait = 1.0;               /* seconds */
         if (leased && (n = vsched_first(&p->sched)) && p->inflight < MAX_INFLIGHT) {
-            double d = ((n->due < until ? n->due : until) - vpoll_mono()) * 1000.0;
-            timeout = d <= 0 ? 0 : d < 1000 ? (int)ceil(d) : 1000;
+            double d = (n->due < until ? n->due : until) - vpoll_mono();
+            if (d < wait)
+                wait = d;
         }
-        curl_multi_poll(p->multi, NULL, 0, timeout, NULL);
+        vcl_run(p->loop, wait, on_done, p);
     }
     /* Stop: abandon requests in flight (those rounds simply did not happen), then wait for the
      * jobs the workers hold and apply their results so they are saved. */
@@ -475,7 +474,7 @@ static void queue_cmd(vpoller *p, cmd *c, bool bump)
     *p->cmds_tail = c;
     p->cmds_tail = &c->next;
     pthread_mutex_unlock(&p->mu);
-    curl_multi_wakeup(p->multi);
+    vcl_wake(p->loop);
 }
 
 static void lease_adopt(void *ctx, const char *agent_id, uint64_t epoch)
@@ -522,7 +521,7 @@ static void lease_valid(void *ctx, double until)
     pthread_mutex_lock(&p->mu);
     p->lease_until = until;
     pthread_mutex_unlock(&p->mu);
-    curl_multi_wakeup(p->multi);
+    vcl_wake(p->loop);
 }
 
 static int start_leases(vpoller *p, qerr *err)
@@ -569,8 +568,7 @@ static void free_all(vpoller *p)
         free(p->cmds);
         p->cmds = nx;
     }
-    if (p->multi)
-        curl_multi_cleanup(p->multi);
+    vcl_free(p->loop);
     vac_pool_free(p->handles);
     curl_slist_free_all(p->json_hdr);
     vpolicy_cache_free(p->policies);
@@ -655,14 +653,14 @@ vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err)
     if (nw > 256)
         nw = 256;
     p->policies = vpolicy_cache_new(store, 0, err);
-    p->multi = curl_multi_init();
+    long conns = conn_cache_size();
+    p->loop = p->policies ? vcl_new(SHARDS, conns / SHARDS + conns / (4 * SHARDS) + 16, err) : NULL;
     p->handles = vac_pool_new(IDLE_HANDLES);
     p->json_hdr = curl_slist_append(NULL, "Content-Type: application/json");
     p->vo.json_hdr = p->json_hdr;
-    if (!p->policies || !p->multi || !p->handles || !p->json_hdr ||
-        curl_multi_setopt(p->multi, CURLMOPT_MAXCONNECTS, conn_cache_size()) != CURLM_OK) {
-        if (p->policies)
-            qerr_set(err, "poller: cannot set up libcurl");
+    if (!p->policies || !p->loop || !p->handles || !p->json_hdr) {
+        if (p->loop)
+            qerr_set(err, "out of memory");
         free_all(p);
         return NULL;
     }
@@ -702,7 +700,7 @@ void vpoller_stop(vpoller *p)
     pthread_mutex_lock(&p->mu);
     p->stopping = true;
     pthread_mutex_unlock(&p->mu);
-    curl_multi_wakeup(p->multi);
+    vcl_wake(p->loop);
     pthread_join(p->ev, NULL);
     vpool_stop(p->pool);        /* the workers finish the jobs they hold */
     drain(p);                   /* their results, and commands that came after the loop ended */

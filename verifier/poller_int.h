@@ -13,6 +13,7 @@
 #include "agent_client.h"
 #include "attest.h"
 #include "attest_pool.h"
+#include "curl_loop.h"
 #include "lease.h"
 #include "poller.h"
 #include "policy_cache.h"
@@ -41,6 +42,7 @@ typedef struct pagent {
     uint32_t mask;               /* PCR mask from rec.tpm_policy, once per record */
     double started;
     uint64_t flight_gen;
+    size_t shard;                /* its multi handle in p->loop, for good */
     uint64_t saved_fp;           /* vround_durable_fp of the state last handed to the writer */
     long unsaved;                /* rounds since then whose counters are in memory only */
     double unsaved_since;        /* monotonic seconds of the first of them */
@@ -67,7 +69,7 @@ struct vpoller {
     vpolicy_cache *policies;
     vround_cfg rcfg;
     vac_opts vo;
-    CURLM *multi;
+    vcurl_loop *loop;            /* libcurl's multi handles (shards) on the event thread's epoll set */
     vac_pool *handles;           /* easy handles of the requests in flight, reused */
     struct curl_slist *json_hdr;
 
@@ -103,6 +105,7 @@ void vpoll_event(vpoller *p, pagent *a, uint64_t gen, vround_ev kind, const char
 void vpoll_start_request(vpoller *p, pagent *a);
 void vpoll_request_done(vpoller *p, CURL *e, CURLcode rc);
 void vpoll_job_done(void *ctx, vjob *j);                         /* worker thread */
+void vpoll_wake(vpoller *p);                                     /* any thread: the loop looks again */
 void vpoll_apply_result(vpoller *p, vjob *j);
 void vpoll_drop_request(vpoller *p, pagent *a);                  /* abandon the request, free the handle */
 /* Hand the counters kept in memory to the writer (the poller stops). */
