@@ -184,7 +184,9 @@ CONF
   prep=$(grep -E 'primes|identities' "$d/fleet.err" | sed 's/^fleet: //' | tr '\n' ';')
   regline=$(grep '^fleet: registered' "$d/fleet.out" | sed 's/; added in .*;/;/')
   # Add every agent through the tenant: the fleet's policy stored once by name, then one bulk add.
-  printf '[tenant]\ntls_dir = %s\naccept_tpm_signing_algs = ecdsa, rsassa\n' "$d/tls" >"$d/tenant.conf"
+  # A loaded machine may hold a TLS handshake past the tenant's default 5 s connect timeout.
+  printf '[tenant]\ntls_dir = %s\naccept_tpm_signing_algs = ecdsa, rsassa\nconnect_timeout_ms = 30000\n' "$d/tls" \
+    >"$d/tenant.conf"
   local T=("$BUILD/quince-tenant" --config "$d/tenant.conf" -v 127.0.0.1 -vp "$cv" -r 127.0.0.1 -rp "$regtls")
   "${T[@]}" -c addruntimepolicy --runtime-policy "$d/fleet/policy.json" --runtime-policy-name quince-fleet \
     >"$d/tenant.out" 2>"$d/tenant.err"
@@ -192,6 +194,8 @@ CONF
     --runtime-policy-name quince-fleet --jobs "${BENCH_FLEET_JOBS:-8}" >>"$d/tenant.out" 2>>"$d/tenant.err"; } 2>&1 )
   addline=$(grep '^bulk add:' "$d/tenant.out")
   [ -n "$addline" ] || addline="tenant bulk add failed: $(tail -1 "$d/tenant.err")"
+  grep -q '^quince-tenant: .*agent' "$d/tenant.err" &&
+    addline="$addline; first failures: $(grep '^quince-tenant: .*agent' "$d/tenant.err" | head -2 | cut -c1-200 | tr '\n' ' ')"
   addline="$addline; tenant CPU $(awk -v u="${tf% *}" -v s="${tf#* }" -v n="$n" 'BEGIN{printf "%.1f s (%.2f ms an agent)", u + s, (u + s) * 1000 / n}')"
   kill -USR2 "$fp"
   t_ready=$(date +%s.%N)
