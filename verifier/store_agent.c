@@ -352,8 +352,7 @@ static int save_one_locked(vstore *s, const vagent_state *state, const char *lea
     return vstore_step_write(s, st, what, err);
 }
 
-/* 1 when the agent exists, 0 when not, -1 on error (lock held). */
-static int agent_exists_locked(vstore *s, const char *agent_id, qerr *err)
+int vstore_agent_exists_locked(vstore *s, const char *agent_id, qerr *err)
 {
     vq *st = vstore_q(s, ST_AG_EXISTS);
     vbind b;
@@ -407,7 +406,7 @@ static int round_locked(vstore *s, const vstore_round *const *rounds, size_t n, 
         const char *id = r->st->agent_id;
         int rc = save_one_locked(s, r->st, r->lease_owner, r->lease_epoch, err);
         if (rc == 0 && r->lease_owner && r->fenced) {
-            rc = agent_exists_locked(s, id, err);
+            rc = vstore_agent_exists_locked(s, id, err);
             *r->fenced = rc > 0;
             rc = rc < 0 ? -1 : 0;
         }

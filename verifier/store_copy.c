@@ -62,22 +62,6 @@ static int dberr(vconn *c, qerr *err, const char *what, const char *table)
     return qerr_set(err, "%s database error: %s (%s %s)", d->name, d->errmsg(c), what, table);
 }
 
-/* One-row integer query. */
-static int query_i64(vconn *c, const char *sql, int64_t *out, const char *table, qerr *err)
-{
-    const vdriver *d = c->s->drv;
-    vq *q = NULL;
-    if (d->prepare(c, sql, &q, err) != 0)
-        return -1;
-    int ret = 0;
-    if (d->step(q) == VQ_ROW)
-        *out = d->col_i64(q, 0);
-    else
-        ret = dberr(c, err, "counting", table);
-    d->finalize(q);
-    return ret;
-}
-
 /* The number of columns the table has. */
 static int table_width(vconn *c, const copy_table *t, int *n, qerr *err)
 {
@@ -98,7 +82,9 @@ int vstore_check_empty(vconn *c, qerr *err)
 {
     for (size_t i = 0; i < NTABLES; i++) {
         int64_t n = 0;
-        if (query_i64(c, tables[i].count, &n, tables[i].name, err) != 0)
+        char what[96];
+        snprintf(what, sizeof what, "counting %s", tables[i].name);
+        if (vstore_query_i64(c, tables[i].count, &n, what, err) != 0)
             return -1;
         if (n > 0)
             return qerr_set(err, "the target database is not empty (table %s has %lld rows); migrate copies into an "

@@ -26,22 +26,9 @@ void vfailure_free(vfailure *f)
     memset(f, 0, sizeof *f);
 }
 
-/* 1 when the agent exists, 0 when not, -1 on error. */
-static int agent_exists(vstore *s, const char *agent_id, qerr *err)
-{
-    vq *st = vstore_q(s, ST_AG_EXISTS);
-    vbind b;
-    vb_init(&b, st);
-    vb_text(&b, agent_id);
-    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR;
-    int ret = rc == VQ_ROW ? 1 : rc == VQ_DONE ? 0 : vstore_dberr(s, err, "looking up agent");
-    vstore_done(st);
-    return ret;
-}
-
 int vstore_failures_put_locked(vstore *s, const char *agent_id, const vfailure *f, size_t n, qerr *err)
 {
-    int ret = agent_exists(s, agent_id, err);
+    int ret = vstore_agent_exists_locked(s, agent_id, err);
     if (ret <= 0)
         return ret;    /* an agent deleted meanwhile has nothing to record */
     vq *st = vstore_q(s, ST_FAIL_CLEAR);

@@ -135,6 +135,10 @@ extern const int VSTORE_SCHEMA;
  * migrations[v..]. Sets s->version. 0 or -1. */
 int vstore_migrate(vstore *s, vconn *c, const char *const *migrations, qerr *err);
 
+/* One row, one integer column of an ad hoc statement into *out (store_schema.c): 0, or -1 with
+ * err set to "<engine> database error: <the driver's message> (<what>)". */
+int vstore_query_i64(vconn *c, const char *sql, int64_t *out, const char *what, qerr *err);
+
 /* With a connection held: 0 when every table of the store is empty, else -1 naming one that is
  * not (store_copy.c). */
 int vstore_check_empty(vconn *c, qerr *err);
@@ -174,6 +178,9 @@ int vstore_step_id(vstore *s, vq *st, int64_t *id, const char *what, qerr *err);
 /* Locks, binds agent_id as ?1 (and v as ?2 when with_int), steps once: 1 changed, 0 no row, -1. */
 int vstore_write_by_id(vstore *s, enum vstmt id, const char *agent_id, bool with_int, int64_t v,
                        const char *what, qerr *err);
+
+/* 1 when the agent exists, 0 when not, -1 with err set on a database error (lock held). */
+int vstore_agent_exists_locked(vstore *s, const char *agent_id, qerr *err);
 
 /* With the lock held and inside a transaction (store_failure.c): replace the agent's failure
  * records. 1 written, 0 the agent is gone, -1. */

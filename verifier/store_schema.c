@@ -199,8 +199,7 @@ const char *const vstore_pg_migrations[] = {
 _Static_assert(NSQLITE == NPG, "both engines have the same schema versions");
 const int VSTORE_SCHEMA = NSQLITE;
 
-/* A one-row, one-column integer query (ad hoc statement). */
-static int query_int(vconn *c, const char *sql, int64_t *out, const char *what, qerr *err)
+int vstore_query_i64(vconn *c, const char *sql, int64_t *out, const char *what, qerr *err)
 {
     const vdriver *d = c->s->drv;
     vq *q = NULL;
@@ -210,7 +209,7 @@ static int query_int(vconn *c, const char *sql, int64_t *out, const char *what, 
     if (d->step(q) == VQ_ROW)
         *out = d->col_i64(q, 0);
     else
-        ret = qerr_set(err, "database error: %s (%s)", d->errmsg(c), what);
+        ret = qerr_set(err, "%s database error: %s (%s)", d->name, d->errmsg(c), what);
     d->finalize(q);
     return ret;
 }
@@ -240,8 +239,8 @@ int vstore_migrate(vstore *s, vconn *c, const char *const *migrations, qerr *err
         qerr_set(err, "database error: %s (creating schema_version)", d->errmsg(c));
         goto fail;
     }
-    if (query_int(c, "SELECT coalesce(max(version), 0) FROM schema_version", &version,
-                  "reading the schema version", err) != 0)
+    if (vstore_query_i64(c, "SELECT coalesce(max(version), 0) FROM schema_version", &version,
+                         "reading the schema version", err) != 0)
         goto fail;
     if (version > VSTORE_SCHEMA) {
         qerr_set(err, "database error: schema version %d is newer than this program's (%d); the database was not "

@@ -92,6 +92,16 @@ rig_fake() {
   [ -n "$FAKE_PORT" ] && [ -s "$QUINCE_TMP/$name.ak" ]
 }
 
+# rig_fake_added UUID IMA_LIST POLICY : a good fake agent "agent" serving IMA_LIST, registered
+# and added with POLICY (PASS/FAIL add_agent); 1 (after FAIL start_fake_agent) when it did not start.
+rig_fake_added() {
+  rig_fake agent good --ima-log "$2" || { fail start_fake_agent "no port"; return 1; }
+  rig_register "$1" "$QUINCE_TMP/agent.ak" "$FAKE_PORT"
+  local st
+  st=$(rig_add "$1" "$3")
+  if [ "$st" = 200 ]; then pass add_agent; else fail add_agent "HTTP $st: $(cat "$QUINCE_TMP/add.out")"; fi
+}
+
 rig_sql() {
   case $RIG_DB in
     postgres*) psql -X -q -t -A -v ON_ERROR_STOP=1 "$RIG_DB" -c "$1" ;;

@@ -157,3 +157,16 @@ start_agent() {
 emulate() { # TCTI LIST
   "$AGENT" ima-emulator --tcti "$1" --ima-log "$2" --banks sha1,sha256 --once >>"$QUINCE_TMP/emulator.log" 2>&1
 }
+
+# fleet_wait_ready SECONDS : waits (polling every 0.1 s) until quince-fleet ($FLEET_PID, output in
+# $QUINCE_TMP/fleet.out) prints "fleet: ready"; 1 when it exits first or SECONDS pass (the bound
+# only stops a test that would hang).
+fleet_wait_ready() {
+  local i
+  for ((i = 0; i < $1 * 10; i++)); do
+    grep -q '^fleet: ready' "$QUINCE_TMP/fleet.out" 2>/dev/null && return 0
+    kill -0 "$FLEET_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}

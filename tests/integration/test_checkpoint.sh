@@ -14,10 +14,7 @@ IMA="$QUINCE_TMP/ima"
 RIG_CHECKPOINT_ROUNDS=1000000 RIG_LOG_LEVEL=debug rig_config state_checkpoint_interval=86400
 if ! rig_start_verifier; then fail start_verifier "no API port"; exit 0; fi
 pass start_verifier
-if ! rig_fake agent good --ima-log "$IMA/ascii_runtime_measurements"; then fail start_fake_agent "no port"; exit 0; fi
-rig_register "$UUID" "$QUINCE_TMP/agent.ak" "$FAKE_PORT"
-st=$(rig_add "$UUID" "$IMA/runtime_policy.json")
-[ "$st" = 200 ] && pass add_agent || fail add_agent "HTTP $st: $(cat "$QUINCE_TMP/add.out")"
+rig_fake_added "$UUID" "$IMA/ascii_runtime_measurements" "$IMA/runtime_policy.json" || exit 0
 
 api_count() {
   curl -s "${RIG_CURL[@]}" "https://127.0.0.1:$RIG_API/v2.1/agents/$UUID" | jq -r '.results.attestation_count // -1'

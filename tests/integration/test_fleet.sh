@@ -27,13 +27,7 @@ PORT=$(free_port)
 FLEET_PID=$!
 RIG_PIDS+=("$FLEET_PID")
 
-ready=0
-for _ in $(seq 3000); do
-  grep -q '^fleet: ready' "$QUINCE_TMP/fleet.out" 2>/dev/null && { ready=1; break; }
-  kill -0 "$FLEET_PID" 2>/dev/null || break
-  sleep 0.1
-done
-if [ $ready = 1 ] && grep -q "^fleet: registered $N agents .* 0 failures" "$QUINCE_TMP/fleet.out"; then
+if fleet_wait_ready 300 && grep -q "^fleet: registered $N agents .* 0 failures" "$QUINCE_TMP/fleet.out"; then
   pass fleet_registered_and_added
 else
   fail fleet_registered_and_added "$(tail -n 3 "$QUINCE_TMP/fleet.out" "$QUINCE_TMP/fleet.err" | tr '\n' ' ')"

@@ -23,10 +23,7 @@ cp "$IMA/ascii_runtime_measurements" "$QUINCE_TMP/list.txt"
 RIG_LOG_LEVEL=debug rig_config
 if ! rig_start_verifier; then fail start_verifier "no API port"; exit 0; fi
 pass start_verifier_on_pg
-if ! rig_fake agent good --ima-log "$QUINCE_TMP/list.txt"; then fail start_fake_agent "no port"; exit 0; fi
-rig_register "$UUID" "$QUINCE_TMP/agent.ak" "$FAKE_PORT"
-st=$(rig_add "$UUID" "$IMA/runtime_policy.json")
-[ "$st" = 200 ] && pass add_agent || fail add_agent "HTTP $st: $(cat "$QUINCE_TMP/add.out")"
+rig_fake_added "$UUID" "$QUINCE_TMP/list.txt" "$IMA/runtime_policy.json" || exit 0
 if rig_wait 20 "agent_id = '$UUID' AND operational_state = 3 AND attestation_count >= 2"; then
   pass attested_before_outage
 else

@@ -16,10 +16,7 @@ if ! rig_start_verifier; then fail start_verifier "no API port"; exit 0; fi
 pass start_verifier
 if grep -qF "connection limits: verifier API" "$RIG_VLOG"; then pass "the verifier logs its connection limits"
 else fail "the verifier logs its connection limits"; fi
-if ! rig_fake agent good --ima-log "$IMA/ascii_runtime_measurements"; then fail start_fake_agent "no port"; exit 0; fi
-rig_register "$UUID" "$QUINCE_TMP/agent.ak" "$FAKE_PORT"
-st=$(rig_add "$UUID" "$IMA/runtime_policy.json")
-if [ "$st" = 200 ]; then pass add_agent; else fail add_agent "HTTP $st: $(cat "$QUINCE_TMP/add.out")"; fi
+rig_fake_added "$UUID" "$IMA/ascii_runtime_measurements" "$IMA/runtime_policy.json" || exit 0
 rig_wait 20 "agent_id = '$UUID' AND operational_state = 3 AND attestation_count >= 2" \
   || fail "agent attested before the attack" "state $(rig_state "$UUID")"
 

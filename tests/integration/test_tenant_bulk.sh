@@ -24,13 +24,7 @@ BASE="127.$((RANDOM % 100 + 100)).$((RANDOM % 250)).1"
   --base-ip "$BASE" --port "$(free_port)" >"$QUINCE_TMP/fleet.out" 2>"$QUINCE_TMP/fleet.err" &
 FLEET_PID=$!
 RIG_PIDS+=("$FLEET_PID")
-ready=0
-for _ in $(seq 1200); do
-  grep -q '^fleet: ready' "$QUINCE_TMP/fleet.out" 2>/dev/null && { ready=1; break; }
-  kill -0 "$FLEET_PID" 2>/dev/null || break
-  sleep 0.1
-done
-[ $ready = 1 ] && pass fleet_registered || { fail fleet_registered "$(tail -2 "$QUINCE_TMP/fleet.err")"; exit 0; }
+fleet_wait_ready 120 && pass fleet_registered || { fail fleet_registered "$(tail -2 "$QUINCE_TMP/fleet.err")"; exit 0; }
 
 # Refused before anything is sent.
 out=$("${T[@]}" -c add --uuid-file "$OUT/agents.txt" --runtime-policy "$OUT/policy.json" 2>&1); rc=$?

@@ -26,6 +26,7 @@
 
 #include "http_client.h"
 #include "http_server.h"
+#include "http_fixture.h"
 
 /* ---- handlers ----------------------------------------------------------------------------- */
 
@@ -230,18 +231,10 @@ static int setup(void **state)
     if (!f)
         return -1;
     qhttp_server_opts o = { .ip = "127.0.0.1", .port = 0, .max_body = 1024, .threads = 2 };
-    qerr e = {0};
-    f->srv = qhttp_server_start(&o, g_routes, NROUTES, &e);
-    if (!f->srv) {
-        fprintf(stderr, "server: %s\n", e.msg);
+    if (hfx_start(&o, g_routes, NROUTES, &f->srv, &f->cli, f->base, sizeof f->base) != 0) {
         free(f);
         return -1;
     }
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", qhttp_server_port(f->srv));
-    qhttp_client_opts co = { .timeout_ms = 5000 };
-    f->cli = qhttp_client_new(&co, &e);
-    if (!f->cli)
-        return -1;
     *state = f;
     return 0;
 }

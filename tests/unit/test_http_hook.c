@@ -18,6 +18,7 @@
 
 #include "http_client.h"
 #include "http_server.h"
+#include "http_fixture.h"
 
 static char ctx_name[] = "agent-7";
 
@@ -102,17 +103,11 @@ static int setup(void **state)
     g = f;
     qhttp_server_opts o = { .ip = "127.0.0.1", .port = 0, .external_loop = true, .conn_open = hook, .conn_arg = f,
                             .allow_hold = true };
-    qerr e = { 0 };
-    f->srv = qhttp_server_start(&o, routes, sizeof routes / sizeof routes[0], &e);
-    if (!f->srv) {
-        fprintf(stderr, "server: %s\n", e.msg);
+    if (hfx_start(&o, routes, sizeof routes / sizeof routes[0], &f->srv, &f->cli, f->base, sizeof f->base) != 0) {
         free(f);
         return -1;
     }
-    snprintf(f->base, sizeof f->base, "http://127.0.0.1:%u", qhttp_server_port(f->srv));
-    qhttp_client_opts co = { .timeout_ms = 5000 };
-    f->cli = qhttp_client_new(&co, &e);
-    if (!f->cli || pthread_create(&f->loop, NULL, loop_main, f) != 0) {
+    if (pthread_create(&f->loop, NULL, loop_main, f) != 0) {
         qhttp_client_free(f->cli);
         qhttp_server_stop(f->srv);
         free(f);

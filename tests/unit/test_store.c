@@ -17,8 +17,7 @@
 #include <unistd.h>
 
 #include "../../verifier/store_int.h"
-
-#define EVIL_ID "x'); drop table agents;--"   /* lower case: agent ids are keyed in lower case */
+#include "store_fixture.h"
 
 typedef struct fx {
     char dir[64];
@@ -29,35 +28,17 @@ static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/quince-store.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/verifier.sqlite", f->dir);
+    sfx_tmpdir(f->dir, sizeof f->dir, f->path, sizeof f->path, "/tmp/quince-store.XXXXXX");
     *state = f;
     return 0;
-}
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
 }
 
 static int teardown(void **state)
 {
     fx *f = *state;
-    chmod(f->dir, 0700);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    sfx_rm_tree(f->dir);
     free(f);
     return 0;
-}
-
-static vstore *open_ok(const char *path)
-{
-    qerr e = { 0 };
-    vstore *s = vstore_open(path, &e);
-    if (!s)
-        fail_msg("vstore_open: %s", e.msg);
-    return s;
 }
 
 /* A one-number query through a second, independent connection. */
@@ -85,43 +66,49 @@ static void exec_other(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
-/* Collects list callbacks into a newline-joined string. */
-typedef struct names {
-    char text[4096];
-    int n, stop_after;
-} names;
-
-static int collect_name(void *ctx, const char *name)
+/* Makes a database at path with today's schema taken back to version to (2, 5 or 6: the
+ * migrations above it undone, newest first), then runs then_sql on it. */
+static void old_schema(const char *path, int to, const char *then_sql)
 {
-    names *l = ctx;
-    size_t len = strlen(l->text);
-    snprintf(l->text + len, sizeof l->text - len, "%s\n", name);
-    l->n++;
-    return l->stop_after && l->n >= l->stop_after;
+    static const struct { int version; const char *undo; } steps[] = {
+        { 7, "DROP TABLE leases;"
+             "DROP TABLE verifiers;" },
+        { 6, "ALTER TABLE registrar DROP COLUMN display_id;"
+             "ALTER TABLE agents DROP COLUMN display_id;" },
+        { 3, /* migrations 5, 4 and 3 */
+             "DROP INDEX agents_mbpolicy;"
+             "ALTER TABLE agents DROP COLUMN mb_policy_id;"
+             "ALTER TABLE agents DROP COLUMN mb_evaluated;"
+             "DROP TABLE mbpolicies;"
+             "DROP INDEX registrar_pending;"
+             "ALTER TABLE registrar DROP COLUMN registered_at;"
+             "ALTER TABLE registrar DROP COLUMN failed_activations;"
+             "ALTER TABLE registrar DROP COLUMN pending_mtls_cert;"
+             "ALTER TABLE registrar DROP COLUMN pending_ip;"
+             "ALTER TABLE registrar DROP COLUMN pending_port;"
+             "ALTER TABLE registrar DROP COLUMN pending_key;"
+             "ALTER TABLE agents DROP COLUMN ima_good_total;" },
+    };
+    assert_true(to == 2 || to == 5 || to == 6);
+    char sql[4096];
+    size_t len = 0;
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+        if (steps[i].version > to)
+            len += (size_t)snprintf(sql + len, sizeof sql - len, "%s", steps[i].undo);
+    int n = snprintf(sql + len, sizeof sql - len, "UPDATE schema_version SET version = %d;%s", to, then_sql);
+    assert_true(n > 0 && (size_t)n < sizeof sql - len);
+    vstore_close(sfx_open(path));
+    exec_other(path, sql);
 }
 
+/* The fixture's agent with every algorithm list and the verifier's address filled in. */
 static void fill_agent(vagent *a, const char *id, long policy_id)
 {
-    memset(a, 0, sizeof *a);
-    snprintf(a->agent_id, sizeof a->agent_id, "%s", id);
-    snprintf(a->st.agent_id, sizeof a->st.agent_id, "%s", id);
-    a->ip = "127.0.0.1";
-    a->port = 9002;
-    a->ak_tpm = "AAEACw==";
-    a->mtls_cert = "disabled";
-    a->tpm_policy = "{\"mask\": \"0x400\"}";
-    a->policy_id = policy_id;
-    a->meta_data = "{}";
-    a->accept_tpm_hash_algs = "[\"sha256\"]";
+    sfx_fill_agent(a, id, policy_id);
     a->accept_tpm_encryption_algs = "[\"rsa\", \"ecc\"]";
     a->accept_tpm_signing_algs = "[\"rsassa\"]";
-    a->supported_version = "2.2";
-    a->verifier_id = "default";
     a->verifier_ip = "127.0.0.1";
     a->verifier_port = 8881;
-    a->st.operational_state = VSTATE_START;
-    a->st.pcr10_alg = QHASH_NONE;
-    a->st.severity_level = -1;
 }
 
 static long put_policy(vstore *s, const char *name, const char *body, const char *sum, bool replace)
@@ -134,11 +121,6 @@ static long put_policy(vstore *s, const char *name, const char *body, const char
     return id;
 }
 
-#define SUM_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define SUM_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-#define BODY_A "{\"meta\": {\"version\": 1}, \"digests\": {\"/a\": [\"00\"]}}"
-#define BODY_B "{\"meta\": {\"version\": 1}, \"digests\": {\"/b\": [\"11\"]}}"
-
 /* ---- open ---------------------------------------------------------------------------------- */
 
 static void test_open_modes(void **state)
@@ -148,7 +130,7 @@ static void test_open_modes(void **state)
     snprintf(sub, sizeof sub, "%s/a/b", f->dir);
     snprintf(path, sizeof path, "%s/q.sqlite", sub);
     mode_t old = umask(0);    /* the modes must not depend on the umask */
-    vstore *s = open_ok(path);
+    vstore *s = sfx_open(path);
     umask(old);
     assert_int_equal(vstore_schema_version(s), 7);
     struct stat sb;
@@ -177,14 +159,14 @@ static void test_open_fixes_mode(void **state)
     assert_non_null(fp);
     fclose(fp);
     assert_int_equal(chmod(f->path, 0644), 0);
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     struct stat sb;
     assert_int_equal(stat(f->path, &sb), 0);
     assert_int_equal(sb.st_mode & 07777, 0600);
     assert_int_equal(vstore_schema_version(s), 7);
     vstore_close(s);
     /* reopening an existing, migrated database keeps version 6 and one version row */
-    s = open_ok(f->path);
+    s = sfx_open(f->path);
     assert_int_equal(vstore_schema_version(s), 7);
     vstore_close(s);
     assert_int_equal(query_long(f->path, "SELECT count(*) FROM schema_version", NULL), 1);
@@ -213,7 +195,7 @@ static void test_open_errors(void **state)
     assert_non_null(strstr(e.msg, "database error: "));
     /* a schema newer than this program */
     snprintf(path, sizeof path, "%s/new.sqlite", f->dir);
-    vstore_close(open_ok(path));
+    vstore_close(sfx_open(path));
     exec_other(path, "UPDATE schema_version SET version = 99");
     assert_null(vstore_open(path, &e));
     assert_non_null(strstr(e.msg, "schema version 99 is newer"));
@@ -248,7 +230,7 @@ static void test_readonly_dir(void **state)
     assert_int_equal(mkdir(ro, 0555), 0);
     assert_int_equal(mkdir(ro_wal, 0700), 0);
     snprintf(path, sizeof path, "%s/q.sqlite", ro_wal);
-    vstore_close(open_ok(path));
+    vstore_close(sfx_open(path));
     assert_int_equal(chmod(ro, 0555), 0);
     assert_int_equal(chmod(ro_wal, 0555), 0);
     if (geteuid() != 0) {
@@ -278,7 +260,7 @@ static void test_readonly_dir(void **state)
 static void test_registrar(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     vreg_agent a = { .ek_tpm = "ek", .ekcert = "cert", .aik_tpm = "aik", .mtls_cert = "PEM", .ip = "10.0.0.1",
                      .port = 9002, .regcount = 1, .active = false, .key = "key" };
@@ -340,7 +322,7 @@ static void test_registrar(void **state)
 static void test_policy_put_semantics(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     long id = -5;
     assert_int_equal(vstore_policy_put(s, "p1", BODY_A, SUM_A, 1, "{\"mask\": \"0x400\"}", false, &id, &e), 1);
@@ -403,7 +385,7 @@ static void test_policy_put_semantics(void **state)
 static void test_policy_body_shared(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     long a = put_policy(s, "first", BODY_A, SUM_A, false);
     long b = put_policy(s, "second", BODY_A, SUM_A, false);
@@ -431,7 +413,7 @@ static void test_policy_body_shared(void **state)
 static void test_policy_delete_in_use(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     long id = put_policy(s, "used", BODY_A, SUM_A, false);
     vagent a;
@@ -461,7 +443,7 @@ static void test_policy_delete_in_use(void **state)
 static void test_mbpolicy(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     long id = 0, id2 = 0;
     assert_int_equal(vstore_mbpolicy_put(s, "ref", "{\"a\": 1}", true, &id, &e), 0);    /* PUT of a missing name */
@@ -518,7 +500,7 @@ static void test_mbpolicy(void **state)
 static void test_policy_list(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     names l = { 0 };
     assert_int_equal(vstore_policy_list(s, collect_name, &l, &e), 0);
@@ -540,7 +522,7 @@ static void test_policy_list(void **state)
 static void test_agent_add_duplicate(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     vagent a;
     fill_agent(&a, "dup", 0);
@@ -560,7 +542,7 @@ static void test_agent_add_duplicate(void **state)
 static void test_agent_roundtrip(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     long pid = put_policy(s, "pol", BODY_A, SUM_A, false);
     vagent a;
@@ -591,7 +573,7 @@ static void test_agent_roundtrip(void **state)
     assert_int_equal(vstore_agent_add(s, &a, &e), 1);
     vstore_close(s);
 
-    s = open_ok(f->path);     /* from the file, not from a cache */
+    s = sfx_open(f->path);     /* from the file, not from a cache */
     vagent g;
     assert_int_equal(vstore_agent_get(s, a.agent_id, &g, &e), 1);
     assert_string_equal(g.agent_id, a.agent_id);
@@ -682,7 +664,7 @@ static void test_agent_roundtrip(void **state)
     /* a corrupt stored pcr10 (wrong size for its bank) is an error, not a short read */
     exec_other(f->path, "UPDATE agents SET pcr10 = x'0102' WHERE agent_id = 'bare'");
     exec_other(f->path, "UPDATE agents SET pcr10_alg = 'sha1' WHERE agent_id = 'bare'");
-    s = open_ok(f->path);
+    s = sfx_open(f->path);
     assert_int_equal(vstore_agent_get(s, "bare", &g, &e), -1);
     assert_non_null(strstr(e.msg, "pcr10"));
     assert_null(g.ip);
@@ -703,7 +685,7 @@ static int reenter(void *ctx, const char *id)
 static void test_list_reenters(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     vagent a;
     for (int i = 0; i < 3; i++) {
@@ -720,7 +702,7 @@ static void test_list_reenters(void **state)
 static void test_agent_delete_cascades(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     vagent a;
     fill_agent(&a, "gone", 0);
@@ -745,7 +727,7 @@ static void test_agent_delete_cascades(void **state)
 static void test_state_batch(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     enum { N = 50 };
     vagent_state *st = calloc(N + 1, sizeof *st);
@@ -836,7 +818,7 @@ static int collect_failure(void *ctx, const vfailure *f)
 static void test_failures(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     vagent a;
     fill_agent(&a, "fa", 0);
@@ -904,7 +886,7 @@ static void test_failures(void **state)
 static void test_injection_ids(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     long pid = put_policy(s, EVIL_ID, BODY_A, SUM_A, false);
     vagent a;
@@ -948,7 +930,7 @@ static void test_injection_ids(void **state)
 static void test_disk_full(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     put_policy(s, "small", BODY_A, SUM_A, false);
     vagent a;
@@ -1078,7 +1060,7 @@ static void *state_thread(void *arg)
 static void test_concurrency(void **state)
 {
     fx *f = *state;
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     qerr e = { 0 };
     for (int i = 0; i < STATE_AGENTS; i++) {
         char id[32];
@@ -1115,7 +1097,7 @@ static void test_reopen_keeps_data(void **state)
 {
     fx *f = *state;
     qerr e = { 0 };
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     long pid = put_policy(s, "keep", BODY_A, SUM_A, false);
     vagent a;
     fill_agent(&a, "kept", pid);
@@ -1125,7 +1107,7 @@ static void test_reopen_keeps_data(void **state)
     assert_int_equal(vstore_reg_put(s, &r, &e), 0);
     vstore_close(s);
 
-    s = open_ok(f->path);
+    s = sfx_open(f->path);
     assert_int_equal(vstore_schema_version(s), 7);
     vagent g;
     assert_int_equal(vstore_agent_get(s, "kept", &g, &e), 1);
@@ -1149,27 +1131,9 @@ static void test_registrar_pending(void **state)
 {
     fx *f = *state;
     /* Make a version-2 database: today's schema with migrations 7, 6, 5, 4 and 3 taken back. */
-    vstore_close(open_ok(f->path));
-    exec_other(f->path, "DROP TABLE leases;"
-                        "DROP TABLE verifiers;"
-                        "ALTER TABLE registrar DROP COLUMN display_id;"
-                        "ALTER TABLE agents DROP COLUMN display_id;"
-                        "DROP INDEX agents_mbpolicy;"
-                        "ALTER TABLE agents DROP COLUMN mb_policy_id;"
-                        "ALTER TABLE agents DROP COLUMN mb_evaluated;"
-                        "DROP TABLE mbpolicies;"
-                        "DROP INDEX registrar_pending;"
-                        "ALTER TABLE registrar DROP COLUMN registered_at;"
-                        "ALTER TABLE registrar DROP COLUMN failed_activations;"
-                        "ALTER TABLE registrar DROP COLUMN pending_mtls_cert;"
-                        "ALTER TABLE registrar DROP COLUMN pending_ip;"
-                        "ALTER TABLE registrar DROP COLUMN pending_port;"
-                        "ALTER TABLE registrar DROP COLUMN pending_key;"
-                        "ALTER TABLE agents DROP COLUMN ima_good_total;"
-                        "UPDATE schema_version SET version = 2;"
-                        "INSERT INTO registrar (agent_id, aik_tpm, active, key) VALUES ('old', 'aik', 1, 'k');");
+    old_schema(f->path, 2, "INSERT INTO registrar (agent_id, aik_tpm, active, key) VALUES ('old', 'aik', 1, 'k');");
     qerr e = { 0 };
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     assert_int_equal(vstore_schema_version(s), 7);
     vreg_agent g;
     assert_int_equal(vstore_reg_get(s, "old", &g, &e), 1);
@@ -1223,16 +1187,10 @@ static void test_display_id(void **state)
 {
     fx *f = *state;
     /* A version-5 database with a record in each table. */
-    vstore_close(open_ok(f->path));
-    exec_other(f->path, "DROP TABLE leases;"
-                        "DROP TABLE verifiers;"
-                        "ALTER TABLE registrar DROP COLUMN display_id;"
-                        "ALTER TABLE agents DROP COLUMN display_id;"
-                        "UPDATE schema_version SET version = 5;"
-                        "INSERT INTO registrar (agent_id, aik_tpm, active) VALUES ('old-5', 'aik', 1);"
-                        "INSERT INTO agents (agent_id, operational_state) VALUES ('old-5', 3);");
+    old_schema(f->path, 5, "INSERT INTO registrar (agent_id, aik_tpm, active) VALUES ('old-5', 'aik', 1);"
+                           "INSERT INTO agents (agent_id, operational_state) VALUES ('old-5', 3);");
     qerr e = { 0 };
-    vstore *s = open_ok(f->path);
+    vstore *s = sfx_open(f->path);
     assert_int_equal(vstore_schema_version(s), 7);
     vreg_agent g;
     assert_int_equal(vstore_reg_get(s, "old-5", &g, &e), 1);
@@ -1320,7 +1278,7 @@ static void test_world_writable_dir(void **state)
     assert_int_equal(chmod(dir, 0770), 0);
     assert_null(vstore_open(path, &e));
     assert_int_equal(chmod(dir, 0750), 0);
-    vstore_close(open_ok(path));
+    vstore_close(sfx_open(path));
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)

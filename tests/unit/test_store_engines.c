@@ -14,12 +14,7 @@
 #include <unistd.h>
 
 #include "../../verifier/store_int.h"
-
-#define EVIL_ID "x'); drop table agents;--"
-#define SUM_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define SUM_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-#define BODY_A "{\"meta\": {\"version\": 1}, \"digests\": {\"/a\": [\"00\"]}}"
-#define BODY_B "{\"meta\": {\"version\": 1}, \"digests\": {\"/b\": [\"11\"]}}"
+#include "store_fixture.h"
 
 typedef struct fx {
     char dir[64];
@@ -56,10 +51,7 @@ static int setup_engine(void **state, bool pg)
         assert_non_null(mkdtemp(f->dir));
         snprintf(f->db, sizeof f->db, "sqlite://%s/v.sqlite", f->dir);
     }
-    qerr e = { 0 };
-    f->s = vstore_open(f->db, &e);
-    if (!f->s)
-        fail_msg("vstore_open %s: %s", f->db, e.msg);
+    f->s = sfx_open(f->db);
     wipe(f->s);
     *state = f;
     return 0;
@@ -79,51 +71,10 @@ static int teardown(void **state)
 {
     fx *f = *state;
     vstore_close(f->s);
-    if (f->dir[0]) {
-        char p[160];
-        const char *const suffix[] = { "", "-wal", "-shm" };
-        for (int i = 0; i < 3; i++) {
-            snprintf(p, sizeof p, "%s/v.sqlite%s", f->dir, suffix[i]);
-            unlink(p);
-        }
-        rmdir(f->dir);
-    }
+    if (f->dir[0])
+        sfx_rm_tree(f->dir);
     free(f);
     return 0;
-}
-
-typedef struct names {
-    char text[4096];
-    int n;
-} names;
-
-static int collect_name(void *ctx, const char *name)
-{
-    names *l = ctx;
-    size_t len = strlen(l->text);
-    snprintf(l->text + len, sizeof l->text - len, "%s\n", name);
-    l->n++;
-    return 0;
-}
-
-static void fill_agent(vagent *a, const char *id, long policy_id)
-{
-    memset(a, 0, sizeof *a);
-    snprintf(a->agent_id, sizeof a->agent_id, "%s", id);
-    snprintf(a->st.agent_id, sizeof a->st.agent_id, "%s", id);
-    a->ip = "127.0.0.1";
-    a->port = 9002;
-    a->ak_tpm = "AAEACw==";
-    a->mtls_cert = "disabled";
-    a->tpm_policy = "{\"mask\": \"0x400\"}";
-    a->policy_id = policy_id;
-    a->meta_data = "{}";
-    a->accept_tpm_hash_algs = "[\"sha256\"]";
-    a->supported_version = "2.2";
-    a->verifier_id = "default";
-    a->st.operational_state = VSTATE_START;
-    a->st.pcr10_alg = QHASH_NONE;
-    a->st.severity_level = -1;
 }
 
 typedef struct fcollect {
@@ -180,7 +131,7 @@ static void test_policies(void **state)
     vpolicy_free(&p);
     assert_int_equal(vstore_policy_put(s, "none", BODY_A, SUM_A, 0, NULL, true, NULL, &e), 0);  /* absent */
     vagent a;
-    fill_agent(&a, "user", id);
+    sfx_fill_agent(&a, "user", id);
     assert_int_equal(vstore_agent_add(s, &a, &e), 1);
     assert_int_equal(vstore_policy_delete(s, "p1", &e), -1);
     assert_int_equal(e.code, 409);
@@ -198,7 +149,7 @@ static void test_agent_roundtrip(void **state)
     vstore *s = ((fx *)*state)->s;
     qerr e = { 0 };
     vagent a;
-    fill_agent(&a, EVIL_ID, 0);
+    sfx_fill_agent(&a, EVIL_ID, 0);
     a.st.operational_state = VSTATE_GET_QUOTE;
     a.st.pcr10_alg = QHASH_SHA256;
     for (int i = 0; i < 32; i++)
@@ -247,7 +198,7 @@ static void test_agent_roundtrip(void **state)
     assert_string_equal(g.sign_alg, "rsassa");
     vagent_free(&g);
     assert_int_equal(vstore_agent_get(s, "nobody", &g, &e), 0);
-    fill_agent(&a, "bad-policy", 99999);
+    sfx_fill_agent(&a, "bad-policy", 99999);
     assert_int_equal(vstore_agent_add(s, &a, &e), -1);   /* foreign key */
 }
 
@@ -256,9 +207,9 @@ static void test_rounds_and_failures(void **state)
     vstore *s = ((fx *)*state)->s;
     qerr e = { 0 };
     vagent a;
-    fill_agent(&a, "r1", 0);
+    sfx_fill_agent(&a, "r1", 0);
     assert_int_equal(vstore_agent_add(s, &a, &e), 1);
-    fill_agent(&a, "r2", 0);
+    sfx_fill_agent(&a, "r2", 0);
     assert_int_equal(vstore_agent_add(s, &a, &e), 1);
     vagent_state s1 = a.st, s2 = a.st, gone = a.st;
     snprintf(s1.agent_id, sizeof s1.agent_id, "r1");
@@ -360,7 +311,7 @@ static void test_mbpolicies(void **state)
     assert_int_equal(p.id, id);
     vmbpolicy_free(&p);
     vagent a;
-    fill_agent(&a, "mb-user", 0);
+    sfx_fill_agent(&a, "mb-user", 0);
     a.mb_policy_id = id;
     assert_int_equal(vstore_agent_add(s, &a, &e), 1);
     vagent g;
@@ -406,7 +357,7 @@ static void test_concurrent(void **state)
         vagent a;
         char id[16];
         snprintf(id, sizeof id, "w%d", i);
-        fill_agent(&a, id, 0);
+        sfx_fill_agent(&a, id, 0);
         assert_int_equal(vstore_agent_add(s, &a, &e), 1);
         st[i] = a.st;
         ptr[i] = &st[i];

@@ -15,6 +15,7 @@
 
 #include "../../verifier/store.h"
 #include "../../verifier/store_lease.h"
+#include "store_fixture.h"
 
 typedef struct fx {
     char dir[64];
@@ -22,52 +23,29 @@ typedef struct fx {
     vstore *s;
 } fx;
 
-static void fill_agent(vagent *a, const char *id)
-{
-    memset(a, 0, sizeof *a);
-    snprintf(a->agent_id, sizeof a->agent_id, "%s", id);
-    snprintf(a->st.agent_id, sizeof a->st.agent_id, "%s", id);
-    a->ip = "127.0.0.1";
-    a->port = 9002;
-    a->verifier_id = "default";
-    a->st.operational_state = VSTATE_START;
-    a->st.pcr10_alg = QHASH_NONE;
-    a->st.severity_level = -1;
-}
-
 static int setup(void **state)
 {
     fx *f = calloc(1, sizeof *f);
     assert_non_null(f);
-    snprintf(f->dir, sizeof f->dir, "/tmp/quince-lease.XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    snprintf(f->path, sizeof f->path, "%s/verifier.sqlite", f->dir);
+    sfx_tmpdir(f->dir, sizeof f->dir, f->path, sizeof f->path, "/tmp/quince-lease.XXXXXX");
+    f->s = sfx_open(f->path);
     qerr e = { 0 };
-    f->s = vstore_open(f->path, &e);
-    if (!f->s)
-        fail_msg("vstore_open: %s", e.msg);
     for (int i = 0; i < 10; i++) {
         char id[32];
         snprintf(id, sizeof id, "agent-%02d", i);
         vagent a;
-        fill_agent(&a, id);
+        sfx_fill_agent(&a, id, 0);
         assert_int_equal(vstore_agent_add(f->s, &a, &e), 1);
     }
     *state = f;
     return 0;
 }
 
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb; (void)flag; (void)ftw;
-    return remove(p);
-}
-
 static int teardown(void **state)
 {
     fx *f = *state;
     vstore_close(f->s);
-    nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    sfx_rm_tree(f->dir);
     free(f);
     return 0;
 }
@@ -193,7 +171,7 @@ static void test_fence(void **state)
     assert_true(save(f->s, "agent-00", "A", ep2, 12));
     /* a new agent is taken by the instance whose API added it; a gone agent is 0 */
     vagent a;
-    fill_agent(&a, "agent-new");
+    sfx_fill_agent(&a, "agent-new", 0);
     assert_int_equal(vstore_agent_add(f->s, &a, &e), 1);
     assert_int_equal(vstore_lease_touch(f->s, "agent-new", "B", true, owner, &ep2, &e), 1);
     assert_string_equal(owner, "B");
