@@ -101,7 +101,8 @@ wait_for() { # SECS CMD...
   local end=$(( $(date +%s) + $1 )); shift
   until "$@"; do [ "$(date +%s)" -ge "$end" ] && return 1; sleep 0.1; done
 }
-balanced() { local v s=$(( (N + 2) / 3 )) t=0 h; for v in 1 2 3; do h=$(held $v); [ "$h" -ge $(( N / 3 )) ] && [ "$h" -le "$s" ] || return 1; t=$((t + h)); done; [ "$t" = "$N" ]; }
+# every verifier at most at its fair share ceil(N / 3), and every agent held
+balanced() { local v s=$(( (N + 2) / 3 )) t=0 h; for v in 1 2 3; do h=$(held $v); [ "$h" -le "$s" ] || return 1; t=$((t + h)); done; [ "$t" = "$N" ]; }
 
 start_v 1 || exit 0
 start_v 2 || exit 0
@@ -112,6 +113,7 @@ start_v 3 || exit 0
   >"$QUINCE_TMP/fleet.out" 2>"$QUINCE_TMP/fleet.err" &
 FP=$!
 PIDS+=("$FP")
+touch "$QUINCE_TMP/fleet.out"
 ready() { grep -q '^fleet: ready' "$QUINCE_TMP/fleet.out" || ! kill -0 "$FP" 2>/dev/null; }
 wait_for 900 ready
 grep -q '^fleet: ready' "$QUINCE_TMP/fleet.out" || { echo "  skipped: the fleet did not get ready: $(tail -2 "$QUINCE_TMP/fleet.err" | tr '\n' ' ')"; exit 0; }

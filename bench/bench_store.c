@@ -3,8 +3,11 @@
  *       the verifier's SQLite store: AGENTS agents, then ROUNDS rounds in which every agent's
  *       state is saved, BATCH agents per transaction (vstore_state_save_batch, as the round
  *       writer does).
+ *   bench_store store DATABASE AGENTS ROUNDS BATCH
+ *       the same through the verifier's store on any back-end (a path, sqlite:///... or
+ *       postgresql://...; agents already there are kept, so a second run measures only the saves).
  *   bench_store pg URI AGENTS ROUNDS BATCH
- *       PostgreSQL through libpq directly (the verifier has no PostgreSQL store yet): a table with
+ *       PostgreSQL through libpq directly, without the store: a table with
  *       the same state columns, one prepared binary-parameter UPDATE per agent, BATCH per
  *       transaction, pipelined (one round trip per transaction); also the WAL bytes written (pg_current_wal_lsn before and after).
  * Output: one line "rows_per_s=... ms_per_batch=... [wal_bytes=... wal_bytes_per_row=...]". */
@@ -52,7 +55,7 @@ static int bench_sqlite(const char *file, long agents, long rounds, long batch)
         a.supported_version = "2.2"; a.verifier_id = "default"; a.verifier_ip = "127.0.0.1";
         a.st.operational_state = VSTATE_GET_QUOTE; a.st.pcr10_alg = QHASH_NONE; a.st.severity_level = -1;
         snprintf(a.st.agent_id, sizeof a.st.agent_id, "%s", a.agent_id);
-        if (vstore_agent_add(s, &a, &e) != 1) {
+        if (vstore_agent_add(s, &a, &e) < 0) {    /* 0: already there (a second run) */
             fprintf(stderr, "bench_store: add: %s\n", e.msg);
             rc = 1;
         }
@@ -196,7 +199,7 @@ static int bench_pg(const char *uri, long agents, long rounds, long batch)
 int main(int argc, char **argv)
 {
     if (argc != 6) {
-        fprintf(stderr, "usage: bench_store sqlite|pg FILE|URI AGENTS ROUNDS BATCH\n");
+        fprintf(stderr, "usage: bench_store sqlite|store|pg FILE|DATABASE|URI AGENTS ROUNDS BATCH\n");
         return 2;
     }
     long agents = strtol(argv[3], NULL, 10), rounds = strtol(argv[4], NULL, 10), batch = strtol(argv[5], NULL, 10);
@@ -204,7 +207,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_store: AGENTS 1..10000000, ROUNDS 1..1000, BATCH 1..100000\n");
         return 2;
     }
-    if (strcmp(argv[1], "sqlite") == 0)
+    if (strcmp(argv[1], "sqlite") == 0 || strcmp(argv[1], "store") == 0)
         return bench_sqlite(argv[2], agents, rounds, batch);
     if (strcmp(argv[1], "pg") == 0)
         return bench_pg(argv[2], agents, rounds, batch);

@@ -168,7 +168,8 @@ int vapi_opt_str(qhttp_req *r, const cJSON *body, const char *key, size_t max, c
 void vapi_store_error(qhttp_req *r, const char *what, const qerr *e)
 {
     qlog(QLOG_ERROR, VAPI_LOG, "%s: %s", what, e->msg);
-    qhttp_reply_error(r, 500, "%s: %s", what, e->msg);
+    /* 503 when the database cannot be reached (store.h): the request may be retried. */
+    qhttp_reply_error(r, e->code == 503 ? 503 : 500, "%s: %s", what, e->msg);
 }
 
 void vapi_policy_in_free(vapi_policy_in *p)

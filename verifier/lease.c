@@ -21,6 +21,9 @@
 
 #define MOD "verifier"
 
+/* Process-wide figures (vlease_stats): /metrics reads them. */
+static unsigned long long stat_held, stat_taken, stat_lost, stat_released;
+
 struct vlease {
     vstore *store;
     vlease_opts o;
@@ -160,6 +163,10 @@ static void cycle(vlease *l)
     pthread_mutex_unlock(&l->mu);
     if ((long)n > share)
         released = release_surplus(l, (size_t)((long)n - share));
+    __atomic_store_n(&stat_held, (unsigned long long)(n - released), __ATOMIC_RELAXED);
+    __atomic_add_fetch(&stat_taken, won, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&stat_lost, lost, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&stat_released, released, __ATOMIC_RELAXED);
     if (won || lost || released)
         qlog(QLOG_INFO, MOD, "leases: holding %zu agent(s): %zu taken, %zu lost, %zu released (fair share %ld of %ld "
              "agent(s), %ld live verifier(s))", n - released, won, lost, released, share, agents, live);
@@ -287,4 +294,13 @@ void vlease_note(vlease *l, const char *agent_id, uint64_t epoch)
         l->nnoted++;
     }
     pthread_mutex_unlock(&l->mu);
+}
+
+void vlease_stats(unsigned long long *held, unsigned long long *taken, unsigned long long *lost,
+                  unsigned long long *released)
+{
+    *held = __atomic_load_n(&stat_held, __ATOMIC_RELAXED);
+    *taken = __atomic_load_n(&stat_taken, __ATOMIC_RELAXED);
+    *lost = __atomic_load_n(&stat_lost, __ATOMIC_RELAXED);
+    *released = __atomic_load_n(&stat_released, __ATOMIC_RELAXED);
 }

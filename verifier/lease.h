@@ -42,5 +42,8 @@ vlease *vlease_start(vstore *store, const vlease_opts *o, qerr *err);
 void vlease_stop(vlease *l);                   /* joins the thread; the leases stay held */
 void vlease_leave(vlease *l);                  /* after vlease_stop: release all, free */
 void vlease_note(vlease *l, const char *agent_id, uint64_t epoch);
+/* Process-wide: leases held at the last renewal, and taken / lost / released since start. */
+void vlease_stats(unsigned long long *held, unsigned long long *taken, unsigned long long *lost,
+                  unsigned long long *released);
 
 #endif

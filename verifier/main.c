@@ -12,6 +12,7 @@
 
 #include "api.h"
 #include "ca_cmd.h"
+#include "migrate_cmd.h"
 #include "config.h"
 #include "config_check.h"
 #include "fd_budget.h"
@@ -20,7 +21,6 @@
 #include "poller.h"
 #include "registrar.h"
 #include "store.h"
-#include "store_pg.h"
 #include "store_url.h"
 #include "vconfig.h"
 #include "vtls.h"
@@ -38,6 +38,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: quince-verifier [--config FILE] [--check-config] [--help] [--version]\n"
             "       quince-verifier ca [--config FILE] [--dir DIR] COMMAND ...   (see 'quince-verifier ca --help')\n"
+            "       quince-verifier migrate --from DATABASE --to DATABASE   (see 'quince-verifier migrate --help')\n"
             "\n"
             "The Quince verifier: serves the registrar API (agents register their EK and AK) and the\n"
             "verifier API (the tenant adds agents and runtime policies), polls every added agent for\n"
@@ -261,6 +262,8 @@ int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "ca") == 0)
         return ca_main(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "migrate") == 0)
+        return verifier_migrate_main(argc - 1, argv + 1);
     const char *config_path = NULL;
     bool check_only = false;
     int rc0 = qdaemon_args_check(argc, argv, "quince-verifier", usage, &config_path, &check_only);
@@ -304,25 +307,17 @@ int main(int argc, char **argv)
     if (cfg.allow_agent_plain_http)
         qlog(QLOG_WARNING, LOGM, "INSECURE: agents registered without an mTLS certificate are polled over plain "
                                  "HTTP (allow_agent_plain_http); for debugging only");
-    vdb_url db;
-    if (vdb_url_parse(cfg.database, &db, &e) < 0) {
-        fprintf(stderr, "quince-verifier: %s\n", e.msg);
-        return 2;
-    }
-    if (db.kind == VDB_PG) {
-        /* Checked before any TLS material is made, so a deployment learns what is wrong with
-         * the URL, the credentials or the schema; the store itself does not exist on
-         * PostgreSQL yet. */
-        int pg_version = 0;
-        if (vstore_pg_check(db.target, &pg_version, &e) == 0)
-            qerr_set(&e, "PostgreSQL: connected (schema %d), but this build cannot keep its store on "
-                         "PostgreSQL yet; use SQLite", pg_version);
+    /* The database first: a wrong URL, wrong credentials or an unreachable server are reported
+     * before any TLS material is made. */
+    vstore *store = vstore_open(cfg.database, &e);
+    if (!store) {
         fprintf(stderr, "quince-verifier: cannot use the database %s: %s\n", cfg.database, e.msg);
         return 2;
     }
     qtls_ca_report rep;
     if (vtls_prepare(&cfg, &rep, &e) < 0) {
         fprintf(stderr, "quince-verifier: TLS: %s\n", e.msg);
+        vstore_close(store);
         return 2;
     }
     if (rep.created)
@@ -331,13 +326,8 @@ int main(int argc, char **argv)
     if (rep.warning[0])
         qlog(QLOG_WARNING, LOGM, "TLS: %s", rep.warning);
 
-    vstore *store = vstore_open(db.target, &e);
-    if (!store) {
-        fprintf(stderr, "quince-verifier: cannot use the database %s: %s\n", cfg.database, e.msg);
-        return 2;
-    }
-    qlog(QLOG_INFO, LOGM, "Starting Quince verifier %s (configuration %s, database %s, schema %d)", QUINCE_VERSION,
-         cfg_name, cfg.database, vstore_schema_version(store));
+    qlog(QLOG_INFO, LOGM, "Starting Quince verifier %s (configuration %s, database %s on %s, schema %d)",
+         QUINCE_VERSION, cfg_name, cfg.database, vstore_engine(store), vstore_schema_version(store));
     int status = run(&cfg, store);
     qlog(QLOG_INFO, LOGM, "store: %lu write transactions committed", vstore_commits(store));
     vstore_close(store);

@@ -90,7 +90,10 @@ static int agent_id(qhttp_req *r, const char *pfx, char id[VSTORE_ID_MAX], const
 static void store_error(qhttp_req *r, const char *id, const qerr *e)
 {
     qlog(QLOG_ERROR, MOD, "agent %s: %s", id, e->msg);
-    qhttp_reply_error(r, 500, "Internal Server Error");
+    if (e->code == 503)     /* the database is unreachable: say so, the client may retry */
+        qhttp_reply_error(r, 503, "Service Unavailable: the database cannot be reached");
+    else
+        qhttp_reply_error(r, 500, "Internal Server Error");
 }
 
 /* ---- EK certificate --------------------------------------------------------------------------- */

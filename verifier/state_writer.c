@@ -13,7 +13,7 @@
 #define MAX_BATCH 512              /* round results per transaction */
 
 /* Process-wide write counters (vwriter_stats): the bench and /metrics read them. */
-static unsigned long long stat_tx, stat_rows;
+static unsigned long long stat_tx, stat_rows, stat_fenced;
 
 struct vwriter {
     vstore *store;
@@ -28,7 +28,6 @@ struct vwriter {
     bool quit;
     pthread_t thread;
     char fence_owner[VSTORE_ID_MAX];   /* "" = not fenced */
-    uint64_t fenced;                   /* mu */
 };
 
 vresult *vresult_new(vres_kind kind, const char *agent_id, uint64_t gen)
@@ -91,6 +90,45 @@ static void report(vwriter *w, vresult *const *batch, size_t n, double saved, do
     }
 }
 
+/* Saves one batch. A database that cannot be reached (code 503) keeps the batch: it is tried
+ * again, 0.5 s after the first failure and up to 5 s apart later, until it is saved or the
+ * writer stops, so no round result is dropped during a database restart. */
+static int save_batch(vwriter *w, const vstore_round *const *rounds, size_t n, qerr *err)
+{
+    double wait = 0.5;
+    bool said = false;
+    for (;;) {
+        for (size_t i = 0; i < n; i++)     /* a failed attempt may have set some */
+            if (rounds[i]->fenced)
+                *rounds[i]->fenced = false;
+        int rc = vstore_round_save_batch(w->store, rounds, n, err);
+        if (rc == 0 && said)
+            qlog(QLOG_INFO, MOD, "database reachable again: the kept rounds of %zu agent(s) are saved", n);
+        if (rc == 0 || err->code != 503)
+            return rc;
+        if (!said)
+            qlog(QLOG_WARNING, MOD, "%s; keeping the rounds of %zu agent(s) and retrying", err->msg, n);
+        said = true;
+        struct timespec until;                 /* w->cond runs on CLOCK_MONOTONIC */
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += (time_t)wait;
+        until.tv_nsec += (long)((wait - (double)(time_t)wait) * 1e9);
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_mutex_lock(&w->mu);
+        while (!w->quit && pthread_cond_timedwait(&w->cond, &w->mu, &until) == 0)
+            ;   /* woken by a push: keep waiting */
+        bool quit = w->quit;
+        pthread_mutex_unlock(&w->mu);
+        if (quit)
+            return rc;
+        wait = wait * 2 > 5 ? 5 : wait * 2;
+        *err = (qerr){ 0 };
+    }
+}
+
 static void flush(vwriter *w, vresult **batch, size_t *n)
 {
     if (*n == 0)
@@ -121,7 +159,7 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
     }
     qerr err = { 0 };
     double t0 = mono();
-    int rc = nw ? vstore_round_save_batch(w->store, ptrs, nw, &err) : 0;
+    int rc = nw ? save_batch(w, ptrs, nw, &err) : 0;
     double t1 = mono();
     if (rc < 0) {
         qlog(QLOG_ERROR, MOD, "saving the rounds of %zu agent(s) failed: %s", nw, err.msg);
@@ -135,9 +173,7 @@ static void flush(vwriter *w, vresult **batch, size_t *n)
         if (refused[i]) {
             qlog(QLOG_WARNING, MOD, "agent %s: round result refused: the lease (epoch %llu) is no longer this "
                  "verifier's", batch[i]->agent_id, (unsigned long long)batch[i]->epoch);
-            pthread_mutex_lock(&w->mu);
-            w->fenced++;
-            pthread_mutex_unlock(&w->mu);
+            __atomic_add_fetch(&stat_fenced, 1, __ATOMIC_RELAXED);
             continue;
         }
         if (!batch[i]->memory_only)
@@ -287,14 +323,9 @@ void vwriter_set_fence(vwriter *w, const char *owner)
         snprintf(w->fence_owner, sizeof w->fence_owner, "%s", owner ? owner : "");
 }
 
-uint64_t vwriter_fenced(vwriter *w)
+unsigned long long vwriter_fenced(void)
 {
-    if (!w)
-        return 0;
-    pthread_mutex_lock(&w->mu);
-    uint64_t n = w->fenced;
-    pthread_mutex_unlock(&w->mu);
-    return n;
+    return __atomic_load_n(&stat_fenced, __ATOMIC_RELAXED);
 }
 
 void vwriter_stop(vwriter *w)

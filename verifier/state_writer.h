@@ -72,7 +72,7 @@ void vwriter_push(vwriter *w, vresult *r);          /* takes ownership; NULL is 
  * result's epoch (store.h vstore_round); a refused round is logged and counted, never applied,
  * and not reported to the hook. Call before the first push. */
 void vwriter_set_fence(vwriter *w, const char *owner);
-uint64_t vwriter_fenced(vwriter *w);                /* rounds refused so far */
+unsigned long long vwriter_fenced(void);            /* rounds refused so far, process-wide */
 void vwriter_stop(vwriter *w);
 /* Since the process started, over every writer: write transactions committed and rows written
  * (an agent's state row, each failure record, each re-asserted state). */

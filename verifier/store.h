@@ -1,22 +1,28 @@
-/* store.h — the verifier's SQLite store (registrations, agents, runtime policies, attestation
- * state, failure records).
+/* store.h — the verifier's store (registrations, agents, runtime policies, attestation state,
+ * failure records) on SQLite (the embedded default) or PostgreSQL (several verifiers).
  *
- * Contract:
- * - One database file, WAL mode, foreign keys on, schema versioned (table schema_version) and
- *   migrated forward on open; the file and its directory are created with safe modes (0600 / 0700).
- * - One connection, opened with SQLITE_OPEN_FULLMUTEX plus a store mutex around every call, and
- *   busy_timeout set: all writes go through this single writer, so API writes never fail with
- *   "database is locked" while agents are attested. Every call is one transaction (or less);
- *   vstore_state_save_batch groups several agents' round results into one transaction.
- * - Prepared statements only (prepared once at open, reset after use). No SQL text is ever built
- *   from input.
+ * Contract, both engines:
+ * - Schema versioned (table schema_version) and migrated forward on open, in one transaction; a
+ *   schema newer than this program's is refused and never modified.
+ * - Every call is one transaction (or less); vstore_round_save_batch / vstore_state_save_batch
+ *   group several agents' round results into one transaction, all or nothing. Write
+ *   transactions are serialised among all writers of the database (SQLite: BEGIN IMMEDIATE;
+ *   PostgreSQL: an advisory lock), so API writes never fail with "database is locked".
+ * - Prepared statements only (prepared once per connection). No SQL text is ever built from input.
  * - Strings returned in structs are malloc'd copies owned by the struct: release with the
  *   matching *_free function. Lookups return 1 (found), 0 (not found) or -1 (error, message set).
- * - Library-style: never exits, logs nothing; errors come back as qerr ("database error: ...").
+ * - Errors come back as qerr ("database error: ..."); when the database cannot be reached the
+ *   code is 503 ("database unavailable: ..."), the call may be retried, and the store reconnects
+ *   by itself once the server is back.
+ * - Library-style: never exits, logs nothing; no message holds a password.
  * - Agent ids: agent_id is the key, in lower case (identity is case-insensitive: one record per id
  *   whatever its case); calls that take an agent_id expect that form. display_id keeps the id as
  *   first registered / added, which answers echo (as Keylime does); it differs from agent_id only
- *   in case, is set when the record is created ("" = agent_id) and never changes after. */
+ *   in case, is set when the record is created ("" = agent_id) and never changes after.
+ * SQLite: one database file, WAL mode, foreign keys on, created with safe modes (0600 / 0700);
+ *   one connection behind a store mutex. PostgreSQL: a pool of a few connections (libpq), so API
+ *   reads do not wait behind the state writer's batch; the URI's settings (sslmode, service, ...)
+ *   apply and the password comes from a libpq password or service file. */
 #ifndef QUINCE_VERIFIER_STORE_H
 #define QUINCE_VERIFIER_STORE_H
 
@@ -30,11 +36,21 @@
 
 typedef struct vstore vstore;
 
-vstore *vstore_open(const char *path, qerr *err);
+/* database: a SQLite file path, sqlite:///path or a postgresql:// URI (store_url.h). Creates or
+ * migrates the schema; a schema newer than this program's is refused and left as it is. */
+vstore *vstore_open(const char *database, qerr *err);
+/* The same for a migration target: refused (and left as it is) unless it is new or holds no data. */
+vstore *vstore_open_empty(const char *database, qerr *err);
 void vstore_close(vstore *s);
+/* Copies every row of from into to (opened with vstore_open_empty, same schema version) in one
+ * transaction of to; to must still be empty. report gets "N registrar records, N runtime policy
+ * texts, ..." 0 or -1 (nothing written). */
+int vstore_copy(vstore *from, vstore *to, char *report, size_t cap, qerr *err);
 /* Multi-statement write transactions committed since open (the state writer's batches). */
 unsigned long vstore_commits(vstore *s);
 int vstore_schema_version(vstore *s);
+/* "SQLite" or "PostgreSQL". */
+const char *vstore_engine(vstore *s);
 
 /* ---- registrar ------------------------------------------------------------------------------ */
 typedef struct vreg_agent {

@@ -182,7 +182,7 @@ int vstore_agent_add(vstore *s, const vagent *a, qerr *err)
     if (a->policy_id < 0 || a->mb_policy_id < 0)
         return qerr_setc(err, 400, "invalid policy id %ld/%ld", a->policy_id, a->mb_policy_id);
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[ST_AG_ADD];
+    vq *st = vstore_q(s, ST_AG_ADD);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, a->agent_id);
@@ -215,7 +215,7 @@ int vstore_agent_add(vstore *s, const vagent *a, qerr *err)
     bind_state(&b, &a->st);
     vb_text(&b, display);
     int ret;
-    if (b.rc != SQLITE_OK) {
+    if (b.rc != 0) {
         ret = vstore_dberr(s, err, "adding agent");
         vstore_done(st);
     } else {
@@ -225,7 +225,7 @@ int vstore_agent_add(vstore *s, const vagent *a, qerr *err)
     return ret;
 }
 
-static int read_agent(sqlite3_stmt *st, vagent *a, qerr *err)
+static int read_agent(vq *st, vagent *a, qerr *err)
 {
     vcol c;
     vc_init(&c, st);
@@ -268,16 +268,16 @@ int vstore_agent_get(vstore *s, const char *agent_id, vagent *out, qerr *err)
     if (vstore_check_id(agent_id, "agent id", err) != 0)
         return -1;
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[ST_AG_GET];
+    vq *st = vstore_q(s, ST_AG_GET);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, agent_id);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc, ret = 0;
-    if (rc == SQLITE_ROW) {
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR, ret = 0;
+    if (rc == VQ_ROW) {
         ret = read_agent(st, out, err) == 0 ? 1 : -1;
         if (ret < 0)
             vagent_free(out);
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != VQ_DONE) {
         ret = vstore_dberr(s, err, "reading agent");
     }
     vstore_done(st);
@@ -333,7 +333,7 @@ void vagent_state_clear(vagent_state *st)
 static int save_one_locked(vstore *s, const vagent_state *state, const char *lease_owner, uint64_t lease_epoch,
                            qerr *err)
 {
-    sqlite3_stmt *st = s->st[lease_owner ? ST_AG_SAVE_FENCED : ST_AG_SAVE_STATE];
+    vq *st = vstore_q(s, lease_owner ? ST_AG_SAVE_FENCED : ST_AG_SAVE_STATE);
     vbind b;
     vb_init(&b, st);
     bind_state(&b, state);
@@ -344,7 +344,7 @@ static int save_one_locked(vstore *s, const vagent_state *state, const char *lea
     }
     char what[VSTORE_ID_MAX + 32];
     snprintf(what, sizeof what, "saving the state of agent %s", state->agent_id);
-    if (b.rc != SQLITE_OK) {
+    if (b.rc != 0) {
         int rc = vstore_dberr(s, err, what);
         vstore_done(st);
         return rc;
@@ -355,12 +355,12 @@ static int save_one_locked(vstore *s, const vagent_state *state, const char *lea
 /* 1 when the agent exists, 0 when not, -1 on error (lock held). */
 static int agent_exists_locked(vstore *s, const char *agent_id, qerr *err)
 {
-    sqlite3_stmt *st = s->st[ST_AG_EXISTS];
+    vq *st = vstore_q(s, ST_AG_EXISTS);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, agent_id);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
-    int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : vstore_dberr(s, err, "looking up agent");
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR;
+    int ret = rc == VQ_ROW ? 1 : rc == VQ_DONE ? 0 : vstore_dberr(s, err, "looking up agent");
     vstore_done(st);
     return ret;
 }
@@ -368,14 +368,14 @@ static int agent_exists_locked(vstore *s, const char *agent_id, qerr *err)
 static int algs_locked(vstore *s, const char *agent_id, const char *hash_alg, const char *enc_alg,
                        const char *sign_alg, qerr *err)
 {
-    sqlite3_stmt *st = s->st[ST_AG_SET_ALGS];
+    vq *st = vstore_q(s, ST_AG_SET_ALGS);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, agent_id);
     vb_text(&b, hash_alg);
     vb_text(&b, enc_alg);
     vb_text(&b, sign_alg);
-    if (b.rc != SQLITE_OK) {
+    if (b.rc != 0) {
         int rc = vstore_dberr(s, err, "saving agent algorithms");
         vstore_done(st);
         return rc;
@@ -472,7 +472,7 @@ int vstore_agent_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), voi
 {
     vidlist l = { 0 };
     vstore_lock(s);
-    int ret = vstore_collect_ids(s, s->st[ST_AG_LIST], &l, "listing agents", err);
+    int ret = vstore_collect_ids(s, vstore_q(s, ST_AG_LIST), &l, "listing agents", err);
     vstore_unlock(s);
     if (ret == 0)
         vstore_each_id(&l, fn, ctx);
@@ -484,7 +484,7 @@ int vstore_agent_list_display(vstore *s, int (*fn)(void *ctx, const char *displa
 {
     vidlist l = { 0 };
     vstore_lock(s);
-    int ret = vstore_collect_ids(s, s->st[ST_AG_LIST_DISPLAY], &l, "listing agents", err);
+    int ret = vstore_collect_ids(s, vstore_q(s, ST_AG_LIST_DISPLAY), &l, "listing agents", err);
     vstore_unlock(s);
     if (ret == 0)
         vstore_each_id(&l, fn, ctx);

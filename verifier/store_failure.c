@@ -29,12 +29,12 @@ void vfailure_free(vfailure *f)
 /* 1 when the agent exists, 0 when not, -1 on error. */
 static int agent_exists(vstore *s, const char *agent_id, qerr *err)
 {
-    sqlite3_stmt *st = s->st[ST_AG_EXISTS];
+    vq *st = vstore_q(s, ST_AG_EXISTS);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, agent_id);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
-    int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : vstore_dberr(s, err, "looking up agent");
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR;
+    int ret = rc == VQ_ROW ? 1 : rc == VQ_DONE ? 0 : vstore_dberr(s, err, "looking up agent");
     vstore_done(st);
     return ret;
 }
@@ -44,12 +44,12 @@ int vstore_failures_put_locked(vstore *s, const char *agent_id, const vfailure *
     int ret = agent_exists(s, agent_id, err);
     if (ret <= 0)
         return ret;    /* an agent deleted meanwhile has nothing to record */
-    sqlite3_stmt *st = s->st[ST_FAIL_CLEAR];
+    vq *st = vstore_q(s, ST_FAIL_CLEAR);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, agent_id);
     ret = vstore_step_write(s, st, "clearing failure records", err);
-    st = s->st[ST_FAIL_ADD];
+    st = vstore_q(s, ST_FAIL_ADD);
     for (size_t i = 0; ret >= 0 && i < n && i < FAILURES_MAX; i++) {
         vb_init(&b, st);
         vb_text(&b, agent_id);
@@ -59,7 +59,7 @@ int vstore_failures_put_locked(vstore *s, const char *agent_id, const vfailure *
         vb_text(&b, f[i].event_id ? f[i].event_id : "");
         vb_text(&b, f[i].reason ? f[i].reason : "");
         vb_i64(&b, f[i].time);
-        if (b.rc != SQLITE_OK) {
+        if (b.rc != 0) {
             ret = vstore_dberr(s, err, "saving failure records");
             vstore_done(st);
         } else {
@@ -140,10 +140,10 @@ static int grow_recs(fcopy *fc, size_t need)
     return 0;
 }
 
-static int copy_text(fcopy *fc, sqlite3_stmt *st, int col, size_t *off)
+static int copy_text(fcopy *fc, vcol *c, size_t *off)
 {
-    const unsigned char *t = sqlite3_column_text(st, col);
-    size_t n = t ? (size_t)sqlite3_column_bytes(st, col) : 0;
+    size_t n = 0;
+    const char *t = vc_text(c, &n);
     if (grow_text(fc, fc->len + n + 1) != 0)
         return -1;
     *off = fc->len;
@@ -156,30 +156,32 @@ static int copy_text(fcopy *fc, sqlite3_stmt *st, int col, size_t *off)
 
 static int collect(vstore *s, const char *agent_id, fcopy *fc, qerr *err)
 {
-    sqlite3_stmt *st = s->st[ST_FAIL_GET];
+    vq *st = vstore_q(s, ST_FAIL_GET);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, agent_id);
-    int rc = b.rc, ret = 0;
-    while (rc == SQLITE_OK || rc == SQLITE_ROW) {
-        rc = sqlite3_step(st);
-        if (rc != SQLITE_ROW)
+    int rc = b.rc == 0 ? VQ_ROW : VQ_ERROR, ret = 0;
+    while (rc == VQ_ROW) {
+        rc = vstore_step(st);
+        if (rc != VQ_ROW)
             break;
         if (grow_recs(fc, fc->n + 1) != 0) {
             ret = qerr_set(err, "out of memory (reading failure records)");
             break;
         }
         frec *r = &fc->recs[fc->n];
-        r->entry = (uint64_t)sqlite3_column_int64(st, 0);
-        r->time = (int64_t)sqlite3_column_int64(st, 4);
-        if (copy_text(fc, st, 1, &r->off[0]) != 0 || copy_text(fc, st, 2, &r->off[1]) != 0 ||
-            copy_text(fc, st, 3, &r->off[2]) != 0) {
+        vcol c;
+        vc_init(&c, st);
+        r->entry = vc_u64(&c);
+        if (copy_text(fc, &c, &r->off[0]) != 0 || copy_text(fc, &c, &r->off[1]) != 0 ||
+            copy_text(fc, &c, &r->off[2]) != 0) {
             ret = qerr_set(err, "out of memory (reading failure records)");
             break;
         }
+        r->time = vc_i64(&c);
         fc->n++;
     }
-    if (ret == 0 && rc != SQLITE_DONE)
+    if (ret == 0 && rc != VQ_DONE)
         ret = vstore_dberr(s, err, "reading failure records");
     vstore_done(st);
     return ret;

@@ -11,13 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The engine's statement access, step results and success code. */
-#define Q(id) (s->st[id])
-#define STEP(st) sqlite3_step(st)
-#define ROW SQLITE_ROW
-#define DONE SQLITE_DONE
-#define BIND_OK SQLITE_OK
-typedef sqlite3_stmt vq_t;
+/* The driver's statement access, step results and success code. */
+#define Q(id) vstore_q(s, id)
+#define STEP(st) vstore_step(st)
+#define ROW VQ_ROW
+#define DONE VQ_DONE
+#define BIND_OK 0
+typedef vq vq_t;
 
 /* The agents of a cluster: their verifier_id is the cluster's, or empty. */
 #define IN_CLUSTER(a, p) "(" a ".verifier_id IS NULL OR " a ".verifier_id = '' OR " a ".verifier_id = " p ")"

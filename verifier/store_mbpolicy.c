@@ -8,7 +8,7 @@
 const vstore_sql vstore_mbpolicy_sql[] = {
     { ST_MB_FIND, "SELECT id FROM mbpolicies WHERE name = ?1" },
     { ST_MB_GET, "SELECT id, name, mb_policy FROM mbpolicies WHERE name = ?1" },
-    { ST_MB_ADD, "INSERT INTO mbpolicies (name, mb_policy) VALUES (?1, ?2)" },
+    { ST_MB_ADD, "INSERT INTO mbpolicies (name, mb_policy) VALUES (?1, ?2) RETURNING id" },
     { ST_MB_UPDATE, "UPDATE mbpolicies SET mb_policy = ?2 WHERE id = ?1" },
     { ST_MB_USER, "SELECT agent_id FROM agents WHERE mb_policy_id = ?1 ORDER BY agent_id LIMIT 1" },
     { ST_MB_DELETE, "DELETE FROM mbpolicies WHERE id = ?1" },
@@ -27,15 +27,17 @@ void vmbpolicy_free(vmbpolicy *p)
 /* The id of a name: 1 found, 0 absent, -1. */
 static int find_id(vstore *s, const char *name, int64_t *id, qerr *err)
 {
-    sqlite3_stmt *st = s->st[ST_MB_FIND];
+    vq *st = vstore_q(s, ST_MB_FIND);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, name);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc, ret = 0;
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(st, 0);
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR, ret = 0;
+    if (rc == VQ_ROW) {
+        vcol c;
+        vc_init(&c, st);
+        *id = vc_i64(&c);
         ret = 1;
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != VQ_DONE) {
         ret = vstore_dberr(s, err, "looking up measured boot policy");
     }
     vstore_done(st);
@@ -54,7 +56,7 @@ static int put_locked(vstore *s, const char *name, const char *text, bool replac
         vstore_rollback(s);
         return 0;
     }
-    sqlite3_stmt *st = s->st[replace ? ST_MB_UPDATE : ST_MB_ADD];
+    vq *st = vstore_q(s, replace ? ST_MB_UPDATE : ST_MB_ADD);
     vbind b;
     vb_init(&b, st);
     if (replace)
@@ -62,15 +64,14 @@ static int put_locked(vstore *s, const char *name, const char *text, bool replac
     else
         vb_text(&b, name);
     vb_text(&b, text);
-    if (b.rc != SQLITE_OK) {
+    if (b.rc != 0) {
         vstore_dberr(s, err, "saving measured boot policy");
         vstore_done(st);
         goto fail;
     }
-    if (vstore_step_write(s, st, "saving measured boot policy", err) < 0)
+    if (replace ? vstore_step_write(s, st, "saving measured boot policy", err) < 0
+                : vstore_step_id(s, st, &pid, "saving measured boot policy", err) < 0)
         goto fail;
-    if (!replace)
-        pid = (int64_t)sqlite3_last_insert_rowid(s->db);
     if (vstore_commit(s, err) != 0)
         return -1;
     if (id)
@@ -101,12 +102,12 @@ int vstore_mbpolicy_get(vstore *s, const char *name, vmbpolicy *out, qerr *err)
     if (vstore_check_id(name, "measured boot policy name", err) != 0)
         return -1;
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[ST_MB_GET];
+    vq *st = vstore_q(s, ST_MB_GET);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, name);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc, ret = 0;
-    if (rc == SQLITE_ROW) {
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR, ret = 0;
+    if (rc == VQ_ROW) {
         vcol c;
         vc_init(&c, st);
         out->id = (long)vc_i64(&c);
@@ -118,7 +119,7 @@ int vstore_mbpolicy_get(vstore *s, const char *name, vmbpolicy *out, qerr *err)
         } else {
             ret = 1;
         }
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != VQ_DONE) {
         ret = vstore_dberr(s, err, "reading measured boot policy");
     }
     vstore_done(st);
@@ -134,24 +135,24 @@ static int delete_locked(vstore *s, const char *name, qerr *err)
     int ret = find_id(s, name, &pid, err);
     if (ret <= 0)
         goto done;
-    sqlite3_stmt *st = s->st[ST_MB_USER];
+    vq *st = vstore_q(s, ST_MB_USER);
     vbind b;
     vb_init(&b, st);
     vb_i64(&b, pid);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc;
-    if (rc == SQLITE_ROW) {
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR;
+    if (rc == VQ_ROW) {
         char agent[VSTORE_ID_MAX];
         vcol c;
         vc_init(&c, st);
         vc_copy(&c, agent, sizeof agent);
         ret = qerr_setc(err, 409, "Can't delete mb_policy as it's currently in use by agent %s", agent);
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != VQ_DONE) {
         ret = vstore_dberr(s, err, "checking measured boot policy users");
     }
     vstore_done(st);
     if (ret != 1)
         goto done;
-    st = s->st[ST_MB_DELETE];
+    st = vstore_q(s, ST_MB_DELETE);
     vb_init(&b, st);
     vb_i64(&b, pid);
     if (vstore_step_write(s, st, "deleting measured boot policy", err) < 0) {
@@ -178,7 +179,7 @@ int vstore_mbpolicy_list(vstore *s, int (*fn)(void *ctx, const char *name), void
 {
     vidlist l = { 0 };
     vstore_lock(s);
-    int ret = vstore_collect_ids(s, s->st[ST_MB_LIST], &l, "listing measured boot policies", err);
+    int ret = vstore_collect_ids(s, vstore_q(s, ST_MB_LIST), &l, "listing measured boot policies", err);
     vstore_unlock(s);
     if (ret == 0)
         vstore_each_id(&l, fn, ctx);

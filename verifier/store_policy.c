@@ -15,10 +15,12 @@ const vstore_sql vstore_policy_sql[] = {
     { ST_POL_GET, POLICY_COLUMNS " WHERE p.name = ?1" },
     { ST_POL_GET_ID, POLICY_COLUMNS " WHERE p.id = ?1" },
     { ST_POL_BODY_FIND, "SELECT id, body = ?2 FROM policy_bodies WHERE checksum = ?1" },
-    { ST_POL_BODY_ADD, "INSERT INTO policy_bodies (checksum, body) VALUES (?1, ?2)" },
+    { ST_POL_BODY_ADD, "INSERT INTO policy_bodies (checksum, body) VALUES (?1, ?2) RETURNING id" },
     { ST_POL_BODY_GC,
       "DELETE FROM policy_bodies WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM policies WHERE body_id = ?1)" },
-    { ST_POL_ADD, "INSERT INTO policies (name, body_id, tpm_policy, generator, sign_key) VALUES (?1, ?2, ?3, ?4, ?5)" },
+    { ST_POL_ADD,
+      "INSERT INTO policies (name, body_id, tpm_policy, generator, sign_key) VALUES (?1, ?2, ?3, ?4, ?5)"
+      " RETURNING id" },
     { ST_POL_UPDATE, "UPDATE policies SET body_id = ?2, tpm_policy = ?3, generator = ?4, sign_key = ?5 WHERE id = ?1" },
     { ST_POL_USER, "SELECT agent_id FROM agents WHERE policy_id = ?1 ORDER BY agent_id LIMIT 1" },
     { ST_POL_DELETE, "DELETE FROM policies WHERE id = ?1" },
@@ -39,18 +41,18 @@ void vpolicy_free(vpolicy *p)
 /* Looks a name up: 1 (id, body_id set), 0 absent, -1 error. */
 static int find_name(vstore *s, const char *name, int64_t *id, int64_t *body_id, qerr *err)
 {
-    sqlite3_stmt *st = s->st[ST_POL_FIND];
+    vq *st = vstore_q(s, ST_POL_FIND);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, name);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc, ret = 0;
-    if (rc == SQLITE_ROW) {
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR, ret = 0;
+    if (rc == VQ_ROW) {
         vcol c;
         vc_init(&c, st);
         *id = vc_i64(&c);
         *body_id = vc_i64(&c);
         ret = 1;
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != VQ_DONE) {
         ret = vstore_dberr(s, err, "looking up runtime policy");
     }
     vstore_done(st);
@@ -60,14 +62,14 @@ static int find_name(vstore *s, const char *name, int64_t *id, int64_t *body_id,
 /* The id of the stored body with this checksum, inserting the body if it is new. */
 static int body_id_for(vstore *s, const char *checksum, const char *body, int64_t *bid, qerr *err)
 {
-    sqlite3_stmt *st = s->st[ST_POL_BODY_FIND];
+    vq *st = vstore_q(s, ST_POL_BODY_FIND);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, checksum);
     vb_text(&b, body);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc, ret = 0;
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR, ret = 0;
     bool found = false;
-    if (rc == SQLITE_ROW) {
+    if (rc == VQ_ROW) {
         vcol c;
         vc_init(&c, st);
         *bid = vc_i64(&c);
@@ -75,58 +77,58 @@ static int body_id_for(vstore *s, const char *checksum, const char *body, int64_
             ret = qerr_setc(err, 400, "runtime policy checksum %s is already stored for a different text",
                             checksum);
         found = true;
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != VQ_DONE) {
         ret = vstore_dberr(s, err, "looking up runtime policy text");
     }
     vstore_done(st);
     if (ret != 0 || found)
         return ret;
 
-    st = s->st[ST_POL_BODY_ADD];
+    st = vstore_q(s, ST_POL_BODY_ADD);
     vb_init(&b, st);
     vb_text(&b, checksum);
     vb_text(&b, body);
-    if (b.rc != SQLITE_OK) {
+    if (b.rc != 0) {
         vstore_dberr(s, err, "storing runtime policy text");
         vstore_done(st);
         return -1;
     }
-    if (vstore_step_write(s, st, "storing runtime policy text", err) < 0)
-        return -1;
-    *bid = (int64_t)sqlite3_last_insert_rowid(s->db);
-    return 0;
+    return vstore_step_id(s, st, bid, "storing runtime policy text", err);
 }
 
 /* Deletes the body when no name uses it any more. */
 static int body_gc(vstore *s, int64_t bid, qerr *err)
 {
-    sqlite3_stmt *st = s->st[ST_POL_BODY_GC];
+    vq *st = vstore_q(s, ST_POL_BODY_GC);
     vbind b;
     vb_init(&b, st);
     vb_i64(&b, bid);
     return vstore_step_write(s, st, "removing unused runtime policy text", err) < 0 ? -1 : 0;
 }
 
-/* Inserts (pid == 0) or updates the name row. */
-static int write_name(vstore *s, int64_t pid, const char *name, int64_t bid, const char *tpm_policy,
+/* Inserts (*pid == 0; *pid gets the new id) or updates the name row. */
+static int write_name(vstore *s, int64_t *pid, const char *name, int64_t bid, const char *tpm_policy,
                       int generator, const char *sign_key, qerr *err)
 {
-    sqlite3_stmt *st = s->st[pid ? ST_POL_UPDATE : ST_POL_ADD];
+    bool update = *pid != 0;
+    vq *st = vstore_q(s, update ? ST_POL_UPDATE : ST_POL_ADD);
     vbind b;
     vb_init(&b, st);
-    if (pid)
-        vb_i64(&b, pid);
+    if (update)
+        vb_i64(&b, *pid);
     else
         vb_text(&b, name);
     vb_i64(&b, bid);
     vb_text(&b, tpm_policy);
     vb_i64(&b, generator);
     vb_text(&b, sign_key);
-    if (b.rc != SQLITE_OK) {
+    if (b.rc != 0) {
         vstore_dberr(s, err, "saving runtime policy");
         vstore_done(st);
         return -1;
     }
+    if (!update)
+        return vstore_step_id(s, st, pid, "saving runtime policy", err);
     return vstore_step_write(s, st, "saving runtime policy", err) < 0 ? -1 : 0;
 }
 
@@ -144,11 +146,11 @@ static int put_locked(vstore *s, const char *name, const char *body, const char 
         vstore_rollback(s);     /* create of an existing name, or replace of a missing one */
         return 0;
     }
-    if (body_id_for(s, checksum, body, &bid, err) != 0 ||
-        write_name(s, replace ? pid : 0, name, bid, tpm_policy, generator, sign_key, err) != 0)
-        goto fail;
     if (!replace)
-        pid = (int64_t)sqlite3_last_insert_rowid(s->db);
+        pid = 0;
+    if (body_id_for(s, checksum, body, &bid, err) != 0 ||
+        write_name(s, &pid, name, bid, tpm_policy, generator, sign_key, err) != 0)
+        goto fail;
     if (replace && old_bid != bid && body_gc(s, old_bid, err) != 0)
         goto fail;
     if (vstore_commit(s, err) != 0)
@@ -188,15 +190,15 @@ static int get_policy(vstore *s, enum vstmt which, const char *name, long id, vp
     if (which == ST_POL_GET && vstore_check_id(name, "runtime policy name", err) != 0)
         return -1;
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[which];
+    vq *st = vstore_q(s, which);
     vbind b;
     vb_init(&b, st);
     if (which == ST_POL_GET)
         vb_text(&b, name);
     else
         vb_i64(&b, id);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc, ret = 0;
-    if (rc == SQLITE_ROW) {
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR, ret = 0;
+    if (rc == VQ_ROW) {
         vcol c;
         vc_init(&c, st);
         out->id = (long)vc_i64(&c);
@@ -212,7 +214,7 @@ static int get_policy(vstore *s, enum vstmt which, const char *name, long id, vp
         } else {
             ret = 1;
         }
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != VQ_DONE) {
         ret = vstore_dberr(s, err, "reading runtime policy");
     }
     vstore_done(st);
@@ -233,17 +235,17 @@ int vstore_policy_get_by_id(vstore *s, long id, vpolicy *out, qerr *err)
 /* The first agent (by id) using policy pid: 1 (copied to agent), 0 none, -1 error. */
 static int policy_user(vstore *s, int64_t pid, char *agent, size_t cap, qerr *err)
 {
-    sqlite3_stmt *st = s->st[ST_POL_USER];
+    vq *st = vstore_q(s, ST_POL_USER);
     vbind b;
     vb_init(&b, st);
     vb_i64(&b, pid);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc, ret = 0;
-    if (rc == SQLITE_ROW) {
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR, ret = 0;
+    if (rc == VQ_ROW) {
         vcol c;
         vc_init(&c, st);
         vc_copy(&c, agent, cap);
         ret = 1;
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != VQ_DONE) {
         ret = vstore_dberr(s, err, "checking runtime policy users");
     }
     vstore_done(st);
@@ -265,7 +267,7 @@ static int delete_locked(vstore *s, const char *name, qerr *err)
         ret = qerr_setc(err, 409, "Can't delete allowlist as it's currently in use by agent %s", agent);
     if (ret != 0)
         goto done;
-    sqlite3_stmt *st = s->st[ST_POL_DELETE];
+    vq *st = vstore_q(s, ST_POL_DELETE);
     vbind b;
     vb_init(&b, st);
     vb_i64(&b, pid);
@@ -293,7 +295,7 @@ int vstore_policy_list(vstore *s, int (*fn)(void *ctx, const char *name), void *
 {
     vidlist l = { 0 };
     vstore_lock(s);
-    int ret = vstore_collect_ids(s, s->st[ST_POL_LIST], &l, "listing runtime policies", err);
+    int ret = vstore_collect_ids(s, vstore_q(s, ST_POL_LIST), &l, "listing runtime policies", err);
     vstore_unlock(s);
     if (ret == 0)
         vstore_each_id(&l, fn, ctx);

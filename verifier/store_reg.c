@@ -53,12 +53,12 @@ int vstore_reg_get(vstore *s, const char *agent_id, vreg_agent *out, qerr *err)
     if (vstore_check_id(agent_id, "agent id", err) != 0)
         return -1;
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[ST_REG_GET];
+    vq *st = vstore_q(s, ST_REG_GET);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, agent_id);
-    int rc = b.rc == SQLITE_OK ? sqlite3_step(st) : b.rc, ret = 0;
-    if (rc == SQLITE_ROW) {
+    int rc = b.rc == 0 ? vstore_step(st) : VQ_ERROR, ret = 0;
+    if (rc == VQ_ROW) {
         vcol c;
         vc_init(&c, st);
         vc_copy(&c, out->agent_id, sizeof out->agent_id);
@@ -84,7 +84,7 @@ int vstore_reg_get(vstore *s, const char *agent_id, vreg_agent *out, qerr *err)
         } else {
             ret = 1;
         }
-    } else if (rc != SQLITE_DONE) {
+    } else if (rc != VQ_DONE) {
         ret = vstore_dberr(s, err, "reading registrar agent");
     }
     vstore_done(st);
@@ -98,7 +98,7 @@ int vstore_reg_put(vstore *s, const vreg_agent *a, qerr *err)
     if (!display)
         return -1;
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[ST_REG_PUT];
+    vq *st = vstore_q(s, ST_REG_PUT);
     vbind b;
     vb_init(&b, st);
     vb_text(&b, a->agent_id);
@@ -119,7 +119,7 @@ int vstore_reg_put(vstore *s, const vreg_agent *a, qerr *err)
     vb_text(&b, a->pending_key);
     vb_text(&b, display);
     int ret;
-    if (b.rc != SQLITE_OK) {
+    if (b.rc != 0) {
         ret = vstore_dberr(s, err, "saving registrar agent");
         vstore_done(st);
     } else {
@@ -144,7 +144,7 @@ int vstore_reg_list(vstore *s, int (*fn)(void *ctx, const char *agent_id), void 
 {
     vidlist l = { 0 };
     vstore_lock(s);
-    int ret = vstore_collect_ids(s, s->st[ST_REG_LIST], &l, "listing registrar agents", err);
+    int ret = vstore_collect_ids(s, vstore_q(s, ST_REG_LIST), &l, "listing registrar agents", err);
     vstore_unlock(s);
     if (ret == 0)
         vstore_each_id(&l, fn, ctx);
@@ -156,12 +156,15 @@ int vstore_reg_count_pending(vstore *s, long *n, qerr *err)
 {
     *n = 0;
     vstore_lock(s);
-    sqlite3_stmt *st = s->st[ST_REG_COUNT_PENDING];
+    vq *st = vstore_q(s, ST_REG_COUNT_PENDING);
     int ret = 0;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        *n = (long)sqlite3_column_int64(st, 0);
-    else
+    if (vstore_step(st) == VQ_ROW) {
+        vcol c;
+        vc_init(&c, st);
+        *n = (long)vc_i64(&c);
+    } else {
         ret = vstore_dberr(s, err, "counting pending registrations");
+    }
     vstore_done(st);
     vstore_unlock(s);
     return ret;
@@ -170,21 +173,15 @@ int vstore_reg_count_pending(vstore *s, long *n, qerr *err)
 /* Binds before as ?1 and steps a write: number of rows changed, or -1. */
 static long expire_step(vstore *s, enum vstmt id, int64_t before, qerr *err)
 {
-    sqlite3_stmt *st = s->st[id];
+    vq *st = vstore_q(s, id);
     vbind b;
     vb_init(&b, st);
     vb_i64(&b, before);
-    if (b.rc != SQLITE_OK) {
+    if (b.rc != 0) {
         vstore_done(st);
         return vstore_dberr(s, err, "expiring pending registrations");
     }
-    if (sqlite3_step(st) != SQLITE_DONE) {
-        vstore_dberr(s, err, "expiring pending registrations");
-        vstore_done(st);
-        return -1;
-    }
-    vstore_done(st);
-    return (long)sqlite3_changes(s->db);
+    return vstore_step_changes(s, st, "expiring pending registrations", err);
 }
 
 int vstore_reg_expire(vstore *s, int64_t before, long *n, qerr *err)

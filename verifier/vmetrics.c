@@ -1,6 +1,7 @@
 /* vmetrics.c — the verifier's /metrics (see vmetrics.h). */
 #include "vmetrics.h"
 #include "http_server.h"
+#include "lease.h"
 #include "log.h"
 #include "policy_cache.h"
 #include "prom.h"
@@ -80,6 +81,19 @@ static void refresh(vmetrics *m)
     qprom_counter_set(m->prom, "quince_agent_connects_total",
                       "New connections (TCP and TLS handshakes) opened to agents; kept-alive reuse is not counted",
                       NULL, NULL, (double)vac_connects());
+    unsigned long long held, taken, lost, released;
+    vlease_stats(&held, &taken, &lost, &released);
+    qprom_gauge_set(m->prom, "quince_leases_held", "Agents this verifier holds a lease on (it polls them)", NULL, NULL,
+                    (double)held);
+    qprom_counter_set(m->prom, "quince_leases_taken_total", "Agent leases this verifier took", NULL, NULL,
+                      (double)taken);
+    qprom_counter_set(m->prom, "quince_leases_lost_total", "Agent leases another verifier took from this one", NULL,
+                      NULL, (double)lost);
+    qprom_counter_set(m->prom, "quince_leases_released_total", "Agent leases this verifier gave up (above its share)",
+                      NULL, NULL, (double)released);
+    qprom_counter_set(m->prom, "quince_lease_refused_rounds_total",
+                      "Round results the lease fence refused (the lease had moved on)", NULL, NULL,
+                      (double)vwriter_fenced());
     unsigned long long sent, failed, dropped;
     vrevoc_stats(m->revoc, &sent, &failed, &dropped);
     qprom_counter_set(m->prom, "quince_revocation_webhook_sent_total", "Revocation events the webhook accepted", NULL,

@@ -3,7 +3,8 @@
  * Series: quince_build_info, quince_agents{state} (read from the store at scrape time),
  * quince_attestations_total, quince_failures_total{event_id}, quince_request_errors_total{cause},
  * quince_round_seconds (histogram), quince_store_write_seconds (histogram),
- * quince_store_{write_transactions,rows_written}_total, quince_agent_connects_total, quince_policy_cache_{hits,misses}_total, quince_revocation_webhook_{sent,failed_attempts,dropped}_total.
+ * quince_store_{write_transactions,rows_written}_total, quince_agent_connects_total, quince_policy_cache_{hits,misses}_total, quince_revocation_webhook_{sent,failed_attempts,dropped}_total,
+ * quince_leases_held, quince_leases_{taken,lost,released}_total, quince_lease_refused_rounds_total.
  * Recording is a mutex-guarded update, cheap enough for every round. */
 #ifndef QUINCE_VERIFIER_VMETRICS_H
 #define QUINCE_VERIFIER_VMETRICS_H

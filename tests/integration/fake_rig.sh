@@ -1,12 +1,13 @@
 # A verifier and fake agents on loopback (sourced by test_poller.sh and test_fake_agent.sh after
-# lib.sh). The registrar record of a fake agent is written straight into the verifier's SQLite file
+# lib.sh). The registrar record of a fake agent is written straight into the verifier's database
 # (the fake agent has no TPM to run the credential activation), then the agent is added through the
-# verifier API. Every process started here is stopped by rig_cleanup (by pid).
+# verifier API. The database is a SQLite file, or $DATABASE when it is set (a postgresql:// URL of a
+# lib_pg.sh server: rig_sql runs psql with $PGPASSFILE). Every process started here is stopped by rig_cleanup (by pid).
 # mTLS is on: the verifier makes its CA in $RIG_TLS; fake agents serve TLS with their own
 # self-signed certificate ($QUINCE_TMP/NAME.crt), which rig_register puts in the registrar record
 # (mtls_cert), and trust that CA for clients; rig_add / rig_api use the tenant's certificate.
 RIG_PIDS=()
-RIG_DB="$QUINCE_TMP/verifier.sqlite"
+RIG_DB="${DATABASE:-$QUINCE_TMP/verifier.sqlite}"
 RIG_VLOG="$QUINCE_TMP/verifier.log"
 RIG_TLS="$QUINCE_TMP/tls"
 export QUINCE_TENANT_TLS_DIR=$RIG_TLS
@@ -92,7 +93,10 @@ rig_fake() {
 }
 
 rig_sql() {
-  sqlite3 -cmd ".timeout 5000" "$RIG_DB" "$@"
+  case $RIG_DB in
+    postgres*) psql -X -q -t -A -v ON_ERROR_STOP=1 "$RIG_DB" -c "$1" ;;
+    *) sqlite3 -cmd ".timeout 5000" "$RIG_DB" "$@" ;;
+  esac
 }
 
 # rig_register UUID AKFILE PORT [CERTFILE|disabled] : an activated registrar record; mtls_cert is
@@ -100,8 +104,10 @@ rig_sql() {
 rig_register() {
   local cert=${4:-${2%.ak}.crt} pem=disabled
   [ "$cert" != disabled ] && pem=$(cat "$cert")
-  rig_sql "INSERT OR REPLACE INTO registrar(agent_id, aik_tpm, mtls_cert, ip, port, regcount, active)
-           VALUES ('$1', '$(tr -d '\n' <"$2")', '$pem', '127.0.0.1', $3, 1, 1);"
+  rig_sql "INSERT INTO registrar(agent_id, aik_tpm, mtls_cert, ip, port, regcount, active)
+           VALUES ('$1', '$(tr -d '\n' <"$2")', '$pem', '127.0.0.1', $3, 1, 1)
+           ON CONFLICT (agent_id) DO UPDATE SET aik_tpm = excluded.aik_tpm, mtls_cert = excluded.mtls_cert,
+           ip = excluded.ip, port = excluded.port, regcount = 1, active = 1;"
 }
 
 # rig_add UUID [POLICY_FILE] [TPM_POLICY] : POST the agent; prints the HTTP status. With RIG_ADD_V

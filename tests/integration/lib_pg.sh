@@ -6,6 +6,9 @@
 #              (a libpq password file, mode 0600, for the user quince). PG_OPTS: extra server
 #              options (default -c fsync=off: tests need no durability; benches set PG_OPTS=).
 #   pg_psql SQL  runs SQL as quince; prints the result unaligned, tuples only.
+#   pg_newdb NAME  creates database NAME and prints its URL (same socket, same credentials).
+#   pg_halt / pg_resume  stop the server (fast shutdown: sessions are cut) and start it again on
+#              the same data, for database-outage tests.
 #   pg_stop    stops the server (pg_start adds it to the EXIT trap) and removes PG_DIR.
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
 PG_RUN_AS=${PG_RUN_AS:-nobody}
@@ -26,15 +29,26 @@ pg_start() {
   # Keep an EXIT trap already installed (lib_rig.sh's rig_cleanup) and run it afterwards.
   local prev; prev=$(trap -p EXIT | sed -n "s/^trap -- '\(.*\)' EXIT\$/\1/p")
   trap "pg_stop${prev:+; $prev}" EXIT
-  # -w: pg_ctl returns once the server accepts connections (an event, not a delay).
-  if ! runuser -u "$PG_RUN_AS" -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-         -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' ${PG_OPTS--c fsync=off}" start > /dev/null 2>&1; then
-    fail pg_start "pg_ctl start: $(tail -2 "$PG_DIR/server.log" | tr '\n' ' ')"; return 1
-  fi
+  pg_resume || { fail pg_start "pg_ctl start: $(tail -2 "$PG_DIR/server.log" | tr '\n' ' ')"; return 1; }
   PG_PASSFILE=$QUINCE_TMP/pgpass
   printf '*:*:*:quince:%s\n' "$PG_PASSWORD" > "$PG_PASSFILE"
   chmod 0600 "$PG_PASSFILE"
   PG_URL="postgresql://quince@/postgres?host=$PG_DIR"
+}
+
+# -w: pg_ctl returns once the server accepts connections (an event, not a delay).
+pg_resume() {
+  runuser -u "$PG_RUN_AS" -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-c listen_addresses='' -c unix_socket_directories='$PG_DIR' ${PG_OPTS--c fsync=off}" start > /dev/null 2>&1
+}
+
+pg_halt() {
+  runuser -u "$PG_RUN_AS" -- "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop > /dev/null 2>&1
+}
+
+pg_newdb() {
+  pg_psql "CREATE DATABASE \"$1\"" > /dev/null || return 1
+  echo "postgresql://quince@/$1?host=$PG_DIR"
 }
 
 pg_psql() {

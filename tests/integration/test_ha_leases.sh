@@ -5,7 +5,7 @@
 # agent's state goes backwards; one is stopped (SIGSTOP) until the others hold its agents, and
 # after SIGCONT its stale round results are refused by the lease fence and it gets a share again;
 # a verifier added at run time gets its share. Waits on the database and the logs, never on time.
-# HA_DB=pg (default when the PostgreSQL store is built in) or sqlite (one file shared on this host).
+# HA_DB=pg (default: a lib_pg.sh server, the set-up the design is for) or sqlite (one file shared on this host).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_rig.sh"
 . "$(dirname "$0")/lib_pg.sh"
@@ -15,7 +15,7 @@ N=300
 TTL=4          # lease_ttl: the SIGSTOP below lasts several of these
 QI=1           # quote_interval
 [ -x "$FLEET" ] || { fail setup "quince-fleet not built"; exit 0; }
-HA_DB=${HA_DB:-sqlite}
+HA_DB=${HA_DB:-pg}
 
 if [ "$HA_DB" = pg ]; then
   pg_start || exit 0
@@ -31,9 +31,9 @@ HOST=$(hostname)
 # ha_start N: verifier N (API, registrar ports of its own; the database and CA shared).
 ha_start() {
   local n=$1 d=$QUINCE_TMP/v$1
-  local cv rp rt; cv=$(free_port); rp=$(free_port); rt=$(free_port)
+  local cv rp rt mp; cv=$(free_port); rp=$(free_port); rt=$(free_port); mp=$(free_port)
   mkdir -p "$d"
-  eval "CV_$n=$cv REG_$n=$rp INST_$n=$HOST:127.0.0.1:$cv"
+  eval "CV_$n=$cv REG_$n=$rp MP_$n=$mp INST_$n=$HOST:127.0.0.1:$cv"
   # state_checkpoint_rounds = 1: the failover is timed by last_received_quote in the database,
   # so every round writes it (by default a round that moves only counters keeps them in memory).
   cat >"$d/verifier.conf" <<CONF
@@ -48,6 +48,7 @@ max_retries = 30
 request_timeout_ms = 5000
 lease_ttl = $TTL
 state_checkpoint_rounds = 1
+metrics_listen = 127.0.0.1:$mp
 accept_tpm_hash_algs = sha512, sha384, sha256, sha1
 accept_tpm_signing_algs = ecschnorr, rsassa, ecdsa
 log_level = info
@@ -62,14 +63,16 @@ CONF
   wait_http "https://127.0.0.1:$cv/version" 60
 }
 held() { local i="INST_$1"; sql "SELECT count(*) FROM leases WHERE owner = '${!i}';"; }
+metric() { local m="MP_$1"; curl -s "http://127.0.0.1:${!m}/metrics" | awk -v n="$2" '$1 == n {print $2}'; }
 # wait_until SECONDS CMD...: until CMD succeeds (checked every 0.2 s); the bound only stops a hang.
 wait_until() {
   local end=$(( $(date +%s) + $1 )); shift
   until "$@"; do [ "$(date +%s)" -ge "$end" ] && return 1; sleep 0.2; done
 }
-balanced() { # VERIFIER... : every listed verifier holds ceil(N / count) or floor, all N held
-  local share=$(( (N + $# - 1) / $# )) floor=$(( N / $# )) total=0 h v
-  for v in "$@"; do h=$(held "$v"); [ "$h" -ge "$floor" ] && [ "$h" -le "$share" ] || return 1; total=$((total + h)); done
+balanced() { # VERIFIER... : every listed verifier holds at most its fair share ceil(N / count),
+  # and all N are held by them (so none holds fewer than N - (count - 1) * share)
+  local share=$(( (N + $# - 1) / $# )) total=0 h v
+  for v in "$@"; do h=$(held "$v"); [ "$h" -le "$share" ] || return 1; total=$((total + h)); done
   [ "$total" = "$N" ]
 }
 
@@ -96,7 +99,7 @@ else
 fi
 
 # ---- the agents spread evenly over the three, and all of them are attested ------------------------
-if wait_until 120 balanced 1 2 3; then pass "spread: 100 agents per verifier"
+if wait_until 120 balanced 1 2 3; then pass "spread: $(held 1)/$(held 2)/$(held 3) agents per verifier"
 else fail spread "held $(held 1)/$(held 2)/$(held 3)"; fi
 attested() { [ "$(sql "SELECT count(*) FROM agents WHERE operational_state = 3 AND attestation_count >= ${1:-2};")" = "$N" ]; }
 wait_until 180 attested 2 && pass "every agent attested" \
@@ -151,7 +154,7 @@ for row in "${VICTIM[@]}"; do
 done
 [ "$lost" = 0 ] && pass "kill -9: no agent's state went back (attestation count, IMA entry)" \
   || fail "kill -9: state kept" "$lost agents went back:$lost_ids"
-wait_until 60 balanced "$S" "$O" && pass "kill -9: the two survivors hold 150 each" \
+wait_until 60 balanced "$S" "$O" && pass "kill -9: the two survivors hold $(held "$S")/$(held "$O")" \
   || fail "kill -9: survivors balanced" "$(held "$S")/$(held "$O")"
 
 # ---- SIGSTOP one until the other holds all its agents and has attested each of them ROUNDS more
@@ -176,6 +179,9 @@ if wait_line 60 "$QUINCE_TMP/v$S/verifier.log" "round result refused: the lease"
 else
   fail "SIGCONT: stale writes fenced" "no 'round result refused' line; $(grep -c 'leases:' "$QUINCE_TMP/v$S/verifier.log") lease lines"
 fi
+refused=$(metric "$S" quince_lease_refused_rounds_total)
+[ "${refused:-0}" != 0 ] && pass "SIGCONT: quince_lease_refused_rounds_total counts them ($refused)" \
+  || fail "SIGCONT: refused rounds counted" "quince_lease_refused_rounds_total '${refused}'"
 wait_until 60 balanced "$S" "$O" && pass "SIGCONT: it rejoined and holds its share again ($(held "$S")/$(held "$O"))" \
   || fail "SIGCONT: rejoined" "$(held "$S")/$(held "$O")"
 
@@ -183,6 +189,32 @@ wait_until 60 balanced "$S" "$O" && pass "SIGCONT: it rejoined and holds its sha
 ha_start 4 || fail start_v4 "$(tail -3 "$QUINCE_TMP/v4/verifier.log")"
 wait_until 60 balanced "$S" "$O" 4 && pass "added at run time: $(held "$S")/$(held "$O")/$(held 4)" \
   || fail "added at run time: rebalanced" "$(held "$S")/$(held "$O")/$(held 4)"
+h4=$(metric 4 quince_leases_held); t4=$(metric 4 quince_leases_taken_total)
+[ "$h4" = "$(held 4)" ] && [ "${t4:-0}" -ge "$h4" ] && pass "metrics: quince_leases_held $h4, taken $t4" \
+  || fail "metrics: leases" "held '$h4' (store $(held 4)), taken '$t4'"
+# ---- every verifier serves the API: stop and reactivate, through verifier S, an agent verifier 4
+# polls; the owner follows (the epoch the API raised makes it reload the agent) ------------------
+A4=$(sql "SELECT agent_id FROM leases WHERE owner = '$INST_4' AND agent_id NOT IN ($IN) ORDER BY agent_id LIMIT 1;")
+W4=$(sql "SELECT agent_id FROM leases WHERE owner = '$INST_4' AND agent_id NOT IN ($IN, '$A4') ORDER BY agent_id LIMIT 1;")
+cs="CV_$S"
+st=$(vcurl -o /dev/null -w '%{http_code}' -X PUT "https://127.0.0.1:${!cs}/v2.1/agents/$A4/stop")
+wc0=$(sql "SELECT attestation_count FROM agents WHERE agent_id = '$W4';")
+witness() { [ "$(sql "SELECT attestation_count FROM agents WHERE agent_id = '$W4';")" -ge $((wc0 + 3)) ]; }
+if [ "$st" = 200 ] && wait_until 60 witness && [ "$(sql "SELECT operational_state FROM agents WHERE agent_id = '$A4';")" = 10 ]; then
+  pass "API on another verifier: stopped, and it stays stopped while its owner polls on"
+else
+  fail "API on another verifier: stop" "HTTP $st, state $(sql "SELECT operational_state FROM agents WHERE agent_id = '$A4';")"
+fi
+ac0=$(sql "SELECT attestation_count FROM agents WHERE agent_id = '$A4';")
+co="CV_$O"
+st=$(vcurl -o /dev/null -w '%{http_code}' -X PUT "https://127.0.0.1:${!co}/v2.1/agents/$A4/reactivate")
+resumed() { [ "$(sql "SELECT count(*) FROM agents WHERE agent_id = '$A4' AND operational_state = 3 AND attestation_count > $ac0;")" = 1 ]; }
+if [ "$st" = 200 ] && wait_until 60 resumed && [ "$(sql "SELECT owner FROM leases WHERE agent_id = '$A4';")" = "$INST_4" ]; then
+  pass "API on another verifier: reactivated, attested again by its owner"
+else
+  fail "API on another verifier: reactivate" "HTTP $st, state $(sql "SELECT operational_state || ' ' || attestation_count FROM agents WHERE agent_id = '$A4';")"
+fi
+
 good() { [ "$(sql "SELECT count(*) FROM agents WHERE agent_id NOT IN ($IN) AND operational_state = 3 AND last_received_quote > $(( $(date +%s) - 1 - 2 * QI ));")" -ge $(( N - 3 - 5 )) ]; }
 bad=$(sql "SELECT count(*) FROM agents WHERE agent_id NOT IN ($IN) AND operational_state NOT IN (3, 4);")
 wait_until 60 good && [ "$bad" = 0 ] && pass "the good agents keep attesting, none failed" \

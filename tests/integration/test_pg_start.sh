@@ -1,8 +1,8 @@
 #!/bin/bash
 # `[verifier] database` naming a PostgreSQL server, against a real one started for this test:
 # a wrong URL, a password in the URL, an unreachable server and wrong credentials are each one
-# line and exit status 2; a schema newer than the program's is refused and left untouched. The
-# store itself does not run on PostgreSQL yet, which a reachable server also says in one line.
+# line and exit status 2; with the right credentials the verifier runs on it and creates the schema;
+# a schema newer than the program's is refused and left untouched.
 # sqlite:///path is the same SQLite store as a plain path.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_rig.sh"
@@ -56,17 +56,25 @@ expect_rc pg_wrong_password_exit2 2 env PGPASSFILE="$D/badpass" "$VERIFIER" --co
 expect_grep pg_wrong_password_reason "password authentication failed" "$LAST_OUT"
 one_line pg_wrong_password_one_line "$LAST_OUT"
 
-# Right credentials: connected, then the honest refusal (no PostgreSQL store yet).
-expect_rc pg_reachable_exit2 2 env PGPASSFILE="$PG_PASSFILE" "$VERIFIER" --config pg.conf
-expect_grep pg_reachable_reason "connected (schema 0), but this build cannot keep its store on PostgreSQL" "$LAST_OUT"
-one_line pg_reachable_one_line "$LAST_OUT"
+# Right credentials: the verifier runs on PostgreSQL; the schema is created at the current version.
+if DATABASE=$PG_URL PGPASSFILE=$PG_PASSFILE start_verifier; then
+  pass pg_verifier_runs
+else
+  fail pg_verifier_runs "$(tail -2 "$QUINCE_TMP/verifier.log")"
+fi
+expect_grep pg_verifier_says_engine "on PostgreSQL, schema " "$(cat "$QUINCE_TMP/verifier.log")"
+stop_verifier
+v=$(pg_psql "SELECT max(version) FROM schema_version")
+[ -n "$v" ] && [ "$v" -ge 5 ] && pass "pg_schema_created ($v)" || fail pg_schema_created "version '$v'"
+tables=$(pg_psql "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
 
 # A schema newer than the program's: refused, and the database is not modified.
-pg_psql "CREATE TABLE schema_version (version integer NOT NULL); INSERT INTO schema_version VALUES (7);"
+pg_psql "UPDATE schema_version SET version = 99"
 expect_rc pg_newer_schema_exit2 2 env PGPASSFILE="$PG_PASSFILE" "$VERIFIER" --config pg.conf
-expect_grep pg_newer_schema_reason "schema version 7 is newer than this program's" "$LAST_OUT"
+expect_grep pg_newer_schema_reason "schema version 99 is newer than this program's" "$LAST_OUT"
+one_line pg_newer_schema_one_line "$LAST_OUT"
 after=$(pg_psql "SELECT string_agg(version::text, ',') FROM schema_version; SELECT count(*) FROM pg_tables WHERE schemaname = 'public';" | tr '\n' ' ')
-[ "$after" = "7 1 " ] && pass pg_newer_schema_untouched || fail pg_newer_schema_untouched "$after"
+[ "$after" = "99 $tables " ] && pass pg_newer_schema_untouched || fail pg_newer_schema_untouched "$after (wanted 99 $tables)"
 
 pg_stop
 [ ! -d "${PG_DIR:-/nonexistent}" ] && pass pg_server_stopped || fail pg_server_stopped

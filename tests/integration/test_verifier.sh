@@ -120,7 +120,13 @@ wait_state() {
   if out=$(VQ wait "$(CV "$2")" "$3" "$4" ${5:-}); then pass "$1"; else fail "$1" "$out"; fi
 }
 field() { VQ get "$(CV "$1")" "$2"; }
-db() { sqlite3 -cmd ".timeout 5000" "$DB" "$@"; }
+# The store: the SQLite file, or the PostgreSQL database $DATABASE names (test_api_pg.sh).
+db() {
+  case ${DATABASE:-} in
+    postgres*) psql -X -q -t -A -v ON_ERROR_STOP=1 "$DATABASE" ${1:+-c "$1"} ;;
+    *) sqlite3 -cmd ".timeout 5000" "$DB" "$@" ;;
+  esac
+}
 nlines() { wc -l <"$1" | tr -d ' '; }
 path_of() { sed -n "${2}p" "$1" | awk '{print $5}'; }       # path column of line N (ima-ng)
 digest_of() { sed -n "${2}p" "$1" | awk '{print $4}'; }
@@ -360,7 +366,7 @@ fake() { # NAME MODE : starts tests/tools/fake_agent; sets FPORT
   return 1
 }
 reg_sql() { # UUID AKFILE PORT → an SQL statement for an activated registrar record (mtls_cert: AKFILE's .crt)
-  echo "INSERT OR REPLACE INTO registrar(agent_id, aik_tpm, mtls_cert, ip, port, regcount, active) VALUES ('$1', '$(tr -d '\n' <"$2")', '$(cat "${2%.ak}.crt")', '127.0.0.1', $3, 1, 1);"
+  echo "INSERT INTO registrar(agent_id, aik_tpm, mtls_cert, ip, port, regcount, active) VALUES ('$1', '$(tr -d '\n' <"$2")', '$(cat "${2%.ak}.crt")', '127.0.0.1', $3, 1, 1) ON CONFLICT (agent_id) DO UPDATE SET aik_tpm = excluded.aik_tpm, mtls_cert = excluded.mtls_cert, ip = excluded.ip, port = excluded.port, regcount = 1, active = 1;"
 }
 UG=d432fbb3-d2f1-4a97-9ef7-75bd81c1eeee
 fake garbage garbage || fail "garbage fake agent starts"
@@ -401,7 +407,7 @@ st=$(api POST "/v2.6/agents/$U1" -H 'Content-Type: application/json' --data-bina
 # A second verifier with a tiny max_upload_size: 413.
 P2=$(free_port); R2=$(free_port); RT2=$(free_port)
 sed -e "s|^port = $CV_PORT|port = $P2|" -e "s|^port = $REG_PORT|port = $R2|" -e "s|^tls_port = $REG_TLS_PORT|tls_port = $RT2|" \
-  -e "s|/verifier/db.sqlite|/verifier2/db.sqlite|" \
+  -e "s|^database = .*|database = $T/verifier2/db.sqlite|" \
   "$T/verifier.conf" >"$T/verifier2.conf"
 sed -i '/^\[registrar\]/i max_upload_size = 1024' "$T/verifier2.conf"
 "$VERIFIER" --config "$T/verifier2.conf" >>"$T/verifier2.log" 2>&1 &

@@ -955,7 +955,7 @@ static void test_disk_full(void **state)
     fill_agent(&a, "full", 0);
     assert_int_equal(vstore_agent_add(s, &a, &e), 1);
     /* cap the file at its current size: the next growth is SQLITE_FULL */
-    assert_int_equal(sqlite3_exec(s->db, "PRAGMA max_page_count = 1", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(vstore_sqlite_db(s), "PRAGMA max_page_count = 1", NULL, NULL, NULL), SQLITE_OK);
     size_t n = 1 << 20;
     char *big = malloc(n + 1);
     assert_non_null(big);
@@ -976,7 +976,7 @@ static void test_disk_full(void **state)
     assert_int_equal(vstore_policy_get(s, "small", &p, &e), 1);
     vpolicy_free(&p);
     assert_int_equal(vstore_policy_get(s, "big", &p, &e), 0);
-    assert_int_equal(sqlite3_exec(s->db, "PRAGMA max_page_count = 1000000", NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(vstore_sqlite_db(s), "PRAGMA max_page_count = 1000000", NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal(vstore_policy_put(s, "big", big, SUM_B, 1, NULL, false, NULL, &e), 1);
     free(big);
     static fcollect c;
