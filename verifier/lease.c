@@ -60,7 +60,7 @@ static vlease_row *find(vlease_row *rows, size_t n, const char *id)
 }
 
 /* known := mine plus what vlease_note recorded since mine was read (an agent added through this
- * verifier's API meanwhile), telling the poller what changed. Takes ownership of mine. */
+ * verifier's API meanwhile), telling the poller what changed. Takes ownership of mine (freed). */
 static void reconcile(vlease *l, vlease_row *mine, size_t n, size_t *won, size_t *lost)
 {
     pthread_mutex_lock(&l->mu);
@@ -78,9 +78,20 @@ static void reconcile(vlease *l, vlease_row *mine, size_t n, size_t *won, size_t
         n = m;
         qsort(mine, n, sizeof *mine, row_cmp);
     }
+    /* known is the lock's (vlease_note reallocates it); the comparison below uses mine, a copy
+     * of this thread's own. */
+    vlease_row *known = malloc((n ? n : 1) * sizeof *known);
+    if (!known) {
+        pthread_mutex_unlock(&l->mu);
+        free(mine);
+        qlog(QLOG_ERROR, MOD, "leases: out of memory comparing leases (tried again at the next renewal)");
+        return;
+    }
+    if (n)
+        memcpy(known, mine, n * sizeof *known);
     vlease_row *old = l->known;
     size_t nold = l->nknown;
-    l->known = mine;
+    l->known = known;
     l->nknown = n;
     pthread_mutex_unlock(&l->mu);
     /* Losses first: an agent is never polled past the moment its loss is seen. */
@@ -97,6 +108,7 @@ static void reconcile(vlease *l, vlease_row *mine, size_t n, size_t *won, size_t
             l->o.adopt(l->o.ctx, mine[i].agent_id, mine[i].epoch);
     }
     free(old);
+    free(mine);
 }
 
 /* Gives up the last `surplus` leases held. */
