@@ -1,8 +1,8 @@
 /* poller.c — the attestation loop's event thread and the API's commands (poller.h).
  *
  * Threads:
- *  - the event thread owns the libcurl multi handle, the schedule (sched.h) and every agent's
- *    round bookkeeping; it sends the requests (agent_client.h), hands complete 200 quote
+ *  - the event thread owns the libcurl multi handles (curl_loop.h), the schedule (sched.h) and
+ *    every agent's round bookkeeping; it sends the requests (agent_client.h), hands complete 200 quote
  *    answers to the workers (attest_pool.h), turns every outcome into a round event, runs the
  *    round machine (round.h) and does what it says: reschedule, and hand the round's result to
  *    the writer (state_writer.h) as one owned value;

@@ -27,9 +27,10 @@
  *   back-off and max_retries, then FAILED (internal.verifier.not_reachable); any other status →
  *   FAILED (internal.verifier.no_v). An agent whose quotes fail never gets V; V is never logged.
  * - vpoller_stop finishes in-flight work, commits and returns (SIGTERM path).
- * The pieces: poller.c (event loop, commands), poll_agent.c (one agent's requests and results),
- * round.c (the state machine, docs/verifier-rounds.md), agent_client.c (curl), attest_pool.c
- * (workers), state_writer.c (the single writer and the round hook), provide_v.c, sched.c. */
+ * The pieces: poller.c (event loop, commands), curl_loop.c (libcurl on epoll), poll_agent.c (one
+ * agent's requests and results), round.c (the state machine, docs/verifier-rounds.md),
+ * agent_client.c (curl), attest_pool.c (workers), state_writer.c (the single writer and the round
+ * hook), provide_v.c, sched.c. */
 #ifndef QUINCE_VERIFIER_POLLER_H
 #define QUINCE_VERIFIER_POLLER_H
 

@@ -52,7 +52,6 @@ request_timeout_ms = 10000
 # write the fence must refuse
 state_checkpoint_rounds = 1
 lease_ttl = $TTL
-state_checkpoint_rounds = 1
 metrics_listen = 127.0.0.1:$mp
 accept_tpm_hash_algs = sha512, sha384, sha256, sha1
 accept_tpm_signing_algs = ecschnorr, rsassa, ecdsa
