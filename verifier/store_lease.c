@@ -69,15 +69,38 @@ static int write_stmt(vstore *s, vq_t *st, vbind *b, const char *what, qerr *err
 /* A one-row count (already bound). */
 static int count_stmt(vstore *s, vq_t *st, vbind *b, long *out, const char *what, qerr *err)
 {
-    int rc = b->rc == BIND_OK ? STEP(st) : b->rc, ret = 0;
-    if (rc == ROW) {
-        vcol c;
-        vc_init(&c, st);
-        *out = (long)vc_i64(&c);
-    } else {
-        ret = vstore_dberr(s, err, what);
+    if (b->rc != BIND_OK) {
+        int rc = vstore_dberr(s, err, what);
+        vstore_done(st);
+        return rc;
     }
-    vstore_done(st);
+    int64_t v = 0;
+    if (vstore_step_id(s, st, &v, what, err) != 0)
+        return -1;
+    *out = (long)v;
+    return 0;
+}
+
+/* Two writes in one transaction, each with the text arg (NULL: no parameter) as ?1. */
+static int write_pair(vstore *s, enum vstmt a, const char *a_arg, const char *a_what, enum vstmt z,
+                      const char *z_arg, const char *z_what, qerr *err)
+{
+    vstore_lock(s);
+    int ret = vstore_begin(s, err);
+    const enum vstmt ids[2] = { a, z };
+    const char *const args[2] = { a_arg, z_arg }, *const whats[2] = { a_what, z_what };
+    for (int i = 0; i < 2 && ret == 0; i++) {
+        vbind b;
+        vb_init(&b, Q(ids[i]));
+        if (args[i])
+            vb_text(&b, args[i]);
+        ret = write_stmt(s, Q(ids[i]), &b, whats[i], err) < 0 ? -1 : 0;
+    }
+    if (ret == 0)
+        ret = vstore_commit(s, err);
+    else
+        vstore_rollback(s);
+    vstore_unlock(s);
     return ret;
 }
 
@@ -115,24 +138,7 @@ int vstore_lease_beat(vstore *s, const char *instance, const char *verifier_id, 
 
 int vstore_lease_reclaim(vstore *s, const char *instance, qerr *err)
 {
-    vstore_lock(s);
-    int ret = vstore_begin(s, err);
-    vbind b;
-    if (ret == 0) {
-        vb_init(&b, Q(ST_LS_ORPHANS));
-        ret = write_stmt(s, Q(ST_LS_ORPHANS), &b, "creating leases", err) < 0 ? -1 : 0;
-    }
-    if (ret == 0) {
-        vb_init(&b, Q(ST_LS_RECLAIM));
-        vb_text(&b, instance);
-        ret = write_stmt(s, Q(ST_LS_RECLAIM), &b, "reclaiming leases", err) < 0 ? -1 : 0;
-    }
-    if (ret == 0)
-        ret = vstore_commit(s, err);
-    else
-        vstore_rollback(s);
-    vstore_unlock(s);
-    return ret;
+    return write_pair(s, ST_LS_ORPHANS, NULL, "creating leases", ST_LS_RECLAIM, instance, "reclaiming leases", err);
 }
 
 int vstore_lease_take(vstore *s, const char *instance, const char *verifier_id, long n, qerr *err)
@@ -216,25 +222,8 @@ int vstore_lease_release(vstore *s, const char *instance, const vlease_row *rows
 
 int vstore_lease_leave(vstore *s, const char *instance, qerr *err)
 {
-    vstore_lock(s);
-    int ret = vstore_begin(s, err);
-    vbind b;
-    if (ret == 0) {
-        vb_init(&b, Q(ST_LS_RELEASE_ALL));
-        vb_text(&b, instance);
-        ret = write_stmt(s, Q(ST_LS_RELEASE_ALL), &b, "releasing leases", err) < 0 ? -1 : 0;
-    }
-    if (ret == 0) {
-        vb_init(&b, Q(ST_LS_FORGET));
-        vb_text(&b, instance);
-        ret = write_stmt(s, Q(ST_LS_FORGET), &b, "removing the verifier's heartbeat", err) < 0 ? -1 : 0;
-    }
-    if (ret == 0)
-        ret = vstore_commit(s, err);
-    else
-        vstore_rollback(s);
-    vstore_unlock(s);
-    return ret;
+    return write_pair(s, ST_LS_RELEASE_ALL, instance, "releasing leases", ST_LS_FORGET, instance,
+                      "removing the verifier's heartbeat", err);
 }
 
 int vstore_lease_touch(vstore *s, const char *agent_id, const char *instance, bool take, char *owner,

@@ -36,8 +36,6 @@ ha_start() {
   local cv rp rt mp; cv=$(free_port); rp=$(free_port); rt=$(free_port); mp=$(free_port)
   mkdir -p "$d"
   eval "CV_$n=$cv REG_$n=$rp MP_$n=$mp INST_$n=$HOST:127.0.0.1:$cv"
-  # state_checkpoint_rounds = 1: the failover is timed by last_received_quote in the database,
-  # so every round writes it (by default a round that moves only counters keeps them in memory).
   cat >"$d/verifier.conf" <<CONF
 [verifier]
 ip = 127.0.0.1
@@ -48,8 +46,9 @@ quote_interval = $QI
 retry_interval = 0.5
 max_retries = 30
 request_timeout_ms = 10000
-# every round written (no counters kept for a checkpoint): a round finished after SIGCONT is a
-# write the fence must refuse
+# every round written (no counters kept for a checkpoint): the failover is timed by
+# last_received_quote in the database, and a round finished after SIGCONT is a write the fence
+# must refuse
 state_checkpoint_rounds = 1
 lease_ttl = $TTL
 metrics_listen = 127.0.0.1:$mp
