@@ -104,7 +104,8 @@ if wait_for 10 test -s "$SEC1/unzipped/autorun.marker"; then pass "autorun.sh ra
 expect_grep "autorun.sh ran in unzipped/" "autorun ran in $SEC1/unzipped" "$(cat "$SEC1/unzipped/autorun.marker" 2>/dev/null)"
 grep -q "agent $UUID attested (Provide V)" "$VLOG" && pass "verifier: first good quote → Provide V" || fail "verifier: first good quote → Provide V" "$(grep "$UUID" "$VLOG" | tail -3)"
 grep -q "agent $UUID: V delivered" "$VLOG" && pass "verifier: V delivered" || fail "verifier: V delivered"
-wait_for 10 test "$(state_of "$UUID")" = 3 && pass "verifier: back to Get Quote" || fail "verifier: back to Get Quote" "state $(state_of "$UUID")"
+wait_for 10 test "$(state_of "$UUID")" = 3 && pass "verifier: back to Get Quote" \
+  || fail "verifier: back to Get Quote" "state $(state_of "$UUID"); $(grep -i "$UUID\|lease\|refused" "$VLOG" | tail -8 | tr '\n' ' ')"
 sleep 2
 n=$(grep -c "agent $UUID: V delivered" "$VLOG")
 [ "$n" = 1 ] && pass "V is sent once (not with every quote)" || fail "V is sent once (not with every quote)" "$n times"
