@@ -81,6 +81,18 @@ static int count_stmt(vstore *s, vq_t *st, vbind *b, long *out, const char *what
     return 0;
 }
 
+/* With the lock held: one write bound (instance, verifier_id, v). 0 or -1. */
+static int write_instance(vstore *s, enum vstmt id, const char *instance, const char *verifier_id, int64_t v,
+                          const char *what, qerr *err)
+{
+    vbind b;
+    vb_init(&b, Q(id));
+    vb_text(&b, instance);
+    vb_text(&b, verifier_id);
+    vb_i64(&b, v);
+    return write_stmt(s, Q(id), &b, what, err) < 0 ? -1 : 0;
+}
+
 /* Two writes in one transaction, each with the text arg (NULL: no parameter) as ?1. */
 static int write_pair(vstore *s, enum vstmt a, const char *a_arg, const char *a_what, enum vstmt z,
                       const char *z_arg, const char *z_what, qerr *err)
@@ -108,13 +120,9 @@ int vstore_lease_beat(vstore *s, const char *instance, const char *verifier_id, 
                       long *agents, qerr *err)
 {
     vstore_lock(s);
-    vq_t *st = Q(ST_LS_BEAT);
+    int ret = write_instance(s, ST_LS_BEAT, instance, verifier_id, ttl_ms, "renewing the verifier's leases", err);
+    vq_t *st;
     vbind b;
-    vb_init(&b, st);
-    vb_text(&b, instance);
-    vb_text(&b, verifier_id);
-    vb_i64(&b, ttl_ms);
-    int ret = write_stmt(s, st, &b, "renewing the verifier's leases", err) < 0 ? -1 : 0;
     if (ret == 0) {
         st = Q(ST_LS_LIVE);
         vb_init(&b, st);
@@ -146,13 +154,7 @@ int vstore_lease_take(vstore *s, const char *instance, const char *verifier_id, 
     if (n <= 0)
         return 0;
     vstore_lock(s);
-    vq_t *st = Q(ST_LS_TAKE);
-    vbind b;
-    vb_init(&b, st);
-    vb_text(&b, instance);
-    vb_text(&b, verifier_id);
-    vb_i64(&b, n);
-    int ret = write_stmt(s, st, &b, "taking leases", err) < 0 ? -1 : 0;
+    int ret = write_instance(s, ST_LS_TAKE, instance, verifier_id, n, "taking leases", err);
     vstore_unlock(s);
     return ret;
 }
