@@ -174,6 +174,8 @@ static void transition(vpoller *p, pagent *a, uint64_t gen, const vround_event *
     if (counted)
         a->rounds++;
     uint64_t rounds = a->rounds, requests = a->requests;
+    bool resave = a->resave;
+    a->resave = false;
     live_locked(a);
     pthread_mutex_unlock(&p->mu);
     if (counted)
@@ -188,7 +190,7 @@ static void transition(vpoller *p, pagent *a, uint64_t gen, const vround_event *
             r->sent_at = a->started;     /* the answered request's send time */
         /* Write it, or keep its counters in memory until the next checkpoint (round.h). */
         uint64_t fp = vround_durable_fp(&a->rec.st);
-        bool durable = o.failed || r->set_algs || (found && found->nfailures) ||
+        bool durable = resave || o.failed || r->set_algs || (found && found->nfailures) ||
                        old_state != a->rec.st.operational_state || fp != a->saved_fp;
         double now = vpoll_mono();
         if (!durable && a->unsaved++ == 0)

@@ -553,6 +553,8 @@ static bool writer_current(void *ctx, const char *agent_id, uint64_t gen)
     /* An agent no longer here was deleted (its row and lease are gone) or its lease was lost:
      * either way the lease fence decides, and refuses. */
     bool ok = a ? a->gen == gen : true;
+    if (a && !ok)
+        a->resave = true;
     pthread_mutex_unlock(&p->mu);
     return ok;
 }

@@ -44,6 +44,8 @@ typedef struct pagent {
     uint64_t flight_gen;
     size_t shard;                /* its multi handle in p->loop, for good */
     uint64_t saved_fp;           /* vround_durable_fp of the state last handed to the writer */
+    bool resave;                 /* mu: the writer dropped a result of an older generation, so the
+                                  * store may lack what saved_fp says: write the next round whole */
     long unsaved;                /* rounds since then whose counters are in memory only */
     double unsaved_since;        /* monotonic seconds of the first of them */
     char nonce[VATTEST_NONCE_LEN + 1];
