@@ -2,9 +2,8 @@
  * Everything the hot path needs (line scratch, template-data buffer, the exclude match data,
  * the failure-message buffer, the learned-keyring slots) is allocated in qima_verifier_new();
  * feeding lines allocates nothing, digests included (hash_direct.h: OpenSSL 3.0's EVP would
- * allocate a provider context per digest). The only allocations after that are
- * rare: learning an ima-buf key into a learned keyring (bounded by QIMA_MAX_LEARNED_*), and
- * the per-round export/import of the learned keyrings.
+ * allocate a provider context per digest). The only later allocations are rare: learning an
+ * ima-buf key (bounded by QIMA_MAX_LEARNED_*), and the per-round export/import of the keyrings.
  *
  * Feeding: only complete '\n'-terminated lines are consumed. A line longer than QIMA_MAX_LINE
  * is a parse failure as soon as more than QIMA_MAX_LINE bytes without '\n' have been offered;
