@@ -45,6 +45,27 @@ static const char *md_name(qhash_alg alg)
     return md ? EVP_MD_get0_name(md) : NULL;
 }
 
+/* An EK context set up for the TPM's credential OAEP (label "IDENTITY" with its NUL, the
+ * name algorithm for OAEP and MGF1), for encryption or decryption; NULL on failure. */
+static EVP_PKEY_CTX *oaep_ctx(EVP_PKEY *ek, qhash_alg alg, bool encrypt)
+{
+    char label[] = "IDENTITY";   /* sizeof includes the NUL the TPM expects */
+    const char *md = md_name(alg);
+    OSSL_PARAM p[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, OSSL_PKEY_RSA_PAD_MODE_OAEP, 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, (char *)md, 0),
+        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, (char *)md, 0),
+        OSSL_PARAM_construct_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, label, sizeof label),
+        OSSL_PARAM_construct_end(),
+    };
+    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_pkey(NULL, ek, NULL);
+    if (pc && (encrypt ? EVP_PKEY_encrypt_init_ex(pc, p) : EVP_PKEY_decrypt_init_ex(pc, p)) != 1) {
+        EVP_PKEY_CTX_free(pc);
+        return NULL;
+    }
+    return pc;
+}
+
 int qcred_kdfa(qhash_alg alg, const uint8_t *key, size_t key_len, const char *label, const uint8_t *ctx_u,
                size_t u_len, const uint8_t *ctx_v, size_t v_len, uint8_t *out, size_t out_len, qerr *err)
 {
@@ -126,18 +147,9 @@ static int rsa_seed(EVP_PKEY *ek, qhash_alg alg, uint8_t *seed, size_t seed_len,
 {
     if (RAND_bytes(seed, (int)seed_len) != 1)
         return qerr_set(err, "random number generator failed");
-    char label[] = "IDENTITY";   /* sizeof includes the NUL the TPM expects */
-    const char *md = md_name(alg);
-    OSSL_PARAM p[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, OSSL_PKEY_RSA_PAD_MODE_OAEP, 0),
-        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, (char *)md, 0),
-        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, (char *)md, 0),
-        OSSL_PARAM_construct_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, label, sizeof label),
-        OSSL_PARAM_construct_end(),
-    };
-    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_pkey(NULL, ek, NULL);
+    EVP_PKEY_CTX *pc = oaep_ctx(ek, alg, true);
     size_t n = cap;
-    int ok = pc && EVP_PKEY_encrypt_init_ex(pc, p) == 1 && EVP_PKEY_encrypt(pc, secret, &n, seed, seed_len) == 1;
+    int ok = pc && EVP_PKEY_encrypt(pc, secret, &n, seed, seed_len) == 1;
     EVP_PKEY_CTX_free(pc);
     ERR_clear_error();
     if (!ok)
@@ -331,18 +343,9 @@ int qcred_activate_rsa(EVP_PKEY *ek, qhash_alg alg, unsigned sym_bits, const uin
         return qerr_set(err, "credential blob: bad sizes");
 
     uint8_t seed[512], sym_key[32], hmac_key[QHASH_MAX_SIZE], mac[QHASH_MAX_SIZE], plain[2 + QHASH_MAX_SIZE];
-    char label[] = "IDENTITY";
-    const char *md = md_name(alg);
-    OSSL_PARAM p[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, OSSL_PKEY_RSA_PAD_MODE_OAEP, 0),
-        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, (char *)md, 0),
-        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, (char *)md, 0),
-        OSSL_PARAM_construct_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, label, sizeof label),
-        OSSL_PARAM_construct_end(),
-    };
-    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_pkey(NULL, ek, NULL);
+    EVP_PKEY_CTX *pc = oaep_ctx(ek, alg, false);
     size_t n = sizeof seed;
-    int ok = pc && EVP_PKEY_decrypt_init_ex(pc, p) == 1 && EVP_PKEY_decrypt(pc, seed, &n, secret, secret_len) == 1;
+    int ok = pc && EVP_PKEY_decrypt(pc, seed, &n, secret, secret_len) == 1;
     EVP_PKEY_CTX_free(pc);
     ERR_clear_error();
     int rc = -1;
