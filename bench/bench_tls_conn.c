@@ -10,6 +10,8 @@
  *   per_ctx   an SSL_CTX per connection with an X509 store holding the peer's certificate and
  *             the client certificate and key read from their files again (what libcurl 7.88
  *             does for every connection it opens);
+ *   per_ctx_preparsed  the same, the client certificate and key parsed once and shared (what a
+ *             CURLOPT_SSL_CTX_FUNCTION can do under libcurl 7.88);
  *   shared    one SSL_CTX for every connection, the peer's certificate compared per connection
  *             with the pinned one (SHA-256 of its DER) in a verify callback;
  *   session   no connection kept: the client's session (ticket and peer certificate) per peer;
@@ -159,6 +161,32 @@ static SSL_CTX *curl_like_ctx(const rig *r)
         SSL_CTX_free(c);
         return NULL;
     }
+    SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
+    SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+    return c;
+}
+
+/* The same, with the client certificate and key parsed once and shared (up-referenced), as a
+ * CURLOPT_SSL_CTX_FUNCTION can set them under libcurl 7.88; the peer's certificate is still
+ * parsed into the context's store for each connection (libcurl's CURLOPT_CAINFO_BLOB). */
+static SSL_CTX *preparsed_ctx(const rig *r)
+{
+    SSL_CTX *c = SSL_CTX_new(TLS_client_method());
+    if (!c)
+        return NULL;
+    unsigned char *der = NULL;
+    int len = i2d_X509(r->scert, &der);
+    const unsigned char *q = der;
+    X509 *peer = len > 0 ? d2i_X509(NULL, &q, len) : NULL;
+    OPENSSL_free(der);
+    if (!peer || !SSL_CTX_use_certificate(c, r->ccert) || !SSL_CTX_use_PrivateKey(c, r->ckey) ||
+        !X509_STORE_add_cert(SSL_CTX_get_cert_store(c), peer)) {
+        X509_free(peer);
+        SSL_CTX_free(c);
+        return NULL;
+    }
+    X509_free(peer);
     SSL_CTX_set_verify(c, SSL_VERIFY_PEER, NULL);
     SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
     SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
@@ -371,6 +399,27 @@ int main(int argc, char **argv)
     }
     if (!only_shared)
         report("per_ctx", n, b0, a0, cus, sus);
+    for (long i = 0; i < n && !only_shared; i++)
+        conn_free(&k[i]);
+
+    /* per_ctx_preparsed: a context per connection, the client's certificate and key shared. */
+    b0 = live_bytes;
+    a0 = live_allocs;
+    cus = sus = 0;
+    for (long i = 0; i < n && !only_shared; i++) {
+        k[i].fd = -1;
+        double t = cpu_us();
+        k[i].ctx = preparsed_ctx(&r);
+        cus += cpu_us() - t;
+        if (!k[i].ctx) {
+            fail("per-connection context");
+            goto out;
+        }
+        if (connect_one(&r, &k[i], NULL, &cus, &sus) < 0)
+            goto out;
+    }
+    if (!only_shared)
+        report("per_ctx_preparsed", n, b0, a0, cus, sus);
     for (long i = 0; i < n && !only_shared; i++)
         conn_free(&k[i]);
 
