@@ -6,7 +6,8 @@
 # RSA AKs (BENCH_FLEET_SIZES="1000:ecc 10000:ecc 1000:rsa" overrides). For each:
 #   - time to register + activate every agent (real protocol, software ActivateCredential) and
 #     to add every agent to the verifier (POST /agents with a named runtime policy) — API calls
-#     from 2 provisioning threads of the fleet, not one tenant process per agent;
+#     from 2 provisioning threads of the fleet, not one tenant process per agent; with the CPU
+#     each process spent in each phase (/proc/PID/stat), the add's three programs sharing the cores;
 #   - after a warm-up of WARM s, a measurement window of WIN s: attestations/s (quotes the fleet
 #     served), the verifier's CPU µs per attestation (utime+stime from /proc/PID/stat over the
 #     window), the gap between an agent's successive quotes (p50/p99/max) and the largest lag
