@@ -9,6 +9,7 @@
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
 #include <openssl/bn.h>
 
 #include "hex.h"
@@ -47,19 +48,22 @@ static const char *md_name(qhash_alg alg)
 
 /* An EK context set up for the TPM's credential OAEP (label "IDENTITY" with its NUL, the
  * name algorithm for OAEP and MGF1), for encryption or decryption; NULL on failure. */
+/* RSA-OAEP with the TPM's label "IDENTITY" (its NUL included) and the name algorithm's digest
+ * for both OAEP and MGF1. Set through the control setters rather than init_ex's parameters: they
+ * also reach a key with an RSA method of its own, which OpenSSL 3.0 keeps on its legacy path and
+ * where parameters are ignored (quince-fleet's software EKs, which skip blinding). */
 static EVP_PKEY_CTX *oaep_ctx(EVP_PKEY *ek, qhash_alg alg, bool encrypt)
 {
-    char label[] = "IDENTITY";   /* sizeof includes the NUL the TPM expects */
-    const char *md = md_name(alg);
-    OSSL_PARAM p[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_PAD_MODE, OSSL_PKEY_RSA_PAD_MODE_OAEP, 0),
-        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_OAEP_DIGEST, (char *)md, 0),
-        OSSL_PARAM_construct_utf8_string(OSSL_ASYM_CIPHER_PARAM_MGF1_DIGEST, (char *)md, 0),
-        OSSL_PARAM_construct_octet_string(OSSL_ASYM_CIPHER_PARAM_OAEP_LABEL, label, sizeof label),
-        OSSL_PARAM_construct_end(),
-    };
-    EVP_PKEY_CTX *pc = EVP_PKEY_CTX_new_from_pkey(NULL, ek, NULL);
-    if (pc && (encrypt ? EVP_PKEY_encrypt_init_ex(pc, p) : EVP_PKEY_decrypt_init_ex(pc, p)) != 1) {
+    static const char LABEL[] = "IDENTITY";
+    const char *mdn = md_name(alg);
+    const EVP_MD *md = mdn ? EVP_get_digestbyname(mdn) : NULL;
+    unsigned char *label = OPENSSL_memdup(LABEL, sizeof LABEL);
+    EVP_PKEY_CTX *pc = md && label ? EVP_PKEY_CTX_new_from_pkey(NULL, ek, NULL) : NULL;
+    if (!pc || (encrypt ? EVP_PKEY_encrypt_init(pc) : EVP_PKEY_decrypt_init(pc)) != 1 ||
+        EVP_PKEY_CTX_set_rsa_padding(pc, RSA_PKCS1_OAEP_PADDING) != 1 || EVP_PKEY_CTX_set_rsa_oaep_md(pc, md) != 1 ||
+        EVP_PKEY_CTX_set_rsa_mgf1_md(pc, md) != 1 ||
+        EVP_PKEY_CTX_set0_rsa_oaep_label(pc, label, (int)sizeof LABEL) != 1) {
+        OPENSSL_free(label);          /* not taken: set0 is the last step */
         EVP_PKEY_CTX_free(pc);
         return NULL;
     }

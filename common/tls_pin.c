@@ -3,6 +3,8 @@
 
 #include <ctype.h>
 #include <string.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -69,9 +71,35 @@ X509 *qtls_pin_cert(const char *pem, char *out, size_t cap, qerr *err)
     return x;
 }
 
+/* GnuTLS parses a certificate in about a third of OpenSSL 3.0's time (which decodes the public
+ * key through its provider decoders on every parse), and its SHA-256 key id is exactly the pin:
+ * the hash of the SubjectPublicKeyInfo DER. The verifier computes a pin for every agent. */
 int qtls_pin_sha256(const char *pem, char *out, size_t cap, qerr *err)
 {
-    X509 *x = qtls_pin_cert(pem, out, cap, err);
-    X509_free(x);
-    return x ? 0 : -1;
+    if (!out || cap < QTLS_PIN_MAX)
+        return qerr_set(err, "certificate pin: output buffer too small");
+    out[0] = '\0';
+    if (!qtls_is_cert_pem(pem))
+        return qerr_set(err, "certificate pin: not a PEM certificate");
+    size_t n = strnlen(pem, QTLS_PIN_PEM_MAX + 1);
+    if (n > QTLS_PIN_PEM_MAX)
+        return qerr_set(err, "certificate pin: certificate PEM over %u bytes", QTLS_PIN_PEM_MAX);
+    gnutls_x509_crt_t crt;
+    if (gnutls_x509_crt_init(&crt) < 0)
+        return qerr_set(err, "certificate pin: out of memory");
+    gnutls_datum_t d = { (unsigned char *)pem, (unsigned)n };
+    unsigned char md[32];
+    size_t ml = sizeof md;
+    int rc = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM);
+    if (rc == 0)
+        rc = gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, md, &ml);
+    gnutls_x509_crt_deinit(crt);
+    if (rc < 0 || ml != sizeof md)
+        return qerr_set(err, "certificate pin: the PEM certificate cannot be parsed");
+    memcpy(out, "sha256//", 8);
+    if (qb64_encode(md, sizeof md, out + 8, cap - 8) < 0) {
+        out[0] = '\0';
+        return qerr_set(err, "certificate pin: base64 failed");
+    }
+    return 0;
 }

@@ -93,6 +93,28 @@ static void test_pin(void **state)
                                      sizeof p1, &e), -1);
     assert_non_null(strstr(e.msg, "cannot be parsed"));
     assert_int_equal(qtls_pin_sha256(a.cert_pem, p1, 10, &e), -1);
+    /* qtls_pin_cert (OpenSSL, which also gives the parsed certificate) and qtls_pin_sha256
+     * (GnuTLS's SHA-256 key id) are the same pin, for EC and RSA keys. */
+    for (int rsa = 0; rsa < 2; rsa++) {
+        qtls_cert_opts o = { .cn = "pin", .eku = QTLS_EKU_SERVER };
+        EVP_PKEY *k = qtls_key_new(rsa ? QTLS_KEY_RSA_3072 : QTLS_KEY_EC_P256, &e);
+        assert_non_null(k);
+        X509 *c = qtls_make_cert(&o, k, NULL, NULL, &e);
+        assert_non_null(c);
+        char *pem = qtls_cert_pem(c, NULL, &e);
+        assert_non_null(pem);
+        X509 *x = qtls_pin_cert(pem, p1, sizeof p1, &e);
+        assert_non_null(x);
+        assert_int_equal(X509_cmp(x, c), 0);
+        assert_int_equal(qtls_pin_sha256(pem, p2, sizeof p2, &e), 0);
+        assert_string_equal(p1, p2);
+        X509_free(x);
+        X509_free(c);
+        EVP_PKEY_free(k);
+        free(pem);
+    }
+    assert_null(qtls_pin_cert("-----BEGIN CERTIFICATE-----\nbroken\n-----END CERTIFICATE-----\n", p1, sizeof p1, &e));
+    assert_non_null(strstr(e.msg, "cannot be parsed"));
     free_pair(&a);
     free_pair(&b);
 }
