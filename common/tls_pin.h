@@ -2,7 +2,8 @@
  *
  * Contract:
  * - A pinned peer is trusted only through its own certificate: the PEM is the single trust
- *   anchor of the connection (curl CAINFO_BLOB) and its public key is pinned as well
+ *   anchor of the connection (curl CAINFO_BLOB, or the certificate qtls_pin_cert parsed, through
+ *   qhttp_client_opts.ca_cert) and its public key is pinned as well
  *   (CURLOPT_PINNEDPUBLICKEY "sha256//<base64 of SHA-256 of the SubjectPublicKeyInfo DER>"), so a
  *   machine that takes over the peer's address with any other certificate is refused during the
  *   handshake, before a request is sent.
