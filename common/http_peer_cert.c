@@ -24,6 +24,12 @@ typedef struct memo {
 } memo;
 
 static pthread_mutex_t g_memo_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned long g_verifications;   /* chain verifications made, all servers */
+
+unsigned long qhttp_server_peer_verifications(void)
+{
+    return __atomic_load_n(&g_verifications, __ATOMIC_RELAXED);
+}
 static bool g_share;
 static memo g_memo[MEMO_N];
 
@@ -60,10 +66,15 @@ static void memo_put(const gnutls_datum_t *leaf, time_t now, const char *dn, boo
 {
     pthread_mutex_lock(&g_memo_mu);
     if (g_share) {
-        memo *old = &g_memo[0];
-        for (size_t i = 1; i < MEMO_N; i++)
-            if (!g_memo[i].der || (old->der && g_memo[i].at < old->at))
+        memo *old = NULL;                /* an empty entry, else the oldest */
+        for (size_t i = 0; i < MEMO_N; i++) {
+            if (!g_memo[i].der) {
                 old = &g_memo[i];
+                break;
+            }
+            if (!old || g_memo[i].at < old->at)
+                old = &g_memo[i];
+        }
         unsigned char *d = malloc(leaf->size ? leaf->size : 1);
         if (d) {               /* without memory, nothing is remembered */
             memcpy(d, leaf->data, leaf->size);
@@ -93,6 +104,7 @@ static int verify(struct MHD_Connection *conn, char *dn_out, size_t dncap, bool 
         snprintf(why, cap, "no client certificate");
         return -1;
     }
+    __atomic_add_fetch(&g_verifications, 1, __ATOMIC_RELAXED);
     /* The purpose check makes a certificate whose extended key usage lacks clientAuth (a
      * server's certificate, say) fail with "purpose" in the status. */
     gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,

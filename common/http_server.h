@@ -98,6 +98,8 @@ typedef struct qhttp_server_opts {
  * bytes, for 60 s, as a connection remembers its own), so a new connection presenting one costs
  * no chain verification. Off by default; never for servers with different CAs. */
 void qhttp_server_share_peer_checks(bool on);
+/* Client certificate chains verified so far by every server of the process (for tests). */
+unsigned long qhttp_server_peer_verifications(void);
 
 /* Start listening. Routes (and their strings) are copied. */
 qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *routes, size_t nroutes,

@@ -1,7 +1,8 @@
 /* test_peer_share.c — qhttp_server_share_peer_checks (common/http_peer_cert.c): with it on, a
  * client certificate verified on one connection is accepted on the next ones without a new chain
  * verification, but only that exact certificate: another CA's certificate, or none, is still
- * refused on every connection, before and after a good one; switched off, nothing is kept. */
+ * refused on every connection, before and after a good one; two certificates in turn are each
+ * verified once (counted); switched off, every connection verifies again. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,11 +69,13 @@ static void test_shared_checks(void **state)
     X509 *ca = qtls_make_ca(cak, "share test CA", 0, &e), *ca2 = qtls_make_ca(ca2k, "another CA", 0, &e);
     assert_non_null(ca);
     assert_non_null(ca2);
-    char ca_path[128], srv_c[128], srv_k[128], good_c[128], good_k[128], bad_c[128], bad_k[128];
+    char ca_path[128], srv_c[128], srv_k[128], good_c[128], good_k[128], good2_c[128], good2_k[128], bad_c[128],
+        bad_k[128];
     snprintf(ca_path, sizeof ca_path, "%s/ca.pem", dir);
     assert_int_equal(qtls_write_cert(ca_path, ca, QTLS_REPLACE, &e), 0);
     write_pair(dir, "server", ca, cak, srv_c, srv_k, sizeof srv_c);
     write_pair(dir, "good", ca, cak, good_c, good_k, sizeof good_c);
+    write_pair(dir, "good2", ca, cak, good2_c, good2_k, sizeof good2_c);
     write_pair(dir, "bad", ca2, ca2k, bad_c, bad_k, sizeof bad_c);
 
     qhttp_server_opts so = { .ip = "127.0.0.1", .tls_cert_file = srv_c, .tls_key_file = srv_k,
@@ -87,14 +90,20 @@ static void test_shared_checks(void **state)
         qhttp_server_share_peer_checks(on);
         long bad0 = status_of(url, ca_path, bad_c, bad_k);
         assert_true(bad0 == 403 || bad0 == 0);
-        for (int i = 0; i < 3; i++)            /* verified once, then remembered (when on) */
+        /* Two good certificates in turn on new connections (the fleet's verifier and tenant):
+         * each verified once when shared, on every connection when not. */
+        unsigned long v0 = qhttp_server_peer_verifications();
+        for (int i = 0; i < 3; i++) {
             assert_int_equal(status_of(url, ca_path, good_c, good_k), 200);
+            assert_int_equal(status_of(url, ca_path, good2_c, good2_k), 200);
+        }
+        assert_int_equal(qhttp_server_peer_verifications() - v0, on ? 2 : 6);
         long bad1 = status_of(url, ca_path, bad_c, bad_k);
         assert_true(bad1 == 403 || bad1 == 0);
         assert_int_equal(status_of(url, ca_path, NULL, NULL), 403);
     }
     qhttp_server_stop(s);
-    const char *files[] = { ca_path, srv_c, srv_k, good_c, good_k, bad_c, bad_k };
+    const char *files[] = { ca_path, srv_c, srv_k, good_c, good_k, good2_c, good2_k, bad_c, bad_k };
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
         unlink(files[i]);
     rmdir(dir);
