@@ -198,7 +198,7 @@ CONF
     >"$d/tenant.out" 2>"$d/tenant.err"
   local va0 fa0; va0=$(cpu_s "$vp"); fa0=$(cpu_s "$fp")
   local tf; tf=$( { TIMEFORMAT='%U %S'; time ${BENCH_FLEET_TENANT_WRAP:-} "${T[@]}" -c add --uuid-file "$d/fleet/agents.txt" \
-    --runtime-policy-name quince-fleet --jobs "${BENCH_FLEET_JOBS:-8}" >>"$d/tenant.out" 2>>"$d/tenant.err"; } 2>&1 )
+    --runtime-policy-name quince-fleet --jobs "${BENCH_FLEET_JOBS:-32}" >>"$d/tenant.out" 2>>"$d/tenant.err"; } 2>&1 )
   local va1 fa1; va1=$(cpu_s "$vp"); fa1=$(cpu_s "$fp")
   addline=$(grep '^bulk add:' "$d/tenant.out")
   [ -n "$addline" ] || addline="tenant bulk add failed: $(tail -1 "$d/tenant.err")"

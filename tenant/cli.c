@@ -65,7 +65,7 @@ void tenant_cli_usage(FILE *f)
         "                             stored one (--runtime-policy-name, --mb-policy-name) or none;\n"
         "                             one line per failed agent, a summary line, exit 1 if any failed\n"
         "  --jobs N                   with --uuid-file: agents in flight at once, each worker on its\n"
-        "                             own kept-alive connections (default 8, at most 64)\n"
+        "                             own kept-alive connections (default 32, at most 64)\n"
         "  -v, --cv HOST              verifier address        ([tenant] verifier_ip, 127.0.0.1)\n"
         "  -vp, --cvport PORT         verifier port           ([tenant] verifier_port, 8881)\n"
         "  -vi, --cvid ID             verifier id for cvlist/bulkinfo ([tenant] verifier_id, default)\n"

@@ -33,7 +33,7 @@
 #define TCLI_MAX_SIG_KEYS 32                     /* IMA signature keys per option */
 #define TCLI_SIG_KEY_MAX  (64u * 1024)           /* largest IMA signature key file or download */
 #define TCLI_BULK_MAX     1000000                /* agents in one --uuid-file */
-#define TCLI_BULK_JOBS    8                      /* --jobs default: agents in flight at once */
+#define TCLI_BULK_JOBS    32                     /* --jobs default: agents in flight at once */
 #define TCLI_BULK_JOBS_MAX 64
 
 /* Exit statuses. */
