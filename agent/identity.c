@@ -119,10 +119,8 @@ int agent_uuid_resolve(const char *cfg_uuid, const char *state_dir, const TPM2B_
     }
     if (strlen(cfg_uuid) >= cap)
         return qerr_set(err, "uuid too long");
-    /* Project rule: agent ids are lower case everywhere (registrar, verifier, tenant), so the
-     * seed's upper-case D432FBB3-... names the same agent; the auth_tag HMACs cover this form. */
-    for (size_t i = 0; cfg_uuid[i]; i++)
-        out[i] = (char)((cfg_uuid[i] >= 'A' && cfg_uuid[i] <= 'Z') ? cfg_uuid[i] - 'A' + 'a' : cfg_uuid[i]);
-    out[strlen(cfg_uuid)] = '\0';
+    /* Kept as configured, as Keylime's agents do: the registrar and verifier match ids in any
+     * case, show them as first registered, and the tenant's auth_tag covers this spelling. */
+    memcpy(out, cfg_uuid, strlen(cfg_uuid) + 1);
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <cjson/cJSON.h>
 
+#include "agent_tls.h"
 #include "curl_conf.h"
 #include "tls_pin.h"
 
@@ -52,6 +53,7 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *ud)
 struct vac_pool {
     vac_handle *idle;
     size_t nidle, keep;
+    size_t low;                      /* fewest idle handles since the last vac_pool_shrink */
 };
 
 static unsigned long long stat_connects;
@@ -99,9 +101,12 @@ static vac_handle *pool_get(vac_pool *p)
     if (h) {
         p->idle = h->next;
         p->nidle--;
+        if (p->nidle < p->low)
+            p->low = p->nidle;
         h->next = NULL;
         return h;
     }
+    p->low = 0;
     if (!(h = calloc(1, sizeof *h)))
         return NULL;
     if (!(h->easy = curl_easy_init())) {
@@ -124,6 +129,17 @@ static void pool_put(vac_pool *p, vac_handle *h)
     h->next = p->idle;
     p->idle = h;
     p->nidle++;
+}
+
+void vac_pool_shrink(vac_pool *p)
+{
+    for (; p->low > 0 && p->idle; p->low--) {
+        vac_handle *h = p->idle;
+        p->idle = h->next;
+        p->nidle--;
+        handle_free(h);
+    }
+    p->low = p->nidle;
 }
 
 void vac_release(vac *c, vac_pool *pool)
@@ -216,14 +232,18 @@ static int setup(vac *c, vac_pool *pool, const vac_opts *o, const vagent *rec, b
         cc.ca_pem = rec->mtls_cert;
         cc.pinned_pubkey = c->pin;
         cc.no_verify_host = true;
-        cc.cert_file = o->tls_cert_file;
-        cc.key_file = o->tls_key_file;
+        if (!o->tls) {
+            cc.cert_file = o->tls_cert_file;
+            cc.key_file = o->tls_key_file;
+        }
     }
     /* libcurl 7.88 copies every request sent over TLS through an upload buffer it allocates per
      * handle and keeps: 64 KB by default, for requests of a few hundred bytes. 16 KB is its
      * minimum. */
     if (qcurl_configure(h->easy, &cc, &err) < 0 ||
-        QCURL_SET(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L, &err) < 0) {
+        QCURL_SET(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L, &err) < 0 ||
+        (tls && o->tls && (QCURL_SET(h->easy, CURLOPT_SSL_CTX_FUNCTION, vac_tls_ctx_fn, &err) < 0 ||
+                           QCURL_SET(h->easy, CURLOPT_SSL_CTX_DATA, (void *)o->tls, &err) < 0))) {
         snprintf(why, cap, "%.400s", err.msg);
         *fatal = true;            /* the same options would be rejected again */
         pool_put(pool, h);

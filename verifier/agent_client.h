@@ -36,6 +36,7 @@ typedef struct vac_opts {
     long request_timeout_ms;
     long max_response_bytes;
     const char *tls_cert_file, *tls_key_file;   /* the verifier's client certificate */
+    const struct vac_tls *tls;                  /* the same parsed once (agent_tls.h), or NULL: the files */
     bool allow_plain_http;
     struct curl_slist *json_hdr;                /* "Content-Type: application/json" (shared) */
 } vac_opts;
@@ -61,6 +62,10 @@ typedef struct vac_pool vac_pool;
 /* keep: idle handles kept for reuse (more are cleaned up when they come back). NULL: out of memory. */
 vac_pool *vac_pool_new(size_t keep);
 void vac_pool_free(vac_pool *p);  /* every handle must be back */
+/* Frees the idle handles that stayed unused since the last call (the fewest idle at any moment
+ * of the period), so the pool follows the peak of requests in flight of the last period instead
+ * of keeping its largest size for good (an idle handle holds about 37 KB in libcurl 7.88). */
+void vac_pool_shrink(vac_pool *p);
 /* New connections libcurl opened for agents' requests since the process started (TCP + TLS
  * handshakes; a kept-alive connection reused by a round is not counted). */
 unsigned long long vac_connects(void);

@@ -49,9 +49,9 @@ void vattest_mem_clear(vattest_mem *m)
         return;
     qak_free(&m->ak);
     free(m->pubkey);
-    cJSON_Delete(m->tpm_policy);
+    vjson_share_put(m->tpm_policy);
     for (int i = 0; i < 3; i++)
-        cJSON_Delete(m->accept[i]);
+        vjson_share_put(m->accept[i]);
     qkeyring_free(m->keyring);
     vmb_agent_clear(&m->mb);
     memset(m, 0, sizeof *m);
@@ -551,14 +551,14 @@ static void load_agent_mem(vattest_ctx *c, const vagent *ag, vattest_mem *mem)
 {
     if (!mem->tpm_policy_parsed) {
         mem->tpm_policy_parsed = true;
-        mem->tpm_policy = ag->tpm_policy ? cJSON_Parse(ag->tpm_policy) : NULL;
+        mem->tpm_policy = vjson_share_get(ag->tpm_policy);
     }
     if (!mem->accept_parsed) {
         mem->accept_parsed = true;
         const char *lists[3] = { ag->accept_tpm_hash_algs, ag->accept_tpm_encryption_algs,
                                  ag->accept_tpm_signing_algs };
         for (int i = 0; i < 3; i++)
-            mem->accept[i] = lists[i] ? cJSON_Parse(lists[i]) : NULL;
+            mem->accept[i] = vjson_share_get(lists[i]);
     }
     if (!mem->keyring_parsed) {
         mem->keyring_parsed = true;
@@ -602,15 +602,15 @@ vattest_outcome vattest_round(vattest_ctx *c, const vattest_in *in, vattest_mem 
     /* 2. algorithms (the record's lists, tpm_policy and keyring are parsed once per record) */
     load_agent_mem(c, ag, mem);
     oc = VATTEST_INVALID_QUOTE;
-    if (qhash_from_name(a.hash_alg, &bank) < 0 || !accepted(mem->accept[0], def_hash, a.hash_alg, false)) {
+    if (qhash_from_name(a.hash_alg, &bank) < 0 || !accepted(vjson_share_json(mem->accept[0]), def_hash, a.hash_alg, false)) {
         add(c, "qoute_validation.invalid_hash_alg", "TPM hash algorithm %s is not accepted", a.hash_alg);
         goto done;
     }
-    if (!accepted(mem->accept[1], def_enc, a.enc_alg, true)) {
+    if (!accepted(vjson_share_json(mem->accept[1]), def_enc, a.enc_alg, true)) {
         add(c, "qoute_validation.invalid_enc_alg", "TPM encryption algorithm %s is not accepted", a.enc_alg);
         goto done;
     }
-    if (!accepted(mem->accept[2], def_sign, a.sign_alg, false)) {
+    if (!accepted(vjson_share_json(mem->accept[2]), def_sign, a.sign_alg, false)) {
         add(c, "qoute_validation.invalid_sign_alg", "TPM signing algorithm %s is not accepted", a.sign_alg);
         goto done;
     }
@@ -710,7 +710,7 @@ pcr16_done:
     }
 
     /* 6. static PCRs */
-    check_tpm_policy(c, mem->tpm_policy, &q.pcrs);
+    check_tpm_policy(c, vjson_share_json(mem->tpm_policy), &q.pcrs);
 
     /* 6b. measured boot (attest_mb.h) */
     vmb_round_in mi = {

@@ -75,6 +75,7 @@
 #include "err.h"
 #include "attest_mb.h"
 #include "ima_sig.h"
+#include "json_share.h"
 #include "policy_cache.h"
 #include "quote.h"
 #include "store.h"
@@ -95,9 +96,9 @@ typedef struct vattest_mem {
     bool progress_set;              /* quote-progress memory (keylime-formats §4.3) */
     uint64_t prev_match, prev_lines;
     bool tpm_policy_parsed;
-    cJSON *tpm_policy;              /* parsed vagent.tpm_policy (NULL: none) */
+    vjson_shared *tpm_policy;       /* parsed vagent.tpm_policy (NULL: none), shared (json_share.h) */
     bool accept_parsed;             /* the record's accept_tpm_{hash,encryption,signing}_algs */
-    cJSON *accept[3];               /* parsed once (NULL: the defaults) */
+    vjson_shared *accept[3];        /* parsed once, shared by equal texts (NULL: the defaults) */
     bool keyring_parsed;
     qkeyring *keyring;              /* parsed ima_sign_verification_keys (NULL: none) */
     vmb_agent mb;                   /* parsed vagent.mb_policy and its mark (attest_mb.h) */

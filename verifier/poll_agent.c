@@ -247,6 +247,11 @@ void vpoll_restart(vpoller *p, pagent *a, vagent *rec, uint64_t gen)
         ns->last_received_quote = os->last_received_quote;
     if (os->last_successful_attestation > ns->last_successful_attestation)
         ns->last_successful_attestation = os->last_successful_attestation;
+    /* What no round reads stays in the store only (revocation events and the API read it there). */
+    free(rec->meta_data);
+    free(rec->verifier_id);
+    free(rec->verifier_ip);
+    rec->meta_data = rec->verifier_id = rec->verifier_ip = NULL;
     vagent_move(&a->rec, rec);
     free(rec);
     a->saved_fp = vround_durable_fp(&a->rec.st);    /* what the store holds */

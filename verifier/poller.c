@@ -58,10 +58,12 @@ static long conn_cache_size(void)
 
 static pagent *pagent_new(vpoller *p, const char *id)
 {
-    pagent *a = calloc(1, sizeof *a);
+    size_t len = strlen(id);
+    pagent *a = calloc(1, sizeof *a + len + 1);
     if (!a)
         return NULL;
-    vsched_node_init(&a->node, id);
+    memcpy(a->id, id, len + 1);
+    vsched_node_init(&a->node, a->id);
     a->shard = vcl_shard_of(p->loop, id);
     a->rec.st.pcr10_alg = QHASH_NONE;
     return a;
@@ -343,11 +345,12 @@ void vpoller_policy_changed(vpoller *p, long policy_id)
  * the arenas that glibc keeps unless asked; without this the RSS per agent was about twice the
  * memory in use. */
 #define TRIM_EVERY 10.0              /* seconds */
-static void trim_heap(double now, double *last)
+static void trim_heap(vpoller *p, double now, double *last)
 {
     if (now - *last < TRIM_EVERY)
         return;
     *last = now;
+    vac_pool_shrink(p->handles);     /* idle easy handles unused for a whole period */
 #ifdef __GLIBC__
     (void)malloc_trim(0);            /* 1 when memory was released, 0 when there was none: both fine */
 #endif
@@ -426,7 +429,7 @@ static void *event_main(void *arg)
             break;
         drain(p);
         double now = vpoll_mono();
-        trim_heap(now, &trimmed);
+        trim_heap(p, now, &trimmed);
         /* Past the leases' end (renewals failing, or this process was stopped): send nothing
          * until they are renewed; the agents may be another verifier's by now. */
         bool leased = now < until;
@@ -590,6 +593,7 @@ static void free_all(vpoller *p)
     vpolicy_cache_free(p->policies);
     free(p->tls_cert);
     free(p->tls_key);
+    vac_tls_free(p->tls);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->done_cond);
     pthread_cond_destroy(&p->idle_cond);
@@ -655,6 +659,13 @@ vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err)
     }
     set_defaults(p, o);
     p->store = store;
+    if (p->tls_cert && p->tls_key) {
+        qerr terr = { 0 };
+        if ((p->tls = vac_tls_load(p->tls_cert, p->tls_key, &terr)))
+            p->vo.tls = p->tls;
+        else            /* libcurl reads the files for each connection instead, and says what fails */
+            qlog(QLOG_WARNING, MOD, "the client certificate for agents is read per connection: %s", terr.msg);
+    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->done_cond, NULL);
     pthread_cond_init(&p->idle_cond, NULL);

@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include "agent_client.h"
+#include "agent_tls.h"
 #include "attest.h"
 #include "attest_pool.h"
 #include "curl_loop.h"
@@ -52,6 +53,7 @@ typedef struct pagent {
     uint64_t requested;
     vprov v;
     vac http;
+    char id[];                   /* node.id points here: the agent id, exactly sized */
 } pagent;
 
 typedef struct cmd {
@@ -67,6 +69,7 @@ struct vpoller {
     vpoller_opts o;
     char verifier_id[VSTORE_ID_MAX];
     char *tls_cert, *tls_key;
+    vac_tls *tls;                /* both parsed once for agent connections (agent_tls.h), or NULL */
     vstore *store;
     vpolicy_cache *policies;
     vround_cfg rcfg;

@@ -8,7 +8,7 @@
 
 void vsched_node_init(vsched_node *n, const char *id)
 {
-    snprintf(n->id, sizeof n->id, "%s", id);
+    n->id = id;
     n->heap_idx = SIZE_MAX;
     n->due = 0;
 }

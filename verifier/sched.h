@@ -1,7 +1,8 @@
 /* sched.h — the poller's agents by id (a sorted array) and their due times (a min-heap).
  *
  * Contract: a vsched_node is embedded in the caller's per-agent struct; the vsched holds
- * pointers only and never frees a node. No locking of its own: the poller guards the id map
+ * pointers only and never frees a node. The node points at its id, which the caller keeps (in
+ * the same struct, exactly sized) for as long as the node lives. No locking of its own: the poller guards the id map
  * with its mutex (API threads look agents up) and touches the heap from the event thread only.
  * Lookups are O(log n); schedule/cancel O(log n); nothing allocates except growing the arrays. */
 #ifndef QUINCE_VERIFIER_SCHED_H
@@ -11,7 +12,7 @@
 #include "store.h"
 
 typedef struct vsched_node {
-    char id[VSTORE_ID_MAX];
+    const char *id;               /* the caller's, see above */
     size_t heap_idx;              /* SIZE_MAX: not scheduled */
     double due;                   /* monotonic seconds */
 } vsched_node;

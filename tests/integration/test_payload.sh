@@ -201,7 +201,7 @@ r=$(apost a1 /v2.6/keys/vkey b7.json); expect_grep "vkey: not JSON → 400" "400
 
 # a well-formed but wrong auth_tag: U and V both arrive, no K comes of them
 "$PT" keys kb.txt && printf 'wrong tag payload\n' >kb.txt.in && "$PT" seal kb.txt kb.txt.in kb.b64
-"$PT" ukey kb.txt "$UUID" pub.pem kb.b64 --bad-tag >ub.json && "$PT" vkey kb.txt pub.pem >vb.json
+"$PT" ukey kb.txt "$UUID_UP" pub.pem kb.b64 --bad-tag >ub.json && "$PT" vkey kb.txt pub.pem >vb.json
 r=$(apost a1 /v2.6/keys/ukey ub.json); expect_grep "ukey with a wrong auth_tag is kept (200)" "200 " "${r:0:4}"
 r=$(apost a1 /v2.6/keys/vkey vb.json); expect_grep "its V is accepted (200)" "200 " "${r:0:4}"
 sleep 1
@@ -212,7 +212,7 @@ same "$SEC1/decrypted_payload" pre.txt && pass "wrong auth_tag: payload not open
 
 # a V before its U: kept, no K until the U arrives; then either order works
 "$PT" keys kc.txt && printf 'V came first\n' >order.txt && "$PT" seal kc.txt order.txt kc.b64
-"$PT" ukey kc.txt "$UUID" pub.pem kc.b64 >uc.json && "$PT" vkey kc.txt pub.pem >vc.json
+"$PT" ukey kc.txt "$UUID_UP" pub.pem kc.b64 >uc.json && "$PT" vkey kc.txt pub.pem >vc.json
 r=$(apost a1 /v2.6/keys/vkey vc.json); expect_grep "vkey before the ukey: accepted and kept" "200 " "${r:0:4}"
 [ "$(hmac_of a1 "$ch")" = "$K1" ] && pass "a V alone yields no K (K unchanged)" || fail "a V alone yields no K (K unchanged)"
 same "$SEC1/decrypted_payload" pre.txt && pass "a V alone opens nothing" || fail "a V alone opens nothing"
@@ -232,7 +232,7 @@ else:
     raw = raw[:-7]
 open(sys.argv[1], "w").write(base64.b64encode(bytes(raw)).decode())
 PY
-  "$PT" ukey "k$1.txt" "$UUID" pub.pem "$1.b64" >"u$1.json" && "$PT" vkey "k$1.txt" pub.pem >"v$1.json"
+  "$PT" ukey "k$1.txt" "$UUID_UP" pub.pem "$1.b64" >"u$1.json" && "$PT" vkey "k$1.txt" pub.pem >"v$1.json"
   apost a1 /v2.6/keys/ukey "u$1.json" >/dev/null; apost a1 /v2.6/keys/vkey "v$1.json" >/dev/null
 }
 nf=$(grep -c "payload not delivered" "$ALOG1")
@@ -255,13 +255,13 @@ with zipfile.ZipFile("escape.zip", "w") as z:
 with zipfile.ZipFile("abs.zip", "w") as z:
     z.writestr("/tmp/quince-abs-escape.txt", "out\n")
 PY
-"$PT" keys kz.txt && "$PT" seal kz.txt escape.zip kz.b64 && "$PT" ukey kz.txt "$UUID" pub.pem kz.b64 >uz.json && "$PT" vkey kz.txt pub.pem >vz.json
+"$PT" keys kz.txt && "$PT" seal kz.txt escape.zip kz.b64 && "$PT" ukey kz.txt "$UUID_UP" pub.pem kz.b64 >uz.json && "$PT" vkey kz.txt pub.pem >vz.json
 nf=$(grep -c "payload not delivered" "$ALOG1")
 apost a1 /v2.6/keys/ukey uz.json >/dev/null; apost a1 /v2.6/keys/vkey vz.json >/dev/null
 if wait_for 10 test "$(grep -c "payload not delivered" "$ALOG1")" -gt "$nf"; then pass "zip with ../ refused"
 else fail "zip with ../ refused" "$(tail -2 "$ALOG1")"; fi
 expect_grep "zip refusal names the entry" "../escape.txt" "$(grep "payload not delivered" "$ALOG1" | tail -1)"
-"$PT" keys ka.txt && "$PT" seal ka.txt abs.zip ka.b64 && "$PT" ukey ka.txt "$UUID" pub.pem ka.b64 >ua.json && "$PT" vkey ka.txt pub.pem >va.json
+"$PT" keys ka.txt && "$PT" seal ka.txt abs.zip ka.b64 && "$PT" ukey ka.txt "$UUID_UP" pub.pem ka.b64 >ua.json && "$PT" vkey ka.txt pub.pem >va.json
 nf=$(grep -c "payload not delivered" "$ALOG1")
 apost a1 /v2.6/keys/ukey ua.json >/dev/null; apost a1 /v2.6/keys/vkey va.json >/dev/null
 if wait_for 10 test "$(grep -c "payload not delivered" "$ALOG1")" -gt "$nf"; then pass "zip with an absolute name refused"
@@ -275,7 +275,7 @@ same "$SEC1/decrypted_payload" order.txt && pass "refused zips left the previous
 # posts cannot block a later delivery (test_agent_keys covers the delivery after them)
 got=""
 for i in $(seq 10); do
-  "$PT" keys "kf$i.txt" && "$PT" ukey "kf$i.txt" "$UUID" pub.pem >"uf$i.json"
+  "$PT" keys "kf$i.txt" && "$PT" ukey "kf$i.txt" "$UUID_UP" pub.pem >"uf$i.json"
   got="$got $(apost a1 /v2.6/keys/ukey "uf$i.json" | cut -c1-3)"
 done
 [ "$got" = "$(printf ' 200%.0s' $(seq 10))" ] && pass "more U halves than the bound → all accepted" \

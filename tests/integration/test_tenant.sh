@@ -144,8 +144,8 @@ out=$(T -c status -u "$UUID" 2>&1); rc=$?
 [ $rc = 0 ] && pass "status of a registered-only agent" || fail "status of a registered-only agent" "exit $rc: $out"
 expect_grep "status says Registered" "agent $UUID: Registered (not on the verifier" "$out"
 out=$(T -c reglist 2>&1)
-# quince-agent registers its uuid in lower case (agent/identity.c), so that is the registered case.
-[ "$out" = "$UUID" ] && pass "reglist lists the agent (as registered)" || fail "reglist lists the agent (as registered)" "$out"
+# quince-agent registers its uuid as configured (agent/identity.c), so that is the registered case.
+[ "$out" = "$UUID_UP" ] && pass "reglist lists the agent (as registered)" || fail "reglist lists the agent (as registered)" "$out"
 out=$(T -c regstatus -u "$UUID_UP" 2>&1); rc=$?
 [ $rc = 0 ] && pass "regstatus" || fail "regstatus" "exit $rc: $out"
 expect_grep "regstatus shows the record" "registered and active at 127.0.0.1:$REG_TLS_PORT" "$out"

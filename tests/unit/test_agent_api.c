@@ -143,7 +143,7 @@ static void test_uuid(void **state)
     assert_int_equal(agent_uuid_resolve("generate", sub, NULL, u2, sizeof u2, &e), 0);
     assert_string_equal(u1, u2);     /* kept across restarts */
     assert_int_equal(agent_uuid_resolve("D432FBB3-D2F1-4A97-9EF7-75BD81C00000", sub, NULL, u2, sizeof u2, &e), 0);
-    assert_string_equal(u2, "d432fbb3-d2f1-4a97-9ef7-75bd81c00000");   /* ids are lower case */
+    assert_string_equal(u2, "D432FBB3-D2F1-4A97-9EF7-75BD81C00000");   /* kept as configured */
     assert_int_equal(agent_uuid_resolve("hash_ek", sub, NULL, u2, sizeof u2, &e), -1);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
