@@ -140,6 +140,11 @@ void vac_pool_shrink(vac_pool *p)
     p->low = p->nidle;
 }
 
+size_t vac_pool_idle(const vac_pool *p)
+{
+    return p->nidle;
+}
+
 void vac_release(vac *c, vac_pool *pool)
 {
     if (c->h) {

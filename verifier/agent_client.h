@@ -18,8 +18,9 @@
  * - Memory: an agent holds no easy handle between rounds. A request takes one from a vac_pool
  *   (idle handles, reused by any agent) and gives it back when it ended; the agent's kept-alive
  *   connection stays in the multi handle's connection cache, and a handle configured for the
- *   same agent (address, pinned certificate, client certificate) reuses it. The agent keeps
- *   only its pin string. Idle TLS connections release their buffers (curl_conf.h).
+ *   same agent (address, pinned certificate) reuses it. The agent keeps only its pin string.
+ *   Idle TLS connections release their buffers; the verifier's client certificate and key are
+ *   parsed once for every connection when vac_opts.tls is set (agent_tls.h).
  * - Threads: a vac and the pool belong to the poller's event thread. */
 #ifndef QUINCE_VERIFIER_AGENT_CLIENT_H
 #define QUINCE_VERIFIER_AGENT_CLIENT_H
@@ -58,6 +59,7 @@ void vac_pool_free(vac_pool *p);  /* every handle must be back */
  * of the period), so the pool follows the peak of requests in flight of the last period instead
  * of keeping its largest size for good (an idle handle holds about 37 KB in libcurl 7.88). */
 void vac_pool_shrink(vac_pool *p);
+size_t vac_pool_idle(const vac_pool *p);   /* idle handles held now */
 /* New connections libcurl opened for agents' requests since the process started (TCP + TLS
  * handshakes; a kept-alive connection reused by a round is not counted). */
 unsigned long long vac_connects(void);
