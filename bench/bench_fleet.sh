@@ -6,7 +6,8 @@
 # RSA AKs (BENCH_FLEET_SIZES="1000:ecc 10000:ecc 1000:rsa" overrides). For each:
 #   - time to register + activate every agent (real protocol, software ActivateCredential) and
 #     to add every agent to the verifier (POST /agents with a named runtime policy) — API calls
-#     from 2 provisioning threads of the fleet, not one tenant process per agent;
+#     from 2 provisioning threads of the fleet, not one tenant process per agent; with the CPU
+#     each process spent in each phase (/proc/PID/stat), the add's three programs sharing the cores;
 #   - after a warm-up of WARM s, a measurement window of WIN s: attestations/s (quotes the fleet
 #     served), the verifier's CPU µs per attestation (utime+stime from /proc/PID/stat over the
 #     window), the gap between an agent's successive quotes (p50/p99/max) and the largest lag
@@ -55,6 +56,8 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
 field() { printf '%s\n' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p" | head -1; }
+# utime+stime of PID in seconds (/proc/PID/stat fields 14 and 15; the name in field 2 has no spaces here).
+cpu_s() { awk -v t="$TICK" '{printf "%.2f", ($14 + $15) / t}' "/proc/$1/stat" 2>/dev/null; }
 rss_kib() { awk '$1 == "VmRSS:" {print $2}' "/proc/$1/status" 2>/dev/null; }
 # Seconds every thread of PID spent waiting for a CPU (run queue), from /proc/PID/task/*/schedstat.
 rq_wait() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{w += $2} END {printf "%.3f", w / 1e9}'; }
@@ -159,6 +162,7 @@ CONF
     sleep 0.1
   done
   local rss0; rss0=$(rss_kib "$vp")
+  local vr0; vr0=$(cpu_s "$vp")
   local base="127.$((RANDOM % 50 + 20)).0.1"
   # Serving runs register through the fleet and add through the tenant; provisioning-only runs
   # (beyond the open-file limit) let the fleet add too.
@@ -166,6 +170,7 @@ CONF
     --new-entries-per-minute 6 --interval 2 --registrar "http://127.0.0.1:$reg" \
     ${prov:+--verifier "https://127.0.0.1:$cv"} ${prov:---faults-on-usr2} \
     --tls-dir "$d/tls" --out "$d/fleet" --base-ip "$base" --port "$(free_port)" --watch-pid "$vp" \
+    --threads "${BENCH_FLEET_REG_THREADS:-2}" \
     ${prov:+--provision-only} \
     >"$d/fleet.out" 2>"$d/fleet.err" &
   local fp=$!
@@ -183,6 +188,7 @@ CONF
   local prep regline addline
   prep=$(grep -E 'primes|identities' "$d/fleet.err" | sed 's/^fleet: //' | tr '\n' ';')
   regline=$(grep '^fleet: registered' "$d/fleet.out" | sed 's/; added in .*;/;/')
+  regline="$regline; registrar (verifier) CPU $(awk -v a="$vr0" -v b="$(cpu_s "$vp")" -v n="$n" 'BEGIN{printf "%.1f s (%.2f ms an agent)", b - a, (b - a) * 1000 / n}'); $(grep -o 'registration used .*' "$d/fleet.err" | sed 's/registration used/fleet/')"
   # Add every agent through the tenant: the fleet's policy stored once by name, then one bulk add.
   # A loaded machine may hold a TLS handshake past the tenant's default 5 s connect timeout.
   printf '[tenant]\ntls_dir = %s\naccept_tpm_signing_algs = ecdsa, rsassa\nconnect_timeout_ms = 30000\n' "$d/tls" \
@@ -190,13 +196,15 @@ CONF
   local T=("$BUILD/quince-tenant" --config "$d/tenant.conf" -v 127.0.0.1 -vp "$cv" -r 127.0.0.1 -rp "$regtls")
   "${T[@]}" -c addruntimepolicy --runtime-policy "$d/fleet/policy.json" --runtime-policy-name quince-fleet \
     >"$d/tenant.out" 2>"$d/tenant.err"
-  local tf; tf=$( { TIMEFORMAT='%U %S'; time "${T[@]}" -c add --uuid-file "$d/fleet/agents.txt" \
+  local va0 fa0; va0=$(cpu_s "$vp"); fa0=$(cpu_s "$fp")
+  local tf; tf=$( { TIMEFORMAT='%U %S'; time ${BENCH_FLEET_TENANT_WRAP:-} "${T[@]}" -c add --uuid-file "$d/fleet/agents.txt" \
     --runtime-policy-name quince-fleet --jobs "${BENCH_FLEET_JOBS:-8}" >>"$d/tenant.out" 2>>"$d/tenant.err"; } 2>&1 )
+  local va1 fa1; va1=$(cpu_s "$vp"); fa1=$(cpu_s "$fp")
   addline=$(grep '^bulk add:' "$d/tenant.out")
   [ -n "$addline" ] || addline="tenant bulk add failed: $(tail -1 "$d/tenant.err")"
   grep -q '^quince-tenant: .*agent' "$d/tenant.err" &&
     addline="$addline; first failures: $(grep '^quince-tenant: .*agent' "$d/tenant.err" | head -2 | cut -c1-200 | tr '\n' ' ')"
-  addline="$addline; tenant CPU $(awk -v u="${tf% *}" -v s="${tf#* }" -v n="$n" 'BEGIN{printf "%.1f s (%.2f ms an agent)", u + s, (u + s) * 1000 / n}')"
+  addline="$addline; tenant CPU $(awk -v u="${tf% *}" -v s="${tf#* }" -v n="$n" 'BEGIN{printf "%.1f s (%.2f ms an agent)", u + s, (u + s) * 1000 / n}'); during the add: verifier CPU $(awk -v a="$va0" -v b="$va1" 'BEGIN{printf "%.1f s", b - a}'), fleet CPU $(awk -v a="$fa0" -v b="$fa1" 'BEGIN{printf "%.1f s", b - a}')"
   kill -USR2 "$fp"
   t_ready=$(date +%s.%N)
   sleep "$WARM"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
+#include <openssl/x509.h>
 
 #include "buf.h"
 
@@ -17,6 +18,8 @@ struct qhttp_client {
     struct curl_slist *headers_body;    /* with a body: adds Content-Type */
     long connect_ms, timeout_ms;
     size_t max;
+    X509 *anchor;                       /* opts.ca_cert, up-referenced */
+    qcurl_tls tls;                      /* the TLS-context hook's data (curl_conf.h) */
     char err[CURL_ERROR_SIZE];
 };
 
@@ -55,6 +58,7 @@ void qhttp_client_free(qhttp_client *c)
         curl_easy_cleanup(c->h);
     curl_slist_free_all(c->headers);
     curl_slist_free_all(c->headers_body);
+    X509_free(c->anchor);
     free(c);
 }
 
@@ -101,12 +105,21 @@ qhttp_client *qhttp_client_new(const qhttp_client_opts *o, qerr *err)
         .errbuf = c->err,
         .write_fn = on_data,
         .ca_pem = o->ca_pem,
+        .tls = &c->tls,
         .ca_file = o->ca_file,
         .cert_file = o->cert_file,
         .key_file = o->key_file,
         .pinned_pubkey = o->pinned_pubkey,
         .no_verify_host = o->no_verify_host,
     };
+    if (o->ca_cert && o->ca_pem) {
+        if (X509_up_ref(o->ca_cert) != 1) {
+            qerr_set(err, "out of memory");
+            qhttp_client_free(c);
+            return NULL;
+        }
+        c->anchor = cc.ca_cert = o->ca_cert;
+    }
     char iface[80];
     snprintf(iface, sizeof iface, "host!%s", o->local_ip ? o->local_ip : "");
     if (qcurl_configure(c->h, &cc, err) < 0 || QCURL_SET(c->h, CURLOPT_HTTPHEADER, c->headers, err) < 0 ||

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <cjson/cJSON.h>
+#include <openssl/types.h>
 
 #include "err.h"
 
@@ -40,6 +41,9 @@ typedef struct qhttp_client_opts {
     const char *ca_file;        /* PEM CA bundle for https (NULL: system store) */
     const char *ca_pem;         /* or the trust anchors as PEM text (copied; wins over ca_file),
                                    e.g. a pinned peer's own certificate (tls_pin.h) */
+    X509 *ca_cert;              /* that certificate already parsed (qtls_pin_cert), with ca_pem:
+                                   the only trust anchor without parsing ca_pem again for each
+                                   connection (the client keeps a reference) */
     const char *cert_file;      /* client certificate (PEM) */
     const char *key_file;       /* client key (PEM) */
     const char *pinned_pubkey;  /* see above; NULL: none */

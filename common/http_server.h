@@ -92,6 +92,13 @@ typedef struct qhttp_server_opts {
     bool allow_hold;          /* handlers may hold their reply (qhttp_req_hold) */
 } qhttp_server_opts;
 
+/* For a process whose TLS servers all trust the same CA and see the same few client
+ * certificates on thousands of connections (the fleet simulator, one server identity per
+ * simulated agent): remember process-wide the last few client certificates that verified (exact
+ * bytes, for 60 s, as a connection remembers its own), so a new connection presenting one costs
+ * no chain verification. Off by default; never for servers with different CAs. */
+void qhttp_server_share_peer_checks(bool on);
+
 /* Start listening. Routes (and their strings) are copied. */
 qhttp_server *qhttp_server_start(const qhttp_server_opts *o, const qhttp_route *routes, size_t nroutes,
                                  qerr *err);

@@ -22,36 +22,56 @@ bool qtls_is_cert_pem(const char *s)
     return strncmp(s, PEM_BEGIN, strlen(PEM_BEGIN)) == 0;
 }
 
-int qtls_pin_sha256(const char *pem, char *out, size_t cap, qerr *err)
+X509 *qtls_pin_cert(const char *pem, char *out, size_t cap, qerr *err)
 {
-    if (!out || cap < QTLS_PIN_MAX)
-        return qerr_set(err, "certificate pin: output buffer too small");
+    if (!out || cap < QTLS_PIN_MAX) {
+        qerr_set(err, "certificate pin: output buffer too small");
+        return NULL;
+    }
     out[0] = '\0';
-    if (!qtls_is_cert_pem(pem))
-        return qerr_set(err, "certificate pin: not a PEM certificate");
+    if (!qtls_is_cert_pem(pem)) {
+        qerr_set(err, "certificate pin: not a PEM certificate");
+        return NULL;
+    }
     size_t n = strnlen(pem, QTLS_PIN_PEM_MAX + 1);
-    if (n > QTLS_PIN_PEM_MAX)
-        return qerr_set(err, "certificate pin: certificate PEM over %u bytes", QTLS_PIN_PEM_MAX);
+    if (n > QTLS_PIN_PEM_MAX) {
+        qerr_set(err, "certificate pin: certificate PEM over %u bytes", QTLS_PIN_PEM_MAX);
+        return NULL;
+    }
     BIO *b = BIO_new_mem_buf(pem, (int)n);
     X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
     BIO_free(b);
-    if (!x)
-        return qerr_set(err, "certificate pin: the PEM certificate cannot be parsed");
+    if (!x) {
+        qerr_set(err, "certificate pin: the PEM certificate cannot be parsed");
+        return NULL;
+    }
     unsigned char *der = NULL;
     int dl = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
-    X509_free(x);
-    if (dl <= 0)
-        return qerr_set(err, "certificate pin: cannot encode the public key");
     unsigned char md[SHA256_DIGEST_LENGTH];
     unsigned int ml = 0;
-    int ok = EVP_Digest(der, (size_t)dl, md, &ml, EVP_sha256(), NULL);
+    const char *fail = NULL;
+    if (dl <= 0)
+        fail = "cannot encode the public key";
+    else if (!EVP_Digest(der, (size_t)dl, md, &ml, EVP_sha256(), NULL) || ml != sizeof md)
+        fail = "SHA-256 failed";
     OPENSSL_free(der);
-    if (!ok || ml != sizeof md)
-        return qerr_set(err, "certificate pin: SHA-256 failed");
-    memcpy(out, "sha256//", 8);
-    if (qb64_encode(md, sizeof md, out + 8, cap - 8) < 0) {
-        out[0] = '\0';
-        return qerr_set(err, "certificate pin: base64 failed");
+    if (!fail) {
+        memcpy(out, "sha256//", 8);
+        if (qb64_encode(md, sizeof md, out + 8, cap - 8) < 0)
+            fail = "base64 failed";
     }
-    return 0;
+    if (fail) {
+        out[0] = '\0';
+        X509_free(x);
+        qerr_set(err, "certificate pin: %s", fail);
+        return NULL;
+    }
+    return x;
+}
+
+int qtls_pin_sha256(const char *pem, char *out, size_t cap, qerr *err)
+{
+    X509 *x = qtls_pin_cert(pem, out, cap, err);
+    X509_free(x);
+    return x ? 0 : -1;
 }

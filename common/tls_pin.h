@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <openssl/types.h>
 #include "err.h"
 
 #define QTLS_PIN_PEM_MAX (64u * 1024)   /* largest certificate PEM accepted */
@@ -23,5 +24,8 @@
 bool qtls_is_cert_pem(const char *s);
 /* The curl pin string of the first certificate in pem, into out (cap >= QTLS_PIN_MAX). */
 int qtls_pin_sha256(const char *pem, char *out, size_t cap, qerr *err);
+/* The same, also returning that certificate parsed (the caller frees it), so a client can make
+ * it the connection's trust anchor without parsing the PEM again (qhttp_client_opts.ca_cert). */
+X509 *qtls_pin_cert(const char *pem, char *out, size_t cap, qerr *err);
 
 #endif

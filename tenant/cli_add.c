@@ -17,6 +17,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include "cli.h"
 #include "payload.h"
@@ -111,18 +112,21 @@ static int agent_client(tcli_ctx *x, add_state *s, qerr *err)
         return 0;
     }
     char pin[QTLS_PIN_MAX];
-    if (qtls_pin_sha256(s->mtls, pin, sizeof pin, err) < 0) {
+    X509 *anchor = qtls_pin_cert(s->mtls, pin, sizeof pin, err);   /* parsed once: pin and anchor */
+    if (!anchor) {
         qerr_prefix(err, "the registrar's mtls_cert for agent %s cannot be used", id);
         err->code = TCLI_EFAIL;
         return -1;
     }
     qhttp_client_opts ho = { .connect_timeout_ms = x->c->connect_ms, .timeout_ms = x->c->timeout_ms,
-                             .ca_pem = s->mtls, .pinned_pubkey = pin, .no_verify_host = true };
+                             .ca_pem = s->mtls, .ca_cert = anchor, .pinned_pubkey = pin, .no_verify_host = true };
     if (!x->c->insecure) {
         ho.cert_file = x->c->client_cert;
         ho.key_file = x->c->client_key;
     }
-    if (!(s->agent_http = qhttp_client_new(&ho, err))) {
+    s->agent_http = qhttp_client_new(&ho, err);
+    X509_free(anchor);
+    if (!s->agent_http) {
         err->code = TCLI_EFAIL;
         return -1;
     }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "b64.h"
 #include "credential.h"
@@ -25,6 +26,7 @@ struct fl_prov {
     unsigned finished;            /* threads done */
     unsigned failures;
     double t_start, t_reg, t_add;
+    double cpu_start, cpu_reg;    /* the process's CPU time (all threads), for the bench */
 };
 
 typedef struct worker {
@@ -33,6 +35,13 @@ typedef struct worker {
 } worker;
 
 static worker workers[MAX_THREADS];
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 static int call(qhttp_client *c, const char *method, const char *url, const cJSON *body, long want,
                 qhttp_result *res, qerr *err)
@@ -155,8 +164,10 @@ static void *run(void *arg)
             fail(p, &e);
         qhttp_client_free(reg);
     }
-    if (pthread_barrier_wait(&p->bar) == PTHREAD_BARRIER_SERIAL_THREAD)
+    if (pthread_barrier_wait(&p->bar) == PTHREAD_BARRIER_SERIAL_THREAD) {
         p->t_reg = fl_now();
+        p->cpu_reg = cpu_now();
+    }
     qhttp_client *ver = f->o.verifier ? verifier_client(f, &e) : NULL;
     if (f->o.verifier && !ver)
         fail(p, &e);
@@ -209,6 +220,7 @@ fl_prov *fl_prov_start(fleet *f, qerr *err)
     pthread_mutex_init(&p->mu, NULL);
     pthread_barrier_init(&p->bar, NULL, p->nth);
     p->t_start = fl_now();
+    p->cpu_start = cpu_now();
     for (unsigned i = 0; i < p->nth; i++) {
         workers[i] = (worker){ p, i };
         if (pthread_create(&p->th[i], NULL, run, &workers[i]) != 0) {
@@ -236,6 +248,8 @@ int fl_prov_finish(fl_prov *p, double *reg_s, double *add_s)
         pthread_join(p->th[i], NULL);
     *reg_s = p->t_reg - p->t_start;
     *add_s = p->t_add - p->t_reg;
+    fprintf(stderr, "fleet: registration used %.2f s of the fleet's CPU (%.2f ms an agent, %u threads)\n",
+            p->cpu_reg - p->cpu_start, (p->cpu_reg - p->cpu_start) * 1000.0 / (p->f->o.n ? p->f->o.n : 1), p->nth);
     int f = (int)p->failures;
     pthread_barrier_destroy(&p->bar);
     pthread_mutex_destroy(&p->mu);

@@ -79,6 +79,10 @@ int fl_serve_start(fleet *f, const qhttp_route *routes, size_t nroutes, qerr *er
                              .tls_ca_pem = f->ca_pem, .require_client_cert = true, .external_loop = true,
                              .conn_limit = limit, .per_ip_limit = limit, .conn_timeout_s = 60,
                              .max_body = 64 * 1024, .conn_open = conn_open, .conn_arg = f, .allow_hold = true };
+    /* Every agent trusts the verifier's CA and sees the same two client certificates (the
+     * verifier's and the tenant's) on every connection: verify each once a minute, not once a
+     * connection (a real agent sees only its own few connections). */
+    qhttp_server_share_peer_checks(true);
     f->srv = qhttp_server_start(&so, routes, nroutes, err);
     if (!f->srv)
         return qerr_prefix(err, "listening on 0.0.0.0 port %u", f->o.port);
