@@ -18,9 +18,9 @@
  * - Memory: an agent holds no easy handle between rounds. A request takes one from a vac_pool
  *   (idle handles, reused by any agent) and gives it back when it ended; the agent's kept-alive
  *   connection stays in the multi handle's connection cache, and a handle configured for the
- *   same agent (address, pinned certificate) reuses it. The agent keeps only its pin string.
- *   Idle TLS connections release their buffers; the verifier's client certificate and key are
- *   parsed once for every connection when vac_opts.tls is set (agent_tls.h).
+ *   same agent (address, pinned certificate, client certificate) reuses it. The agent keeps
+ *   only its pin string. Idle TLS connections release their buffers, and the verifier's client
+ *   certificate and key go into each new connection parsed once (curl_conf.h).
  * - Threads: a vac and the pool belong to the poller's event thread. */
 #ifndef QUINCE_VERIFIER_AGENT_CLIENT_H
 #define QUINCE_VERIFIER_AGENT_CLIENT_H
@@ -37,7 +37,6 @@ typedef struct vac_opts {
     long request_timeout_ms;
     long max_response_bytes;
     const char *tls_cert_file, *tls_key_file;   /* the verifier's client certificate */
-    const struct vac_tls *tls;                  /* the same parsed once (agent_tls.h), or NULL: the files */
     bool allow_plain_http;
     struct curl_slist *json_hdr;                /* "Content-Type: application/json" (shared) */
 } vac_opts;
