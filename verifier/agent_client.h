@@ -41,12 +41,20 @@ typedef struct vac_opts {
     struct curl_slist *json_hdr;                /* "Content-Type: application/json" (shared) */
 } vac_opts;
 
-/* One easy handle with its answer buffer (from a vac_pool). */
+/* One easy handle with its answer buffer (from a vac_pool). A handle keeps the options it was
+ * configured with between requests (conf_for: the vac_opts and the kind of agent, plain or
+ * TLS, IP literal or name); a request for an agent of the same kind sets only the options that
+ * differ between agents. Any other request, and any handle whose last transfer did not end in
+ * a quote answer (a V request, an abandoned or failed transfer), is reset and configured
+ * afresh. */
 typedef struct vac_handle {
     CURL *easy;
     qbuf resp;
     bool too_big;
     char curl_err[CURL_ERROR_SIZE];
+    const struct vac_opts *conf_for;  /* NULL: reset before the next use */
+    bool conf_tls, conf_ip_literal;
+    bool clean;                   /* the last transfer ended with a quote answer */
     struct vac_handle *next;      /* in the pool's idle list */
 } vac_handle;
 

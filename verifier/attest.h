@@ -165,8 +165,9 @@ void vattest_fail(vattest_out *out, const vagent *a, int64_t now, vattest_outcom
 uint32_t vattest_mask(const char *tpm_policy, bool has_runtime_policy);
 /* A tpm_policy key naming a PCR: "0".."23", at most two digits. */
 bool vattest_pcr_key(const char *k, int *pcr);
-/* A fresh nonce of len characters from [A-Za-z0-9] (RAND_bytes, rejection sampling); out holds
- * len + 1. Returns 0, or -1 when the random generator fails. */
+/* A fresh nonce of len characters from [A-Za-z0-9] (RAND_bytes drawn 1 KiB at a time per
+ * thread, each byte used once; rejection sampling); out holds len + 1. Returns 0, or -1 when the
+ * random generator fails. */
 int vattest_nonce(char *out, size_t len);
 /* Normalised encryption algorithm name ("rsa2048" → "rsa", "ecc256" → "ecc"). */
 const char *vattest_enc_norm(const char *s);

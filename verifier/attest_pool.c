@@ -128,8 +128,10 @@ void vpool_push(vpool *p, vjob *j)
     pthread_mutex_lock(&p->mu);
     *p->tail = j;
     p->tail = &j->next;
-    pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->mu);
+    /* After the unlock: a worker woken while the lock is still held blocks on it at once and
+     * has to be woken a second time. */
+    pthread_cond_signal(&p->cond);
 }
 
 unsigned vpool_size(const vpool *p)

@@ -48,17 +48,36 @@ uint32_t vattest_mask(const char *tpm_policy, bool has_runtime_policy)
     return mask;
 }
 
+/* Random bytes for nonces, drawn from OpenSSL's DRBG 1 KiB at a time and handed out once each:
+ * a RAND_bytes call per round (its per-thread DRBG lookup, reseed and fork checks, a getpid()
+ * system call) cost more than the nonce's characters. Per thread, so no lock. */
+#define NONCE_POOL 1024
+static __thread uint8_t nonce_pool[NONCE_POOL];
+static __thread size_t nonce_pool_left;
+
+static int nonce_byte(uint8_t *b)
+{
+    if (nonce_pool_left == 0) {
+        if (RAND_bytes(nonce_pool, sizeof nonce_pool) != 1)
+            return -1;
+        nonce_pool_left = sizeof nonce_pool;
+    }
+    size_t i = sizeof nonce_pool - nonce_pool_left--;
+    *b = nonce_pool[i];
+    nonce_pool[i] = 0;              /* used once */
+    return 0;
+}
+
 int vattest_nonce(char *out, size_t len)
 {
     static const char alnum[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    uint8_t rnd[64];
     size_t n = 0;
     while (n < len) {
-        if (RAND_bytes(rnd, sizeof rnd) != 1)
+        uint8_t r;
+        if (nonce_byte(&r) < 0)
             return -1;
-        for (size_t i = 0; i < sizeof rnd && n < len; i++)
-            if (rnd[i] < 248)          /* 248 = 4 * 62: no modulo bias */
-                out[n++] = alnum[rnd[i] % 62];
+        if (r < 248)                /* 248 = 4 * 62: no modulo bias */
+            out[n++] = alnum[r % 62];
     }
     out[len] = '\0';
     return 0;

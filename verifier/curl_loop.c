@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ typedef struct shard {
     CURLM *multi;
     uint32_t idx;
     double due;                  /* monotonic seconds of libcurl's next timeout action; < 0: none */
+    bool acted;                  /* libcurl ran since its messages were last read */
 } shard;
 
 struct vcurl_loop {
@@ -149,6 +151,7 @@ void vcl_wake(vcurl_loop *l)
 static void action(shard *s, curl_socket_t fd, int flags)
 {
     int running = 0;
+    s->acted = true;
     CURLMcode mc = curl_multi_socket_action(s->multi, fd, flags, &running);
     if (mc != CURLM_OK)
         qlog(QLOG_ERROR, MOD, "libcurl: %s", curl_multi_strerror(mc));
@@ -176,6 +179,10 @@ static size_t finished(vcurl_loop *l, vcl_done_fn done, void *ctx)
     for (size_t i = 0; i < l->n; i++) {
         CURLMsg *m;
         int left;
+        /* Transfers end only inside a socket action (nothing here calls curl_multi_perform). */
+        if (!l->sh[i].acted)
+            continue;
+        l->sh[i].acted = false;
         while ((m = curl_multi_info_read(l->sh[i].multi, &left)))
             if (m->msg == CURLMSG_DONE) {
                 done(ctx, m->easy_handle, m->data.result);

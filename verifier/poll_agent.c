@@ -374,6 +374,7 @@ void vpoll_request_done(vpoller *p, CURL *e, CURLcode rc)
         a->job_active = true;
         pthread_mutex_unlock(&p->mu);
         p->inflight++;
+        p->njobs++;
         vpool_push(p->pool, j);
     }
 }
@@ -382,12 +383,13 @@ void vpoll_request_done(vpoller *p, CURL *e, CURLcode rc)
 void vpoll_job_done(void *ctx, vjob *j)
 {
     vpoller *p = ctx;
+    /* No wake-up: while jobs are out, the event thread waits at most until its next tick
+     * (poller.c) and takes the whole list then. */
     pthread_mutex_lock(&p->mu);
     *p->done_tail = j;
     p->done_tail = &j->next;
     pthread_cond_signal(&p->done_cond);
     pthread_mutex_unlock(&p->mu);
-    vcl_wake(p->loop);
 }
 
 void vpoll_apply_result(vpoller *p, vjob *j)
@@ -400,6 +402,7 @@ void vpoll_apply_result(vpoller *p, vjob *j)
     pthread_cond_broadcast(&p->idle_cond);
     pthread_mutex_unlock(&p->mu);
     p->inflight--;
+    p->njobs--;
     if (a->dead) {
         vpoll_agent_free(p, a);
         return;

@@ -87,6 +87,7 @@ struct vpoller {
 
     pthread_t ev;                /* the event thread */
     size_t inflight;
+    size_t njobs;                /* event thread: answers with the workers or not yet applied */
     vpool *pool;
     vwriter *writer;
     vlease *lease;               /* which agents this process polls (lease.h) */

@@ -46,23 +46,28 @@ vsched_node *vsched_find(const vsched *s, const char *id)
     return found ? s->map[i] : NULL;
 }
 
-static int grow(vsched_node ***arr, size_t *cap)
+/* arr with room for twice its capacity (*cap updated), or NULL (arr untouched). */
+static void *grow(void *arr, size_t *cap, size_t elem)
 {
     size_t ncap = *cap ? 2 * *cap : 64;
-    vsched_node **m = realloc(*arr, ncap * sizeof *m);
-    if (!m)
-        return -1;
-    *arr = m;
-    *cap = ncap;
-    return 0;
+    void *m = realloc(arr, ncap * elem);
+    if (m)
+        *cap = ncap;
+    return m;
 }
 
 int vsched_insert(vsched *s, vsched_node *n)
 {
     int found;
     size_t i = map_pos(s, n->id, &found);
-    if (found || (s->nmap == s->mapcap && grow(&s->map, &s->mapcap) < 0))
+    if (found)
         return -1;
+    if (s->nmap == s->mapcap) {
+        vsched_node **m = grow(s->map, &s->mapcap, sizeof *m);
+        if (!m)
+            return -1;
+        s->map = m;
+    }
     memmove(&s->map[i + 1], &s->map[i], (s->nmap - i) * sizeof *s->map);
     s->map[i] = n;
     s->nmap++;
@@ -89,39 +94,32 @@ vsched_node *vsched_nth(const vsched *s, size_t i)
     return i < s->nmap ? s->map[i] : NULL;
 }
 
-static void swap(vsched *s, size_t i, size_t j)
+/* Sift the hole at i up, then down, until slot x fits; x goes there. */
+static void place(vsched *s, size_t i, vsched_slot x)
 {
-    vsched_node *t = s->heap[i];
-    s->heap[i] = s->heap[j];
-    s->heap[j] = t;
-    s->heap[i]->heap_idx = i;
-    s->heap[j]->heap_idx = j;
-}
-
-static void up(vsched *s, size_t i)
-{
+    vsched_slot *h = s->heap;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (s->heap[parent]->due <= s->heap[i]->due)
+        if (h[parent].due <= x.due)
             break;
-        swap(s, i, parent);
+        h[i] = h[parent];
+        h[i].n->heap_idx = i;
         i = parent;
     }
-}
-
-static void down(vsched *s, size_t i)
-{
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < s->nheap && s->heap[l]->due < s->heap[m]->due)
-            m = l;
-        if (r < s->nheap && s->heap[r]->due < s->heap[m]->due)
+        size_t l = 2 * i + 1, r = l + 1, m = l;
+        if (l >= s->nheap)
+            break;
+        if (r < s->nheap && h[r].due < h[l].due)
             m = r;
-        if (m == i)
-            return;
-        swap(s, i, m);
+        if (!(h[m].due < x.due))
+            break;
+        h[i] = h[m];
+        h[i].n->heap_idx = i;
         i = m;
     }
+    h[i] = x;
+    x.n->heap_idx = i;
 }
 
 void vsched_cancel(vsched *s, vsched_node *n)
@@ -133,25 +131,25 @@ void vsched_cancel(vsched *s, vsched_node *n)
     s->nheap--;
     if (i == s->nheap)
         return;
-    s->heap[i] = s->heap[s->nheap];
-    s->heap[i]->heap_idx = i;
-    down(s, i);
-    up(s, i);
+    place(s, i, s->heap[s->nheap]);
 }
 
 int vsched_at(vsched *s, vsched_node *n, double due)
 {
     vsched_cancel(s, n);
-    if (s->nheap == s->heapcap && grow(&s->heap, &s->heapcap) < 0)
-        return -1;
+    if (s->nheap == s->heapcap) {
+        vsched_slot *h = grow(s->heap, &s->heapcap, sizeof *h);
+        if (!h)
+            return -1;
+        s->heap = h;
+    }
     n->due = due;
-    n->heap_idx = s->nheap;
-    s->heap[s->nheap++] = n;
-    up(s, n->heap_idx);
+    s->nheap++;
+    place(s, s->nheap - 1, (vsched_slot){ .due = due, .n = n });
     return 0;
 }
 
 vsched_node *vsched_first(const vsched *s)
 {
-    return s->nheap ? s->heap[0] : NULL;
+    return s->nheap ? s->heap[0].n : NULL;
 }
