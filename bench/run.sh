@@ -13,6 +13,8 @@
 #     ~100 MB list served in 4 MiB pieces);
 #   - state writes/s for 10,000 agents on SQLite and PostgreSQL, and PostgreSQL's WAL bytes
 #     (bench/bench_store.sh; PostgreSQL skipped when not installed);
+#   - the heap one kept-alive agent connection holds on the verifier's side, and the CPU of full
+#     and resumed handshakes (bench_tls_conn);
 #   - the verifier holding a simulated fleet (bench/bench_fleet.sh, also `make bench-fleet`).
 set -u
 BUILD=$(cd "${1:?usage: bench/run.sh BUILD_DIR}" && pwd)
@@ -92,6 +94,14 @@ echo "== quince-agent on swtpm: own time per quote beyond the TPM's (target <= 0
 echo
 
 "$(dirname "$0")/bench_store.sh" "$BUILD"
+echo
+
+echo "== one kept-alive agent connection on the verifier's side: OpenSSL heap and handshake CPU (bench_tls_conn, 2,000 connections) =="
+if [ -x "$BUILD/bench/bench_tls_conn" ]; then
+  "$BUILD/bench/bench_tls_conn" 2000 | sed 's/^/  /'
+else
+  echo "  skipped: $BUILD/bench/bench_tls_conn not built"
+fi
 echo
 
 echo "== fleet: quince-verifier holding 1,000 and 10,000 simulated agents (quince-fleet), quote_interval 2 s =="

@@ -9,7 +9,6 @@
 #include <netinet/in.h>
 #include <cjson/cJSON.h>
 
-#include "agent_tls.h"
 #include "curl_conf.h"
 #include "tls_pin.h"
 
@@ -142,6 +141,11 @@ void vac_pool_shrink(vac_pool *p)
     p->low = p->nidle;
 }
 
+size_t vac_pool_idle(const vac_pool *p)
+{
+    return p->nidle;
+}
+
 void vac_release(vac *c, vac_pool *pool)
 {
     if (c->h) {
@@ -232,18 +236,14 @@ static int setup(vac *c, vac_pool *pool, const vac_opts *o, const vagent *rec, b
         cc.ca_pem = rec->mtls_cert;
         cc.pinned_pubkey = c->pin;
         cc.no_verify_host = true;
-        if (!o->tls) {
-            cc.cert_file = o->tls_cert_file;
-            cc.key_file = o->tls_key_file;
-        }
+        cc.cert_file = o->tls_cert_file;
+        cc.key_file = o->tls_key_file;
     }
     /* libcurl 7.88 copies every request sent over TLS through an upload buffer it allocates per
      * handle and keeps: 64 KB by default, for requests of a few hundred bytes. 16 KB is its
      * minimum. */
     if (qcurl_configure(h->easy, &cc, &err) < 0 ||
-        QCURL_SET(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L, &err) < 0 ||
-        (tls && o->tls && (QCURL_SET(h->easy, CURLOPT_SSL_CTX_FUNCTION, vac_tls_ctx_fn, &err) < 0 ||
-                           QCURL_SET(h->easy, CURLOPT_SSL_CTX_DATA, (void *)o->tls, &err) < 0))) {
+        QCURL_SET(h->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L, &err) < 0) {
         snprintf(why, cap, "%.400s", err.msg);
         *fatal = true;            /* the same options would be rejected again */
         pool_put(pool, h);

@@ -19,7 +19,8 @@
  *   (idle handles, reused by any agent) and gives it back when it ended; the agent's kept-alive
  *   connection stays in the multi handle's connection cache, and a handle configured for the
  *   same agent (address, pinned certificate, client certificate) reuses it. The agent keeps
- *   only its pin string. Idle TLS connections release their buffers (curl_conf.h).
+ *   only its pin string. Idle TLS connections release their buffers, and the verifier's client
+ *   certificate and key go into each new connection parsed once (curl_conf.h).
  * - Threads: a vac and the pool belong to the poller's event thread. */
 #ifndef QUINCE_VERIFIER_AGENT_CLIENT_H
 #define QUINCE_VERIFIER_AGENT_CLIENT_H
@@ -36,7 +37,6 @@ typedef struct vac_opts {
     long request_timeout_ms;
     long max_response_bytes;
     const char *tls_cert_file, *tls_key_file;   /* the verifier's client certificate */
-    const struct vac_tls *tls;                  /* the same parsed once (agent_tls.h), or NULL: the files */
     bool allow_plain_http;
     struct curl_slist *json_hdr;                /* "Content-Type: application/json" (shared) */
 } vac_opts;
@@ -66,6 +66,7 @@ void vac_pool_free(vac_pool *p);  /* every handle must be back */
  * of the period), so the pool follows the peak of requests in flight of the last period instead
  * of keeping its largest size for good (an idle handle holds about 37 KB in libcurl 7.88). */
 void vac_pool_shrink(vac_pool *p);
+size_t vac_pool_idle(const vac_pool *p);   /* idle handles held now */
 /* New connections libcurl opened for agents' requests since the process started (TCP + TLS
  * handshakes; a kept-alive connection reused by a round is not counted). */
 unsigned long long vac_connects(void);

@@ -593,7 +593,6 @@ static void free_all(vpoller *p)
     vpolicy_cache_free(p->policies);
     free(p->tls_cert);
     free(p->tls_key);
-    vac_tls_free(p->tls);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->done_cond);
     pthread_cond_destroy(&p->idle_cond);
@@ -659,13 +658,6 @@ vpoller *vpoller_start(const vpoller_opts *o, vstore *store, qerr *err)
     }
     set_defaults(p, o);
     p->store = store;
-    if (p->tls_cert && p->tls_key) {
-        qerr terr = { 0 };
-        if ((p->tls = vac_tls_load(p->tls_cert, p->tls_key, &terr)))
-            p->vo.tls = p->tls;
-        else            /* libcurl reads the files for each connection instead, and says what fails */
-            qlog(QLOG_WARNING, MOD, "the client certificate for agents is read per connection: %s", terr.msg);
-    }
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->done_cond, NULL);
     pthread_cond_init(&p->idle_cond, NULL);

@@ -11,7 +11,6 @@
 #include <pthread.h>
 
 #include "agent_client.h"
-#include "agent_tls.h"
 #include "attest.h"
 #include "attest_pool.h"
 #include "curl_loop.h"
@@ -69,7 +68,6 @@ struct vpoller {
     vpoller_opts o;
     char verifier_id[VSTORE_ID_MAX];
     char *tls_cert, *tls_key;
-    vac_tls *tls;                /* both parsed once for agent connections (agent_tls.h), or NULL */
     vstore *store;
     vpolicy_cache *policies;
     vround_cfg rcfg;
