@@ -158,7 +158,7 @@ bench: deps
 # The fleet figures alone (release verifiers and quince-fleet: one verifier, then three sharing
 # one database; a few minutes).
 bench-fleet: deps
-	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-verifier build/rel/tests/tools/quince-fleet
+	$(MAKE) --no-print-directory BUILD=build/rel build/rel/quince-verifier build/rel/quince-tenant build/rel/tests/tools/quince-fleet
 	@bench/bench_fleet.sh build/rel
 	@bench/bench_fleet_ha.sh build/rel
 
