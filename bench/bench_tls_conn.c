@@ -358,6 +358,27 @@ static void report(const char *mode, long n, long long b0, long long a0, double 
            sus / (double)n);
 }
 
+/* N connections, each with its own context from MAKE; the heap they keep and the CPU, as MODE. */
+static int per_ctx_mode(rig *r, conn *k, long n, SSL_CTX *(*make)(const rig *), const char *mode)
+{
+    long long b0 = live_bytes, a0 = live_allocs;
+    double cus = 0, sus = 0;
+    for (long i = 0; i < n; i++) {
+        k[i].fd = -1;
+        double t = cpu_us();
+        k[i].ctx = make(r);
+        cus += cpu_us() - t;
+        if (!k[i].ctx)
+            return fail("per-connection context");
+        if (connect_one(r, &k[i], NULL, &cus, &sus) < 0)
+            return -1;
+    }
+    report(mode, n, b0, a0, cus, sus);
+    for (long i = 0; i < n; i++)
+        conn_free(&k[i]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (!CRYPTO_set_mem_functions(c_malloc, c_realloc, c_free))
@@ -381,51 +402,15 @@ int main(int argc, char **argv)
         goto out;
     conn_free(&w);
 
-    /* per_ctx: libcurl 7.88's way. */
+    /* per_ctx: libcurl 7.88's way; per_ctx_preparsed: a context per connection, the client's
+     * certificate and key shared. */
     bool only_shared = argc > 2 && strcmp(argv[2], "shared") == 0;
-    long long b0 = live_bytes, a0 = live_allocs;
-    cus = sus = 0;
-    for (long i = 0; i < n && !only_shared; i++) {
-        k[i].fd = -1;
-        double t = cpu_us();
-        k[i].ctx = curl_like_ctx(&r);
-        cus += cpu_us() - t;
-        if (!k[i].ctx) {
-            fail("per-connection context");
-            goto out;
-        }
-        if (connect_one(&r, &k[i], NULL, &cus, &sus) < 0)
-            goto out;
-    }
-    if (!only_shared)
-        report("per_ctx", n, b0, a0, cus, sus);
-    for (long i = 0; i < n && !only_shared; i++)
-        conn_free(&k[i]);
-
-    /* per_ctx_preparsed: a context per connection, the client's certificate and key shared. */
-    b0 = live_bytes;
-    a0 = live_allocs;
-    cus = sus = 0;
-    for (long i = 0; i < n && !only_shared; i++) {
-        k[i].fd = -1;
-        double t = cpu_us();
-        k[i].ctx = preparsed_ctx(&r);
-        cus += cpu_us() - t;
-        if (!k[i].ctx) {
-            fail("per-connection context");
-            goto out;
-        }
-        if (connect_one(&r, &k[i], NULL, &cus, &sus) < 0)
-            goto out;
-    }
-    if (!only_shared)
-        report("per_ctx_preparsed", n, b0, a0, cus, sus);
-    for (long i = 0; i < n && !only_shared; i++)
-        conn_free(&k[i]);
+    if (!only_shared && (per_ctx_mode(&r, k, n, curl_like_ctx, "per_ctx") < 0 ||
+                         per_ctx_mode(&r, k, n, preparsed_ctx, "per_ctx_preparsed") < 0))
+        goto out;
 
     /* shared: one context. */
-    b0 = live_bytes;
-    a0 = live_allocs;
+    long long b0 = live_bytes, a0 = live_allocs;
     cus = sus = 0;
     for (long i = 0; i < n; i++) {
         k[i].fd = -1;
