@@ -446,9 +446,7 @@ int qtls_write_cert(const char *path, X509 *crt, unsigned flags, qerr *err)
     return rc;
 }
 
-/* Read a whole (bounded) file; for keys, refuse loose permissions. Returns a mem BIO over a
- * malloc'd buffer (*buf, *len); the caller frees both. */
-static BIO *read_bounded(const char *path, bool key, char **buf, size_t *len, qerr *err)
+BIO *qtls_read_file(const char *path, bool key, struct stat *st_out, char **buf, size_t *len, qerr *err)
 {
     *buf = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -499,10 +497,12 @@ static BIO *read_bounded(const char *path, bool key, char **buf, size_t *len, qe
     }
     *buf = b;
     *len = n;
+    if (st_out)
+        *st_out = st;
     return bio;
 }
 
-static int no_passphrase(char *buf, int size, int rwflag, void *u)
+int qtls_no_passphrase(char *buf, int size, int rwflag, void *u)
 {
     (void)buf;
     (void)size;
@@ -519,10 +519,10 @@ X509 *qtls_read_cert(const char *path, qerr *err)
     }
     char *buf;
     size_t len;
-    BIO *b = read_bounded(path, false, &buf, &len, err);
+    BIO *b = qtls_read_file(path, false, NULL, &buf, &len, err);
     if (!b)
         return NULL;
-    X509 *x = PEM_read_bio_X509(b, NULL, no_passphrase, NULL);
+    X509 *x = PEM_read_bio_X509(b, NULL, qtls_no_passphrase, NULL);
     BIO_free(b);
     free(buf);
     if (!x) {
@@ -540,10 +540,10 @@ EVP_PKEY *qtls_read_key(const char *path, qerr *err)
     }
     char *buf;
     size_t len;
-    BIO *b = read_bounded(path, true, &buf, &len, err);
+    BIO *b = qtls_read_file(path, true, NULL, &buf, &len, err);
     if (!b)
         return NULL;
-    EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, NULL);
+    EVP_PKEY *k = PEM_read_bio_PrivateKey(b, NULL, qtls_no_passphrase, NULL);
     BIO_free(b);
     OPENSSL_cleanse(buf, len);
     free(buf);

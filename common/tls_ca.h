@@ -28,6 +28,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
+#include <sys/stat.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -98,6 +100,13 @@ X509 *qtls_make_cert(const qtls_cert_opts *o, EVP_PKEY *key, X509 *ca, EVP_PKEY 
 /* ---- files -------------------------------------------------------------------------------- */
 int qtls_write_key(const char *path, EVP_PKEY *key, unsigned flags, qerr *err);    /* 0600 */
 int qtls_write_cert(const char *path, X509 *crt, unsigned flags, qerr *err);       /* 0644 */
+/* A whole regular file of at most QTLS_FILE_MAX bytes as a memory BIO over a malloc'd,
+ * NUL-terminated buffer (*buf, *len; the caller frees the BIO, then cleanses and frees *buf).
+ * key: refuse a file that group may write or others may access. st, if not NULL: the fstat of
+ * the file read. */
+BIO *qtls_read_file(const char *path, bool key, struct stat *st, char **buf, size_t *len, qerr *err);
+/* PEM pass-phrase callback that never gives one: an encrypted key fails to parse. */
+int qtls_no_passphrase(char *buf, int size, int rwflag, void *u);
 /* The first certificate in a PEM file. */
 X509 *qtls_read_cert(const char *path, qerr *err);
 /* A PEM private key (PKCS#8 or traditional; an encrypted one is refused, never prompted for);

@@ -1,7 +1,7 @@
 /* tls_creds.c — client certificate and key parsed once per process (tls_creds.h). */
 #include "tls_creds.h"
+#include "tls_ca.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -13,7 +13,6 @@
 #include <openssl/x509.h>
 
 #define CREDS_MAX      8                  /* distinct (cert, key) pairs a process uses: 1 or 2 */
-#define CREDS_FILE_MAX (1L << 20)
 
 typedef struct file_id {
     dev_t dev;
@@ -51,48 +50,20 @@ static bool id_eq(const file_id *a, const file_id *b)
            a->ctime.tv_nsec == b->ctime.tv_nsec;
 }
 
-/* An encrypted key is not ours to unlock: no prompt, the parse fails. */
-static int no_password(char *buf, int size, int rwflag, void *ud)
+/* Read and cleanse (a key's text is wiped) through tls_ca.h's bounded reader; the identity of
+ * what was read comes from the fstat of the open file. */
+static BIO *read_file(const char *path, file_id *id, char **buf, size_t *len, qerr *err)
 {
-    (void)buf;
-    (void)size;
-    (void)rwflag;
-    (void)ud;
-    return 0;
-}
-
-/* The whole file (NUL-terminated, *len bytes) and the identity of what was read (fstat of the
- * open file). Free with file_free: a key's text is wiped first. */
-static char *read_file(const char *path, file_id *id, size_t *len, qerr *err)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        qerr_set(err, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
     struct stat st;
-    char *buf = NULL;
-    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > CREDS_FILE_MAX) {
-        qerr_set(err, "%s: not a regular file of at most %ld bytes", path, CREDS_FILE_MAX);
-    } else if (!(buf = malloc((size_t)st.st_size + 1))) {
-        qerr_set(err, "out of memory");
-    } else {
+    BIO *b = qtls_read_file(path, false, &st, buf, len, err);
+    if (b)
         id_of(&st, id);
-        *len = fread(buf, 1, (size_t)st.st_size, f);
-        buf[*len] = '\0';
-        if (*len != (size_t)st.st_size || ferror(f)) {
-            OPENSSL_cleanse(buf, *len);
-            free(buf);
-            buf = NULL;
-            qerr_set(err, "%s: cannot read it", path);
-        }
-    }
-    fclose(f);
-    return buf;
+    return b;
 }
 
-static void file_free(char *buf, size_t len)
+static void file_free(BIO *b, char *buf, size_t len)
 {
+    BIO_free(b);
     if (buf)
         OPENSSL_cleanse(buf, len);
     free(buf);
@@ -114,17 +85,13 @@ static int parse(qtls_creds *c, qerr *err)
     qtls_creds n;
     memset(&n, 0, sizeof n);
     size_t clen = 0, klen = 0;
-    char *ct = read_file(c->cert_path, &n.cert_id, &clen, err);
-    char *kt = ct ? read_file(c->key_path, &n.key_id, &klen, err) : NULL;
-    BIO *cb = kt ? BIO_new_mem_buf(ct, (int)clen) : NULL;
-    BIO *kb = cb ? BIO_new_mem_buf(kt, (int)klen) : NULL;
+    char *ct = NULL, *kt = NULL;
+    BIO *cb = read_file(c->cert_path, &n.cert_id, &ct, &clen, err);
+    BIO *kb = cb ? read_file(c->key_path, &n.key_id, &kt, &klen, err) : NULL;
     int rc = -1;
-    if (!kb) {
-        if (kt)
-            qerr_set(err, "out of memory");
+    if (!kb)
         goto out;
-    }
-    if (!(n.leaf = PEM_read_bio_X509_AUX(cb, NULL, no_password, NULL))) {
+    if (!(n.leaf = PEM_read_bio_X509_AUX(cb, NULL, qtls_no_passphrase, NULL))) {
         qerr_set(err, "%s: no PEM certificate", c->cert_path);
         goto out;
     }
@@ -133,7 +100,7 @@ static int parse(qtls_creds *c, qerr *err)
         goto out;
     }
     for (;;) {
-        X509 *x = PEM_read_bio_X509(cb, NULL, no_password, NULL);
+        X509 *x = PEM_read_bio_X509(cb, NULL, qtls_no_passphrase, NULL);
         if (!x)
             break;
         if (!sk_X509_push(n.chain, x)) {
@@ -149,7 +116,7 @@ static int parse(qtls_creds *c, qerr *err)
         goto out;
     }
     ERR_clear_error();
-    if (!(n.key = PEM_read_bio_PrivateKey(kb, NULL, no_password, NULL))) {
+    if (!(n.key = PEM_read_bio_PrivateKey(kb, NULL, qtls_no_passphrase, NULL))) {
         qerr_set(err, "%s: no PEM private key (or an encrypted one)", c->key_path);
         goto out;
     }
@@ -168,10 +135,8 @@ static int parse(qtls_creds *c, qerr *err)
 out:
     ERR_clear_error();
     parsed_free(&n);
-    BIO_free(cb);
-    BIO_free(kb);
-    file_free(ct, clen);
-    file_free(kt, klen);
+    file_free(cb, ct, clen);
+    file_free(kb, kt, klen);
     return rc;
 }
 

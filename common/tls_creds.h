@@ -11,7 +11,7 @@
  *   (PEM; the first certificate is the leaf, any others its chain, as
  *   SSL_CTX_use_certificate_chain_file reads them; an encrypted key is never prompted for), or
  *   NULL when the files cannot be used that way (unreadable, not PEM, key not matching the
- *   certificate, over 1 MiB, too many distinct pairs): the caller then hands the paths to the TLS
+ *   certificate, over QTLS_FILE_MAX, too many distinct pairs): the caller then hands the paths to the TLS
  *   library as before, whose own messages report the problem. Entries live until the process
  *   ends; thread-safe.
  * - qtls_creds_install(entry, ctx) puts the leaf, chain and key into an OpenSSL SSL_CTX (all
